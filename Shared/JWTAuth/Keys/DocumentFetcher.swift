@@ -1,0 +1,83 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A JSON document fetched over HTTP, with how long it may be cached.
+public struct FetchedDocument: Sendable {
+    /// The response body.
+    public var body: [UInt8]
+    /// `Cache-Control: max-age`, when the response had one; 0 for `no-store` and `no-cache`.
+    public var maxAge: TimeInterval?
+
+    /// Creates a document.
+    public init(body: [UInt8], maxAge: TimeInterval? = nil) {
+        self.body = body
+        self.maxAge = maxAge
+    }
+}
+
+/// Fetches key sets and discovery documents. Injected so that tests can count and fail fetches.
+public protocol DocumentFetching: Sendable {
+    /// GETs `url`; throws unless the answer is a 200 within the size and time limits.
+    func fetch(_ url: String) async throws -> FetchedDocument
+}
+
+/// Why a document could not be fetched.
+public struct DocumentFetchError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong, for logs.
+    public let description: String
+    /// Creates an error.
+    public init(_ description: String) { self.description = description }
+}
+
+/// Fetches documents with async-http-client: a timeout, a size limit, JSON accepted.
+public struct HTTPDocumentFetcher: DocumentFetching {
+    private let client: HTTPClient
+    private let timeout: TimeAmount
+    private let maximumSize: Int
+
+    /// Creates a fetcher on `client` (by default the process-wide shared client).
+    public init(client: HTTPClient = .shared, timeout: TimeAmount = .seconds(5), maximumSize: Int = 512 * 1024) {
+        self.client = client
+        self.timeout = timeout
+        self.maximumSize = maximumSize
+    }
+
+    public func fetch(_ url: String) async throws -> FetchedDocument {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Accept", value: "application/json")
+        let response = try await client.execute(request, timeout: timeout)
+        guard response.status == .ok else {
+            throw DocumentFetchError("GET \(url) answered \(response.status.code)")
+        }
+        let body = try await response.body.collect(upTo: maximumSize)
+        let maxAge = CacheControl.maxAge(response.headers[canonicalForm: "Cache-Control"].map(String.init))
+        return FetchedDocument(body: Array(buffer: body), maxAge: maxAge)
+    }
+}
+
+/// Reads the freshness lifetime from `Cache-Control` values (RFC 9111 §5.2.2).
+public enum CacheControl {
+    /// `max-age` in seconds; 0 when `no-store` or `no-cache` is present; `nil` when neither is said.
+    public static func maxAge(_ values: [String]) -> TimeInterval? {
+        var maxAge: TimeInterval?
+        for directive in values.flatMap({ $0.split(separator: ",") }) {
+            let parts = directive.split(separator: "=", maxSplits: 1).map {
+                $0.trimmingCharacters(in: .whitespaces).lowercased()
+            }
+            switch parts.first {
+            case "no-store", "no-cache": return 0
+            case "max-age":
+                if parts.count == 2,
+                    let seconds = Int(parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))),
+                    seconds >= 0
+                {
+                    maxAge = TimeInterval(seconds)
+                }
+            default: continue
+            }
+        }
+        return maxAge
+    }
+}

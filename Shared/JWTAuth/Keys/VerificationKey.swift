@@ -1,0 +1,70 @@
+import JWTKit
+
+/// A public signing key of an issuer, with the algorithms it may verify.
+public struct VerificationKey: Sendable {
+    /// The key's `kid`.
+    public let keyID: String
+    /// The algorithms this key verifies: the JWK's own `alg` when it has one, else every allowed algorithm.
+    public let algorithms: Set<SignatureAlgorithm>
+    /// The RSA modulus size in bits.
+    public let modulusBits: Int
+    private let verifiers: [SignatureAlgorithm: any JWTAlgorithm]
+
+    /// The smallest RSA modulus accepted (NIST SP 800-57: 2048 bits).
+    public static let minimumModulusBits = 2048
+
+    /// Creates a verification key from an RSA public key.
+    ///
+    /// - Throws: ``KeySetError`` when the key is smaller than 2048 bits or no algorithm is left to use it with.
+    public init(keyID: String, publicKey: Insecure.RSA.PublicKey, algorithms: Set<SignatureAlgorithm>) async throws {
+        let modulus = try publicKey.getKeyPrimitives().modulus
+        let bits = Self.bitLength(of: modulus)
+        guard bits >= Self.minimumModulusBits else { throw KeySetError.keyTooSmall(bits: bits) }
+        guard !algorithms.isEmpty else { throw KeySetError.noUsableAlgorithm }
+        var verifiers: [SignatureAlgorithm: any JWTAlgorithm] = [:]
+        for algorithm in algorithms {
+            verifiers[algorithm] = try await algorithm.makeJWTKitAlgorithm(key: publicKey)
+        }
+        self.keyID = keyID
+        self.algorithms = algorithms
+        self.modulusBits = bits
+        self.verifiers = verifiers
+    }
+
+    /// Whether `signature` is a valid `algorithm` signature of `signingInput` by this key. `false` when the key may
+    /// not be used with `algorithm`.
+    public func isValidSignature(
+        _ signature: [UInt8], of signingInput: some Collection<UInt8>,
+        algorithm: SignatureAlgorithm
+    ) -> Bool {
+        guard let verifier = verifiers[algorithm] else { return false }
+        return (try? verifier.verify(signature, signs: Array(signingInput))) ?? false
+    }
+
+    static func bitLength(of bigEndian: some Collection<UInt8>) -> Int {
+        guard let first = bigEndian.firstIndex(where: { $0 != 0 }) else { return 0 }
+        let significant = bigEndian.distance(from: first, to: bigEndian.endIndex)
+        return significant * 8 - bigEndian[first].leadingZeroBitCount
+    }
+}
+
+/// Why a JWKS or one of its keys was not usable.
+public enum KeySetError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The document is not a JSON object with a `keys` array.
+    case notAKeySet
+    /// The document holds no key this library can use.
+    case noUsableKeys
+    /// An RSA key under 2048 bits.
+    case keyTooSmall(bits: Int)
+    /// A key whose `alg` is not in the allow-list.
+    case noUsableAlgorithm
+
+    public var description: String {
+        switch self {
+        case .notAKeySet: "the document is not a JWK Set (no 'keys' array)"
+        case .noUsableKeys: "the JWK Set contains no usable RSA signing key"
+        case .keyTooSmall(let bits): "RSA key of \(bits) bits is under the 2048-bit minimum"
+        case .noUsableAlgorithm: "the key's algorithm is not allowed"
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+
+/// Turns `AUTH0_DOMAIN` into an issuer URL the way the Cloudflare Auth0 demo does (`https://${AUTH0_DOMAIN}/`):
+///
+/// | `AUTH0_DOMAIN` | issuer |
+/// | --- | --- |
+/// | `acme.us.auth0.com` | `https://acme.us.auth0.com/` |
+/// | `https://acme.us.auth0.com` | `https://acme.us.auth0.com/` |
+/// | `http://localhost:8790` | `http://localhost:8790/` |
+///
+/// Auth0 issuers always end with a slash, and tokens carry the issuer with it, so the slash is added when missing.
+public enum Auth0Domain {
+    /// The issuer for `value`; a ``ConfigurationError`` for `variable` when it is not a domain or an http(s) URL.
+    public static func issuer(from value: String, variable: String = "AUTH0_DOMAIN") throws(ConfigurationError)
+        -> String
+    {
+        let example = "acme.us.auth0.com"
+        var text = value.trimmingCharacters(in: .whitespaces)
+        if !text.contains("://") {
+            guard isHostAndPort(text.hasSuffix("/") ? String(text.dropLast()) : text) else {
+                throw ConfigurationError(
+                    variable: variable, problem: "is not a domain or an http(s) URL: '\(value)'",
+                    example: example)
+            }
+            text = "https://" + text
+        }
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+            scheme == "https" || scheme == "http", let host = components.host, !host.isEmpty,
+            components.query == nil, components.fragment == nil, components.user == nil
+        else {
+            throw ConfigurationError(
+                variable: variable, problem: "is not a domain or an http(s) URL: '\(value)'",
+                example: example)
+        }
+        return text.hasSuffix("/") ? text : text + "/"
+    }
+
+    private static func isHostAndPort(_ text: String) -> Bool {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let host = parts.first, !host.isEmpty else { return false }
+        if parts.count == 2, UInt16(parts[1]) == nil { return false }
+        return host.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }
+            && !host.hasPrefix(".") && !host.hasPrefix("-")
+    }
+}

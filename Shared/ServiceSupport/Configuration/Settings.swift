@@ -1,0 +1,107 @@
+import Foundation
+
+/// The settings of a service: environment variables first, then a dotenv file (`.dev.vars` in the working directory),
+/// then defaults. Every accessor that can fail throws a ``ConfigurationError`` naming the variable and an example.
+public struct Settings: Sendable {
+    private let environment: [String: String]
+    private let file: [String: String]
+
+    /// The dotenv file read when none is named: `.dev.vars`, as the Cloudflare demos use.
+    public static let defaultFile = ".dev.vars"
+
+    /// Creates settings from explicit values (tests use this).
+    public init(environment: [String: String], file: [String: String] = [:]) {
+        self.environment = environment
+        self.file = file
+    }
+
+    /// Reads the process environment and the dotenv file at `path` (missing file: no values). The file can be moved
+    /// with the `DEV_VARS_FILE` variable.
+    public static func load(
+        processEnvironment: [String: String] = ProcessInfo.processInfo.environment,
+        defaultPath: String = defaultFile
+    ) throws -> Settings {
+        let path = processEnvironment["DEV_VARS_FILE"] ?? defaultPath
+        do {
+            return Settings(environment: processEnvironment, file: try DotEnvFile.load(path: path))
+        } catch {
+            throw ConfigurationError(
+                variable: "DEV_VARS_FILE", problem: "points to an unreadable file \(path): \(error)",
+                example: ".dev.vars")
+        }
+    }
+
+    /// The value of `name`, if set and not blank.
+    public func string(_ name: String) -> String? {
+        let value = (environment[name] ?? file[name])?.trimmingCharacters(in: .whitespaces)
+        return value?.isEmpty == false ? value : nil
+    }
+
+    /// The value of `name`, or `defaultValue`.
+    public func string(_ name: String, default defaultValue: String) -> String {
+        string(name) ?? defaultValue
+    }
+
+    /// The value of `name`; a ``ConfigurationError`` when it is not set.
+    public func required(_ name: String, example: String) throws(ConfigurationError) -> String {
+        guard let value = string(name) else {
+            throw ConfigurationError(variable: name, problem: "is missing", example: example)
+        }
+        return value
+    }
+
+    /// An integer in `range`, or `defaultValue` when not set.
+    public func integer(_ name: String, default defaultValue: Int, in range: ClosedRange<Int>)
+        throws(ConfigurationError) -> Int
+    {
+        guard let text = string(name) else { return defaultValue }
+        guard let value = Int(text), range.contains(value) else {
+            throw ConfigurationError(
+                variable: name, problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound)",
+                example: "\(defaultValue)")
+        }
+        return value
+    }
+
+    /// A duration in seconds (`3600`) or with a unit (`90s`, `15m`, `1h`, `30d`), or `defaultValue` when not set.
+    public func duration(_ name: String, default defaultValue: TimeInterval, in range: ClosedRange<TimeInterval>)
+        throws(ConfigurationError) -> TimeInterval
+    {
+        guard let text = string(name) else { return defaultValue }
+        let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        var number = Substring(text)
+        var unit: TimeInterval = 1
+        if let last = text.last, let multiplier = units[last] {
+            number = number.dropLast()
+            unit = multiplier
+        }
+        guard let value = Double(number).map({ $0 * unit }), value.isFinite, range.contains(value) else {
+            throw ConfigurationError(
+                variable: name,
+                problem: "must be a duration from \(Int(range.lowerBound))s to \(Int(range.upperBound))s",
+                example: "\(Int(defaultValue))")
+        }
+        return value
+    }
+
+    /// A comma-separated list (blank items dropped), or `defaultValue` when not set.
+    public func list(_ name: String, default defaultValue: [String]) -> [String] {
+        guard let text = string(name) else { return defaultValue }
+        return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// An absolute `http` or `https` URL, or `defaultValue` when not set.
+    public func url(_ name: String, default defaultValue: String? = nil, example: String) throws(ConfigurationError)
+        -> String
+    {
+        guard let text = string(name) ?? defaultValue else {
+            throw ConfigurationError(variable: name, problem: "is missing", example: example)
+        }
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            url.host?.isEmpty == false
+        else {
+            throw ConfigurationError(variable: name, problem: "must be an http(s) URL", example: example)
+        }
+        return text
+    }
+}

@@ -1,0 +1,33 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Turns every error into a JSON ``ErrorResponse``: the service's own errors as they are, Hummingbird's `HTTPError`s
+/// (unknown route, body too large, undecodable JSON) in the same shape, and anything unexpected into a 500 that is
+/// logged with the request id and answered without internals.
+public struct ErrorRenderingMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Creates the middleware.
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let error as ErrorResponse {
+            throw error
+        } catch let error as HTTPError {
+            throw ErrorResponse(error)
+        } catch let error as any HTTPResponseError {
+            // Any other error that knows its status (e.g. NIOTooManyBytesError): same status, JSON body.
+            throw ErrorResponse(HTTPError(error.status))
+        } catch {
+            let requestID = context.logger[metadataKey: "hb.request.id"]?.description ?? "unknown"
+            context.logger.error("Unexpected error", metadata: ["error": "\(String(reflecting: error))"])
+            throw ErrorResponse(
+                status: .internalServerError, code: "server_error",
+                message: "An unexpected error occurred (request id \(requestID))")
+        }
+    }
+}

@@ -1,0 +1,24 @@
+import Crypto
+import Foundation
+
+/// SHA-256 digests of secrets (tokens, codes, client secrets), so that only digests are stored, and a constant-time
+/// comparison for them.
+public enum SecretDigest {
+    /// The SHA-256 digest of `secret`, hex-encoded: the form a secret is stored and looked up in.
+    public static func hex(_ secret: String) -> String {
+        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Whether `secret` hashes to `digest`, compared in constant time.
+    public static func matches(_ secret: String, digest: String) -> Bool {
+        constantTimeEqual(Array(hex(secret).utf8), Array(digest.utf8))
+    }
+
+    /// Compares two byte strings in time that depends only on their lengths.
+    public static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        var difference: UInt8 = 0
+        for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }
+        return difference == 0
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+
+@testable import ServiceSupport
+
+@Suite("Security helpers")
+struct SecurityTests {
+    @Test func pkceMatchesRFC7636AppendixB() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        #expect(PKCE.challenge(for: verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+        #expect(PKCE.verify(verifier, challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"))
+        #expect(!PKCE.verify(verifier + "x", challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"))
+        #expect(PKCE.isWellFormedVerifier(PKCE.makeVerifier()))
+        #expect(!PKCE.isWellFormedVerifier(String(repeating: "a", count: 42)))
+        #expect(!PKCE.isWellFormedVerifier(String(repeating: "a", count: 129)))
+        #expect(!PKCE.isWellFormedVerifier(String(repeating: "a", count: 42) + "+"))
+        #expect(PKCE.isWellFormedS256Challenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"))
+        #expect(!PKCE.isWellFormedS256Challenge("plain-challenge"))
+    }
+
+    @Test func secretsAreComparedAsDigests() {
+        let digest = SecretDigest.hex("s3cret")
+        #expect(digest.count == 64)
+        #expect(SecretDigest.matches("s3cret", digest: digest))
+        #expect(!SecretDigest.matches("s3cres", digest: digest))
+        #expect(!SecretDigest.constantTimeEqual([1, 2], [1, 2, 3]))
+    }
+
+    @Test func tokensAreRandomAndPrefixed() {
+        let token = SecureRandom.token(prefix: "mcpgw_at_")
+        #expect(token.hasPrefix("mcpgw_at_"))
+        #expect(token.count == 9 + 43)
+        #expect(SecureRandom.token() != SecureRandom.token())
+    }
+
+    @Test(arguments: [
+        "https://app.example.com/cb", "http://localhost:6274/oauth/callback", "http://127.0.0.1/cb",
+        "http://[::1]:3000/cb", "https://app.example.com/cb?x=1",
+    ])
+    func acceptableRedirectURIs(uri: String) throws {
+        try RedirectURI.validate(uri)
+    }
+
+    @Test(arguments: [
+        ("javascript:alert(1)", RedirectURI.Problem.scheme("javascript")), ("data:text/html,x", .scheme("data")),
+        ("file:///etc/passwd", .scheme("file")), ("http://evil.example.com/cb", .insecureHTTP),
+        ("https://app.example.com/cb#x", .fragment), ("https://user:pw@app.example.com/cb", .credentials),
+        ("/relative", .notAURL), ("myapp://cb", .scheme("myapp")),
+    ])
+    func refusedRedirectURIs(uri: String, problem: RedirectURI.Problem) {
+        #expect(throws: problem) { try RedirectURI.validate(uri) }
+    }
+
+    @Test func loopbackRedirectsMatchOnAnyPort() {
+        #expect(RedirectURI.matches("http://localhost:51234/cb", registered: "http://localhost/cb"))
+        #expect(RedirectURI.matches("http://127.0.0.1:8080/cb", registered: "http://127.0.0.1:9/cb"))
+        #expect(!RedirectURI.matches("http://localhost:51234/other", registered: "http://localhost/cb"))
+        #expect(!RedirectURI.matches("https://app.example.com:444/cb", registered: "https://app.example.com/cb"))
+        #expect(!RedirectURI.matches("https://app.example.com/cb/", registered: "https://app.example.com/cb"))
+        #expect(!RedirectURI.matches("http://127.0.0.1:8080/cb", registered: "http://localhost:8080/cb"))
+    }
+
+    @Test func appendingKeepsTheExistingQueryAndEncodesValues() {
+        let uri = RedirectURI.appending(
+            [("code", "a+b/c="), ("state", "x&y")], to: "https://app.example.com/cb?tenant=1")
+        #expect(uri == "https://app.example.com/cb?tenant=1&code=a%2Bb%2Fc%3D&state=x%26y")
+    }
+
+    @Test func formParametersRefuseRepeats() throws {
+        let form = try #require(FormParameters(encoded: "a=1&b=hello+world&c=%2B&a=2&empty="))
+        #expect(throws: ErrorResponse.self) { try form.single("a") }
+        #expect(try form.single("b") == "hello world")
+        #expect(try form.single("c") == "+")
+        #expect(try form.single("empty") == nil)
+        #expect(throws: ErrorResponse.self) { try form.required("missing") }
+        #expect(FormParameters(encoded: "a=%ZZ") == nil)
+    }
+}
