@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "JWTAuth", targets: ["JWTAuth"]),
+        .executable(name: "TodosAPI", targets: ["TodosAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -46,6 +47,18 @@ let package = Package(
             path: "Shared/ServiceSupport",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "TodosAPI",
+            dependencies: [
+                "JWTAuth",
+                "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Services/TodosAPI",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "JWTAuthTests",
             dependencies: [
@@ -61,6 +74,12 @@ let package = Package(
             name: "ServiceSupportTests",
             dependencies: ["ServiceSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
             path: "Tests/ServiceSupportTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TodosAPITests",
+            dependencies: ["TodosAPI", "JWTAuth", "ServiceSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            path: "Tests/TodosAPITests",
             swiftSettings: swiftSettings
         ),
     ]

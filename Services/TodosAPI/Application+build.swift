@@ -1,0 +1,40 @@
+import Hummingbird
+import JWTAuth
+import Logging
+import ServiceSupport
+
+/// What the application needs from outside, injectable for tests.
+struct TodosAPIDependencies: Sendable {
+    /// The issuer's signing keys: a ``JWKSCache`` in production, a fixed ``KeySet`` in tests.
+    var keys: any VerificationKeyProvider
+    var repository: any TodoRepository
+    var clock: any WallClock = SystemClock()
+}
+
+/// Builds the TodosAPI application: routes, authentication, error rendering and access logs.
+func buildApplication(
+    configuration: TodosAPIConfiguration, dependencies: TodosAPIDependencies, logger: Logger
+) -> some ApplicationProtocol {
+    let router = Router(context: TodosRequestContext.self)
+    router.add(middleware: AccessLogMiddleware())
+    router.add(middleware: ErrorRenderingMiddleware())
+
+    router.get("api/health") { _, _ in HealthStatus(at: dependencies.clock.now) }
+    router.refuseOtherMethods(on: "api/health", allowed: [.get])
+
+    let verifier = JWTVerifier(
+        configuration: configuration.verifierConfiguration, keys: dependencies.keys, clock: dependencies.clock)
+    let api = router.group("api").add(middleware: BearerAuthMiddleware(verifier: verifier))
+    MeController().addRoutes(to: api)
+    TodosController(repository: dependencies.repository).addRoutes(to: api)
+    BillingController().addRoutes(to: api)
+    // Every other path under /api/ needs a valid token too, then answers a JSON 404.
+    for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+        api.on("**", method: method) { _, _ -> Response in throw ErrorResponse.notFound() }
+    }
+
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "TodosAPI"),
+        logger: logger)
+}

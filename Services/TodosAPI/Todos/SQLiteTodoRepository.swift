@@ -1,0 +1,107 @@
+import Foundation
+import GRDB
+import JWTAuth
+import Synchronization
+
+/// Todos in SQLite. Every statement filters on the owner, so one user's id never reaches another user's todo.
+final class SQLiteTodoRepository: TodoRepository {
+    private let database: any DatabaseWriter
+    private let clock: any WallClock
+    /// Owners already seeded, so that reads do not need a write transaction. Bounded: cleared when it gets large.
+    private let seededOwners = Mutex<Set<String>>([])
+
+    init(database: any DatabaseWriter, clock: any WallClock = SystemClock()) {
+        self.database = database
+        self.clock = clock
+    }
+
+    func list(owner: String) async throws -> [Todo] {
+        try await seedIfFirstSeen(owner)
+        return try await database.read { db in
+            try TodoRecord.filter(Column("owner") == owner).order(Column.rowID).fetchAll(db)
+                .map(\.todo)
+        }
+    }
+
+    func find(id: String, owner: String) async throws -> Todo? {
+        try await seedIfFirstSeen(owner)
+        return try await database.read { db in try TodoRecord.owned(id: id, by: owner).fetchOne(db)?.todo }
+    }
+
+    func create(_ todo: NewTodo, owner: String) async throws -> Todo {
+        try await seedIfFirstSeen(owner)
+        let record = TodoRecord(new: todo, owner: owner, at: clock.now)
+        try await database.write { db in try record.insert(db) }
+        return record.todo
+    }
+
+    func update(id: String, owner: String, changes: TodoChanges) async throws -> Todo? {
+        try await seedIfFirstSeen(owner)
+        let now = clock.now
+        return try await database.write { db in
+            guard var record = try TodoRecord.owned(id: id, by: owner).fetchOne(db) else { return nil }
+            if let title = changes.title { record.title = title }
+            if let description = changes.description { record.description = description }
+            if let due = changes.due { record.due = due }
+            if let completed = changes.completed { record.completed = completed }
+            record.updatedAt = now
+            try record.update(db)
+            return record.todo
+        }
+    }
+
+    func delete(id: String, owner: String) async throws -> Bool {
+        try await seedIfFirstSeen(owner)
+        return try await database.write { db in try TodoRecord.owned(id: id, by: owner).deleteAll(db) > 0 }
+    }
+
+    /// Records the owner and gives them the sample todos, in one transaction, the first time they are seen.
+    private func seedIfFirstSeen(_ owner: String) async throws {
+        if seededOwners.withLock({ $0.contains(owner) }) { return }
+        let now = clock.now
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO owner (sub, firstSeenAt) VALUES (?, ?)", arguments: [owner, now])
+            guard db.changesCount > 0 else { return }
+            for sample in SampleTodos.make(now: now) {
+                try TodoRecord(new: sample, owner: owner, at: now).insert(db)
+            }
+        }
+        seededOwners.withLock { owners in
+            if owners.count >= 100_000 { owners.removeAll() }
+            owners.insert(owner)
+        }
+    }
+}
+
+/// A row of the `todo` table.
+struct TodoRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "todo"
+    var id: String
+    var owner: String
+    var title: String
+    var description: String
+    var due: String?
+    var completed: Bool
+    var createdAt: Date
+    var updatedAt: Date
+
+    init(new: NewTodo, owner: String, at date: Date) {
+        self.id = UUID().uuidString.lowercased()
+        self.owner = owner
+        self.title = new.title
+        self.description = new.description
+        self.due = new.due
+        self.completed = new.completed
+        self.createdAt = date
+        self.updatedAt = date
+    }
+
+    var todo: Todo {
+        Todo(id: id, title: title, description: description, due: due, completed: completed, owner: owner)
+    }
+
+    static func owned(id: String, by owner: String) -> QueryInterfaceRequest<TodoRecord> {
+        filter(Column("id") == id.lowercased() && Column("owner") == owner)
+    }
+}

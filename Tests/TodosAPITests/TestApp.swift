@@ -1,0 +1,93 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import JWTAuth
+import Logging
+import NIOCore
+import Testing
+
+@testable import TodosAPI
+
+/// A TodosAPI built as in production, with a fixed key set, an in-memory database and a manual clock.
+struct TestApp {
+    static let issuer = "https://tenant.example.com/"
+    static let audience = "urn:todos-api"
+    static let now = Date(timeIntervalSince1970: 1_750_000_000)
+    private static let signingKey = Task { try await RSASigningKey.generate() }
+
+    let clock = ManualClock(now)
+    let signingKey: RSASigningKey
+    let keys: any VerificationKeyProvider
+
+    init(keys: (any VerificationKeyProvider)? = nil) async throws {
+        self.signingKey = try await Self.signingKey.value
+        if let keys { self.keys = keys } else { self.keys = KeySet([try await signingKey.verificationKey()]) }
+    }
+
+    func run(_ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let configuration = TodosAPIConfiguration(
+            host: "127.0.0.1", port: 0, issuer: Self.issuer, audiences: [Self.audience],
+            jwksSource: .url("https://unused.invalid/jwks"), leeway: 60, jwksRefreshCooldown: 5,
+            databasePath: ":memory:")
+        let repository = SQLiteTodoRepository(database: try TodoDatabase.inMemory(), clock: clock)
+        let app = buildApplication(
+            configuration: configuration,
+            dependencies: TodosAPIDependencies(keys: keys, repository: repository, clock: clock),
+            logger: Logger(label: "test"))
+        try await app.test(.router, test)
+    }
+
+    /// An access token as DevIdP issues them: `alice` has every permission, `bob` only `read:todos`.
+    func token(_ user: String = "alice", scope: String? = nil, changes: [String: JSONValue] = [:]) throws -> String {
+        let permissions = user == "alice" ? ["read:todos", "read:billing", "write:todos"] : ["read:todos"]
+        var claims: [String: JSONValue] = [
+            "iss": .string(Self.issuer), "sub": .string("auth0|\(user)"),
+            "aud": [.string(Self.audience), "https://tenant.example.com/userinfo"],
+            "iat": .integer(Int64(Self.now.timeIntervalSince1970)),
+            "exp": .integer(Int64(Self.now.timeIntervalSince1970) + 3600),
+            "scope": .string(scope ?? (["openid"] + permissions).joined(separator: " ")), "azp": "test-client",
+        ]
+        for (name, value) in changes {
+            if value == .null { claims.removeValue(forKey: name) } else { claims[name] = value }
+        }
+        return try signingKey.sign(claims)
+    }
+}
+
+func bearer(_ token: String) -> HTTPFields { [.authorization: "Bearer \(token)"] }
+
+func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+extension HTTPFields {
+    static func bearerJSON(_ token: String) -> HTTPFields {
+        [.authorization: "Bearer \(token)", .contentType: "application/json"]
+    }
+}
+
+/// The JSON body of a response.
+func body(_ response: TestResponse) throws -> [String: JSONValue] {
+    let value = try JSONDecoder().decode(JSONValue.self, from: Data(response.body.readableBytesView))
+    guard case .object(let object) = value else { throw TestFailure("body is not a JSON object") }
+    return object
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Asserts an error response: status, JSON `error` code, `Cache-Control: no-store`, and a challenge when expected.
+func expectError(
+    _ response: TestResponse, status: HTTPResponse.Status, code: String, challenge: String? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    #expect(response.status == status, sourceLocation: sourceLocation)
+    let object = try body(response)
+    #expect(object["error"] == .string(code), sourceLocation: sourceLocation)
+    #expect(object["error_description"]?.stringValue?.isEmpty == false, sourceLocation: sourceLocation)
+    #expect(response.headers[.contentType]?.hasPrefix("application/json") == true, sourceLocation: sourceLocation)
+    if let challenge {
+        #expect(response.headers[.wwwAuthenticate] == challenge, sourceLocation: sourceLocation)
+    }
+}
