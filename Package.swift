@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "JWTAuth", targets: ["JWTAuth"]),
         .executable(name: "TodosAPI", targets: ["TodosAPI"]),
+        .executable(name: "DevIdP", targets: ["DevIdP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -59,6 +60,19 @@ let package = Package(
             path: "Services/TodosAPI",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "DevIdP",
+            dependencies: [
+                "JWTAuth",
+                "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Services/DevIdP",
+            resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "JWTAuthTests",
             dependencies: [
@@ -80,6 +94,12 @@ let package = Package(
             name: "TodosAPITests",
             dependencies: ["TodosAPI", "JWTAuth", "ServiceSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
             path: "Tests/TodosAPITests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DevIdPTests",
+            dependencies: ["DevIdP", "JWTAuth", "ServiceSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            path: "Tests/DevIdPTests",
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,0 +1,36 @@
+import Hummingbird
+import JWTAuth
+import Logging
+import ServiceSupport
+
+/// Builds DevIdP: discovery, JWKS, `/authorize`, `/oauth/token`, `/oauth/revoke`, `/userinfo`, `/oidc/register`.
+func buildApplication(
+    configuration: DevIdPConfiguration, signingKey: RSASigningKey, clock: any WallClock = SystemClock(),
+    logger: Logger
+) async throws -> some ApplicationProtocol {
+    let router = Router(context: DevIdPRequestContext.self)
+    router.add(middleware: AccessLogMiddleware())
+    router.add(middleware: ErrorRenderingMiddleware())
+
+    let clients = ClientRegistry(configuration.clients)
+    let store = GrantStore(clock: clock)
+    let issuer = TokenIssuer(configuration: configuration, signingKey: signingKey, clock: clock)
+    let userinfoVerifier = JWTVerifier(
+        configuration: .init(issuer: configuration.issuer, audiences: [configuration.userinfoAudience]),
+        keys: KeySet([try await signingKey.verificationKey()]), clock: clock)
+
+    router.get("health") { _, _ in HealthStatus(at: clock.now) }
+    DiscoveryController(configuration: configuration, signingKey: signingKey).addRoutes(to: router)
+    AuthorizeController(
+        configuration: configuration, clients: clients, store: store, pages: try await PageRenderer.load()
+    )
+    .addRoutes(to: router)
+    TokenController(configuration: configuration, clients: clients, store: store, issuer: issuer).addRoutes(to: router)
+    UserInfoController(configuration: configuration, verifier: userinfoVerifier).addRoutes(to: router)
+    RegistrationController(clients: clients, clock: clock).addRoutes(to: router)
+
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "DevIdP"),
+        logger: logger)
+}

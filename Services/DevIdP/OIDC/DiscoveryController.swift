@@ -1,0 +1,59 @@
+import Foundation
+import Hummingbird
+import JWTAuth
+import NIOCore
+
+/// `/.well-known/openid-configuration` and `/.well-known/jwks.json`, at the same paths as an Auth0 tenant.
+struct DiscoveryController {
+    let configuration: DevIdPConfiguration
+    let signingKey: RSASigningKey
+
+    func addRoutes(to router: Router<DevIdPRequestContext>) {
+        let discovery = Self.encode(metadata)
+        let jwks = Self.encode(["keys": [.object(signingKey.publicJWK)]])
+        router.get(".well-known/openid-configuration") { _, _ in Self.response(discovery, maxAge: 3600) }
+        router.get(".well-known/jwks.json") { _, _ in Self.response(jwks, maxAge: 600) }
+    }
+
+    var metadata: JSONValue {
+        let issuer = configuration.issuer
+        let scopes = DevIdPConfiguration.oidcScopes + configuration.apiPermissions
+        return [
+            "issuer": .string(issuer),
+            "authorization_endpoint": .string(issuer + "authorize"),
+            "token_endpoint": .string(issuer + "oauth/token"),
+            "userinfo_endpoint": .string(configuration.userinfoAudience),
+            "jwks_uri": .string(issuer + ".well-known/jwks.json"),
+            "registration_endpoint": .string(issuer + "oidc/register"),
+            "revocation_endpoint": .string(issuer + "oauth/revoke"),
+            "scopes_supported": .array(scopes.map(JSONValue.string)),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "password"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": [
+                "aud", "auth_time", "email", "email_verified", "exp", "iat", "iss", "name", "nickname",
+                "nonce", "sub",
+            ],
+        ]
+    }
+
+    private static func encode(_ value: JSONValue) -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return ByteBuffer(bytes: (try? encoder.encode(value)) ?? Data())
+    }
+
+    private static func response(_ body: ByteBuffer, maxAge: Int) -> Response {
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: "application/json; charset=utf-8", .cacheControl: "public, max-age=\(maxAge)",
+                .accessControlAllowOrigin: "*",
+            ],
+            body: .init(byteBuffer: body))
+    }
+}
