@@ -117,6 +117,27 @@ struct JWKSCacheTests {
         #expect(logs.messages(atLeast: .info).contains { $0.contains("again") })
     }
 
+    @Test func requestsDoNotWaitForFetchesWhileTheEndpointIsFailing() async throws {
+        let key = try await TestKeys.primary
+        let fetcher = FakeFetcher()
+        fetcher.serve(url, .document(try TestKeys.jwks([key]), maxAge: 300))
+        let cache = cache(fetcher)
+        await cache.refresh()
+        fetcher.serve(url, .failure)
+        clock.advance(by: 301)
+        _ = try await cache.key(withID: key.keyID)
+        await cache.waitForRunningRefresh()  // the background refresh failed: the cache now knows the endpoint fails
+
+        // The next fetch would hang; an unknown kid is refused at once instead of waiting for it.
+        fetcher.serve(url, .hang)
+        clock.advance(by: 5)
+        await #expect(throws: BearerAuthError.unknownKey) { try await cache.key(withID: "unknown") }
+        #expect(try await cache.key(withID: key.keyID).keyID == key.keyID)
+        fetcher.release()
+        await cache.waitForRunningRefresh()
+        #expect(fetcher.fetchCount(url) == 3)  // the retry ran in the background
+    }
+
     @Test func noKeysAtAllIsUnavailableNotUnknown() async throws {
         let fetcher = FakeFetcher()
         fetcher.serve(url, .failure)

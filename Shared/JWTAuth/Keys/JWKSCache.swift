@@ -10,7 +10,8 @@ import Synchronization
 /// - A token naming an unknown `kid` triggers a refresh, at most once per ``Configuration/forcedRefreshCooldown``
 ///   (an attacker cannot make us hammer the IdP), and single-flight: concurrent requests wait for the same fetch.
 /// - When the endpoint is down or answers garbage, the cached keys keep working (stale-if-error); the failure is
-///   logged once per outage, not once per request.
+///   logged once per outage, not once per request, and requests stop waiting for fetches: retries (still at most one
+///   per cooldown) run in the background until the endpoint recovers.
 public final class JWKSCache: VerificationKeyProvider {
     /// Refresh policy.
     public struct Configuration: Sendable {
@@ -97,7 +98,10 @@ public final class JWKSCache: VerificationKeyProvider {
                 }
                 return .found(key)
             }
-            if let refresh = state.refresh { return .wait(refresh) }
+            // While the endpoint is failing, answer at once and let the refresh run in the background: a request
+            // must not wait for a fetch that is likely to time out.
+            let waits = !state.failing
+            if let refresh = state.refresh { return waits ? .wait(refresh) : .giveUp(hasKeys: state.keys != nil) }
             if let last = state.lastForcedAttempt, now.timeIntervalSince(last) < configuration.forcedRefreshCooldown {
                 return .giveUp(hasKeys: state.keys != nil)
             }
@@ -105,7 +109,7 @@ public final class JWKSCache: VerificationKeyProvider {
             if state.keys != nil { state.lastForcedAttempt = now }
             let refresh = makeRefreshTask()
             state.refresh = refresh
-            return .wait(refresh)
+            return waits ? .wait(refresh) : .giveUp(hasKeys: state.keys != nil)
         }
         switch plan {
         case .found(let key):

@@ -2,8 +2,9 @@
 ///
 /// The scheme is matched case-insensitively; exactly one token of token68 characters must follow it. A request with no
 /// `Authorization` header, or one that uses another scheme (such as `Basic`), has no bearer credentials
-/// (``BearerAuthError/missingToken``). Anything else that is not exactly one well-formed bearer credential is
-/// ``BearerAuthError/malformedAuthorization``: several headers, an empty token, two tokens, forbidden characters.
+/// (``BearerAuthError/missingToken``). A header that does not carry exactly one credential is
+/// ``BearerAuthError/malformedAuthorization`` (400): several headers, no token, two tokens. A single token with
+/// characters outside token68 is a malformed token, ``BearerAuthError/malformedToken`` (401).
 public enum BearerCredentials {
     /// Extracts the token from the values of every `Authorization` header of a request.
     public static func token(fromAuthorizationHeaders values: [String]) throws(BearerAuthError) -> String {
@@ -41,8 +42,10 @@ public enum BearerCredentials {
             if tokenText.contains(where: { $0 == " " || $0 == "\t" || $0 == "," }) {
                 throw BearerAuthError.malformedAuthorization.with(message: "Send exactly one bearer token")
             }
-            throw BearerAuthError.malformedAuthorization.with(
-                message: "The bearer token contains characters a token may not contain")
+            // One token, but not one a server could have issued: a malformed token (RFC 6750 §3.1), not a
+            // malformed request.
+            throw BearerAuthError.malformedToken.with(
+                message: "The access token contains characters a token cannot contain")
         }
         return tokenText
     }

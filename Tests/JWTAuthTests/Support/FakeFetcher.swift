@@ -7,9 +7,15 @@ final class FakeFetcher: DocumentFetching {
     enum Answer {
         case document([UInt8], maxAge: TimeInterval?)
         case failure
+        /// Blocks until ``release()``, then fails.
+        case hang
     }
 
     private let state = Mutex<(answers: [String: Answer], counts: [String: Int])>(([:], [:]))
+    private let gate = AsyncStream<Void>.makeStream()
+
+    /// Lets every hanging fetch finish (with a failure).
+    func release() { gate.continuation.finish() }
     let delay: Duration
 
     init(delay: Duration = .zero) { self.delay = delay }
@@ -28,6 +34,9 @@ final class FakeFetcher: DocumentFetching {
         if delay > .zero { try await Task.sleep(for: delay) }
         switch answer {
         case .document(let body, let maxAge): return FetchedDocument(body: body, maxAge: maxAge)
+        case .hang:
+            for await _ in gate.stream {}
+            throw DocumentFetchError("GET \(url) timed out")
         case .failure, nil: throw DocumentFetchError("GET \(url) failed")
         }
     }
