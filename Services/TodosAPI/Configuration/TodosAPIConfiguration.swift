@@ -22,7 +22,7 @@ struct TodosAPIConfiguration: Sendable {
     static let realm = "todos-api"
 
     static func load(from settings: Settings) throws(ConfigurationError) -> TodosAPIConfiguration {
-        let issuer = try Auth0Domain.issuer(from: try settings.required("AUTH0_DOMAIN", example: "acme.us.auth0.com"))
+        let issuer = try issuer(from: settings)
         let audiences = settings.list("AUTH0_AUDIENCE", default: ["urn:todos-api"])
         guard !audiences.isEmpty else {
             throw ConfigurationError(variable: "AUTH0_AUDIENCE", problem: "names no audience", example: "urn:todos-api")
@@ -42,6 +42,20 @@ struct TodosAPIConfiguration: Sendable {
             leeway: try settings.duration("JWT_LEEWAY", default: 60, in: 0...600),
             jwksRefreshCooldown: try settings.duration("JWKS_REFRESH_COOLDOWN", default: 5, in: 0...3600),
             databasePath: settings.string("TODOS_DATABASE", default: ".data/todos.sqlite"))
+    }
+
+    /// `OIDC_ISSUER`, exactly as the provider writes it (Okta, Keycloak and Google issuers have no trailing slash), or
+    /// else `AUTH0_DOMAIN`, normalised the Auth0 way.
+    static func issuer(from settings: Settings) throws(ConfigurationError) -> String {
+        if settings.string("OIDC_ISSUER") != nil {
+            return try settings.url("OIDC_ISSUER", example: "https://keycloak.example.com/realms/demo")
+        }
+        guard let domain = settings.string("AUTH0_DOMAIN") else {
+            throw ConfigurationError(
+                variable: "AUTH0_DOMAIN", problem: "is missing (or set OIDC_ISSUER for a non-Auth0 provider)",
+                example: "acme.us.auth0.com")
+        }
+        return try Auth0Domain.issuer(from: domain)
     }
 
     var verifierConfiguration: JWTVerifier.Configuration {
