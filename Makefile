@@ -1,0 +1,72 @@
+# The two commands: `make dev` sets up and runs everything; `make test` sets up and passes every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PYTHON ?= python3
+SWIFT_BUILD_FLAGS ?=
+
+# `make token USER=bob SCOPE="read:todos"`. USER is also the login name in the environment, so only a USER given on
+# the command line picks the demo user.
+ifeq ($(origin USER),command line)
+TOKEN_USER := $(USER)
+else
+TOKEN_USER := alice
+endif
+SCOPE ?= openid profile email read:todos read:billing write:todos
+
+.PHONY: help dev test token build system-deps dev-vars venv format lint bench clean
+
+help:
+	@echo "make dev     set up and run DevIdP and TodosAPI (Ctrl-C stops them)"
+	@echo "make test    set up and run every test (Swift, then the Python interop suite)"
+	@echo "make token   print an access token from DevIdP: make token USER=bob SCOPE=\"read:todos\""
+	@echo "make bench   measure throughput on a release build (see docs/benchmarks.md)"
+	@echo "make format  format the Swift code with the checked-in .swift-format"
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+dev-vars:
+	@scripts/create-dev-vars.sh
+
+build: system-deps
+	swift build $(SWIFT_BUILD_FLAGS)
+
+dev: system-deps dev-vars build
+	@scripts/dev.sh
+
+token:
+	@mkdir -p .build && swift build --product DevIdP $(SWIFT_BUILD_FLAGS) > .build/token-build.log 2>&1 || { cat .build/token-build.log >&2; exit 1; }
+	@"$$(swift build --show-bin-path)/DevIdP" token --user "$(TOKEN_USER)" --scope "$(SCOPE)"
+
+$(VENV)/.installed: Tests/Interop/requirements.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r Tests/Interop/requirements.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+test: system-deps venv
+	swift build --build-tests $(SWIFT_BUILD_FLAGS)
+	swift test --skip-build $(SWIFT_BUILD_FLAGS)
+	BIN_PATH="$$(swift build --show-bin-path)" $(VENV)/bin/python -m pytest -q Tests/Interop
+
+$(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@touch $@
+
+bench: venv $(VENV)/.bench-installed
+	@scripts/install-system-deps.sh wrk
+	swift build -c release --product TodosAPI
+	swift build -c release --product DevIdP
+	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/run.py
+
+format:
+	swift format -i -r Package.swift Shared Services Tests
+
+lint:
+	swift format lint -r --strict Package.swift Shared Services Tests
+
+clean:
+	rm -rf .build .build-* $(VENV)
