@@ -1,0 +1,114 @@
+"""`make bench`: throughput and latency of TodosAPI on a release build, measured with wrk.
+
+Measures GET /api/health (no authentication) and GET /api/me (RS256 token verified against the issuer's JWKS),
+prints requests/s, p50 and p99 for both and their ratio (the price of authentication), then the same /api/me in
+FastAPI + PyJWT for comparison. Results go to stdout and to .build/bench-results.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "Tests" / "Interop"))
+from support import Service, free_port  # noqa: E402
+
+RELEASE = Path(os.environ.get("RELEASE_BIN", ROOT / ".build" / "release"))
+DURATION = os.environ.get("BENCH_DURATION", "10s")
+CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "64")
+THREADS = os.environ.get("BENCH_THREADS", "2")
+
+
+def wrk(url: str, headers: dict[str, str] | None = None) -> dict:
+    command = ["wrk", "-t", THREADS, "-c", CONNECTIONS, "-d", DURATION, "--latency", url]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    subprocess.run(command[:-1] + ["-d", "2s", url], capture_output=True, check=True)  # warm-up
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non2xx:
+        raise RuntimeError(f"{url}: {non2xx.group(1)} error responses during the run:\n{output}")
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.M))
+    return {"rps": rps, "p50": latency.get("50"), "p99": latency.get("99")}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def main() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    idp_port = free_port()
+    issuer = f"http://127.0.0.1:{idp_port}/"
+    shared = {"LOG_LEVEL": "warning", "DEVIDP_ISSUER": issuer, "DEVIDP_SIGNING_KEY": str(workdir / "key.pem"),
+              "AUTH0_DOMAIN": issuer.rstrip("/"), "AUTH0_AUDIENCE": "urn:todos-api"}
+    idp = Service("devidp", [str(RELEASE / "DevIdP"), "serve", "--port", str(idp_port)], shared, issuer + "health")
+    env = {**os.environ, **shared, "DEV_VARS_FILE": str(workdir / "none")}
+    token = subprocess.run([str(RELEASE / "DevIdP"), "token", "--user", "alice"], env=env, cwd=workdir,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    api_port = free_port()
+    api = Service("todos-api", [str(RELEASE / "TodosAPI"), "--port", str(api_port)],
+                  {**shared, "TODOS_DATABASE": str(workdir / "todos.sqlite")}, f"http://127.0.0.1:{api_port}/api/health")
+    results: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "wrk": f"-t{THREADS} -c{CONNECTIONS} -d{DURATION}"}
+    try:
+        base = f"http://127.0.0.1:{api_port}"
+        results["todos_api_health"] = wrk(base + "/api/health")
+        results["todos_api_me"] = wrk(base + "/api/me", {"Authorization": f"Bearer {token}"})
+    finally:
+        api.stop()
+
+    python = ROOT / ".venv" / "bin" / "python"
+    for workers in (1, 2):
+        port = free_port()
+        fastapi = Service(
+            f"fastapi-{workers}",
+            [str(python), "-m", "uvicorn", "fastapi_me:app", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
+            {"ISSUER": issuer, "AUDIENCE": "urn:todos-api", "JWKS_URL": issuer + ".well-known/jwks.json",
+             "PYTHONPATH": str(ROOT / "bench")},
+            f"http://127.0.0.1:{port}/api/health")
+        try:
+            results[f"fastapi_me_{workers}_worker"] = wrk(f"http://127.0.0.1:{port}/api/me", {"Authorization": f"Bearer {token}"})
+        finally:
+            fastapi.stop()
+    idp.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    health, me = results["todos_api_health"], results["todos_api_me"]
+    results["auth_cost_ratio"] = round(me["rps"] / health["rps"], 3)
+    results["vs_fastapi_1_worker"] = round(me["rps"] / results["fastapi_me_1_worker"]["rps"], 1)
+    results["vs_fastapi_2_workers"] = round(me["rps"] / results["fastapi_me_2_worker"]["rps"], 1)
+    print(f"\nMachine: {results['machine']}   wrk {results['wrk']}")
+    print(f"{'endpoint':42} {'req/s':>10} {'p50':>9} {'p99':>9}")
+    for name, label in [("todos_api_health", "TodosAPI GET /api/health (no auth)"),
+                        ("todos_api_me", "TodosAPI GET /api/me (RS256 + JWKS)"),
+                        ("fastapi_me_1_worker", "FastAPI + PyJWT /api/me, 1 worker"),
+                        ("fastapi_me_2_worker", "FastAPI + PyJWT /api/me, 2 workers")]:
+        row = results[name]
+        print(f"{label:42} {row['rps']:>10.0f} {row['p50']:>9} {row['p99']:>9}")
+    print(f"\n/api/me keeps {results['auth_cost_ratio']:.0%} of /api/health's throughput (authentication cost).")
+    print(f"/api/me is {results['vs_fastapi_1_worker']}x FastAPI + PyJWT (1 worker), "
+          f"{results['vs_fastapi_2_workers']}x with 2 workers.")
+    (ROOT / ".build" / "bench-results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
