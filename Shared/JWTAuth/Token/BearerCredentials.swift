@@ -16,45 +16,68 @@ public enum BearerCredentials {
     }
 
     /// Extracts the token from one `Authorization` header value.
+    ///
+    /// Works on the UTF-8 bytes: this runs on every authenticated request, and header values are ASCII.
     public static func token(fromAuthorization value: String) throws(BearerAuthError) -> String {
-        let trimmed = value.drop(while: { $0 == " " || $0 == "\t" })
-        let scheme = trimmed.prefix(while: { $0 != " " && $0 != "\t" })
-        guard scheme.lowercased() == "bearer" else {
+        var value = value
+        let parsed = value.withUTF8 { Parse(bytes: $0) }
+        switch parsed {
+        case .empty:
+            throw BearerAuthError.malformedAuthorization.with(message: "The Authorization header is empty")
+        case .otherScheme:
             // Another authentication scheme: the request carries no bearer credentials (RFC 6750 §3.1).
-            if scheme.isEmpty {
-                throw BearerAuthError.malformedAuthorization.with(message: "The Authorization header is empty")
-            }
             throw BearerAuthError.missingToken.with(
                 message: "The Authorization header must use the Bearer scheme: 'Authorization: Bearer <token>'")
-        }
-        let rest = trimmed.dropFirst(scheme.count)
-        guard rest.first == " " else {
-            throw BearerAuthError.malformedAuthorization.with(
-                message: "The Authorization header has no token after 'Bearer'")
-        }
-        let token = rest.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed()
-        let tokenText = String(token)
-        guard !tokenText.isEmpty else {
-            throw BearerAuthError.malformedAuthorization.with(
-                message: "The Authorization header has no token after 'Bearer'")
-        }
-        guard isToken68(tokenText) else {
-            if tokenText.contains(where: { $0 == " " || $0 == "\t" || $0 == "," }) {
-                throw BearerAuthError.malformedAuthorization.with(message: "Send exactly one bearer token")
-            }
+        case .noToken:
+            throw BearerAuthError.malformedAuthorization.with(message: "The Authorization header has no token after 'Bearer'")
+        case .severalTokens:
+            throw BearerAuthError.malformedAuthorization.with(message: "Send exactly one bearer token")
+        case .forbiddenCharacters:
             // One token, but not one a server could have issued: a malformed token (RFC 6750 §3.1), not a
             // malformed request.
-            throw BearerAuthError.malformedToken.with(
-                message: "The access token contains characters a token cannot contain")
+            throw BearerAuthError.malformedToken.with(message: "The access token contains characters a token cannot contain")
+        case .token(let token):
+            return token
         }
-        return tokenText
+    }
+
+    private enum Parse {
+        case empty, otherScheme, noToken, severalTokens, forbiddenCharacters
+        case token(String)
+
+        init(bytes: UnsafeBufferPointer<UInt8>) {
+            func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+            var start = 0
+            while start < bytes.count, isBlank(bytes[start]) { start += 1 }
+            var schemeEnd = start
+            while schemeEnd < bytes.count, !isBlank(bytes[schemeEnd]) { schemeEnd += 1 }
+            guard schemeEnd > start else { self = .empty; return }
+            let bearer: [UInt8] = Array("bearer".utf8)
+            guard schemeEnd - start == bearer.count,
+                (0..<bearer.count).allSatisfy({ bytes[start + $0] | 0x20 == bearer[$0] })
+            else { self = .otherScheme; return }
+            // RFC 7235: `credentials = auth-scheme [ 1*SP token68 ]`.
+            guard schemeEnd < bytes.count, bytes[schemeEnd] == UInt8(ascii: " ") else { self = .noToken; return }
+            var tokenStart = schemeEnd
+            while tokenStart < bytes.count, bytes[tokenStart] == UInt8(ascii: " ") { tokenStart += 1 }
+            var tokenEnd = bytes.count
+            while tokenEnd > tokenStart, isBlank(bytes[tokenEnd - 1]) { tokenEnd -= 1 }
+            guard tokenEnd > tokenStart else { self = .noToken; return }
+            let token = UnsafeBufferPointer(rebasing: bytes[tokenStart..<tokenEnd])
+            guard BearerCredentials.isToken68(token) else {
+                let separators: Set<UInt8> = [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: ",")]
+                self = token.contains(where: separators.contains) ? .severalTokens : .forbiddenCharacters
+                return
+            }
+            self = .token(String(decoding: token, as: UTF8.self))
+        }
     }
 
     /// Whether `text` matches `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 7235 §2.1).
-    static func isToken68(_ text: String) -> Bool {
+    static func isToken68(_ bytes: some Sequence<UInt8>) -> Bool {
         var sawPadding = false
         var count = 0
-        for byte in text.utf8 {
+        for byte in bytes {
             switch byte {
             case UInt8(ascii: "="):
                 sawPadding = true
