@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "JWTAuth", targets: ["JWTAuth"]),
         .executable(name: "TodosAPI", targets: ["TodosAPI"]),
         .executable(name: "DevIdP", targets: ["DevIdP"]),
+        .executable(name: "McpGateway", targets: ["McpGateway"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
     ],
     targets: [
         .target(
@@ -73,6 +75,23 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "McpGateway",
+            dependencies: [
+                "JWTAuth",
+                "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Services/McpGateway",
+            resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "JWTAuthTests",
             dependencies: [
@@ -100,6 +119,16 @@ let package = Package(
             name: "DevIdPTests",
             dependencies: ["DevIdP", "JWTAuth", "ServiceSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
             path: "Tests/DevIdPTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "McpGatewayTests",
+            dependencies: [
+                "McpGateway", "JWTAuth", "ServiceSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "MCP", package: "swift-sdk"),
+            ],
+            path: "Tests/McpGatewayTests",
             swiftSettings: swiftSettings
         ),
     ]

@@ -14,7 +14,10 @@ setting() {  # the value of a setting: environment first, then .dev.vars
 }
 
 domain=$(setting AUTH0_DOMAIN http://localhost:8790)
-todos_port=$(setting PORT 8789)
+todos_port=8789
+gateway_url=$(setting PUBLIC_URL http://localhost:8788)
+gateway_port=$(echo "$gateway_url" | sed -nE 's#^https?://[^/:]+:([0-9]+).*#\1#p')
+gateway_port=${gateway_port:-8788}
 devidp_port=$(setting DEVIDP_PORT 8790)
 local_idp=false
 case "$domain" in
@@ -56,6 +59,8 @@ if $local_idp; then
 fi
 start TodosAPI "36" "$BIN/TodosAPI" --port "$todos_port"
 wait_until_up TodosAPI "http://127.0.0.1:$todos_port/api/health"
+start Gateway "33" "$BIN/McpGateway" --port "$gateway_port"
+wait_until_up Gateway "http://127.0.0.1:$gateway_port/health"
 
 bold=$'\033[1m'; reset=$'\033[0m'
 echo
@@ -63,7 +68,9 @@ echo "${bold}Ready.${reset}"
 $local_idp && echo "  DevIdP     http://localhost:$devidp_port/  (demo users: alice / alice-password, bob / bob-password; development only)"
 $local_idp || echo "  Identity   $domain"
 echo "  TodosAPI   http://localhost:$todos_port/api/health"
+echo "  Gateway    $gateway_url/mcp   (connect MCP Inspector, Claude or an SDK here)"
 echo
+echo "Connect an MCP client:  npx @modelcontextprotocol/inspector  (Streamable HTTP, $gateway_url/mcp)"
 echo "Try, in another terminal:"
 echo "  curl -H \"Authorization: Bearer \$(make -s token)\" http://localhost:$todos_port/api/me"
 echo "  curl -H \"Authorization: Bearer \$(make -s token USER=bob SCOPE=read:todos)\" http://localhost:$todos_port/api/billing"

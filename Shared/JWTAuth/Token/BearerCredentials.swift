@@ -29,13 +29,15 @@ public enum BearerCredentials {
             throw BearerAuthError.missingToken.with(
                 message: "The Authorization header must use the Bearer scheme: 'Authorization: Bearer <token>'")
         case .noToken:
-            throw BearerAuthError.malformedAuthorization.with(message: "The Authorization header has no token after 'Bearer'")
+            throw BearerAuthError.malformedAuthorization.with(
+                message: "The Authorization header has no token after 'Bearer'")
         case .severalTokens:
             throw BearerAuthError.malformedAuthorization.with(message: "Send exactly one bearer token")
         case .forbiddenCharacters:
             // One token, but not one a server could have issued: a malformed token (RFC 6750 §3.1), not a
             // malformed request.
-            throw BearerAuthError.malformedToken.with(message: "The access token contains characters a token cannot contain")
+            throw BearerAuthError.malformedToken.with(
+                message: "The access token contains characters a token cannot contain")
         case .token(let token):
             return token
         }
@@ -51,18 +53,30 @@ public enum BearerCredentials {
             while start < bytes.count, isBlank(bytes[start]) { start += 1 }
             var schemeEnd = start
             while schemeEnd < bytes.count, !isBlank(bytes[schemeEnd]) { schemeEnd += 1 }
-            guard schemeEnd > start else { self = .empty; return }
+            guard schemeEnd > start else {
+                self = .empty
+                return
+            }
             let bearer: [UInt8] = Array("bearer".utf8)
             guard schemeEnd - start == bearer.count,
                 (0..<bearer.count).allSatisfy({ bytes[start + $0] | 0x20 == bearer[$0] })
-            else { self = .otherScheme; return }
+            else {
+                self = .otherScheme
+                return
+            }
             // RFC 7235: `credentials = auth-scheme [ 1*SP token68 ]`.
-            guard schemeEnd < bytes.count, bytes[schemeEnd] == UInt8(ascii: " ") else { self = .noToken; return }
+            guard schemeEnd < bytes.count, bytes[schemeEnd] == UInt8(ascii: " ") else {
+                self = .noToken
+                return
+            }
             var tokenStart = schemeEnd
             while tokenStart < bytes.count, bytes[tokenStart] == UInt8(ascii: " ") { tokenStart += 1 }
             var tokenEnd = bytes.count
             while tokenEnd > tokenStart, isBlank(bytes[tokenEnd - 1]) { tokenEnd -= 1 }
-            guard tokenEnd > tokenStart else { self = .noToken; return }
+            guard tokenEnd > tokenStart else {
+                self = .noToken
+                return
+            }
             let token = UnsafeBufferPointer(rebasing: bytes[tokenStart..<tokenEnd])
             guard BearerCredentials.isToken68(token) else {
                 let separators: Set<UInt8> = [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: ",")]

@@ -62,3 +62,16 @@ public struct ScopeSet: Sendable, Hashable, Sequence, ExpressibleByArrayLiteral,
 
     public func makeIterator() -> Set<String>.Iterator { values.makeIterator() }
 }
+
+extension ScopeSet: Codable {
+    /// Decodes the space-separated form.
+    public init(from decoder: any Decoder) throws {
+        self.init(spaceSeparated: try decoder.singleValueContainer().decode(String.self))
+    }
+
+    /// Encodes the space-separated, sorted form.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}

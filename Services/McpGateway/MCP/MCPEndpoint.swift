@@ -1,0 +1,116 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JWTAuth
+import Logging
+import MCP
+import NIOCore
+import ServiceSupport
+
+/// `/mcp`: the Streamable HTTP endpoint. This is the one file that speaks both Hummingbird and the MCP SDK, whose
+/// `HTTPRequest`, `HTTPResponse`, `Server` and `RequestContext` names clash; names are qualified here.
+///
+/// Authentication has happened in ``MCPAuthenticationMiddleware``. This adapter finds or opens the caller's session,
+/// refuses a `tools/call` whose scope the token lacks with a 403 step-up challenge, hands the request to the session's
+/// transport, and turns the transport's answer (JSON, 202, or an SSE stream) into a Hummingbird response.
+struct MCPEndpoint {
+    let configuration: GatewayConfiguration
+    let sessions: SessionRegistry
+
+    static let bodyLimit = 1024 * 1024
+    static let sessionHeader = HTTPField.Name("Mcp-Session-Id")!
+
+    func addRoutes(to group: RouterGroup<GatewayRequestContext>) {
+        group.post(use: handle)
+        group.get(use: handle)
+        group.delete(use: handle)
+    }
+
+    @Sendable func handle(_ request: Hummingbird.Request, context: GatewayRequestContext) async throws -> Response {
+        guard let caller = context.caller else { throw ErrorResponse(BearerAuthError.missingToken) }
+        let body: Data? =
+            request.method == .post ? Data(try await request.collectBody(limit: Self.bodyLimit).readableBytesView) : nil
+        if let body, let denied = stepUpChallenge(for: body, caller: caller) { throw denied }
+
+        let session: SessionRegistry.Session
+        if let id = request.headers[Self.sessionHeader] {
+            guard let found = await sessions.session(id: id, owner: caller.owner) else {
+                return Self.jsonRPCError(status: .notFound, code: -32001, "Session not found: it expired or was ended")
+            }
+            session = found
+        } else if let body, Self.isInitialize(body) {
+            session = try await sessions.open(owner: caller.owner)
+            context.logger.info("MCP session opened", metadata: ["oauth.client_id": "\(caller.grant.clientID)"])
+        } else {
+            return Self.jsonRPCError(
+                status: .badRequest, code: -32000, "Bad Request: Mcp-Session-Id header is required")
+        }
+
+        let answer = await session.transport.handleRequest(sdkRequest(request, body: body, caller: caller))
+        if request.method == .delete, answer.statusCode == 200 { await sessions.close(session.id) }
+        return Self.response(answer)
+    }
+
+    /// MCP step-up authorization: a `tools/call` of a tool whose scope the token lacks is answered 403 with the scopes
+    /// the client should ask for (what it has plus what the tool needs), so it can re-authorize.
+    private func stepUpChallenge(for body: Data, caller: MCPCaller) -> ErrorResponse? {
+        guard let message = try? JSONDecoder().decode(JSONValue.self, from: body).objectValue,
+            message["method"]?.stringValue == "tools/call",
+            let tool = message["params"]?.objectValue?["name"]?.stringValue,
+            let needed = ToolCatalog.requiredScope(tool), !caller.scope.contains(needed)
+        else { return nil }
+        let error = BearerAuthError.insufficientScope([needed]).with(
+            message: "The tool \(tool) needs the \(needed) scope, which this access token does not have")
+        return ErrorResponse(
+            error, scope: caller.scope.union([needed]), resourceMetadata: configuration.resourceMetadataURL)
+    }
+
+    private func sdkRequest(_ request: Hummingbird.Request, body: Data?, caller: MCPCaller) -> MCP.HTTPRequest {
+        var headers: [String: String] = [:]
+        for field in request.headers {
+            let name = field.name.canonicalName
+            // The caller identity headers are set below, never taken from the client.
+            guard name != MCPServerFactory.grantHeader.lowercased(), name != MCPServerFactory.scopeHeader.lowercased()
+            else { continue }
+            headers[field.name.rawName] = headers[field.name.rawName].map { "\($0), \(field.value)" } ?? field.value
+        }
+        // NIO moves Host into :authority; put it back for anything in the SDK that looks at it.
+        if let authority = request.head.authority { headers["Host"] = authority }
+        headers[MCPServerFactory.grantHeader] = caller.grant.id
+        headers[MCPServerFactory.scopeHeader] = caller.scope.description
+        return MCP.HTTPRequest(method: request.method.rawValue, headers: headers, body: body, path: request.uri.path)
+    }
+
+    private static func response(_ answer: MCP.HTTPResponse) -> Response {
+        var headers = HTTPFields()
+        for (name, value) in answer.headers {
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        }
+        let status = HTTPResponse.Status(code: answer.statusCode)
+        switch answer {
+        case .stream(let stream, _):
+            return Response(
+                status: status, headers: headers,
+                body: ResponseBody { writer in
+                    for try await chunk in stream { try await writer.write(ByteBuffer(bytes: chunk)) }
+                    try await writer.finish(nil)
+                })
+        default:
+            let body = answer.bodyData.map { ResponseBody(byteBuffer: ByteBuffer(bytes: $0)) } ?? ResponseBody()
+            return Response(status: status, headers: headers, body: body)
+        }
+    }
+
+    private static func jsonRPCError(status: HTTPResponse.Status, code: Int, _ message: String) -> Response {
+        let body: JSONValue = [
+            "jsonrpc": "2.0", "id": .null, "error": ["code": .integer(Int64(code)), "message": .string(message)],
+        ]
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(body)) ?? Data())))
+    }
+
+    private static func isInitialize(_ body: Data) -> Bool {
+        (try? JSONDecoder().decode(JSONValue.self, from: body).objectValue?["method"]?.stringValue) == "initialize"
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import JWTAuth
+import Logging
+import MCP
+import ServiceSupport
+
+/// Builds the MCP server and transport of one session: the official Swift SDK's `Server` with the Todos tools, on a
+/// `StatefulHTTPServerTransport` that serves exactly that session.
+struct MCPServerFactory: Sendable {
+    /// Headers the HTTP adapter sets after authentication, so that tool handlers know the caller. Any client-sent
+    /// header of the same name is removed first.
+    static let grantHeader = "X-Mcpgw-Grant"
+    static let scopeHeader = "X-Mcpgw-Scope"
+
+    let tools: TodoTools
+    let logger: Logger
+
+    func makeSession(id: String) async throws -> (Server, StatefulHTTPServerTransport) {
+        let transport = StatefulHTTPServerTransport(
+            sessionIDGenerator: FixedSessionID(id: id),
+            validationPipeline: StandardValidationPipeline(validators: [
+                // Origin is checked by the gateway before authentication; the SDK's own check only knows localhost.
+                LenientAcceptValidator(), ContentTypeValidator(), ProtocolVersionValidator(), SessionValidator(),
+            ]),
+            logger: logger)
+        let server = Server(
+            name: "mcp-todos-gateway", version: "1.0.0", title: "Todos",
+            instructions: "Tools to read and change the signed-in user's todos and to see their billing details.",
+            capabilities: .init(tools: .init(listChanged: false)))
+        let tools = self.tools
+        await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: ToolDefinitions.all) }
+        await server.withMethodHandler(CallTool.self) { parameters in
+            guard let http = Server.currentHandlerContext?.httpContext, let grantID = http.header(Self.grantHeader)
+            else {
+                throw MCPError.invalidRequest("The request is not authenticated")
+            }
+            let caller = ToolCaller(
+                grantID: grantID, scope: ScopeSet(spaceSeparated: http.header(Self.scopeHeader) ?? ""))
+            return try await tools.call(parameters.name, arguments: parameters.arguments ?? [:], caller: caller)
+        }
+        try await server.start(transport: transport)
+        return (server, transport)
+    }
+}
+
+/// Gives the transport the session id the gateway chose (from a CSPRNG), so that the registry knows it beforehand.
+struct FixedSessionID: SessionIDGenerator {
+    let id: String
+    func generateSessionID() -> String { id }
+}
+
+/// The SDK's Accept check, without refusing `*/*` and `type/*` wildcards that some HTTP clients send.
+struct LenientAcceptValidator: HTTPRequestValidator {
+    func validate(_ request: HTTPRequest, context: HTTPValidationContext) -> HTTPResponse? {
+        let accept = request.header("Accept") ?? "*/*"
+        let types = accept.split(separator: ",").map {
+            $0.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        }
+        func accepts(_ type: String) -> Bool {
+            let family = type.split(separator: "/").first.map { "\($0)/*" } ?? ""
+            return types.contains { $0 == type || $0 == "*/*" || $0 == family }
+        }
+        let needed =
+            context.httpMethod == "POST"
+            ? ["application/json", "text/event-stream"]
+            : context.httpMethod == "GET" ? ["text/event-stream"] : []
+        guard needed.allSatisfy(accepts) else {
+            return .error(
+                statusCode: 406,
+                .invalidRequest("Not Acceptable: the Accept header must allow \(needed.joined(separator: " and "))"),
+                sessionID: context.sessionID)
+        }
+        return nil
+    }
+}

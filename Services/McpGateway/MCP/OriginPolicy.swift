@@ -1,0 +1,24 @@
+import Foundation
+import ServiceSupport
+
+/// Which browser origins may call the gateway's MCP endpoints: `PUBLIC_URL`'s own origin, those listed in
+/// `ALLOWED_ORIGINS`, and, when the gateway itself runs on a loopback address (development), any localhost origin.
+/// Requests without `Origin` (native clients, curl) are not browser requests and are allowed.
+struct OriginPolicy: Sendable {
+    let allowed: Set<String>
+    let allowLoopback: Bool
+
+    init(configuration: GatewayConfiguration) {
+        self.allowed = Set(configuration.allowedOrigins.map { $0.lowercased() })
+        self.allowLoopback = configuration.isLocalDevelopment
+    }
+
+    func allows(_ origin: String) -> Bool {
+        let origin = origin.lowercased()
+        if allowed.contains(origin) || allowed.contains("*") { return true }
+        guard allowLoopback, let components = URLComponents(string: origin), let host = components.host,
+            components.scheme == "http" || components.scheme == "https", components.path.isEmpty
+        else { return false }
+        return RedirectURI.isLoopback(host: host)
+    }
+}

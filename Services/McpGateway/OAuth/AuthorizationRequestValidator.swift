@@ -1,0 +1,81 @@
+import Foundation
+import JWTAuth
+import ServiceSupport
+
+/// An `/authorize` request that cannot proceed. Until the client and its redirect URI are known good, the user sees a
+/// page and nothing is redirected; after, the error goes back to the client (RFC 6749 §4.1.2.1).
+enum AuthorizeFailure: Error {
+    case page(title: String, message: String)
+    case redirect(ClientAuthorizationRequest, error: String, description: String)
+}
+
+/// Validates the query of `GET /authorize`.
+struct AuthorizationRequestValidator {
+    let configuration: GatewayConfiguration
+    let store: any GatewayStore
+
+    func validate(_ query: FormParameters) async throws -> (RegisteredClient, ClientAuthorizationRequest) {
+        func single(_ name: String) throws(AuthorizeFailure) -> String? {
+            do { return try query.single(name) } catch {
+                throw .page(title: "Invalid request", message: error.message)
+            }
+        }
+        guard let clientID = try single("client_id") else {
+            throw AuthorizeFailure.page(title: "Invalid request", message: "The request has no client_id.")
+        }
+        guard let client = try await store.client(id: clientID) else {
+            throw AuthorizeFailure.page(
+                title: "Unknown application",
+                message: "No application is registered with this client_id. It may have been removed; reconnect it.")
+        }
+        let sentRedirect = try single("redirect_uri")
+        guard let redirectURI = sentRedirect ?? (client.redirectURIs.count == 1 ? client.redirectURIs[0] : nil) else {
+            throw AuthorizeFailure.page(title: "Invalid request", message: "The request has no redirect_uri.")
+        }
+        guard client.redirectURIs.contains(where: { RedirectURI.matches(redirectURI, registered: $0) }) else {
+            throw AuthorizeFailure.page(
+                title: "Unregistered redirect URI",
+                message: "The application asked to return to an address it did not register. Nothing was sent there.")
+        }
+
+        // The redirect URI is trusted from here on: errors go back to the client.
+        let state = try single("state")
+        var request = ClientAuthorizationRequest(
+            clientID: clientID, redirectURI: redirectURI, scope: [], state: state, codeChallenge: "", resource: nil)
+        func fail(_ error: String, _ description: String) -> AuthorizeFailure {
+            .redirect(request, error: error, description: description)
+        }
+        guard try single("response_type") == "code" else {
+            throw fail("unsupported_response_type", "Only response_type=code is supported")
+        }
+        if let mode = try single("response_mode"), mode != "query" {
+            throw fail("invalid_request", "Only response_mode=query is supported")
+        }
+        guard let challenge = try single("code_challenge") else {
+            throw fail("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256")
+        }
+        guard try single("code_challenge_method") == "S256" else {
+            throw fail("invalid_request", "code_challenge_method must be S256")
+        }
+        guard PKCE.isWellFormedS256Challenge(challenge) else {
+            throw fail("invalid_request", "code_challenge must be the base64url SHA-256 of the code verifier")
+        }
+        let scope = try single("scope").map(ScopeSet.init(spaceSeparated:)) ?? GatewayScopes.default
+        let unsupported = scope.subtracting(GatewayScopes.supported)
+        guard unsupported.isEmpty else { throw fail("invalid_scope", "Unsupported scope: \(unsupported)") }
+        let resource = try single("resource")
+        if let resource, !Self.sameResource(resource, configuration.resource) {
+            throw fail("invalid_target", "This server only issues tokens for the resource \(configuration.resource)")
+        }
+        request.scope = scope.isEmpty ? GatewayScopes.default : scope
+        request.codeChallenge = challenge
+        request.resource = resource
+        return (client, request)
+    }
+
+    /// Resource indicators compare as URLs: a trailing slash does not make another resource.
+    static func sameResource(_ lhs: String, _ rhs: String) -> Bool {
+        func trimmed(_ text: String) -> String { text.hasSuffix("/") ? String(text.dropLast()) : text }
+        return trimmed(lhs) == trimmed(rhs)
+    }
+}

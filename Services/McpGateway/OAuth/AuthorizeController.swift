@@ -1,0 +1,136 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JWTAuth
+import Logging
+import ServiceSupport
+
+/// `/authorize`: `GET` validates the MCP client's request and shows the consent page (or goes straight to the
+/// provider when this browser already approved the client); `POST` takes the consent decision.
+struct AuthorizeController {
+    static let consentCookie = "gw_consent"
+
+    let configuration: GatewayConfiguration
+    let store: any GatewayStore
+    let signIn: UpstreamSignIn
+    let cookies: CookieSigner
+    let pages: PageRenderer
+    let clock: any WallClock
+
+    var approvals: RememberedApprovals { RememberedApprovals(signer: cookies) }
+
+    func addRoutes(to router: Router<GatewayRequestContext>) {
+        router.get("authorize", use: show)
+        router.post("authorize", use: decide)
+    }
+
+    @Sendable func show(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let client: RegisteredClient
+        let authorization: ClientAuthorizationRequest
+        do {
+            (client, authorization) = try await AuthorizationRequestValidator(
+                configuration: configuration, store: store
+            )
+            .validate(request.queryParameters)
+        } catch let failure as AuthorizeFailure {
+            return render(failure)
+        }
+        do {
+            if approvals.covers(authorization, in: request, now: clock.now) {
+                return try await signIn.start(authorization)
+            }
+            return try await consentPage(client: client, request: authorization)
+        } catch let error as UpstreamError {
+            return upstreamUnavailable(error, request: authorization, context: context)
+        }
+    }
+
+    @Sendable func decide(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let form = try await request.formParameters(limit: 16 * 1024)
+        let expired = pages.errorPage(
+            status: .badRequest, heading: "This request has expired",
+            message: "The approval form is older than ten minutes, was already used, or was opened in another browser.")
+        guard let requestID = try form.single("request_id"),
+            let pending = try await store.takePending(keyDigest: SecretDigest.hex(requestID), now: clock.now),
+            pending.stage == .consent
+        else { return expired }
+        guard let binding = cookies.cookie(Self.consentCookie, in: request),
+            SecretDigest.matches(binding, digest: pending.bindingDigest),
+            let csrf = try form.single("csrf_token"), let csrfDigest = pending.csrfDigest,
+            SecretDigest.matches(csrf, digest: csrfDigest)
+        else {
+            context.logger.warning(
+                "Consent refused: CSRF token or browser binding mismatch",
+                metadata: ["oauth.client_id": "\(pending.request.clientID)"])
+            return pages.errorPage(
+                status: .forbidden, heading: "Request not accepted",
+                message: "This approval did not come from the page the gateway showed in this browser.")
+        }
+        let clearConsent = cookies.clearCookie(Self.consentCookie)
+        switch try form.single("decision") {
+        case "approve":
+            context.logger.info("Consent given", metadata: ["oauth.client_id": "\(pending.request.clientID)"])
+            let remember = approvals.remembering(pending.request, in: request, now: clock.now)
+            do {
+                return try await signIn.start(pending.request, extraCookies: [clearConsent, remember])
+            } catch let error as UpstreamError {
+                return upstreamUnavailable(error, request: pending.request, context: context)
+            }
+        default:
+            var response = HTMLPage.redirect(
+                to: ClientRedirect.error(
+                    pending.request, "access_denied", "The user denied access", issuer: configuration.issuer))
+            response.headers.append(HTTPField(name: .setCookie, value: clearConsent))
+            return response
+        }
+    }
+
+    private func consentPage(client: RegisteredClient, request: ClientAuthorizationRequest) async throws -> Response {
+        let requestID = SecureRandom.token()
+        let binding = SecureRandom.token()
+        let csrf = SecureRandom.token()
+        try await store.insert(
+            pending: PendingAuthorization(
+                keyDigest: SecretDigest.hex(requestID), bindingDigest: SecretDigest.hex(binding), stage: .consent,
+                request: request, csrfDigest: SecretDigest.hex(csrf), upstreamNonce: nil, upstreamVerifier: nil,
+                expiresAt: clock.now.addingTimeInterval(GatewayConfiguration.pendingAuthorizationLifetime)))
+        var page: [String: Any] = [
+            "clientName": client.name ?? "An unnamed application",
+            "redirectHost": URLComponents(string: request.redirectURI)?.host ?? request.redirectURI,
+            "scopes": GatewayScopes.describe(request.scope).map { ["scope": $0.scope, "description": $0.description] },
+            "identityProvider": configuration.upstream.displayName,
+            "action": configuration.publicURL + "/authorize", "requestID": requestID, "csrfToken": csrf,
+        ]
+        if let uri = client.uri, let host = URLComponents(string: uri)?.host { page["clientHost"] = host }
+        if let logo = client.logoURI, logo.hasPrefix("https://") { page["logoURI"] = logo }
+        let cookie = cookies.setCookie(
+            Self.consentCookie, value: binding, maxAge: Int(GatewayConfiguration.pendingAuthorizationLifetime))
+        return pages.page("consent", page, headers: [.setCookie: cookie])
+    }
+
+    private func render(_ failure: AuthorizeFailure) -> Response {
+        switch failure {
+        case .page(let title, let message):
+            return pages.errorPage(status: .badRequest, heading: title, message: message)
+        case .redirect(let request, let error, let description):
+            return HTMLPage.redirect(
+                to: ClientRedirect.error(request, error, description, issuer: configuration.issuer))
+        }
+    }
+
+    private func upstreamUnavailable(
+        _ error: UpstreamError, request: ClientAuthorizationRequest,
+        context: GatewayRequestContext
+    ) -> Response {
+        context.logger.error("Cannot start the upstream sign-in", metadata: ["error": "\(error)"])
+        return pages.errorPage(
+            status: .badGateway, heading: "\(configuration.upstream.displayName) is not reachable",
+            message: "The gateway could not reach the identity provider to sign you in. Try again in a moment.",
+            back: (
+                "Return to the application",
+                ClientRedirect.error(
+                    request, "temporarily_unavailable", "The identity provider is unreachable",
+                    issuer: configuration.issuer)
+            ))
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import Hummingbird
+import JWTAuth
+import NIOCore
+
+/// `/.well-known/oauth-authorization-server` (RFC 8414) and `/.well-known/oauth-protected-resource[/mcp]`
+/// (RFC 9728): how an MCP client discovers, from a 401, where to register and sign in.
+struct MetadataController {
+    let configuration: GatewayConfiguration
+
+    func addRoutes(to router: Router<GatewayRequestContext>) {
+        let authorizationServer = Self.encode(authorizationServerMetadata)
+        let protectedResource = Self.encode(protectedResourceMetadata)
+        router.get(".well-known/oauth-authorization-server") { _, _ in Self.response(authorizationServer) }
+        // Some clients look the document up with the resource path appended (RFC 8414 §3.1 for issuers with paths).
+        router.get(".well-known/oauth-authorization-server/mcp") { _, _ in Self.response(authorizationServer) }
+        router.get(".well-known/oauth-protected-resource") { _, _ in Self.response(protectedResource) }
+        router.get(".well-known/oauth-protected-resource/mcp") { _, _ in Self.response(protectedResource) }
+    }
+
+    var authorizationServerMetadata: JSONValue {
+        let base = configuration.publicURL
+        return [
+            "issuer": .string(configuration.issuer),
+            "authorization_endpoint": .string(base + "/authorize"),
+            "token_endpoint": .string(base + "/token"),
+            "registration_endpoint": .string(base + "/register"),
+            "revocation_endpoint": .string(base + "/revoke"),
+            "scopes_supported": .array(GatewayScopes.supported.sorted.map(JSONValue.string)),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": true,
+            "service_documentation": .string(base + "/"),
+        ]
+    }
+
+    var protectedResourceMetadata: JSONValue {
+        [
+            "resource": .string(configuration.resource),
+            "authorization_servers": [.string(configuration.issuer)],
+            "scopes_supported": .array(GatewayScopes.supported.sorted.map(JSONValue.string)),
+            "bearer_methods_supported": ["header"],
+            "resource_name": "Todos (MCP gateway)",
+            "resource_documentation": .string(configuration.publicURL + "/"),
+        ]
+    }
+
+    static func encode(_ value: JSONValue) -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return ByteBuffer(bytes: (try? encoder.encode(value)) ?? Data())
+    }
+
+    static func response(_ body: ByteBuffer) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "public, max-age=3600"],
+            body: .init(byteBuffer: body))
+    }
+}

@@ -1,0 +1,29 @@
+import Hummingbird
+import JWTAuth
+import Logging
+import ServiceSupport
+
+/// `POST /revoke` (RFC 7009): a client revokes its own access or refresh token; revoking a refresh token revokes the
+/// whole grant. Unknown tokens, and tokens of other clients, get the same 200 so the endpoint reveals nothing.
+struct RevocationController {
+    let store: any GatewayStore
+    let clock: any WallClock
+
+    func addRoutes(to router: Router<GatewayRequestContext>) {
+        router.post("revoke", use: revoke)
+    }
+
+    @Sendable func revoke(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let parameters = try await request.formParameters(limit: 16 * 1024)
+        let client = try await ClientAuthenticator(store: store).authenticate(request, parameters)
+        let token = try parameters.required("token")
+        let digest = SecretDigest.hex(token)
+        if try await store.deleteAccessToken(digest: digest, clientID: client.id) {
+            context.logger.info("Access token revoked", metadata: ["oauth.client_id": "\(client.id)"])
+        } else if let grant = try await store.grant(refreshDigest: digest), grant.clientID == client.id {
+            try await store.revokeGrant(id: grant.id, now: clock.now)
+            context.logger.info("Grant revoked", metadata: ["oauth.client_id": "\(client.id)"])
+        }
+        return Response(status: .ok, headers: [.cacheControl: "no-store"])
+    }
+}

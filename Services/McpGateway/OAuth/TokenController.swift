@@ -1,0 +1,161 @@
+import Foundation
+import Hummingbird
+import JWTAuth
+import Logging
+import ServiceSupport
+
+/// `POST /token`: exchanges authorization codes (PKCE S256) and rotates refresh tokens. Form-encoded only; errors are
+/// RFC 6749 JSON with `Cache-Control: no-store`.
+struct TokenController {
+    let configuration: GatewayConfiguration
+    let store: any GatewayStore
+    let clock: any WallClock
+
+    struct TokenResponse: Encodable {
+        let accessToken: String
+        let tokenType = "Bearer"
+        let expiresIn: Int
+        let scope: String
+        let refreshToken: String?
+
+        enum CodingKeys: String, CodingKey {
+            case accessToken = "access_token"
+            case tokenType = "token_type"
+            case expiresIn = "expires_in"
+            case scope
+            case refreshToken = "refresh_token"
+        }
+    }
+
+    func addRoutes(to router: Router<GatewayRequestContext>) {
+        router.post("token", use: token)
+    }
+
+    @Sendable func token(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let parameters = try await request.formParameters(limit: 16 * 1024)
+        let client = try await ClientAuthenticator(store: store).authenticate(request, parameters)
+        let grantType = try parameters.required("grant_type")
+        guard ["authorization_code", "refresh_token"].contains(grantType) else {
+            throw ErrorResponse.unsupportedGrantType(grantType)
+        }
+        guard client.grantTypes.contains(grantType) else {
+            throw ErrorResponse.unauthorizedClient("This client did not register the \(grantType) grant")
+        }
+        if let resource = try parameters.single("resource"),
+            !AuthorizationRequestValidator.sameResource(resource, configuration.resource)
+        {
+            throw ErrorResponse.invalidTarget(
+                "This server only issues tokens for the resource \(configuration.resource)")
+        }
+        let response =
+            grantType == "authorization_code"
+            ? try await redeemCode(parameters, client: client, context: context)
+            : try await refresh(parameters, client: client, context: context)
+        return try JSONResponse.make(response)
+    }
+
+    private func redeemCode(_ parameters: FormParameters, client: RegisteredClient, context: GatewayRequestContext)
+        async throws -> TokenResponse
+    {
+        let code = try parameters.required("code")
+        let verifier = try parameters.required("code_verifier")
+        let redirectURI = try parameters.single("redirect_uri")
+        let now = clock.now
+        let digest = SecretDigest.hex(code)
+        guard let record = try await store.code(digest: digest), record.clientID == client.id else {
+            throw ErrorResponse.invalidGrant("The authorization code is invalid")
+        }
+        guard record.redeemedAt == nil else {
+            _ = try await store.redeem(codeDigest: digest, issuing: placeholderTokens(record), now: now)
+            context.logger.warning(
+                "Authorization code replayed; its grant is revoked",
+                metadata: ["oauth.client_id": "\(client.id)"])
+            throw ErrorResponse.invalidGrant(
+                "The authorization code was already used; the tokens it produced are revoked")
+        }
+        guard record.expiresAt > now else { throw ErrorResponse.invalidGrant("The authorization code expired") }
+        if let redirectURI, redirectURI != record.redirectURI {
+            throw ErrorResponse.invalidGrant("redirect_uri does not match the authorization request")
+        }
+        guard PKCE.verify(verifier, challenge: record.codeChallenge) else {
+            throw ErrorResponse.invalidGrant("The code_verifier does not match the code_challenge")
+        }
+        guard let grant = try await store.grant(id: record.grantID), grant.isActive(at: now) else {
+            throw ErrorResponse.invalidGrant("The authorization was revoked")
+        }
+        let (tokens, access, refresh) = issue(grant: grant, client: client, scope: grant.scope, now: now)
+        switch try await store.redeem(codeDigest: digest, issuing: tokens, now: now) {
+        case .redeemed:
+            context.logger.info(
+                "Tokens issued",
+                metadata: ["oauth.client_id": "\(client.id)", "oauth.grant_type": "authorization_code"])
+            return response(access: access, refresh: refresh, scope: grant.scope)
+        case .replayed:
+            throw ErrorResponse.invalidGrant(
+                "The authorization code was already used; the tokens it produced are revoked")
+        case .unknown:
+            throw ErrorResponse.invalidGrant("The authorization code is invalid")
+        }
+    }
+
+    private func refresh(_ parameters: FormParameters, client: RegisteredClient, context: GatewayRequestContext)
+        async throws -> TokenResponse
+    {
+        let presented = try parameters.required("refresh_token")
+        let now = clock.now
+        let digest = SecretDigest.hex(presented)
+        guard let grant = try await store.grant(refreshDigest: digest), grant.clientID == client.id else {
+            throw ErrorResponse.invalidGrant("The refresh token is invalid")
+        }
+        guard grant.isActive(at: now) else {
+            throw ErrorResponse.invalidGrant("The refresh token was revoked or expired")
+        }
+        var scope = grant.scope
+        if let requested = try parameters.single("scope").map(ScopeSet.init(spaceSeparated:)) {
+            guard grant.scope.isSuperset(of: requested) else {
+                throw ErrorResponse.invalidScope(
+                    "A refresh can narrow the granted scope (\(grant.scope)), not widen it")
+            }
+            scope = requested
+        }
+        let (tokens, access, refresh) = issue(grant: grant, client: client, scope: scope, now: now, forceRefresh: true)
+        switch try await store.rotate(refreshDigest: digest, grantID: grant.id, issuing: tokens, now: now) {
+        case .rotated:
+            return response(access: access, refresh: refresh, scope: scope)
+        case .reused:
+            context.logger.warning(
+                "Refresh token reused; its grant is revoked", metadata: ["oauth.client_id": "\(client.id)"])
+            throw ErrorResponse.invalidGrant("The refresh token was already used; the authorization is revoked")
+        case .inactive:
+            throw ErrorResponse.invalidGrant("The refresh token was revoked or expired")
+        }
+    }
+
+    private func issue(grant: Grant, client: RegisteredClient, scope: ScopeSet, now: Date, forceRefresh: Bool = false)
+        -> (IssuedTokens, access: String, refresh: String?)
+    {
+        let access = GatewayTokenFormat.newAccessToken()
+        let wantsRefresh =
+            forceRefresh || (grant.scope.contains("offline_access") && client.grantTypes.contains("refresh_token"))
+        let refresh = wantsRefresh ? GatewayTokenFormat.newRefreshToken() : nil
+        let record = AccessTokenRecord(
+            digest: SecretDigest.hex(access), grantID: grant.id, clientID: client.id, scope: scope,
+            resource: grant.resource, expiresAt: now.addingTimeInterval(configuration.accessTokenLifetime))
+        return (IssuedTokens(access: record, refreshDigest: refresh.map(SecretDigest.hex)), access, refresh)
+    }
+
+    private func response(access: String, refresh: String?, scope: ScopeSet) -> TokenResponse {
+        TokenResponse(
+            accessToken: access, expiresIn: Int(configuration.accessTokenLifetime), scope: scope.description,
+            refreshToken: refresh)
+    }
+
+    /// Tokens that are never stored: redeeming an already redeemed code only revokes.
+    private func placeholderTokens(_ record: AuthorizationCodeRecord) -> IssuedTokens {
+        IssuedTokens(
+            access: AccessTokenRecord(
+                digest: "", grantID: record.grantID, clientID: record.clientID, scope: [],
+                resource: "", expiresAt: .distantPast),
+            refreshDigest: nil)
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import GRDB
+
+/// The gateway's SQLite schema, defined by migrations. Codes, access and refresh tokens reference their grant and go
+/// with it.
+enum GatewayDatabase {
+    /// Opens (creating it and its folder if needed) and migrates the database at `path`: a WAL `DatabasePool`.
+    /// Synchronous: run it before the server starts.
+    static func open(path: String) throws -> DatabasePool {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try migrator.migrate(pool)
+        return pool
+    }
+
+    /// A private in-memory database, for tests.
+    static func inMemory() throws -> DatabaseQueue {
+        let queue = try DatabaseQueue()
+        try migrator.migrate(queue)
+        return queue
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: clients, pending sign-ins, grants, codes, tokens") { db in
+            try db.create(table: "client") { table in
+                table.primaryKey("id", .text)
+                table.column("secretDigest", .text)
+                table.column("authMethod", .text).notNull()
+                table.column("name", .text)
+                table.column("uri", .text)
+                table.column("logoURI", .text)
+                table.column("redirectURIs", .jsonText).notNull()
+                table.column("grantTypes", .jsonText).notNull()
+                table.column("createdAt", .datetime).notNull()
+            }
+            try db.create(table: "pendingAuthorization") { table in
+                table.primaryKey("keyDigest", .text)
+                table.column("bindingDigest", .text).notNull()
+                table.column("stage", .text).notNull()
+                table.column("request", .jsonText).notNull()
+                table.column("csrfDigest", .text)
+                table.column("upstreamNonce", .text)
+                table.column("upstreamVerifier", .jsonText)
+                table.column("expiresAt", .datetime).notNull().indexed()
+            }
+            try db.create(table: "oauthGrant") { table in
+                table.primaryKey("id", .text)
+                table.column("clientID", .text).notNull().references("client", onDelete: .cascade)
+                table.column("user", .jsonText).notNull()
+                table.column("scope", .text).notNull()
+                table.column("resource", .text).notNull()
+                table.column("upstream", .jsonText).notNull()
+                table.column("createdAt", .datetime).notNull()
+                table.column("expiresAt", .datetime).notNull().indexed()
+                table.column("revokedAt", .datetime)
+                table.column("currentRefreshDigest", .text)
+                table.column("previousRefreshDigest", .text)
+            }
+            try db.create(table: "authorizationCode") { table in
+                table.primaryKey("digest", .text)
+                table.column("grantID", .text).notNull().indexed().references("oauthGrant", onDelete: .cascade)
+                table.column("clientID", .text).notNull()
+                table.column("redirectURI", .text).notNull()
+                table.column("codeChallenge", .text).notNull()
+                table.column("resource", .text)
+                table.column("expiresAt", .datetime).notNull()
+                table.column("redeemedAt", .datetime)
+            }
+            try db.create(table: "accessToken") { table in
+                table.primaryKey("digest", .text)
+                table.column("grantID", .text).notNull().indexed().references("oauthGrant", onDelete: .cascade)
+                table.column("clientID", .text).notNull()
+                table.column("scope", .text).notNull()
+                table.column("resource", .text).notNull()
+                table.column("expiresAt", .datetime).notNull().indexed()
+            }
+            try db.create(table: "refreshToken") { table in
+                table.primaryKey("digest", .text)
+                table.column("grantID", .text).notNull().indexed().references("oauthGrant", onDelete: .cascade)
+                table.column("issuedAt", .datetime).notNull()
+            }
+        }
+        return migrator
+    }
+}
+
+extension RegisteredClient: FetchableRecord, PersistableRecord {
+    static let databaseTableName = "client"
+}
+
+extension PendingAuthorization: FetchableRecord, PersistableRecord {
+    static let databaseTableName = "pendingAuthorization"
+}
+
+extension Grant: FetchableRecord, PersistableRecord {
+    static let databaseTableName = "oauthGrant"
+}
+
+extension AuthorizationCodeRecord: FetchableRecord, PersistableRecord {
+    static let databaseTableName = "authorizationCode"
+}
+
+extension AccessTokenRecord: FetchableRecord, PersistableRecord {
+    static let databaseTableName = "accessToken"
+}

@@ -1,0 +1,58 @@
+import Foundation
+
+/// Where the gateway keeps clients, pending sign-ins, grants and tokens.
+///
+/// SQLite is the embedded default (``SQLiteGatewayStore``); a server database for several gateway instances implements
+/// the same protocol. Every operation that must be atomic (redeeming a code, rotating a refresh token, taking a pending
+/// sign-in) is one method, which an implementation runs as one transaction or one conditional statement.
+protocol GatewayStore: Sendable {
+    func insert(client: RegisteredClient) async throws
+    func client(id: String) async throws -> RegisteredClient?
+
+    func insert(pending: PendingAuthorization) async throws
+    /// Removes and returns an unexpired pending sign-in: each can be used once.
+    func takePending(keyDigest: String, now: Date) async throws -> PendingAuthorization?
+
+    /// Stores a new grant and the authorization code that will start it.
+    func insert(grant: Grant, code: AuthorizationCodeRecord) async throws
+    func code(digest: String) async throws -> AuthorizationCodeRecord?
+    /// Marks the code redeemed and stores the tokens, if it was not redeemed before. A code presented again revokes
+    /// its grant and everything issued from it.
+    func redeem(codeDigest: String, issuing tokens: IssuedTokens, now: Date) async throws -> CodeRedemption
+
+    func grant(id: String) async throws -> Grant?
+    /// The grant a refresh token belongs to, whether the token is current, previous or older.
+    func grant(refreshDigest: String) async throws -> Grant?
+    /// Rotates a refresh token by the rule in ``RefreshRotation``.
+    func rotate(refreshDigest: String, grantID: String, issuing tokens: IssuedTokens, now: Date) async throws
+        -> RefreshRotation
+
+    /// An unexpired access token whose grant is active, with that grant.
+    func accessToken(digest: String, now: Date) async throws -> (token: AccessTokenRecord, grant: Grant)?
+    /// Deletes an access token of `clientID`; `false` when it does not exist or belongs to another client.
+    func deleteAccessToken(digest: String, clientID: String) async throws -> Bool
+    func revokeGrant(id: String, now: Date) async throws
+    /// Replaces a grant's upstream tokens after a refresh with the provider.
+    func updateUpstream(grantID: String, tokens: UpstreamTokens) async throws
+
+    /// Deletes what has expired; returns how many rows went.
+    func sweep(now: Date) async throws -> Int
+}
+
+enum CodeRedemption: Equatable, Sendable {
+    case redeemed
+    /// The code had been redeemed before: its grant is now revoked.
+    case replayed
+    case unknown
+}
+
+/// The outcome of presenting a refresh token. Each use returns a new refresh token; the one presented stays usable
+/// only until the new one is first used (so a client that lost a response can retry); presenting any older one
+/// revokes the whole grant.
+enum RefreshRotation: Equatable, Sendable {
+    case rotated
+    /// An older token was presented: the grant is revoked.
+    case reused
+    /// The grant is revoked or expired.
+    case inactive
+}

@@ -1,0 +1,124 @@
+import Foundation
+import JWTAuth
+
+/// A client registered through `/register` (RFC 7591).
+struct RegisteredClient: Codable, Sendable, Equatable {
+    enum AuthMethod: String, Codable, Sendable {
+        case none
+        case clientSecretBasic = "client_secret_basic"
+        case clientSecretPost = "client_secret_post"
+    }
+
+    var id: String
+    /// SHA-256 hex of the secret; `nil` for public clients.
+    var secretDigest: String?
+    var authMethod: AuthMethod
+    var name: String?
+    var uri: String?
+    var logoURI: String?
+    var redirectURIs: [String]
+    var grantTypes: [String]
+    var createdAt: Date
+
+    var isPublic: Bool { authMethod == .none }
+}
+
+/// What an MCP client asked for at `/authorize`, once validated.
+struct ClientAuthorizationRequest: Codable, Sendable, Equatable {
+    var clientID: String
+    var redirectURI: String
+    var scope: ScopeSet
+    var state: String?
+    var codeChallenge: String
+    var resource: String?
+}
+
+/// A value encrypted with AES-GCM, and the id of the key that did it.
+struct SealedValue: Codable, Sendable, Equatable {
+    var keyID: String
+    var combined: Data
+}
+
+/// A sign-in in progress, kept server-side under the digest of an unguessable key, bound to the browser that started it
+/// by the digest of a cookie, single use, for ten minutes.
+struct PendingAuthorization: Codable, Sendable {
+    enum Stage: String, Codable, Sendable {
+        /// Waiting for the user to approve or deny on the consent page.
+        case consent
+        /// Waiting for the upstream provider's callback.
+        case upstream
+    }
+
+    var keyDigest: String
+    var bindingDigest: String
+    var stage: Stage
+    var request: ClientAuthorizationRequest
+    /// Consent stage: digest of the CSRF token embedded in the form.
+    var csrfDigest: String?
+    /// Upstream stage: the OIDC nonce and the encrypted PKCE verifier, which never leave the server.
+    var upstreamNonce: String?
+    var upstreamVerifier: SealedValue?
+    var expiresAt: Date
+}
+
+/// The user's upstream tokens, encrypted; what the gateway uses to call TodosAPI on their behalf.
+struct UpstreamTokens: Codable, Sendable {
+    var accessToken: SealedValue
+    var refreshToken: SealedValue?
+    var expiresAt: Date
+    /// The scopes the upstream provider granted.
+    var scope: ScopeSet
+}
+
+/// Who signed in, from the ID token.
+struct UserProfile: Codable, Sendable, Equatable {
+    var subject: String
+    var name: String?
+    var email: String?
+}
+
+/// An authorization a user gave one client: the root that codes, access and refresh tokens hang from. Revoking it
+/// revokes all of them.
+struct Grant: Codable, Sendable {
+    var id: String
+    var clientID: String
+    var user: UserProfile
+    var scope: ScopeSet
+    var resource: String
+    var upstream: UpstreamTokens
+    var createdAt: Date
+    var expiresAt: Date
+    var revokedAt: Date?
+    /// Refresh rotation: the newest refresh token, and the one before it, which stays usable until the newest is used.
+    var currentRefreshDigest: String?
+    var previousRefreshDigest: String?
+
+    func isActive(at now: Date) -> Bool { revokedAt == nil && expiresAt > now }
+}
+
+struct AuthorizationCodeRecord: Codable, Sendable {
+    var digest: String
+    var grantID: String
+    var clientID: String
+    var redirectURI: String
+    var codeChallenge: String
+    var resource: String?
+    var expiresAt: Date
+    var redeemedAt: Date?
+}
+
+struct AccessTokenRecord: Codable, Sendable {
+    var digest: String
+    var grantID: String
+    var clientID: String
+    var scope: ScopeSet
+    var resource: String
+    var expiresAt: Date
+}
+
+/// The tokens one token request issues: an access token, and a refresh token when the grant includes
+/// `offline_access`.
+struct IssuedTokens: Sendable {
+    var access: AccessTokenRecord
+    var refreshDigest: String?
+}

@@ -1,0 +1,169 @@
+import Foundation
+import JWTAuth
+import MCP
+import NIOHTTP1
+
+/// Who calls a tool: the grant behind the access token of the HTTP request, and that token's scopes.
+struct ToolCaller: Sendable {
+    let grantID: String
+    let scope: ScopeSet
+}
+
+/// Runs the tools. Each call reaches TodosAPI with the user's upstream access token; failures the user can act on
+/// (sign in again, the API is down, no such todo) are tool results with `isError`, never protocol errors or 500s.
+struct TodoTools: Sendable {
+    let store: any GatewayStore
+    let tokens: UpstreamTokenService
+    let api: TodosAPIClient
+
+    func call(_ name: String, arguments: [String: Value], caller: ToolCaller) async throws -> CallTool.Result {
+        guard ToolDefinitions.all.contains(where: { $0.name == name }) else {
+            throw MCPError.invalidParams("Unknown tool: \(name)")
+        }
+        if let scope = ToolCatalog.requiredScope(name), !caller.scope.contains(scope) {
+            return Self.failure("This connection was not granted the \(scope) scope that \(name) needs.")
+        }
+        switch name {
+        case ToolCatalog.whoami:
+            try Self.expectArguments(arguments, allowed: [])
+            return try await whoami(caller)
+        case ToolCatalog.listTodos:
+            try Self.expectArguments(arguments, allowed: ["completed"])
+            let completed = try Self.bool(arguments, "completed")
+            return await callAPI(caller, .GET, "/api/todos") { body in
+                guard var todos = body.objectValue?["todos"]?.arrayValue else { return nil }
+                if let completed { todos = todos.filter { $0.objectValue?["completed"]?.boolValue == completed } }
+                return ["todos": .array(todos)]
+            }
+        case ToolCatalog.listBilling:
+            try Self.expectArguments(arguments, allowed: [])
+            return await callAPI(caller, .GET, "/api/billing") { $0.objectValue?["billing"] == nil ? nil : $0 }
+        case ToolCatalog.addTodo:
+            try Self.expectArguments(arguments, allowed: ["title", "description", "due"])
+            guard try Self.string(arguments, "title") != nil else {
+                throw MCPError.invalidParams("'title' is required")
+            }
+            _ = try Self.string(arguments, "description")
+            _ = try Self.string(arguments, "due")
+            return await callAPI(caller, .POST, "/api/todos", body: JSONValue(MCP.Value.object(arguments))) {
+                Self.todo($0)
+            }
+        case ToolCatalog.updateTodo:
+            try Self.expectArguments(arguments, allowed: ["id", "title", "description", "due", "completed"])
+            let id = try Self.todoID(arguments)
+            var changes = arguments
+            changes.removeValue(forKey: "id")
+            guard !changes.isEmpty else {
+                throw MCPError.invalidParams("Nothing to change: pass title, description, due or completed")
+            }
+            return await callAPI(caller, .PATCH, "/api/todos/\(id)", body: JSONValue(MCP.Value.object(changes))) {
+                Self.todo($0)
+            }
+        default:  // delete-todo
+            try Self.expectArguments(arguments, allowed: ["id"])
+            let id = try Self.todoID(arguments)
+            return await callAPI(caller, .DELETE, "/api/todos/\(id)") { _ in ["deleted": true, "id": .string(id)] }
+        }
+    }
+
+    private func whoami(_ caller: ToolCaller) async throws -> CallTool.Result {
+        guard let grant = try await store.grant(id: caller.grantID) else {
+            return Self.failure("Your sign-in was revoked. Reconnect to sign in again.")
+        }
+        let identity: JSONValue = [
+            "sub": .string(grant.user.subject), "name": grant.user.name.map(JSONValue.string) ?? .null,
+            "email": grant.user.email.map(JSONValue.string) ?? .null, "client_id": .string(grant.clientID),
+            "scopes": .array(caller.scope.sorted.map(JSONValue.string)),
+        ]
+        return Self.success(identity)
+    }
+
+    /// Calls TodosAPI as the user and turns the answer into a tool result; `extract` picks the structured content
+    /// out of a 2xx body (`nil` when the body is not what the API promises).
+    private func callAPI(
+        _ caller: ToolCaller, _ method: HTTPMethod, _ path: String, body: JSONValue? = nil,
+        extract: (JSONValue) -> JSONValue?
+    ) async -> CallTool.Result {
+        let token: String
+        do {
+            token = try await tokens.accessToken(grantID: caller.grantID)
+        } catch {
+            switch error {
+            case .signInRequired:
+                return Self.failure("Your sign-in has expired or was revoked. Reconnect to sign in again.")
+            case .providerUnavailable(let reason):
+                return Self.failure(
+                    "The identity provider is unavailable, so your session could not be renewed: \(reason)")
+            }
+        }
+        let reply: TodosAPIClient.Reply
+        do { reply = try await api.send(method, path, token: token, body: body) } catch {
+            return Self.failure("\(error)")
+        }
+        switch reply.status {
+        case 200...299:
+            guard let structured = extract(reply.body ?? .object([:])) else {
+                return Self.failure("The Todos API answered with an unexpected body.")
+            }
+            return Self.success(structured)
+        case 401:
+            return Self.failure(
+                "The Todos API refused your sign-in: \(reply.message ?? "invalid token"). Reconnect to sign in again.")
+        case 403:
+            return Self.failure(
+                "The Todos API says your account may not do this: \(reply.message ?? "insufficient scope").")
+        case 404:
+            return Self.failure("No such todo: it does not exist or belongs to someone else.")
+        case 400, 413, 415:
+            return Self.failure("The Todos API refused the request: \(reply.message ?? "invalid request").")
+        default:
+            return Self.failure("The Todos API failed (HTTP \(reply.status)). Try again later.")
+        }
+    }
+
+    static func success(_ structured: JSONValue) -> CallTool.Result {
+        CallTool.Result(
+            content: [.text(text: compactJSON(structured), annotations: nil, _meta: nil)],
+            structuredContent: Optional<MCP.Value>.some(MCP.Value(structured)))
+    }
+
+    static func failure(_ message: String) -> CallTool.Result {
+        CallTool.Result(content: [.text(text: message, annotations: nil, _meta: nil)], isError: true)
+    }
+
+    private static func todo(_ body: JSONValue) -> JSONValue? {
+        body.objectValue?["todo"] == nil ? nil : body
+    }
+
+    private static func compactJSON(_ value: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    private static func expectArguments(_ arguments: [String: Value], allowed: Set<String>) throws {
+        if let unknown = arguments.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw MCPError.invalidParams("Unknown argument '\(unknown)'")
+        }
+    }
+
+    private static func string(_ arguments: [String: Value], _ name: String) throws -> String? {
+        guard let value = arguments[name], value != .null else { return nil }
+        guard let text = value.stringValue else { throw MCPError.invalidParams("'\(name)' must be a string") }
+        return text
+    }
+
+    private static func bool(_ arguments: [String: Value], _ name: String) throws -> Bool? {
+        guard let value = arguments[name], value != .null else { return nil }
+        guard let flag = value.boolValue else { throw MCPError.invalidParams("'\(name)' must be true or false") }
+        return flag
+    }
+
+    /// The todo id, which must be a UUID: it becomes part of the API path.
+    private static func todoID(_ arguments: [String: Value]) throws -> String {
+        guard let id = try string(arguments, "id"), let uuid = UUID(uuidString: id) else {
+            throw MCPError.invalidParams("'id' must be a todo id (a UUID) from list-todos")
+        }
+        return uuid.uuidString.lowercased()
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JWTAuth
+import Logging
+import ServiceSupport
+
+/// `GET /callback`: the upstream provider returns the browser here. The pending sign-in is taken (single use) and
+/// checked against the browser's cookie; the code is exchanged with the PKCE verifier; the ID token is verified; then
+/// the grant and a gateway authorization code are created and the browser goes back to the MCP client.
+struct CallbackController {
+    let configuration: GatewayConfiguration
+    let store: any GatewayStore
+    let upstream: UpstreamProvider
+    let cipher: TokenCipher
+    let cookies: CookieSigner
+    let pages: PageRenderer
+    let clock: any WallClock
+
+    func addRoutes(to router: Router<GatewayRequestContext>) {
+        router.get("callback", use: callback)
+    }
+
+    @Sendable func callback(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let query = request.queryParameters
+        let clearCookie: HTTPFields = [.setCookie: cookies.clearCookie(UpstreamSignIn.cookieName)]
+        guard let state = try? query.single("state"),
+            let pending = try await store.takePending(keyDigest: SecretDigest.hex(state), now: clock.now),
+            pending.stage == .upstream
+        else {
+            return pages.errorPage(
+                status: .badRequest, heading: "This sign-in has expired",
+                message: "It is unknown, older than ten minutes, or was already completed.", headers: clearCookie)
+        }
+        guard let binding = cookies.cookie(UpstreamSignIn.cookieName, in: request),
+            SecretDigest.matches(binding, digest: pending.bindingDigest)
+        else {
+            context.logger.warning(
+                "Callback from a browser that did not start the sign-in",
+                metadata: ["oauth.client_id": "\(pending.request.clientID)"])
+            return pages.errorPage(
+                status: .forbidden, heading: "Sign-in not accepted",
+                message: "This sign-in was started in another browser. Start it again from your application.",
+                headers: clearCookie)
+        }
+        let back = { (error: String, description: String) in
+            (
+                "Return to the application",
+                ClientRedirect.error(pending.request, error, description, issuer: configuration.issuer)
+            )
+        }
+        if let error = try? query.single("error") {
+            let description = (try? query.single("error_description")) ?? error
+            return pages.errorPage(
+                status: .ok, heading: "\(configuration.upstream.displayName) did not sign you in",
+                message: "The identity provider answered: \(description)",
+                back: back(error == "access_denied" ? "access_denied" : "server_error", description),
+                headers: clearCookie)
+        }
+        if let iss = try? query.single("iss"), iss != configuration.upstream.issuer {
+            return pages.errorPage(
+                status: .badRequest, heading: "Sign-in not accepted",
+                message: "The response came from another identity provider (iss \(iss)).",
+                back: back("server_error", "Issuer mismatch in the identity provider's response"), headers: clearCookie)
+        }
+        guard let code = try? query.single("code") else {
+            return pages.errorPage(
+                status: .badRequest, heading: "Sign-in not accepted",
+                message: "The identity provider's response has no code.", headers: clearCookie)
+        }
+        do {
+            let grantCode = try await completeSignIn(pending: pending, upstreamCode: code, state: state)
+            context.logger.info("Sign-in completed", metadata: ["oauth.client_id": "\(pending.request.clientID)"])
+            var response = HTMLPage.redirect(
+                to: ClientRedirect.success(pending.request, code: grantCode, issuer: configuration.issuer))
+            response.headers.append(contentsOf: clearCookie)
+            return response
+        } catch let error as UpstreamError {
+            context.logger.error("Upstream sign-in failed", metadata: ["error": "\(error)"])
+            return pages.errorPage(
+                status: .badGateway, heading: "Sign-in with \(configuration.upstream.displayName) failed",
+                message: "The gateway could not complete the sign-in: \(error).",
+                back: back("server_error", "The identity provider's response could not be used"), headers: clearCookie)
+        }
+    }
+
+    /// Exchanges the code, verifies the ID token, stores the grant and returns a gateway authorization code.
+    private func completeSignIn(pending: PendingAuthorization, upstreamCode: String, state: String) async throws
+        -> String
+    {
+        guard let sealed = pending.upstreamVerifier, let nonce = pending.upstreamNonce else {
+            throw UpstreamError.protocolViolation("the pending sign-in is incomplete")
+        }
+        let verifier = try cipher.open(sealed, context: "pkce:" + SecretDigest.hex(state))
+        let tokens = try await upstream.exchange(code: upstreamCode, verifier: verifier)
+        guard let idToken = tokens.idToken else {
+            throw UpstreamError.protocolViolation("the token response has no id_token (is 'openid' in AUTH0_SCOPE?)")
+        }
+        let user = try await upstream.validateIDToken(idToken, nonce: nonce)
+
+        // The gateway token carries what the client asked for and the provider actually granted.
+        let upstreamScope: ScopeSet
+        if let granted = tokens.scope {
+            upstreamScope = granted
+        } else if let granted = await upstream.scopes(ofAccessToken: tokens.accessToken) {
+            upstreamScope = granted
+        } else {
+            upstreamScope = pending.request.scope  // RFC 6749 §5.1: no scope in the response means as requested
+        }
+        let requested = pending.request.scope
+        let scope = requested.intersection(upstreamScope.union(["offline_access"]))
+
+        let now = clock.now
+        let grantID = GatewayTokenFormat.newGrantID()
+        let code = GatewayTokenFormat.newAuthorizationCode()
+        let grant = Grant(
+            id: grantID, clientID: pending.request.clientID, user: user, scope: scope,
+            resource: configuration.resource,
+            upstream: try UpstreamTokenVault(cipher: cipher).seal(tokens, grantID: grantID, now: now, previous: nil),
+            createdAt: now, expiresAt: now.addingTimeInterval(configuration.grantLifetime), revokedAt: nil,
+            currentRefreshDigest: nil, previousRefreshDigest: nil)
+        try await store.insert(
+            grant: grant,
+            code: AuthorizationCodeRecord(
+                digest: SecretDigest.hex(code), grantID: grantID, clientID: pending.request.clientID,
+                redirectURI: pending.request.redirectURI, codeChallenge: pending.request.codeChallenge,
+                resource: pending.request.resource,
+                expiresAt: now.addingTimeInterval(GatewayConfiguration.authorizationCodeLifetime), redeemedAt: nil))
+        return code
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import JWTAuth
+import Logging
+import ServiceSupport
+import Synchronization
+
+/// The gateway as an OpenID Connect relying party of the upstream provider: discovery, the authorization request,
+/// code exchange, ID token validation, and refresh. The provider's tokens never leave the server.
+final class UpstreamProvider: Sendable {
+    let configuration: UpstreamConfiguration
+    let callbackURL: String
+    private let poster: any FormPosting
+    private let fetcher: any DocumentFetching
+    private let clock: any WallClock
+    private let keys: JWKSCache
+    private let discovered = Mutex<ProviderMetadata?>(nil)
+
+    init(
+        configuration: UpstreamConfiguration, callbackURL: String, poster: any FormPosting,
+        fetcher: any DocumentFetching, clock: any WallClock = SystemClock(), logger: Logger
+    ) {
+        self.configuration = configuration
+        self.callbackURL = callbackURL
+        self.poster = poster
+        self.fetcher = fetcher
+        self.clock = clock
+        self.keys = JWKSCache(
+            configuration: .init(source: .discovery(issuer: configuration.issuer)), fetcher: self.fetcher, clock: clock,
+            logger: logger)
+    }
+
+    /// The provider's discovery document, fetched once (and again after a failure).
+    func metadata() async throws(UpstreamError) -> ProviderMetadata {
+        if let metadata = discovered.withLock({ $0 }) { return metadata }
+        do {
+            let metadata = try await ProviderMetadata.discover(issuer: configuration.issuer, fetcher: fetcher)
+            guard metadata.authorizationEndpoint != nil, metadata.tokenEndpoint != nil else {
+                throw UpstreamError.protocolViolation("discovery names no authorization or token endpoint")
+            }
+            discovered.withLock { $0 = metadata }
+            return metadata
+        } catch let error as UpstreamError {
+            throw error
+        } catch {
+            throw .unreachable("discovery at \(JWKSSource.discovery(issuer: configuration.issuer)) failed: \(error)")
+        }
+    }
+
+    /// The URL to send the browser to: code flow with PKCE S256, `state`, `nonce` and Auth0's `audience`.
+    func authorizationURL(state: String, nonce: String, codeChallenge: String, scope: ScopeSet)
+        async throws(UpstreamError)
+        -> String
+    {
+        guard let endpoint = try await metadata().authorizationEndpoint else {
+            throw .protocolViolation("no authorization_endpoint")
+        }
+        return RedirectURI.appending(
+            [
+                ("response_type", "code"), ("client_id", configuration.clientID), ("redirect_uri", callbackURL),
+                ("scope", scope.description), ("audience", configuration.audience), ("state", state), ("nonce", nonce),
+                ("code_challenge", codeChallenge), ("code_challenge_method", "S256"),
+            ],
+            to: endpoint)
+    }
+
+    /// Exchanges an authorization code (with the PKCE verifier only the server knows).
+    func exchange(code: String, verifier: String) async throws(UpstreamError) -> UpstreamTokenResponse {
+        try await tokenRequest([
+            ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", callbackURL),
+            ("code_verifier", verifier),
+        ])
+    }
+
+    /// Refreshes the user's upstream tokens. `invalidGrant` means the user must sign in again.
+    func refresh(refreshToken: String) async throws(UpstreamError) -> UpstreamTokenResponse {
+        try await tokenRequest([("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
+    }
+
+    /// Verifies an ID token: signature by the provider's JWKS, `iss`, `aud` = our client id, `exp`, and `nonce`.
+    func validateIDToken(_ idToken: String, nonce: String) async throws(UpstreamError) -> UserProfile {
+        let verifier = JWTVerifier(
+            configuration: .init(issuer: configuration.issuer, audiences: [configuration.clientID], cacheCapacity: 0),
+            keys: keys, clock: clock)
+        let token: VerifiedToken
+        do { token = try await verifier.verify(idToken) } catch {
+            throw .protocolViolation("the ID token is invalid: \(error.message)")
+        }
+        guard let claimed = token.string("nonce"),
+            SecretDigest.constantTimeEqual(Array(claimed.utf8), Array(nonce.utf8))
+        else { throw .protocolViolation("the ID token's nonce does not match the sign-in") }
+        guard let subject = token.subject else { throw .protocolViolation("the ID token has no subject") }
+        return UserProfile(
+            subject: subject, name: token.string("name") ?? token.string("nickname"), email: token.string("email"))
+    }
+
+    /// The API scopes an upstream access token carries, when it is a JWT for our audience that verifies.
+    func scopes(ofAccessToken accessToken: String) async -> ScopeSet? {
+        let verifier = JWTVerifier(
+            configuration: .init(issuer: configuration.issuer, audiences: [configuration.audience], cacheCapacity: 0),
+            keys: keys, clock: clock)
+        return try? await verifier.verify(accessToken).scopes
+    }
+
+    private func tokenRequest(_ parameters: [(String, String)]) async throws(UpstreamError) -> UpstreamTokenResponse {
+        let metadata = try await metadata()
+        guard let endpoint = metadata.tokenEndpoint else { throw .protocolViolation("no token_endpoint") }
+        var form = parameters
+        var headers: [(String, String)] = [("Accept", "application/json")]
+        // Basic unless the provider only advertises client_secret_post (RFC 8414 / OIDC Discovery default: Basic).
+        if metadata.tokenEndpointAuthMethods.contains("client_secret_basic")
+            || metadata.tokenEndpointAuthMethods.isEmpty
+        {
+            let credentials =
+                RedirectURI.formEncode(configuration.clientID) + ":"
+                + RedirectURI.formEncode(configuration.clientSecret)
+            headers.append(("Authorization", "Basic " + Data(credentials.utf8).base64EncodedString()))
+        } else {
+            form += [("client_id", configuration.clientID), ("client_secret", configuration.clientSecret)]
+        }
+        let status: Int
+        let json: [String: JSONValue]
+        do {
+            let reply = try await poster.post(form: form, to: endpoint, headers: headers)
+            status = reply.status
+            json = (try? JSONDecoder().decode([String: JSONValue].self, from: Data(reply.body))) ?? [:]
+        } catch {
+            throw .unreachable("POST \(endpoint) failed: \(error)")
+        }
+        guard status == 200 else {
+            let code = json["error"]?.stringValue ?? "http_\(status)"
+            let description = json["error_description"]?.stringValue ?? "HTTP \(status)"
+            if code == "invalid_grant" { throw .invalidGrant(description) }
+            if status >= 500 || json["error"] == nil { throw .unreachable("\(endpoint) answered \(status)") }
+            throw .rejected(code: code, description: description)
+        }
+        return try UpstreamTokenResponse(json: json)
+    }
+}

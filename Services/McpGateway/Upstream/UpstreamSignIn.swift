@@ -1,0 +1,45 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JWTAuth
+import ServiceSupport
+
+/// Sends the browser to the upstream provider for an approved authorization request.
+///
+/// The upstream `state` is an unguessable key under whose digest the pending sign-in is stored, with the OIDC nonce and
+/// the PKCE verifier (encrypted). A second random value goes into a cookie and only its digest is stored: the callback
+/// must come back to the browser that started the sign-in. Nothing secret travels through the browser.
+struct UpstreamSignIn {
+    static let cookieName = "gw_signin"
+
+    let configuration: GatewayConfiguration
+    let store: any GatewayStore
+    let upstream: UpstreamProvider
+    let cipher: TokenCipher
+    let cookies: CookieSigner
+    let clock: any WallClock
+
+    func start(_ request: ClientAuthorizationRequest, extraCookies: [String] = []) async throws -> Response {
+        let key = SecureRandom.token()
+        let binding = SecureRandom.token()
+        let nonce = SecureRandom.token(byteCount: 16)
+        let verifier = PKCE.makeVerifier()
+        try await store.insert(
+            pending: PendingAuthorization(
+                keyDigest: SecretDigest.hex(key), bindingDigest: SecretDigest.hex(binding), stage: .upstream,
+                request: request,
+                csrfDigest: nil, upstreamNonce: nonce,
+                upstreamVerifier: try cipher.seal(verifier, context: "pkce:" + SecretDigest.hex(key)),
+                expiresAt: clock.now.addingTimeInterval(GatewayConfiguration.pendingAuthorizationLifetime)))
+        // What the user signs in for: AUTH0_SCOPE plus the API scopes the MCP client asked for.
+        let scope = configuration.upstream.scope.union(request.scope.intersection(GatewayScopes.api))
+        let location = try await upstream.authorizationURL(
+            state: key, nonce: nonce, codeChallenge: PKCE.challenge(for: verifier), scope: scope)
+        var response = HTMLPage.redirect(to: location)
+        let maxAge = Int(GatewayConfiguration.pendingAuthorizationLifetime)
+        for cookie in extraCookies + [cookies.setCookie(Self.cookieName, value: binding, maxAge: maxAge)] {
+            response.headers.append(HTTPField(name: .setCookie, value: cookie))
+        }
+        return response
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import JWTAuth
+import Logging
+
+/// Refreshes upstream tokens with the provider; ``UpstreamProvider`` in production, a fake in tests.
+protocol UpstreamRefreshing: Sendable {
+    func refresh(refreshToken: String) async throws(UpstreamError) -> UpstreamTokenResponse
+}
+
+extension UpstreamProvider: UpstreamRefreshing {}
+
+/// Why the gateway cannot call TodosAPI for a user right now.
+enum UpstreamAccessError: Error, Equatable {
+    /// The grant is gone, or the provider refused to refresh it: the MCP client must sign the user in again.
+    case signInRequired
+    /// The provider is unreachable or failing: try again later.
+    case providerUnavailable(String)
+}
+
+/// Hands out the user's upstream access token for a tool call, refreshing it first when it expires within a minute.
+///
+/// Refreshes are single-flight per grant: ten concurrent tool calls of one user cause one refresh. A refresh the
+/// provider refuses (`invalid_grant`) revokes the gateway grant, so the client's next request gets a 401 and signs the
+/// user in again.
+actor UpstreamTokenService {
+    static let refreshMargin: TimeInterval = 60
+
+    private let store: any GatewayStore
+    private let refresher: any UpstreamRefreshing
+    private let vault: UpstreamTokenVault
+    private let clock: any WallClock
+    private let logger: Logger
+    private var refreshing: [String: Task<String, any Error>] = [:]
+
+    init(
+        store: any GatewayStore, refresher: any UpstreamRefreshing, cipher: TokenCipher, clock: any WallClock,
+        logger: Logger
+    ) {
+        self.store = store
+        self.refresher = refresher
+        self.vault = UpstreamTokenVault(cipher: cipher)
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// A usable upstream access token for the grant.
+    func accessToken(grantID: String) async throws(UpstreamAccessError) -> String {
+        let grant = try await activeGrant(grantID)
+        if let token = freshToken(of: grant) { return token }
+        if let running = refreshing[grantID] { return try await value(of: running) }
+        let task = Task { try await self.refresh(grantID: grantID) }
+        refreshing[grantID] = task
+        defer { refreshing[grantID] = nil }
+        return try await value(of: task)
+    }
+
+    private func activeGrant(_ grantID: String) async throws(UpstreamAccessError) -> Grant {
+        let found: Grant?
+        do { found = try await store.grant(id: grantID) } catch {
+            throw .providerUnavailable("the gateway's storage failed: \(error)")
+        }
+        guard let grant = found, grant.isActive(at: clock.now) else { throw .signInRequired }
+        return grant
+    }
+
+    /// The grant's access token, unless it expires within ``refreshMargin``.
+    private func freshToken(of grant: Grant) -> String? {
+        guard grant.upstream.expiresAt.timeIntervalSince(clock.now) > Self.refreshMargin else { return nil }
+        return try? vault.accessToken(of: grant)
+    }
+
+    private func value(of task: Task<String, any Error>) async throws(UpstreamAccessError) -> String {
+        do { return try await task.value } catch let error as UpstreamAccessError { throw error } catch {
+            throw .providerUnavailable("\(error)")
+        }
+    }
+
+    private func refresh(grantID: String) async throws -> String {
+        // Read the grant again: a refresh that finished while this caller was loading it must not be repeated with
+        // the refresh token it already used up (the provider would see a reuse and revoke the user's session).
+        let grant = try await activeGrant(grantID)
+        if let token = freshToken(of: grant) { return token }
+        guard let refreshToken = try? vault.refreshToken(of: grant) else {
+            logger.info(
+                "Upstream token expired and there is no refresh token; the user must sign in again",
+                metadata: ["oauth.client_id": "\(grant.clientID)"])
+            try await store.revokeGrant(id: grant.id, now: clock.now)
+            throw UpstreamAccessError.signInRequired
+        }
+        do {
+            let response = try await refresher.refresh(refreshToken: refreshToken)
+            let tokens = try vault.seal(response, grantID: grant.id, now: clock.now, previous: grant.upstream)
+            try await store.updateUpstream(grantID: grant.id, tokens: tokens)
+            logger.debug("Upstream token refreshed", metadata: ["oauth.client_id": "\(grant.clientID)"])
+            return response.accessToken
+        } catch UpstreamError.invalidGrant(let reason) {
+            logger.info(
+                "The provider refused the refresh; revoking the grant",
+                metadata: ["oauth.client_id": "\(grant.clientID)", "reason": "\(reason)"])
+            try await store.revokeGrant(id: grant.id, now: clock.now)
+            throw UpstreamAccessError.signInRequired
+        } catch let error as UpstreamError {
+            throw UpstreamAccessError.providerUnavailable(error.description)
+        }
+    }
+}

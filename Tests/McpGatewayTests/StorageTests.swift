@@ -1,0 +1,193 @@
+import Foundation
+import GRDB
+import JWTAuth
+import Testing
+
+@testable import McpGateway
+
+@Suite("Gateway storage")
+struct StorageTests {
+    let now = Date(timeIntervalSince1970: 1_750_000_000)
+
+    func temporaryStore() throws -> (SQLiteGatewayStore, String) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-\(UUID().uuidString).sqlite")
+            .path
+        return (SQLiteGatewayStore(database: try GatewayDatabase.open(path: path)), path)
+    }
+
+    func seed(_ store: SQLiteGatewayStore, codeDigest: String = "code", refreshDigest: String? = nil) async throws
+        -> Grant
+    {
+        let cipher = TokenCipher(secret: String(repeating: "k", count: 40))
+        try await store.insert(
+            client: RegisteredClient(
+                id: "client", secretDigest: nil, authMethod: .none, name: "Test", uri: nil, logoURI: nil,
+                redirectURIs: ["http://localhost/cb"], grantTypes: ["authorization_code", "refresh_token"],
+                createdAt: now))
+        let grant = Grant(
+            id: "grant", clientID: "client", user: UserProfile(subject: "auth0|alice", name: "Alice", email: nil),
+            scope: ["read:todos", "offline_access"], resource: "http://localhost:8788/mcp",
+            upstream: UpstreamTokens(
+                accessToken: try cipher.seal("upstream", context: "access:grant"), refreshToken: nil,
+                expiresAt: now.addingTimeInterval(3600), scope: ["read:todos"]),
+            createdAt: now, expiresAt: now.addingTimeInterval(86_400), revokedAt: nil, currentRefreshDigest: nil,
+            previousRefreshDigest: nil)
+        try await store.insert(
+            grant: grant,
+            code: AuthorizationCodeRecord(
+                digest: codeDigest, grantID: "grant", clientID: "client", redirectURI: "http://localhost/cb",
+                codeChallenge: "challenge", resource: nil, expiresAt: now.addingTimeInterval(60), redeemedAt: nil))
+        return grant
+    }
+
+    func tokens(_ access: String, refresh: String?) -> IssuedTokens {
+        IssuedTokens(
+            access: AccessTokenRecord(
+                digest: access, grantID: "grant", clientID: "client", scope: ["read:todos"],
+                resource: "http://localhost:8788/mcp", expiresAt: now.addingTimeInterval(3600)),
+            refreshDigest: refresh)
+    }
+
+    @Test func fiftyConcurrentRedemptionsOfOneCodeYieldExactlyOneSuccess() async throws {
+        let (store, path) = try temporaryStore()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try await seed(store)
+        let outcomes = await withTaskGroup(of: CodeRedemption?.self) { group in
+            for index in 0..<50 {
+                group.addTask {
+                    try? await store.redeem(
+                        codeDigest: "code", issuing: tokens("access-\(index)", refresh: nil), now: now)
+                }
+            }
+            return await group.reduce(into: [CodeRedemption?]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 == .redeemed }.count == 1)
+        #expect(outcomes.filter { $0 == .replayed }.count == 49)
+        // The replays revoked the grant and the one access token it produced.
+        #expect(try await store.grant(id: "grant")?.revokedAt != nil)
+        for index in 0..<50 { #expect(try await store.accessToken(digest: "access-\(index)", now: now) == nil) }
+    }
+
+    @Test func concurrentRefreshesFollowTheRotationRule() async throws {
+        let (store, path) = try temporaryStore()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try await seed(store)
+        #expect(try await store.redeem(codeDigest: "code", issuing: tokens("a0", refresh: "r0"), now: now) == .redeemed)
+
+        // Twenty clients retry the same refresh at once: each succeeds (r0 stays usable while its successor is
+        // unused), and only the last successor is current.
+        let outcomes = await withTaskGroup(of: RefreshRotation?.self) { group in
+            for index in 1...20 {
+                group.addTask {
+                    try? await store.rotate(
+                        refreshDigest: "r0", grantID: "grant", issuing: tokens("a\(index)", refresh: "r\(index)"),
+                        now: now)
+                }
+            }
+            return await group.reduce(into: [RefreshRotation?]()) { $0.append($1) }
+        }
+        #expect(outcomes.allSatisfy { $0 == .rotated })
+        let grant = try #require(try await store.grant(id: "grant"))
+        #expect(grant.previousRefreshDigest == "r0")
+        let current = try #require(grant.currentRefreshDigest)
+
+        // Using the newest token rotates again; r0 is now older than the previous one and revokes the grant.
+        #expect(
+            try await store.rotate(
+                refreshDigest: current, grantID: "grant", issuing: tokens("b1", refresh: "s1"), now: now) == .rotated)
+        #expect(
+            try await store.rotate(
+                refreshDigest: "r0", grantID: "grant", issuing: tokens("b2", refresh: "s2"), now: now) == .reused)
+        #expect(try await store.grant(id: "grant")?.revokedAt != nil)
+        #expect(try await store.accessToken(digest: "b1", now: now) == nil)
+        #expect(
+            try await store.rotate(
+                refreshDigest: "s1", grantID: "grant", issuing: tokens("b3", refresh: "s3"), now: now) == .inactive)
+    }
+
+    @Test func aDiscardedSuccessorRevokesTheGrant() async throws {
+        let store = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
+        _ = try await seed(store)
+        _ = try await store.redeem(codeDigest: "code", issuing: tokens("a0", refresh: "r0"), now: now)
+        #expect(
+            try await store.rotate(
+                refreshDigest: "r0", grantID: "grant", issuing: tokens("a1", refresh: "r1"), now: now) == .rotated)
+        // The response carrying r1 was lost; the client retries with r0, and gets r2.
+        #expect(
+            try await store.rotate(
+                refreshDigest: "r0", grantID: "grant", issuing: tokens("a2", refresh: "r2"), now: now) == .rotated)
+        // r1 was never delivered; whoever presents it is not the client.
+        #expect(
+            try await store.rotate(
+                refreshDigest: "r1", grantID: "grant", issuing: tokens("a3", refresh: "r3"), now: now) == .reused)
+        #expect(try await store.grant(refreshDigest: "r1")?.id == "grant")
+    }
+
+    @Test func dataSurvivesReopeningTheDatabase() async throws {
+        let (store, path) = try temporaryStore()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try await seed(store)
+        _ = try await store.redeem(codeDigest: "code", issuing: tokens("access", refresh: "refresh"), now: now)
+        let reopened = SQLiteGatewayStore(database: try GatewayDatabase.open(path: path))
+        #expect(try await reopened.client(id: "client")?.name == "Test")
+        #expect(try await reopened.accessToken(digest: "access", now: now)?.grant.user.subject == "auth0|alice")
+        #expect(try await reopened.grant(refreshDigest: "refresh")?.currentRefreshDigest == "refresh")
+    }
+
+    @Test func expiryFollowsTheInjectedClock() async throws {
+        let store = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
+        _ = try await seed(store)
+        _ = try await store.redeem(codeDigest: "code", issuing: tokens("access", refresh: nil), now: now)
+        #expect(try await store.accessToken(digest: "access", now: now.addingTimeInterval(3599)) != nil)
+        #expect(try await store.accessToken(digest: "access", now: now.addingTimeInterval(3600)) == nil)
+        // Once the grant expires, nothing it issued works, and the sweeper removes it.
+        let later = now.addingTimeInterval(86_400)
+        #expect(try await store.sweep(now: later) > 0)
+        #expect(try await store.grant(id: "grant") == nil)
+        #expect(try await store.code(digest: "code") == nil)
+    }
+
+    @Test func pendingSignInsAreSingleUseAndExpire() async throws {
+        let store = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
+        let request = ClientAuthorizationRequest(
+            clientID: "c", redirectURI: "http://localhost/cb", scope: ["read:todos"], state: nil, codeChallenge: "x",
+            resource: nil)
+        for key in ["one", "two"] {
+            try await store.insert(
+                pending: PendingAuthorization(
+                    keyDigest: key, bindingDigest: "b", stage: .consent, request: request, csrfDigest: nil,
+                    upstreamNonce: nil, upstreamVerifier: nil, expiresAt: now.addingTimeInterval(600)))
+        }
+        #expect(try await store.takePending(keyDigest: "one", now: now)?.request == request)
+        #expect(try await store.takePending(keyDigest: "one", now: now) == nil)
+        #expect(try await store.takePending(keyDigest: "two", now: now.addingTimeInterval(600)) == nil)
+    }
+}
+
+@Suite("Upstream token encryption")
+struct TokenCipherTests {
+    @Test func roundTripAndTamperDetection() throws {
+        let cipher = TokenCipher(secret: String(repeating: "a", count: 40))
+        let sealed = try cipher.seal("upstream-access-token", context: "access:g1")
+        #expect(try cipher.open(sealed, context: "access:g1") == "upstream-access-token")
+        #expect(sealed.combined.range(of: Data("upstream-access-token".utf8)) == nil)
+        var tampered = sealed
+        tampered.combined[tampered.combined.count - 1] ^= 0x01
+        #expect(throws: TokenCipher.Failure.tampered) { try cipher.open(tampered, context: "access:g1") }
+        #expect(throws: TokenCipher.Failure.tampered) { try cipher.open(sealed, context: "access:g2") }
+    }
+
+    @Test func keysRotate() throws {
+        let old = TokenCipher(secret: String(repeating: "o", count: 40))
+        let sealedWithOld = try old.seal("token", context: "c")
+        let rotated = TokenCipher(
+            secret: String(repeating: "n", count: 40), previousSecrets: [String(repeating: "o", count: 40)])
+        #expect(try rotated.open(sealedWithOld, context: "c") == "token")
+        #expect(try rotated.seal("token", context: "c").keyID == rotated.current.id)
+        #expect(rotated.current.id != old.current.id)
+        let forgotten = TokenCipher(secret: String(repeating: "n", count: 40))
+        #expect(throws: TokenCipher.Failure.unknownKey(old.current.id)) {
+            try forgotten.open(sealedWithOld, context: "c")
+        }
+    }
+}
