@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import JWTAuth
@@ -25,14 +26,17 @@ struct McpGatewayCommand: AsyncParsableCommand {
             if let port { configuration.port = port }
             let logger = Logger(label: "McpGateway")
             let database = try GatewayDatabase.open(path: configuration.databasePath)
+            let httpClient = OutboundHTTPClient.make()
             let gateway = try await Gateway(
                 configuration: configuration,
-                dependencies: GatewayDependencies(store: SQLiteGatewayStore(database: database)),
+                dependencies: GatewayDependencies(
+                    store: SQLiteGatewayStore(database: database), httpClient: httpClient),
                 logger: logger)
             logger.info(
                 "MCP endpoint \(configuration.resource); users sign in with \(configuration.upstream.issuer); tools call \(configuration.apiBaseURL)"
             )
             try await buildApplication(gateway: gateway, logger: logger).runService()
+            try await httpClient.shutdown()
         }
     }
 }

@@ -16,6 +16,8 @@ struct GatewayTestApp {
     static let publicURL = "http://localhost:8788"
     static let redirectURI = "http://localhost:3030/callback"
     private static let key = Task { try await RSASigningKey.generate() }
+    /// One client for every test: an unreachable TodosAPI fails within a second.
+    static let httpClient = OutboundHTTPClient.make(connectTimeout: .seconds(1))
 
     let clock = ManualClock(Date(timeIntervalSince1970: 1_750_000_000))
     let provider: FakeProvider
@@ -39,7 +41,8 @@ struct GatewayTestApp {
         let gateway = try await Gateway(
             configuration: configuration,
             dependencies: GatewayDependencies(
-                store: store, clock: clock, documentFetcher: provider, formPoster: provider),
+                store: store, clock: clock, httpClient: Self.httpClient, documentFetcher: provider, formPoster: provider
+            ),
             logger: Logger(label: "test"))
         try await buildApplication(gateway: gateway, logger: Logger(label: "test")).test(.router, test)
     }

@@ -1,0 +1,71 @@
+import Foundation
+import JWTAuth
+import Logging
+import Testing
+
+@testable import McpGateway
+
+@Suite("MCP session registry")
+struct SessionRegistryTests {
+    let clock = ManualClock(Date(timeIntervalSince1970: 1_750_000_000))
+
+    func registry(maximum: Int = 10, perUser: Int = 2, idle: TimeInterval = 600) throws -> SessionRegistry {
+        let store = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
+        let tools = TodoTools(
+            store: store,
+            tokens: UpstreamTokenService(
+                store: store, refresher: NoRefresh(), cipher: TokenCipher(secret: String(repeating: "s", count: 40)),
+                clock: clock, logger: Logger(label: "test")),
+            api: TodosAPIClient(baseURL: "http://127.0.0.1:9", client: GatewayTestApp.httpClient))
+        return SessionRegistry(
+            factory: MCPServerFactory(tools: tools, logger: Logger(label: "test")),
+            limits: SessionLimits(idleTimeout: idle, maximum: maximum, maximumPerUser: perUser), clock: clock,
+            logger: Logger(label: "test"))
+    }
+
+    struct NoRefresh: UpstreamRefreshing {
+        func refresh(refreshToken: String) async throws(UpstreamError) -> UpstreamTokenResponse {
+            throw .unreachable("not in this test")
+        }
+    }
+
+    @Test func sessionsAreBoundToTheirOwner() async throws {
+        let sessions = try registry()
+        let session = try await sessions.open(owner: "alice")
+        #expect(await sessions.session(id: session.id, owner: "alice") != nil)
+        #expect(await sessions.session(id: session.id, owner: "bob") == nil)
+        #expect(await sessions.session(id: "other", owner: "alice") == nil)
+        await sessions.close(session.id)
+        #expect(await sessions.session(id: session.id, owner: "alice") == nil)
+    }
+
+    @Test func theLeastRecentlyUsedSessionMakesRoom() async throws {
+        let sessions = try registry(maximum: 3, perUser: 2)
+        let first = try await sessions.open(owner: "alice")
+        clock.advance(by: 1)
+        let second = try await sessions.open(owner: "alice")
+        clock.advance(by: 1)
+        _ = await sessions.session(id: first.id, owner: "alice")  // first is now the more recently used
+        clock.advance(by: 1)
+        let third = try await sessions.open(owner: "alice")
+        #expect(await sessions.session(id: second.id, owner: "alice") == nil)
+        #expect(await sessions.session(id: first.id, owner: "alice") != nil)
+        #expect(await sessions.session(id: third.id, owner: "alice") != nil)
+        clock.advance(by: 1)
+        _ = try await sessions.open(owner: "bob")
+        clock.advance(by: 1)
+        _ = try await sessions.open(owner: "carol")
+        #expect(await sessions.count == 3)
+    }
+
+    @Test func idleSessionsExpire() async throws {
+        let sessions = try registry(idle: 600)
+        let stale = try await sessions.open(owner: "alice")
+        clock.advance(by: 500)
+        let recent = try await sessions.open(owner: "bob")
+        clock.advance(by: 200)
+        #expect(await sessions.closeIdle() == 1)
+        #expect(await sessions.session(id: stale.id, owner: "alice") == nil)
+        #expect(await sessions.session(id: recent.id, owner: "bob") != nil)
+    }
+}

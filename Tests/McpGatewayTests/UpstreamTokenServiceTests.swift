@@ -1,0 +1,96 @@
+import Foundation
+import JWTAuth
+import Logging
+import Testing
+
+@testable import McpGateway
+
+@Suite("Upstream token lifecycle")
+struct UpstreamTokenServiceTests {
+    let clock = ManualClock(Date(timeIntervalSince1970: 1_750_000_000))
+    let cipher = TokenCipher(secret: String(repeating: "u", count: 40))
+
+    func setUp(expiresIn: TimeInterval, refreshToken: String? = "upstream-refresh") async throws
+        -> (SQLiteGatewayStore, FakeProvider, UpstreamTokenService)
+    {
+        let store = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
+        let provider = FakeProvider(key: try await RSASigningKey.generate(), clock: clock)
+        try await store.insert(
+            client: RegisteredClient(
+                id: "c", secretDigest: nil, authMethod: .none, name: nil, uri: nil, logoURI: nil,
+                redirectURIs: ["http://localhost/cb"],
+                grantTypes: ["authorization_code"], createdAt: clock.now))
+        let vault = UpstreamTokenVault(cipher: cipher)
+        let upstream = try vault.seal(
+            UpstreamTokenResponse(json: [
+                "access_token": "old-access", "expires_in": .integer(Int64(expiresIn)),
+                "refresh_token": refreshToken.map(JSONValue.string) ?? .null,
+            ]),
+            grantID: "g", now: clock.now, previous: nil)
+        try await store.insert(
+            grant: Grant(
+                id: "g", clientID: "c", user: UserProfile(subject: "auth0|alice"), scope: ["read:todos"],
+                resource: "r", upstream: upstream, createdAt: clock.now,
+                expiresAt: clock.now.addingTimeInterval(86_400),
+                revokedAt: nil, currentRefreshDigest: nil, previousRefreshDigest: nil),
+            code: AuthorizationCodeRecord(
+                digest: "x", grantID: "g", clientID: "c", redirectURI: "", codeChallenge: "",
+                resource: nil, expiresAt: clock.now, redeemedAt: nil))
+        let upstreamProvider = UpstreamProvider(
+            configuration: UpstreamConfiguration(
+                issuer: FakeProvider.issuer, clientID: FakeProvider.clientID, clientSecret: FakeProvider.clientSecret,
+                audience: FakeProvider.audience, scope: ["openid"], displayName: "Fake"),
+            callbackURL: "http://localhost:8788/callback", poster: provider, fetcher: provider, clock: clock,
+            logger: Logger(label: "test"))
+        let service = UpstreamTokenService(
+            store: store, refresher: upstreamProvider, cipher: cipher, clock: clock, logger: Logger(label: "test"))
+        return (store, provider, service)
+    }
+
+    @Test func aFreshTokenIsUsedAsIs() async throws {
+        let (_, provider, service) = try await setUp(expiresIn: 3600)
+        #expect(try await service.accessToken(grantID: "g") == "old-access")
+        #expect(provider.snapshot.refreshCount == 0)
+    }
+
+    @Test func tenConcurrentCallsCauseOneRefresh() async throws {
+        let (store, provider, service) = try await setUp(expiresIn: 3600)
+        clock.advance(by: 3541)  // the token expires within a minute
+        let tokens = await withTaskGroup(of: String?.self) { group in
+            for _ in 0..<10 { group.addTask { try? await service.accessToken(grantID: "g") } }
+            return await group.reduce(into: [String?]()) { $0.append($1) }
+        }
+        #expect(provider.snapshot.refreshCount == 1)
+        #expect(Set(tokens.compactMap { $0 }).count == 1)
+        #expect(tokens.allSatisfy { $0 != nil && $0 != "old-access" })
+        // The new tokens were stored, encrypted: the next call needs no refresh.
+        let grant = try #require(try await store.grant(id: "g"))
+        #expect(grant.upstream.expiresAt > clock.now.addingTimeInterval(3000))
+        #expect(try await service.accessToken(grantID: "g") == tokens.first!)
+        #expect(provider.snapshot.refreshCount == 1)
+    }
+
+    @Test func aRefusedRefreshRevokesTheGrant() async throws {
+        let (store, provider, service) = try await setUp(expiresIn: 30)
+        provider.update { $0.refreshBehaviour = .invalidGrant }
+        await #expect(throws: UpstreamAccessError.signInRequired) { try await service.accessToken(grantID: "g") }
+        #expect(try await store.grant(id: "g")?.revokedAt != nil)
+    }
+
+    @Test func anUnreachableProviderIsTemporaryAndKeepsTheGrant() async throws {
+        let (store, provider, service) = try await setUp(expiresIn: 30)
+        provider.update { $0.refreshBehaviour = .unreachable }
+        let error = await #expect(throws: UpstreamAccessError.self) { try await service.accessToken(grantID: "g") }
+        guard case .providerUnavailable = error else {
+            Issue.record("expected providerUnavailable, got \(String(describing: error))")
+            return
+        }
+        #expect(try await store.grant(id: "g")?.revokedAt == nil)
+    }
+
+    @Test func withoutARefreshTokenTheUserMustSignInAgain() async throws {
+        let (store, _, service) = try await setUp(expiresIn: 30, refreshToken: nil)
+        await #expect(throws: UpstreamAccessError.signInRequired) { try await service.accessToken(grantID: "g") }
+        #expect(try await store.grant(id: "g")?.revokedAt != nil)
+    }
+}
