@@ -11,8 +11,8 @@ struct GatewayDependencies: Sendable {
     var httpClient: HTTPClient = .shared
     /// Fetches the provider's discovery document and JWKS; by default over HTTP with `httpClient`.
     var documentFetcher: (any DocumentFetching)?
-    /// Posts to the provider's token endpoint; by default over HTTP with `httpClient`.
-    var formPoster: (any FormPosting)?
+    /// Calls the provider's token and userinfo endpoints; by default over HTTP with `httpClient`.
+    var upstreamHTTP: (any UpstreamHTTP)?
 }
 
 /// The gateway's parts, built once, shared by the routes.
@@ -37,7 +37,7 @@ struct Gateway: Sendable {
         self.pages = try await PageRenderer.load()
         self.upstream = UpstreamProvider(
             configuration: configuration.upstream, callbackURL: configuration.callbackURL,
-            poster: dependencies.formPoster ?? HTTPFormPoster(client: dependencies.httpClient),
+            http: dependencies.upstreamHTTP ?? AsyncUpstreamHTTP(client: dependencies.httpClient),
             fetcher: dependencies.documentFetcher ?? HTTPDocumentFetcher(client: dependencies.httpClient),
             clock: dependencies.clock, logger: logger)
         self.upstreamTokens = UpstreamTokenService(

@@ -40,7 +40,7 @@ struct UpstreamTokenServiceTests {
             configuration: UpstreamConfiguration(
                 issuer: FakeProvider.issuer, clientID: FakeProvider.clientID, clientSecret: FakeProvider.clientSecret,
                 audience: FakeProvider.audience, scope: ["openid"], displayName: "Fake"),
-            callbackURL: "http://localhost:8788/callback", poster: provider, fetcher: provider, clock: clock,
+            callbackURL: "http://localhost:8788/callback", http: provider, fetcher: provider, clock: clock,
             logger: Logger(label: "test"))
         let service = UpstreamTokenService(
             store: store, refresher: upstreamProvider, cipher: cipher, clock: clock, logger: Logger(label: "test"))

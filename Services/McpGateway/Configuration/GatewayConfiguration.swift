@@ -52,7 +52,7 @@ struct GatewayConfiguration: Sendable {
             encryptionSecret: encryptionSecret,
             previousEncryptionSecrets: settings.list("GATEWAY_ENCRYPTION_KEYS_OLD", default: []),
             databasePath: settings.string("GATEWAY_DATABASE", default: ".data/gateway.sqlite"),
-            accessTokenLifetime: try settings.duration("ACCESS_TOKEN_TTL", default: 3600, in: 60...86_400),
+            accessTokenLifetime: try settings.duration("ACCESS_TOKEN_TTL", default: 3600, in: 1...86_400),
             grantLifetime: try settings.duration("GRANT_TTL", default: 30 * 86_400, in: 3600...365 * 86_400),
             allowedOrigins: Set(settings.list("ALLOWED_ORIGINS", default: [])).union([origin(of: publicURL)]),
             sessions: SessionLimits(

@@ -96,7 +96,8 @@ struct CallbackController {
         guard let idToken = tokens.idToken else {
             throw UpstreamError.protocolViolation("the token response has no id_token (is 'openid' in AUTH0_SCOPE?)")
         }
-        let user = try await upstream.validateIDToken(idToken, nonce: nonce)
+        let user = await upstream.completeProfile(
+            try await upstream.validateIDToken(idToken, nonce: nonce), accessToken: tokens.accessToken)
 
         // The gateway token carries what the client asked for and the provider actually granted.
         let upstreamScope: ScopeSet

@@ -9,19 +9,19 @@ import Synchronization
 final class UpstreamProvider: Sendable {
     let configuration: UpstreamConfiguration
     let callbackURL: String
-    private let poster: any FormPosting
+    private let http: any UpstreamHTTP
     private let fetcher: any DocumentFetching
     private let clock: any WallClock
     private let keys: JWKSCache
     private let discovered = Mutex<ProviderMetadata?>(nil)
 
     init(
-        configuration: UpstreamConfiguration, callbackURL: String, poster: any FormPosting,
+        configuration: UpstreamConfiguration, callbackURL: String, http: any UpstreamHTTP,
         fetcher: any DocumentFetching, clock: any WallClock = SystemClock(), logger: Logger
     ) {
         self.configuration = configuration
         self.callbackURL = callbackURL
-        self.poster = poster
+        self.http = http
         self.fetcher = fetcher
         self.clock = clock
         self.keys = JWKSCache(
@@ -89,8 +89,29 @@ final class UpstreamProvider: Sendable {
             SecretDigest.constantTimeEqual(Array(claimed.utf8), Array(nonce.utf8))
         else { throw .protocolViolation("the ID token's nonce does not match the sign-in") }
         guard let subject = token.subject else { throw .protocolViolation("the ID token has no subject") }
-        return UserProfile(
-            subject: subject, name: token.string("name") ?? token.string("nickname"), email: token.string("email"))
+        return UserProfile(subject: subject, name: Self.displayName(token.claims), email: token.string("email"))
+    }
+
+    /// Fills in the name and email from the userinfo endpoint when the ID token left them out (OpenID Connect Core
+    /// §5.4: with an access token, a provider may return profile claims only there). The userinfo `sub` must be the ID
+    /// token's (§5.3.2); any failure leaves the profile as it was.
+    func completeProfile(_ profile: UserProfile, accessToken: String) async -> UserProfile {
+        guard profile.name == nil || profile.email == nil,
+            let endpoint = try? await metadata().userinfoEndpoint,
+            let reply = try? await http.get(
+                endpoint, headers: [("Authorization", "Bearer \(accessToken)"), ("Accept", "application/json")]),
+            reply.status == 200,
+            let claims = try? JSONDecoder().decode([String: JSONValue].self, from: Data(reply.body)),
+            claims["sub"]?.stringValue == profile.subject
+        else { return profile }
+        var completed = profile
+        completed.name = profile.name ?? Self.displayName(claims)
+        completed.email = profile.email ?? claims["email"]?.stringValue
+        return completed
+    }
+
+    private static func displayName(_ claims: [String: JSONValue]) -> String? {
+        claims["name"]?.stringValue ?? claims["nickname"]?.stringValue ?? claims["preferred_username"]?.stringValue
     }
 
     /// The API scopes an upstream access token carries, when it is a JWT for our audience that verifies.
@@ -120,7 +141,7 @@ final class UpstreamProvider: Sendable {
         let status: Int
         let json: [String: JSONValue]
         do {
-            let reply = try await poster.post(form: form, to: endpoint, headers: headers)
+            let reply = try await http.post(form: form, to: endpoint, headers: headers)
             status = reply.status
             json = (try? JSONDecoder().decode([String: JSONValue].self, from: Data(reply.body))) ?? [:]
         } catch {

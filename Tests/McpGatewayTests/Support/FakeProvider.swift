@@ -5,7 +5,7 @@ import JWTAuth
 
 /// An upstream OpenID provider in memory: serves discovery and JWKS, answers the token endpoint, and counts what it
 /// is asked. Tests decide what each code and refresh token yields.
-final class FakeProvider: DocumentFetching, FormPosting, @unchecked Sendable {
+final class FakeProvider: DocumentFetching, UpstreamHTTP, @unchecked Sendable {
     static let issuer = "https://idp.example.test/"
     static let clientID = "gateway-client"
     static let clientSecret = "gateway-secret"
@@ -107,6 +107,10 @@ final class FakeProvider: DocumentFetching, FormPosting, @unchecked Sendable {
         default:
             return try Self.error("unsupported_grant_type", "no")
         }
+    }
+
+    func get(_ url: String, headers: [(String, String)]) async throws -> (status: Int, body: [UInt8]) {
+        (404, [])
     }
 
     private func tokens(subject: String, nonce: String?, now: Date, lifetime: TimeInterval, scope: String?) throws

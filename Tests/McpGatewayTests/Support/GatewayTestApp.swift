@@ -41,7 +41,8 @@ struct GatewayTestApp {
         let gateway = try await Gateway(
             configuration: configuration,
             dependencies: GatewayDependencies(
-                store: store, clock: clock, httpClient: Self.httpClient, documentFetcher: provider, formPoster: provider
+                store: store, clock: clock, httpClient: Self.httpClient, documentFetcher: provider,
+                upstreamHTTP: provider
             ),
             logger: Logger(label: "test"))
         try await buildApplication(gateway: gateway, logger: Logger(label: "test")).test(.router, test)

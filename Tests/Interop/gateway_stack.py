@@ -1,0 +1,146 @@
+"""Starts the whole system for an interop test: an identity provider (DevIdP or nanoidp), TodosAPI and the gateway,
+on free loopback ports, and connects the official Python MCP SDK to it through OAuth, headlessly."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import httpx2 as httpx
+from mcp.client.auth import OAuthClientProvider, TokenStorage
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+
+from headless_browser import HeadlessBrowser
+from nanoidp_server import NanoIDP
+from support import BIN, Service, free_port
+
+GATEWAY_CLIENT_ID = "mcp-gateway"
+GATEWAY_CLIENT_SECRET = secrets.token_urlsafe(32)
+REDIRECT_URI = "http://localhost:3030/callback"
+
+
+@dataclass
+class Stack:
+    gateway_url: str
+    api_url: str
+    idp_issuer: str
+    services: list[Service] = field(default_factory=list)
+    idp: Service | None = None
+
+    @property
+    def mcp_url(self) -> str:
+        return self.gateway_url + "/mcp"
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+
+
+def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = None,
+                devidp_env: dict[str, str] | None = None) -> Stack:
+    workdir = Path(tempfile.mkdtemp(prefix="stack-"))
+    gateway_port, api_port = free_port(), free_port()
+    gateway_url = f"http://127.0.0.1:{gateway_port}"
+    services: list[Service] = []
+    try:
+        if upstream == "devidp":
+            idp_port = free_port()
+            issuer = f"http://127.0.0.1:{idp_port}/"
+            idp = Service("devidp", [str(BIN / "DevIdP"), "serve", "--port", str(idp_port)], {
+                "DEVIDP_ISSUER": issuer, "DEVIDP_SIGNING_KEY": str(workdir / "devidp.pem"),
+                "AUTH0_CLIENT_ID": GATEWAY_CLIENT_ID, "AUTH0_CLIENT_SECRET": GATEWAY_CLIENT_SECRET,
+                "PUBLIC_URL": gateway_url, **(devidp_env or {}),
+            }, issuer + "health")
+            services.append(idp)
+            issuer_env = {"AUTH0_DOMAIN": issuer.rstrip("/")}
+        else:
+            nano = NanoIDP(clients=[{
+                "client_id": GATEWAY_CLIENT_ID, "client_secret": GATEWAY_CLIENT_SECRET,
+                "redirect_uris": [gateway_url + "/callback"],
+            }])
+            idp = nano.service
+            services.append(idp)
+            issuer = nano.issuer
+            issuer_env = {"OIDC_ISSUER": issuer}
+        api = Service("todos-api", [str(BIN / "TodosAPI"), "--port", str(api_port)], {
+            **issuer_env, "TODOS_DATABASE": str(workdir / "todos.sqlite"),
+        }, f"http://127.0.0.1:{api_port}/api/health")
+        services.append(api)
+        gateway = Service("gateway", [str(BIN / "McpGateway"), "--port", str(gateway_port)], {
+            **issuer_env, "PUBLIC_URL": gateway_url, "AUTH0_CLIENT_ID": GATEWAY_CLIENT_ID,
+            "AUTH0_CLIENT_SECRET": GATEWAY_CLIENT_SECRET, "API_BASE_URL": f"http://127.0.0.1:{api_port}",
+            "COOKIE_ENCRYPTION_KEY": secrets.token_urlsafe(32), "GATEWAY_ENCRYPTION_KEY": secrets.token_urlsafe(32),
+            "GATEWAY_DATABASE": str(workdir / "gateway.sqlite"), **(gateway_env or {}),
+        }, gateway_url + "/health")
+        services.append(gateway)
+    except Exception:
+        for service in reversed(services):
+            service.stop()
+        raise
+    return Stack(gateway_url, f"http://127.0.0.1:{api_port}", issuer, services, idp)
+
+
+class MemoryStorage(TokenStorage):
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client_info: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info
+
+
+@dataclass
+class Connection:
+    session: ClientSession
+    storage: MemoryStorage
+    browser: HeadlessBrowser
+    authorizations: int = 0
+
+
+@contextlib.asynccontextmanager
+async def connect(stack: Stack, username: str = "alice", password: str | None = None, scope: str | None = None,
+                  storage: MemoryStorage | None = None):
+    """An MCP client session through the gateway, signed in as `username` by OAuth, with no human involved."""
+    browser = HeadlessBrowser(username=username, password=password or f"{username}-password")
+    storage = storage or MemoryStorage()
+    pending: dict[str, dict[str, str]] = {}
+    connection_box: list[Connection] = []
+
+    async def redirect_handler(url: str) -> None:
+        pending["query"] = await anyio.to_thread.run_sync(browser.authorize, url, REDIRECT_URI)
+        if connection_box:
+            connection_box[0].authorizations += 1
+
+    async def callback_handler() -> AuthorizationCodeResult:
+        query = pending.pop("query")
+        if "error" in query:
+            raise RuntimeError(f"authorization failed: {query}")
+        return AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
+
+    metadata = OAuthClientMetadata(
+        client_name="Interop test (Python SDK)", redirect_uris=[REDIRECT_URI], scope=scope,
+        grant_types=["authorization_code", "refresh_token"], response_types=["code"],
+        token_endpoint_auth_method="none")
+    auth = OAuthClientProvider(stack.mcp_url, metadata, storage, redirect_handler, callback_handler)
+    async with httpx.AsyncClient(auth=auth, timeout=30) as http:
+        async with streamable_http_client(stack.mcp_url, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                connection = Connection(session, storage, browser, authorizations=1)
+                connection_box.append(connection)
+                yield connection
