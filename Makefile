@@ -60,7 +60,9 @@ bench: venv $(VENV)/.bench-installed
 	@scripts/install-system-deps.sh wrk
 	swift build -c release --product TodosAPI
 	swift build -c release --product DevIdP
+	swift build -c release --product McpGateway
 	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/run.py
+	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/gateway_bench.py
 
 format:
 	swift format -i -r Package.swift Shared Services Tests

@@ -26,10 +26,12 @@ struct Gateway: Sendable {
     let pages: PageRenderer
     let sessions: SessionRegistry
     let upstreamTokens: UpstreamTokenService
+    let tools: TodoTools
 
     init(configuration: GatewayConfiguration, dependencies: GatewayDependencies, logger: Logger) async throws {
         self.configuration = configuration
-        self.store = dependencies.store
+        let store = AccessTokenCache(wrapping: dependencies.store)
+        self.store = store
         self.clock = dependencies.clock
         self.cipher = TokenCipher(
             secret: configuration.encryptionSecret, previousSecrets: configuration.previousEncryptionSecrets)
@@ -41,12 +43,13 @@ struct Gateway: Sendable {
             fetcher: dependencies.documentFetcher ?? HTTPDocumentFetcher(client: dependencies.httpClient),
             clock: dependencies.clock, logger: logger)
         self.upstreamTokens = UpstreamTokenService(
-            store: dependencies.store, refresher: upstream, cipher: cipher, clock: dependencies.clock, logger: logger)
+            store: store, refresher: upstream, cipher: cipher, clock: dependencies.clock, logger: logger)
         let tools = TodoTools(
-            store: dependencies.store, tokens: upstreamTokens,
+            store: store, tokens: upstreamTokens,
             api: TodosAPIClient(baseURL: configuration.apiBaseURL, client: dependencies.httpClient))
+        self.tools = tools
         self.sessions = SessionRegistry(
-            factory: MCPServerFactory(tools: tools, logger: logger), limits: configuration.sessions,
+            factory: MCPServerFactory(logger: logger), limits: configuration.sessions,
             clock: dependencies.clock, logger: logger)
     }
 
@@ -83,7 +86,9 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
         middleware: MCPAuthenticationMiddleware(
             configuration: configuration, origins: OriginPolicy(configuration: configuration), store: gateway.store,
             clock: gateway.clock))
-    MCPEndpoint(configuration: configuration, sessions: gateway.sessions).addRoutes(to: mcp)
+    MCPEndpoint(
+        configuration: configuration, sessions: gateway.sessions, fastPath: ToolRequestFastPath(tools: gateway.tools)
+    ).addRoutes(to: mcp)
 
     let sweeper = ExpirySweeper(
         store: gateway.store, sessions: gateway.sessions, clock: gateway.clock, interval: .seconds(60), logger: logger)

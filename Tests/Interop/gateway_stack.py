@@ -3,11 +3,14 @@ on free loopback ports, and connects the official Python MCP SDK to it through O
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import anyio
 import httpx2 as httpx
@@ -43,7 +46,7 @@ class Stack:
 
 
 def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = None,
-                devidp_env: dict[str, str] | None = None) -> Stack:
+                devidp_env: dict[str, str] | None = None, common_env: dict[str, str] | None = None) -> Stack:
     workdir = Path(tempfile.mkdtemp(prefix="stack-"))
     gateway_port, api_port = free_port(), free_port()
     gateway_url = f"http://127.0.0.1:{gateway_port}"
@@ -55,7 +58,7 @@ def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = N
             idp = Service("devidp", [str(BIN / "DevIdP"), "serve", "--port", str(idp_port)], {
                 "DEVIDP_ISSUER": issuer, "DEVIDP_SIGNING_KEY": str(workdir / "devidp.pem"),
                 "AUTH0_CLIENT_ID": GATEWAY_CLIENT_ID, "AUTH0_CLIENT_SECRET": GATEWAY_CLIENT_SECRET,
-                "PUBLIC_URL": gateway_url, **(devidp_env or {}),
+                "PUBLIC_URL": gateway_url, **(common_env or {}), **(devidp_env or {}),
             }, issuer + "health")
             services.append(idp)
             issuer_env = {"AUTH0_DOMAIN": issuer.rstrip("/")}
@@ -69,14 +72,14 @@ def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = N
             issuer = nano.issuer
             issuer_env = {"OIDC_ISSUER": issuer}
         api = Service("todos-api", [str(BIN / "TodosAPI"), "--port", str(api_port)], {
-            **issuer_env, "TODOS_DATABASE": str(workdir / "todos.sqlite"),
+            **issuer_env, "TODOS_DATABASE": str(workdir / "todos.sqlite"), **(common_env or {}),
         }, f"http://127.0.0.1:{api_port}/api/health")
         services.append(api)
         gateway = Service("gateway", [str(BIN / "McpGateway"), "--port", str(gateway_port)], {
             **issuer_env, "PUBLIC_URL": gateway_url, "AUTH0_CLIENT_ID": GATEWAY_CLIENT_ID,
             "AUTH0_CLIENT_SECRET": GATEWAY_CLIENT_SECRET, "API_BASE_URL": f"http://127.0.0.1:{api_port}",
             "COOKIE_ENCRYPTION_KEY": secrets.token_urlsafe(32), "GATEWAY_ENCRYPTION_KEY": secrets.token_urlsafe(32),
-            "GATEWAY_DATABASE": str(workdir / "gateway.sqlite"), **(gateway_env or {}),
+            "GATEWAY_DATABASE": str(workdir / "gateway.sqlite"), **(common_env or {}), **(gateway_env or {}),
         }, gateway_url + "/health")
         services.append(gateway)
     except Exception:
@@ -144,3 +147,38 @@ async def connect(stack: Stack, username: str = "alice", password: str | None = 
                 connection = Connection(session, storage, browser, authorizations=1)
                 connection_box.append(connection)
                 yield connection
+
+
+def sign_in(gateway_url: str, username: str = "alice", scope: str = "read:todos offline_access") -> dict[str, str]:
+    """Registers a public client and signs `username` in with plain OAuth requests (no MCP SDK); returns the token
+    response with the client id added."""
+    client_id = httpx.post(f"{gateway_url}/register", json={
+        "client_name": "raw OAuth client", "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+    }).json()["client_id"]
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = HeadlessBrowser(username=username, password=f"{username}-password").authorize(
+        f"{gateway_url}/authorize?" + urlencode({
+            "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI, "state": "s",
+            "code_challenge": challenge, "code_challenge_method": "S256", "scope": scope,
+        }), REDIRECT_URI)
+    tokens = httpx.post(f"{gateway_url}/token", data={
+        "grant_type": "authorization_code", "code": query["code"], "client_id": client_id,
+        "redirect_uri": REDIRECT_URI, "code_verifier": verifier,
+    }).json()
+    return {**tokens, "client_id": client_id}
+
+
+def open_session(mcp_url: str, access_token: str) -> str:
+    """Initializes an MCP session with plain HTTP requests; returns its id."""
+    headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json, text/event-stream"}
+    response = httpx.post(mcp_url, headers=headers, json={
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+    })
+    response.raise_for_status()
+    session = response.headers["mcp-session-id"]
+    httpx.post(mcp_url, headers={**headers, "Mcp-Session-Id": session},
+               json={"jsonrpc": "2.0", "method": "notifications/initialized"}).raise_for_status()
+    return session

@@ -61,7 +61,7 @@ class Service:
     """A process started on 127.0.0.1 in its own working directory (so no stray .dev.vars is read)."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], health_url: str):
-        self.name = name
+        self.name, self.args, self.env, self.health_url = name, args, env, health_url
         self.workdir = tempfile.mkdtemp(prefix=f"{name}-")
         self.log_path = Path(self.workdir) / "output.log"
         clean_env = {key: value for key, value in os.environ.items() if not key.startswith(("AUTH0_", "OIDC_", "DEVIDP_"))}
@@ -74,6 +74,16 @@ class Service:
         except Exception:
             self.stop()
             raise RuntimeError(f"{name} did not start:\n{self.output()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, no flushing; what the process had not committed is lost."""
+        self.process.kill()
+        self.process.wait()
+        self.log.close()
+
+    def restarted(self) -> "Service":
+        """The same command with the same environment, started again."""
+        return Service(self.name, self.args, self.env, self.health_url)
 
     def output(self) -> str:
         self.log.flush()

@@ -149,3 +149,22 @@ def test_hostile_requests_get_oauth_errors_not_500s(stack: Stack):
         response = httpx.request(method, base + path, timeout=10, **options)
         assert response.status_code == status, f"{method} {path}: {response.status_code} {response.text[:200]}"
         assert "location" not in response.headers, f"{method} {path} redirected"
+
+
+def test_the_get_stream_and_session_end(stack: Stack):
+    from gateway_stack import open_session, sign_in
+
+    tokens = sign_in(stack.gateway_url)
+    session = open_session(stack.mcp_url, tokens["access_token"])
+    headers = {"Authorization": f"Bearer {tokens['access_token']}", "Mcp-Session-Id": session,
+               "Mcp-Protocol-Version": "2025-11-25", "Accept": "text/event-stream"}
+    with httpx.stream("GET", stack.mcp_url, headers=headers, timeout=10) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        first = next(stream.iter_lines())
+        assert first.startswith("id: ")  # the priming event of a resumable stream
+    # Only one standalone stream per session; ending the session ends it for good.
+    deleted = httpx.delete(stack.mcp_url, headers=headers)
+    assert deleted.status_code == 200
+    assert httpx.post(stack.mcp_url, headers={**headers, "Accept": "application/json, text/event-stream"},
+                      json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"}).status_code == 404

@@ -10,23 +10,10 @@ struct SessionRegistryTests {
     let clock = ManualClock(Date(timeIntervalSince1970: 1_750_000_000))
 
     func registry(maximum: Int = 10, perUser: Int = 2, idle: TimeInterval = 600) throws -> SessionRegistry {
-        let store = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
-        let tools = TodoTools(
-            store: store,
-            tokens: UpstreamTokenService(
-                store: store, refresher: NoRefresh(), cipher: TokenCipher(secret: String(repeating: "s", count: 40)),
-                clock: clock, logger: Logger(label: "test")),
-            api: TodosAPIClient(baseURL: "http://127.0.0.1:9", client: GatewayTestApp.httpClient))
-        return SessionRegistry(
-            factory: MCPServerFactory(tools: tools, logger: Logger(label: "test")),
+        SessionRegistry(
+            factory: MCPServerFactory(logger: Logger(label: "test")),
             limits: SessionLimits(idleTimeout: idle, maximum: maximum, maximumPerUser: perUser), clock: clock,
             logger: Logger(label: "test"))
-    }
-
-    struct NoRefresh: UpstreamRefreshing {
-        func refresh(refreshToken: String) async throws(UpstreamError) -> UpstreamTokenResponse {
-            throw .unreachable("not in this test")
-        }
     }
 
     @Test func sessionsAreBoundToTheirOwner() async throws {

@@ -191,3 +191,56 @@ struct TokenCipherTests {
         }
     }
 }
+
+@Suite("Access token cache")
+struct AccessTokenCacheTests {
+    let now = Date(timeIntervalSince1970: 1_750_000_000)
+
+    @Test func cachedTokensNeverOutliveWhatEndsThem() async throws {
+        let database = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
+        let storage = StorageTests()
+        _ = try await storage.seed(database)
+        let cache = AccessTokenCache(wrapping: database, lifetime: 10)
+        _ = try await cache.redeem(codeDigest: "code", issuing: storage.tokens("a1", refresh: "r1"), now: now)
+        #expect(try await cache.accessToken(digest: "a1", now: now) != nil)
+
+        // Revoked behind the cache's back (another instance): still answered until the entry's lifetime ends.
+        try await database.revokeGrant(id: "grant", now: now)
+        #expect(try await cache.accessToken(digest: "a1", now: now.addingTimeInterval(9)) != nil)
+        #expect(try await cache.accessToken(digest: "a1", now: now.addingTimeInterval(10)) == nil)
+    }
+
+    @Test func writesThroughTheCacheTakeEffectAtOnce() async throws {
+        for write in ["revoke", "delete", "upstream", "reuse"] {
+            let database = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
+            let storage = StorageTests()
+            let grant = try await storage.seed(database)
+            let cache = AccessTokenCache(wrapping: database)
+            _ = try await cache.redeem(codeDigest: "code", issuing: storage.tokens("a1", refresh: "r1"), now: now)
+            let cached = try #require(try await cache.accessToken(digest: "a1", now: now))
+            #expect(cached.grant.upstream.expiresAt == grant.upstream.expiresAt)
+            switch write {
+            case "revoke":
+                try await cache.revokeGrant(id: "grant", now: now)
+                #expect(try await cache.accessToken(digest: "a1", now: now) == nil, "\(write)")
+            case "delete":
+                #expect(try await cache.deleteAccessToken(digest: "a1", clientID: "client"))
+                #expect(try await cache.accessToken(digest: "a1", now: now) == nil, "\(write)")
+            case "upstream":
+                var upstream = grant.upstream
+                upstream.expiresAt = now.addingTimeInterval(99_999)
+                try await cache.updateUpstream(grantID: "grant", tokens: upstream)
+                let fresh = try await cache.accessToken(digest: "a1", now: now)
+                #expect(fresh?.grant.upstream.expiresAt == now.addingTimeInterval(99_999), "\(write)")
+            default:
+                _ = try await cache.rotate(
+                    refreshDigest: "r1", grantID: "grant", issuing: storage.tokens("a2", refresh: "r2"), now: now)
+                #expect(
+                    try await cache.rotate(
+                        refreshDigest: "stale", grantID: "grant", issuing: storage.tokens("a3", refresh: "r3"), now: now
+                    ) == .reused)
+                #expect(try await cache.accessToken(digest: "a1", now: now) == nil, "\(write)")
+            }
+        }
+    }
+}

@@ -11,11 +11,13 @@ import ServiceSupport
 /// `HTTPRequest`, `HTTPResponse`, `Server` and `RequestContext` names clash; names are qualified here.
 ///
 /// Authentication has happened in ``MCPAuthenticationMiddleware``. This adapter finds or opens the caller's session,
-/// refuses a `tools/call` whose scope the token lacks with a 403 step-up challenge, hands the request to the session's
-/// transport, and turns the transport's answer (JSON, 202, or an SSE stream) into a Hummingbird response.
+/// refuses a `tools/call` whose scope the token lacks with a 403 step-up challenge, answers tool requests through
+/// ``ToolRequestFastPath``, hands everything else to the session's transport, and turns the transport's answer (JSON,
+/// 202, or an SSE stream) into a Hummingbird response.
 struct MCPEndpoint {
     let configuration: GatewayConfiguration
     let sessions: SessionRegistry
+    let fastPath: ToolRequestFastPath
 
     static let bodyLimit = 1024 * 1024
     static let sessionHeader = HTTPField.Name("Mcp-Session-Id")!
@@ -30,7 +32,9 @@ struct MCPEndpoint {
         guard let caller = context.caller else { throw ErrorResponse(BearerAuthError.missingToken) }
         let body: Data? =
             request.method == .post ? Data(try await request.collectBody(limit: Self.bodyLimit).readableBytesView) : nil
-        if let body, let denied = stepUpChallenge(for: body, caller: caller) { throw denied }
+        // Parsed once here; the SDK parses again only what it handles.
+        let message = body.flatMap { try? JSONDecoder().decode(JSONValue.self, from: $0).objectValue }
+        if let message, let denied = stepUpChallenge(for: message, caller: caller) { throw denied }
 
         let session: SessionRegistry.Session
         if let id = request.headers[Self.sessionHeader] {
@@ -38,7 +42,7 @@ struct MCPEndpoint {
                 return Self.jsonRPCError(status: .notFound, code: -32001, "Session not found: it expired or was ended")
             }
             session = found
-        } else if let body, Self.isInitialize(body) {
+        } else if message?["method"]?.stringValue == "initialize" {
             session = try await sessions.open(owner: caller.owner)
             context.logger.info("MCP session opened", metadata: ["oauth.client_id": "\(caller.grant.clientID)"])
         } else {
@@ -46,16 +50,22 @@ struct MCPEndpoint {
                 status: .badRequest, code: -32000, "Bad Request: Mcp-Session-Id header is required")
         }
 
-        let answer = await session.transport.handleRequest(sdkRequest(request, body: body, caller: caller))
+        if let message, let call = ToolRequestFastPath.parse(message), Self.acceptsJSON(request) {
+            if let refusal = Self.unsupportedProtocolVersion(request) { return refusal }
+            let caller = ToolCaller(grantID: caller.grant.id, scope: caller.scope, grant: caller.grant)
+            return Response(
+                status: .ok, headers: [.contentType: "application/json", Self.sessionHeader: session.id],
+                body: .init(byteBuffer: ByteBuffer(bytes: await fastPath.answer(call, caller: caller))))
+        }
+        let answer = await session.transport.handleRequest(sdkRequest(request, body: body))
         if request.method == .delete, answer.statusCode == 200 { await sessions.close(session.id) }
         return Self.response(answer)
     }
 
     /// MCP step-up authorization: a `tools/call` of a tool whose scope the token lacks is answered 403 with the scopes
     /// the client should ask for (what it has plus what the tool needs), so it can re-authorize.
-    private func stepUpChallenge(for body: Data, caller: MCPCaller) -> ErrorResponse? {
-        guard let message = try? JSONDecoder().decode(JSONValue.self, from: body).objectValue,
-            message["method"]?.stringValue == "tools/call",
+    private func stepUpChallenge(for message: [String: JSONValue], caller: MCPCaller) -> ErrorResponse? {
+        guard message["method"]?.stringValue == "tools/call",
             let tool = message["params"]?.objectValue?["name"]?.stringValue,
             let needed = ToolCatalog.requiredScope(tool), !caller.scope.contains(needed)
         else { return nil }
@@ -65,19 +75,13 @@ struct MCPEndpoint {
             error, scope: caller.scope.union([needed]), resourceMetadata: configuration.resourceMetadataURL)
     }
 
-    private func sdkRequest(_ request: Hummingbird.Request, body: Data?, caller: MCPCaller) -> MCP.HTTPRequest {
+    private func sdkRequest(_ request: Hummingbird.Request, body: Data?) -> MCP.HTTPRequest {
         var headers: [String: String] = [:]
         for field in request.headers {
-            let name = field.name.canonicalName
-            // The caller identity headers are set below, never taken from the client.
-            guard name != MCPServerFactory.grantHeader.lowercased(), name != MCPServerFactory.scopeHeader.lowercased()
-            else { continue }
             headers[field.name.rawName] = headers[field.name.rawName].map { "\($0), \(field.value)" } ?? field.value
         }
         // NIO moves Host into :authority; put it back for anything in the SDK that looks at it.
         if let authority = request.head.authority { headers["Host"] = authority }
-        headers[MCPServerFactory.grantHeader] = caller.grant.id
-        headers[MCPServerFactory.scopeHeader] = caller.scope.description
         return MCP.HTTPRequest(method: request.method.rawValue, headers: headers, body: body, path: request.uri.path)
     }
 
@@ -110,7 +114,25 @@ struct MCPEndpoint {
             body: .init(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(body)) ?? Data())))
     }
 
-    private static func isInitialize(_ body: Data) -> Bool {
-        (try? JSONDecoder().decode(JSONValue.self, from: body).objectValue?["method"]?.stringValue) == "initialize"
+    /// Whether the client accepts a JSON response. The Streamable HTTP specification requires clients to accept both
+    /// JSON and SSE; one that accepts only `text/event-stream` is left to the SDK, which refuses it with 406.
+    private static func acceptsJSON(_ request: Hummingbird.Request) -> Bool {
+        guard let accept = request.headers[.accept] else { return true }
+        return accept.split(separator: ",").contains { item in
+            let type = item.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+            return type == "application/json" || type == "application/*" || type == "*/*"
+        }
     }
+
+    /// The SDK's own rule for the `MCP-Protocol-Version` header, for requests answered without it.
+    private static func unsupportedProtocolVersion(_ request: Hummingbird.Request) -> Response? {
+        guard let version = request.headers[HTTPField.Name("MCP-Protocol-Version")!],
+            !Version.supported.contains(version)
+        else { return nil }
+        return jsonRPCError(
+            status: .badRequest, code: -32600,
+            "Bad Request: Unsupported protocol version: \(version). Supported: \(Version.supported.sorted().joined(separator: ", "))"
+        )
+    }
+
 }

@@ -4,15 +4,11 @@ import Logging
 import MCP
 import ServiceSupport
 
-/// Builds the MCP server and transport of one session: the official Swift SDK's `Server` with the Todos tools, on a
-/// `StatefulHTTPServerTransport` that serves exactly that session.
+/// Builds the MCP server and transport of one session: the official Swift SDK's `Server` on a
+/// `StatefulHTTPServerTransport` that serves exactly that session. The SDK handles the session's lifecycle
+/// (`initialize`, notifications, `ping`, the GET stream, `DELETE`); `tools/list` and `tools/call` are answered by
+/// ``ToolRequestFastPath`` before a request reaches it.
 struct MCPServerFactory: Sendable {
-    /// Headers the HTTP adapter sets after authentication, so that tool handlers know the caller. Any client-sent
-    /// header of the same name is removed first.
-    static let grantHeader = "X-Mcpgw-Grant"
-    static let scopeHeader = "X-Mcpgw-Scope"
-
-    let tools: TodoTools
     let logger: Logger
 
     func makeSession(id: String) async throws -> (Server, StatefulHTTPServerTransport) {
@@ -27,17 +23,6 @@ struct MCPServerFactory: Sendable {
             name: "mcp-todos-gateway", version: "1.0.0", title: "Todos",
             instructions: "Tools to read and change the signed-in user's todos and to see their billing details.",
             capabilities: .init(tools: .init(listChanged: false)))
-        let tools = self.tools
-        await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: ToolDefinitions.all) }
-        await server.withMethodHandler(CallTool.self) { parameters in
-            guard let http = Server.currentHandlerContext?.httpContext, let grantID = http.header(Self.grantHeader)
-            else {
-                throw MCPError.invalidRequest("The request is not authenticated")
-            }
-            let caller = ToolCaller(
-                grantID: grantID, scope: ScopeSet(spaceSeparated: http.header(Self.scopeHeader) ?? ""))
-            return try await tools.call(parameters.name, arguments: parameters.arguments ?? [:], caller: caller)
-        }
         try await server.start(transport: transport)
         return (server, transport)
     }

@@ -7,6 +7,8 @@ import NIOHTTP1
 struct ToolCaller: Sendable {
     let grantID: String
     let scope: ScopeSet
+    /// The grant as authentication loaded it, when at hand: saves reading it again.
+    var grant: Grant?
 }
 
 /// Runs the tools. Each call reaches TodosAPI with the user's upstream access token; failures the user can act on
@@ -67,7 +69,7 @@ struct TodoTools: Sendable {
     }
 
     private func whoami(_ caller: ToolCaller) async throws -> CallTool.Result {
-        guard let grant = try await store.grant(id: caller.grantID) else {
+        guard let grant = try await caller.grant.asyncOr({ try await store.grant(id: caller.grantID) }) else {
             return Self.failure("Your sign-in was revoked. Reconnect to sign in again.")
         }
         let identity: JSONValue = [
@@ -86,7 +88,7 @@ struct TodoTools: Sendable {
     ) async -> CallTool.Result {
         let token: String
         do {
-            token = try await tokens.accessToken(grantID: caller.grantID)
+            token = try await tokens.accessToken(grantID: caller.grantID, known: caller.grant)
         } catch {
             switch error {
             case .signInRequired:
@@ -165,5 +167,13 @@ struct TodoTools: Sendable {
             throw MCPError.invalidParams("'id' must be a todo id (a UUID) from list-todos")
         }
         return uuid.uuidString.lowercased()
+    }
+}
+
+extension Optional {
+    /// The wrapped value, or what `fallback` produces.
+    fileprivate func asyncOr(_ fallback: () async throws -> Wrapped?) async rethrows -> Wrapped? {
+        if let self { return self }
+        return try await fallback()
     }
 }

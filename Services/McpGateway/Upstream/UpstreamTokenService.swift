@@ -44,8 +44,15 @@ actor UpstreamTokenService {
     }
 
     /// A usable upstream access token for the grant.
-    func accessToken(grantID: String) async throws(UpstreamAccessError) -> String {
-        let grant = try await activeGrant(grantID)
+    ///
+    /// - Parameter known: The grant, if the caller already loaded it; it is read from the store otherwise.
+    func accessToken(grantID: String, known: Grant? = nil) async throws(UpstreamAccessError) -> String {
+        let grant: Grant
+        if let known, known.id == grantID, known.isActive(at: clock.now) {
+            grant = known
+        } else {
+            grant = try await activeGrant(grantID)
+        }
         if let token = freshToken(of: grant) { return token }
         if let running = refreshing[grantID] { return try await value(of: running) }
         let task = Task { try await self.refresh(grantID: grantID) }

@@ -17,9 +17,15 @@ final class SQLiteTodoRepository: TodoRepository {
 
     func list(owner: String) async throws -> [Todo] {
         try await seedIfFirstSeen(owner)
+        // Plain rows rather than Codable records: this is the API's most frequent query, and decoding rows by hand is
+        // several times cheaper.
         return try await database.read { db in
-            try TodoRecord.filter(Column("owner") == owner).order(Column.rowID).fetchAll(db)
-                .map(\.todo)
+            try Row.fetchAll(
+                db, sql: "SELECT id, title, description, due, completed FROM todo WHERE owner = ? ORDER BY rowid",
+                arguments: [owner]
+            ).map { row in
+                Todo(id: row[0], title: row[1], description: row[2], due: row[3], completed: row[4], owner: owner)
+            }
         }
     }
 

@@ -1,0 +1,91 @@
+import Foundation
+import Synchronization
+
+/// A ``GatewayStore`` that remembers authenticated access tokens for a few seconds, so that `/mcp` requests do not
+/// read the database each time; everything else goes to the wrapped store.
+///
+/// Every write of this process that can end a token's validity (revoking a grant, deleting an access token, a replayed
+/// code, a reused refresh token, new upstream tokens) drops the affected entries, so within one gateway the cache
+/// never answers with anything the database would not. Several gateway instances sharing a database see each other's
+/// revocations after at most ``lifetime``.
+final class AccessTokenCache: GatewayStore {
+    private struct Entry {
+        let token: AccessTokenRecord
+        let grant: Grant
+        let validUntil: Date
+    }
+
+    private let store: any GatewayStore
+    private let lifetime: TimeInterval
+    private let capacity: Int
+    private let entries = Mutex<[String: Entry]>([:])
+
+    init(wrapping store: any GatewayStore, lifetime: TimeInterval = 10, capacity: Int = 10_000) {
+        self.store = store
+        self.lifetime = lifetime
+        self.capacity = capacity
+    }
+
+    func accessToken(digest: String, now: Date) async throws -> (token: AccessTokenRecord, grant: Grant)? {
+        if let entry = entries.withLock({ $0[digest] }), entry.validUntil > now { return (entry.token, entry.grant) }
+        guard let found = try await store.accessToken(digest: digest, now: now) else { return nil }
+        let validUntil = min(found.token.expiresAt, found.grant.expiresAt, now.addingTimeInterval(lifetime))
+        entries.withLock { entries in
+            if entries.count >= capacity { entries = entries.filter { $0.value.validUntil > now } }
+            if entries.count >= capacity { entries.removeAll() }
+            entries[digest] = Entry(token: found.token, grant: found.grant, validUntil: validUntil)
+        }
+        return found
+    }
+
+    private func forget(grantID: String) {
+        entries.withLock { $0 = $0.filter { $0.value.grant.id != grantID } }
+    }
+
+    // MARK: Writes that end or change what a cached token stands for
+
+    func deleteAccessToken(digest: String, clientID: String) async throws -> Bool {
+        entries.withLock { _ = $0.removeValue(forKey: digest) }
+        return try await store.deleteAccessToken(digest: digest, clientID: clientID)
+    }
+
+    func revokeGrant(id: String, now: Date) async throws {
+        try await store.revokeGrant(id: id, now: now)
+        forget(grantID: id)
+    }
+
+    func updateUpstream(grantID: String, tokens: UpstreamTokens) async throws {
+        try await store.updateUpstream(grantID: grantID, tokens: tokens)
+        forget(grantID: grantID)
+    }
+
+    func redeem(codeDigest: String, issuing tokens: IssuedTokens, now: Date) async throws -> CodeRedemption {
+        let outcome = try await store.redeem(codeDigest: codeDigest, issuing: tokens, now: now)
+        if outcome == .replayed { forget(grantID: tokens.access.grantID) }
+        return outcome
+    }
+
+    func rotate(refreshDigest: String, grantID: String, issuing tokens: IssuedTokens, now: Date) async throws
+        -> RefreshRotation
+    {
+        let outcome = try await store.rotate(refreshDigest: refreshDigest, grantID: grantID, issuing: tokens, now: now)
+        if outcome != .rotated { forget(grantID: grantID) }
+        return outcome
+    }
+
+    // MARK: Everything else, unchanged
+
+    func insert(client: RegisteredClient) async throws { try await store.insert(client: client) }
+    func client(id: String) async throws -> RegisteredClient? { try await store.client(id: id) }
+    func insert(pending: PendingAuthorization) async throws { try await store.insert(pending: pending) }
+    func takePending(keyDigest: String, now: Date) async throws -> PendingAuthorization? {
+        try await store.takePending(keyDigest: keyDigest, now: now)
+    }
+    func insert(grant: Grant, code: AuthorizationCodeRecord) async throws {
+        try await store.insert(grant: grant, code: code)
+    }
+    func code(digest: String) async throws -> AuthorizationCodeRecord? { try await store.code(digest: digest) }
+    func grant(id: String) async throws -> Grant? { try await store.grant(id: id) }
+    func grant(refreshDigest: String) async throws -> Grant? { try await store.grant(refreshDigest: refreshDigest) }
+    func sweep(now: Date) async throws -> Int { try await store.sweep(now: now) }
+}
