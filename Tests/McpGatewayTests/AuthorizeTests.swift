@@ -236,3 +236,28 @@ struct AuthorizeTests {
         }
     }
 }
+
+@Suite("Gateway /authorize limits")
+struct AuthorizeLimitTests {
+    @Test func oversizedStateAndScopeAreRefusedBeforeAnythingIsStored() async throws {
+        let app = try await GatewayTestApp()
+        try await app.run { client in
+            let registered = try await client.registerClient()
+            for (name, value, error) in [
+                ("state", String(repeating: "s", count: 5000), "invalid_request"),
+                ("scope", String(repeating: "read:todos ", count: 100), "invalid_scope"),
+            ] {
+                var query = [
+                    ("response_type", "code"), ("client_id", registered.id),
+                    ("redirect_uri", GatewayTestApp.redirectURI),
+                    ("code_challenge", PKCEPair().challenge), ("code_challenge_method", "S256"),
+                ]
+                query.append((name, value))
+                let response = try await client.execute(uri: "/authorize?" + formBody(query), method: .get)
+                #expect(response.status == .found)
+                #expect(queryItems(try #require(response.headers[.location]))["error"] == error)
+                #expect(response.headers[.setCookie] == nil)
+            }
+        }
+    }
+}

@@ -23,7 +23,7 @@ struct RegistrationController {
         }
         let body = try await request.collectBody(limit: Self.bodyLimit)
         guard
-            case .object(let metadata)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
+            case .object(let metadata)? = try? JSONValue(parsing: body.readableBytesView)
         else { throw ErrorResponse.invalidClientMetadata("The body must be a JSON object") }
 
         guard let redirectURIs = metadata["redirect_uris"]?.stringArrayValue, !redirectURIs.isEmpty else {

@@ -33,7 +33,7 @@ struct MCPEndpoint {
         let body: Data? =
             request.method == .post ? Data(try await request.collectBody(limit: Self.bodyLimit).readableBytesView) : nil
         // Parsed once here; the SDK parses again only what it handles.
-        let message = body.flatMap { try? JSONDecoder().decode(JSONValue.self, from: $0).objectValue }
+        let message = body.flatMap { try? JSONValue(parsing: $0).objectValue }
         if let message, let denied = stepUpChallenge(for: message, caller: caller) { throw denied }
 
         let session: SessionRegistry.Session

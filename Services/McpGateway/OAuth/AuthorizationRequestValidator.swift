@@ -45,6 +45,9 @@ struct AuthorizationRequestValidator {
         func fail(_ error: String, _ description: String) -> AuthorizeFailure {
             .redirect(request, error: error, description: description)
         }
+        if let state, state.utf8.count > Self.maximumStateLength {
+            throw fail("invalid_request", "state is longer than \(Self.maximumStateLength) bytes")
+        }
         guard try single("response_type") == "code" else {
             throw fail("unsupported_response_type", "Only response_type=code is supported")
         }
@@ -60,6 +63,7 @@ struct AuthorizationRequestValidator {
         guard PKCE.isWellFormedS256Challenge(challenge) else {
             throw fail("invalid_request", "code_challenge must be the base64url SHA-256 of the code verifier")
         }
+        if let text = try single("scope"), text.utf8.count > 1024 { throw fail("invalid_scope", "scope is too long") }
         let scope = try single("scope").map(ScopeSet.init(spaceSeparated:)) ?? GatewayScopes.default
         let unsupported = scope.subtracting(GatewayScopes.supported)
         guard unsupported.isEmpty else { throw fail("invalid_scope", "Unsupported scope: \(unsupported)") }
@@ -72,6 +76,10 @@ struct AuthorizationRequestValidator {
         request.resource = resource
         return (client, request)
     }
+
+    /// Pending sign-ins are stored before the user signs in, so what an anonymous request can make the gateway store
+    /// is bounded: clients that encode data in `state` stay well under this.
+    static let maximumStateLength = 4096
 
     /// Resource indicators compare as URLs: a trailing slash does not make another resource.
     static func sameResource(_ lhs: String, _ rhs: String) -> Bool {

@@ -27,7 +27,7 @@ struct RegistrationController {
         }
         let body = try await request.collectBody(limit: Self.bodyLimit)
         guard
-            case .object(let metadata)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
+            case .object(let metadata)? = try? JSONValue(parsing: body.readableBytesView)
         else { throw ErrorResponse.invalidClientMetadata("The body must be a JSON object of client metadata") }
 
         let redirectURIs = try Self.redirectURIs(metadata["redirect_uris"])

@@ -1,6 +1,5 @@
 import Foundation
 import JWTAuth
-import MCP
 import NIOHTTP1
 
 /// Who calls a tool: the grant behind the access token of the HTTP request, and that token's scopes.
@@ -11,6 +10,31 @@ struct ToolCaller: Sendable {
     var grant: Grant?
 }
 
+/// The outcome of a tool call, as MCP's `CallToolResult`: text (the JSON of the structured content, for clients that
+/// only read text), the structured content itself, or an error message the model can read.
+struct ToolResult: Sendable, Equatable {
+    let text: String
+    let structured: JSONValue?
+    let isError: Bool
+
+    /// The `CallToolResult` JSON object.
+    var json: JSONValue {
+        var result: [String: JSONValue] = [
+            "content": [["type": "text", "text": .string(text)]], "isError": .bool(isError),
+        ]
+        if let structured { result["structuredContent"] = structured }
+        return .object(result)
+    }
+}
+
+/// A tool call the protocol refuses (unknown tool, bad arguments): a JSON-RPC `invalid params` error (-32602), not a
+/// tool result.
+struct ToolError: Error, Equatable {
+    let message: String
+    static let code = -32602
+    init(_ message: String) { self.message = message }
+}
+
 /// Runs the tools. Each call reaches TodosAPI with the user's upstream access token; failures the user can act on
 /// (sign in again, the API is down, no such todo) are tool results with `isError`, never protocol errors or 500s.
 struct TodoTools: Sendable {
@@ -18,10 +42,8 @@ struct TodoTools: Sendable {
     let tokens: UpstreamTokenService
     let api: TodosAPIClient
 
-    func call(_ name: String, arguments: [String: Value], caller: ToolCaller) async throws -> CallTool.Result {
-        guard ToolDefinitions.all.contains(where: { $0.name == name }) else {
-            throw MCPError.invalidParams("Unknown tool: \(name)")
-        }
+    func call(_ name: String, arguments: [String: JSONValue], caller: ToolCaller) async throws -> ToolResult {
+        guard ToolCatalog.all.contains(name) else { throw ToolError("Unknown tool: \(name)") }
         if let scope = ToolCatalog.requiredScope(name), !caller.scope.contains(scope) {
             return Self.failure("This connection was not granted the \(scope) scope that \(name) needs.")
         }
@@ -43,11 +65,11 @@ struct TodoTools: Sendable {
         case ToolCatalog.addTodo:
             try Self.expectArguments(arguments, allowed: ["title", "description", "due"])
             guard try Self.string(arguments, "title") != nil else {
-                throw MCPError.invalidParams("'title' is required")
+                throw ToolError("'title' is required")
             }
             _ = try Self.string(arguments, "description")
             _ = try Self.string(arguments, "due")
-            return await callAPI(caller, .POST, "/api/todos", body: JSONValue(MCP.Value.object(arguments))) {
+            return await callAPI(caller, .POST, "/api/todos", body: .object(arguments)) {
                 Self.todo($0)
             }
         case ToolCatalog.updateTodo:
@@ -56,9 +78,9 @@ struct TodoTools: Sendable {
             var changes = arguments
             changes.removeValue(forKey: "id")
             guard !changes.isEmpty else {
-                throw MCPError.invalidParams("Nothing to change: pass title, description, due or completed")
+                throw ToolError("Nothing to change: pass title, description, due or completed")
             }
-            return await callAPI(caller, .PATCH, "/api/todos/\(id)", body: JSONValue(MCP.Value.object(changes))) {
+            return await callAPI(caller, .PATCH, "/api/todos/\(id)", body: .object(changes)) {
                 Self.todo($0)
             }
         default:  // delete-todo
@@ -68,7 +90,7 @@ struct TodoTools: Sendable {
         }
     }
 
-    private func whoami(_ caller: ToolCaller) async throws -> CallTool.Result {
+    private func whoami(_ caller: ToolCaller) async throws -> ToolResult {
         guard let grant = try await caller.grant.asyncOr({ try await store.grant(id: caller.grantID) }) else {
             return Self.failure("Your sign-in was revoked. Reconnect to sign in again.")
         }
@@ -85,7 +107,7 @@ struct TodoTools: Sendable {
     private func callAPI(
         _ caller: ToolCaller, _ method: HTTPMethod, _ path: String, body: JSONValue? = nil,
         extract: (JSONValue) -> JSONValue?
-    ) async -> CallTool.Result {
+    ) async -> ToolResult {
         let token: String
         do {
             token = try await tokens.accessToken(grantID: caller.grantID, known: caller.grant)
@@ -123,48 +145,41 @@ struct TodoTools: Sendable {
         }
     }
 
-    static func success(_ structured: JSONValue) -> CallTool.Result {
-        CallTool.Result(
-            content: [.text(text: compactJSON(structured), annotations: nil, _meta: nil)],
-            structuredContent: Optional<MCP.Value>.some(MCP.Value(structured)))
+    static func success(_ structured: JSONValue) -> ToolResult {
+        ToolResult(
+            text: String(decoding: structured.serialized(), as: UTF8.self), structured: structured, isError: false)
     }
 
-    static func failure(_ message: String) -> CallTool.Result {
-        CallTool.Result(content: [.text(text: message, annotations: nil, _meta: nil)], isError: true)
+    static func failure(_ message: String) -> ToolResult {
+        ToolResult(text: message, structured: nil, isError: true)
     }
 
     private static func todo(_ body: JSONValue) -> JSONValue? {
         body.objectValue?["todo"] == nil ? nil : body
     }
 
-    private static func compactJSON(_ value: JSONValue) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-    }
-
-    private static func expectArguments(_ arguments: [String: Value], allowed: Set<String>) throws {
+    private static func expectArguments(_ arguments: [String: JSONValue], allowed: Set<String>) throws {
         if let unknown = arguments.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw MCPError.invalidParams("Unknown argument '\(unknown)'")
+            throw ToolError("Unknown argument '\(unknown)'")
         }
     }
 
-    private static func string(_ arguments: [String: Value], _ name: String) throws -> String? {
+    private static func string(_ arguments: [String: JSONValue], _ name: String) throws -> String? {
         guard let value = arguments[name], value != .null else { return nil }
-        guard let text = value.stringValue else { throw MCPError.invalidParams("'\(name)' must be a string") }
+        guard let text = value.stringValue else { throw ToolError("'\(name)' must be a string") }
         return text
     }
 
-    private static func bool(_ arguments: [String: Value], _ name: String) throws -> Bool? {
+    private static func bool(_ arguments: [String: JSONValue], _ name: String) throws -> Bool? {
         guard let value = arguments[name], value != .null else { return nil }
-        guard let flag = value.boolValue else { throw MCPError.invalidParams("'\(name)' must be true or false") }
+        guard let flag = value.boolValue else { throw ToolError("'\(name)' must be true or false") }
         return flag
     }
 
     /// The todo id, which must be a UUID: it becomes part of the API path.
-    private static func todoID(_ arguments: [String: Value]) throws -> String {
+    private static func todoID(_ arguments: [String: JSONValue]) throws -> String {
         guard let id = try string(arguments, "id"), let uuid = UUID(uuidString: id) else {
-            throw MCPError.invalidParams("'id' must be a todo id (a UUID) from list-todos")
+            throw ToolError("'id' must be a todo id (a UUID) from list-todos")
         }
         return uuid.uuidString.lowercased()
     }

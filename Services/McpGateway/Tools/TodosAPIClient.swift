@@ -38,7 +38,7 @@ struct TodosAPIClient: Sendable {
             let data = try await response.body.collect(upTo: 1024 * 1024)
             let json =
                 data.readableBytes == 0
-                ? nil : try? JSONDecoder().decode(JSONValue.self, from: Data(data.readableBytesView))
+                ? nil : try? JSONValue(parsing: data.readableBytesView)
             return Reply(
                 status: Int(response.status.code), body: json,
                 challenge: response.headers.first(name: "WWW-Authenticate"))

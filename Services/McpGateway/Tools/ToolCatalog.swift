@@ -7,6 +7,8 @@ enum ToolCatalog {
     static let updateTodo = "update-todo"
     static let deleteTodo = "delete-todo"
 
+    static let all: Set<String> = [whoami, listTodos, listBilling, addTodo, updateTodo, deleteTodo]
+
     /// The scope a tool needs; `nil` for `whoami`, which any signed-in user may call.
     static func requiredScope(_ tool: String) -> String? {
         switch tool {

@@ -81,6 +81,14 @@ struct CallbackController {
                 status: .badGateway, heading: "Sign-in with \(configuration.upstream.displayName) failed",
                 message: "The gateway could not complete the sign-in: \(error).",
                 back: back("server_error", "The identity provider's response could not be used"), headers: clearCookie)
+        } catch {
+            // Storage or encryption failed (for example GATEWAY_ENCRYPTION_KEY changed during the sign-in): the
+            // gateway's fault, still answered with a page the user can act on.
+            context.logger.error("Completing the sign-in failed", metadata: ["error": "\(error)"])
+            return pages.errorPage(
+                status: .internalServerError, heading: "The sign-in could not be completed",
+                message: "The gateway could not store your sign-in. Start again from your application.",
+                back: back("server_error", "The gateway could not complete the sign-in"), headers: clearCookie)
         }
     }
 

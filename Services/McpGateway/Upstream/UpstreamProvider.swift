@@ -101,7 +101,7 @@ final class UpstreamProvider: Sendable {
             let reply = try? await http.get(
                 endpoint, headers: [("Authorization", "Bearer \(accessToken)"), ("Accept", "application/json")]),
             reply.status == 200,
-            let claims = try? JSONDecoder().decode([String: JSONValue].self, from: Data(reply.body)),
+            let claims = try? JSONValue(parsing: reply.body).objectValue,
             claims["sub"]?.stringValue == profile.subject
         else { return profile }
         var completed = profile
@@ -143,7 +143,7 @@ final class UpstreamProvider: Sendable {
         do {
             let reply = try await http.post(form: form, to: endpoint, headers: headers)
             status = reply.status
-            json = (try? JSONDecoder().decode([String: JSONValue].self, from: Data(reply.body))) ?? [:]
+            json = (try? JSONValue(parsing: reply.body).objectValue) ?? [:]
         } catch {
             throw .unreachable("POST \(endpoint) failed: \(error)")
         }

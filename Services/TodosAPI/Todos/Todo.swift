@@ -1,4 +1,5 @@
 import Foundation
+import JWTAuth
 
 /// A todo as the API shows it.
 struct Todo: Codable, Sendable, Equatable {
@@ -19,6 +20,14 @@ struct Todo: Codable, Sendable, Equatable {
         try container.encode(due, forKey: .due)  // `null` rather than absent, so clients see every field
         try container.encode(completed, forKey: .completed)
         try container.encode(owner, forKey: .owner)
+    }
+
+    /// The todo as JSON, for responses written without `JSONEncoder` (list responses are the API's hot path).
+    var json: JSONValue {
+        [
+            "id": .string(id), "title": .string(title), "description": .string(description),
+            "due": due.map(JSONValue.string) ?? .null, "completed": .bool(completed), "owner": .string(owner),
+        ]
     }
 }
 

@@ -34,7 +34,7 @@ enum TodoInput {
     }
 
     private static func jsonObject(_ body: [UInt8]) throws(ErrorResponse) -> [String: JSONValue] {
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else {
+        guard let value = try? JSONValue(parsing: body) else {
             throw .badRequest("The body is not valid JSON")
         }
         guard case .object(let object) = value else { throw .badRequest("The body must be a JSON object") }

@@ -1,12 +1,13 @@
 import Foundation
 import Hummingbird
+import JWTAuth
+import NIOCore
 import ServiceSupport
 
 /// `/api/todos`: the caller's todos. Reading needs `read:todos`, changing needs `write:todos`.
 struct TodosController {
     let repository: any TodoRepository
 
-    struct TodoList: ResponseEncodable { let todos: [Todo] }
     struct SingleTodo: ResponseEncodable { let todo: Todo }
 
     func addRoutes(to group: RouterGroup<TodosRequestContext>) {
@@ -19,9 +20,13 @@ struct TodosController {
         group.refuseOtherMethods(on: "todos/{id}", allowed: [.get, .patch, .delete])
     }
 
-    @Sendable func list(_ request: Request, context: TodosRequestContext) async throws -> TodoList {
+    @Sendable func list(_ request: Request, context: TodosRequestContext) async throws -> Response {
         let owner = try context.requireOwner(scope: "read:todos")
-        return TodoList(todos: try await repository.list(owner: owner))
+        let todos = try await repository.list(owner: owner)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(
+                byteBuffer: ByteBuffer(bytes: JSONValue.object(["todos": .array(todos.map(\.json))]).serialized())))
     }
 
     @Sendable func show(_ request: Request, context: TodosRequestContext) async throws -> SingleTodo {

@@ -33,7 +33,7 @@ public struct KeySet: Sendable {
         allowedAlgorithms: Set<SignatureAlgorithm> = [.rs256],
         logger: Logger = Logger(label: "JWTAuth.KeySet")
     ) async throws -> KeySet {
-        guard let root = try? JSONDecoder().decode(JSONValue.self, from: Data(document)),
+        guard let root = try? JSONValue(parsing: document),
             let entries = root.objectValue?["keys"]?.arrayValue
         else { throw KeySetError.notAKeySet }
 

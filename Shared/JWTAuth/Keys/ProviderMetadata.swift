@@ -35,7 +35,7 @@ public struct ProviderMetadata: Sendable, Equatable {
     /// - Throws: when the document is not JSON, names another issuer (§4.3: this prevents one provider impersonating
     ///   another), or lacks a `jwks_uri`.
     public init(json: some Collection<UInt8>, expectedIssuer: String) throws {
-        guard let document = try? JSONDecoder().decode(JSONValue.self, from: Data(json)).objectValue else {
+        guard let document = try? JSONValue(parsing: json).objectValue else {
             throw Error(description: "the discovery document is not a JSON object")
         }
         guard let issuer = document["issuer"]?.stringValue, issuer == expectedIssuer else {

@@ -31,7 +31,7 @@ struct CompactJWS {
         else {
             throw BearerAuthError.malformedToken.with(message: "The access token is not valid base64url")
         }
-        guard case .object(let header)? = try? JSONDecoder().decode(JSONValue.self, from: Data(headerJSON)) else {
+        guard case .object(let header)? = try? JSONValue(parsing: headerJSON) else {
             throw BearerAuthError.malformedToken.with(message: "The access token's header is not a JSON object")
         }
         self.header = header
@@ -42,7 +42,7 @@ struct CompactJWS {
 
     /// The payload's claims. Decoded only after the signature verified.
     func claims() throws(BearerAuthError) -> [String: JSONValue] {
-        guard case .object(let claims)? = try? JSONDecoder().decode(JSONValue.self, from: Data(payloadJSON)) else {
+        guard case .object(let claims)? = try? JSONValue(parsing: payloadJSON) else {
             throw BearerAuthError.malformedToken.with(message: "The access token's payload is not a JSON object")
         }
         return claims
