@@ -43,6 +43,7 @@ let package = Package(
             name: "ServiceSupport",
             dependencies: [
                 "JWTAuth",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -177,6 +177,33 @@ struct AuthorizeTests {
         }
     }
 
+    @Test func aFormPostedWithoutADecisionApprovesAndAnUnknownDecisionIsRefused() async throws {
+        let app = try await App()
+        try await app.run { client in
+            let registered = try await client.registerClient()
+            for (decision, status) in [(nil, HTTPResponse.Status.found), ("maybe", .badRequest)]
+                as [(String?, HTTPResponse.Status)]
+            {
+                let page = try await client.execute(uri: query(registered.id), method: .get)
+                let jar = CookieJar()
+                jar.absorb(page)
+                let html = String(buffer: page.body)
+                var form = [
+                    ("request_id", try #require(hiddenField("request_id", html))),
+                    ("csrf_token", try #require(hiddenField("csrf_token", html))),
+                ]
+                if let decision { form.append(("decision", decision)) }
+                let response = try await client.postForm("/authorize", form, headers: jar.header)
+                #expect(response.status == status)
+                if status == .found {
+                    #expect(response.headers[.location]?.hasPrefix(FakeProvider.issuer + "authorize?") == true)
+                } else {
+                    #expect(response.headers[.location] == nil)
+                }
+            }
+        }
+    }
+
     @Test func approvalGoesUpstreamWithPKCEAndIsSingleUse() async throws {
         let app = try await App()
         try await app.run { client in

@@ -71,7 +71,7 @@ struct RegistrationController {
             response["client_secret"] = .string(secret)
             response["client_secret_expires_at"] = 0
         }
-        return try TokenController.json(response, status: .created)
+        return try JSONResponse.make(response, status: .created)
     }
 
     private func string(_ metadata: [String: JSONValue], _ name: String) throws -> String? {

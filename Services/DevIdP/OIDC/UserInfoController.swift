@@ -25,6 +25,6 @@ struct UserInfoController {
         }
         var claims = TokenIssuer.profileClaims(user: user, scope: token.scopes)
         claims["sub"] = .string(user.userID)
-        return try TokenController.json(claims)
+        return try JSONResponse.make(claims)
     }
 }

@@ -14,25 +14,6 @@ struct TokenController {
 
     static let realm = "DevIdP"
 
-    /// RFC 6749 §5.1.
-    struct TokenResponse: Encodable {
-        let accessToken: String
-        let tokenType = "Bearer"
-        let expiresIn: Int
-        let scope: String
-        var idToken: String?
-        var refreshToken: String?
-
-        enum CodingKeys: String, CodingKey {
-            case accessToken = "access_token"
-            case tokenType = "token_type"
-            case expiresIn = "expires_in"
-            case scope
-            case idToken = "id_token"
-            case refreshToken = "refresh_token"
-        }
-    }
-
     func addRoutes(to router: Router<DevIdPRequestContext>) {
         router.post("oauth/token", use: token)
         router.post("oauth/revoke", use: revoke)
@@ -55,7 +36,7 @@ struct TokenController {
             case "client_credentials": try clientCredentials(parameters, client: client)
             default: try await password(parameters, client: client)
             }
-        return try Self.json(response)
+        return try JSONResponse.make(response)
     }
 
     /// `POST /oauth/revoke` (RFC 7009): revokes a refresh token and every token rotated from it. Unknown tokens are
@@ -204,14 +185,5 @@ struct TokenController {
             throw ErrorResponse(status: .forbidden, code: "access_denied", message: "Service not found: \(audience)")
         }
         return audience
-    }
-
-    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Response(
-            status: status,
-            headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 }

@@ -67,8 +67,10 @@ struct AuthorizeController {
                 message: "This approval did not come from the page the gateway showed in this browser.")
         }
         let clearConsent = cookies.clearCookie(Self.consentCookie)
+        // Approve is the form's default button: a submission without a decision (Enter in the form, a script that
+        // posts the form as it is) approves; only an explicit deny denies.
         switch try form.single("decision") {
-        case "approve":
+        case "approve", nil:
             context.logger.info("Consent given", metadata: ["oauth.client_id": "\(pending.request.clientID)"])
             let remember = approvals.remembering(pending.request, in: request, now: clock.now)
             do {
@@ -76,12 +78,15 @@ struct AuthorizeController {
             } catch let error as UpstreamError {
                 return upstreamUnavailable(error, request: pending.request, context: context)
             }
-        default:
+        case "deny":
             var response = HTMLPage.redirect(
                 to: ClientRedirect.error(
                     pending.request, "access_denied", "The user denied access", issuer: configuration.issuer))
             response.headers.append(HTTPField(name: .setCookie, value: clearConsent))
             return response
+        default:
+            return pages.errorPage(
+                status: .badRequest, heading: "Invalid request", message: "The decision must be approve or deny.")
         }
     }
 

@@ -11,22 +11,6 @@ struct TokenController {
     let store: any GatewayStore
     let clock: any WallClock
 
-    struct TokenResponse: Encodable {
-        let accessToken: String
-        let tokenType = "Bearer"
-        let expiresIn: Int
-        let scope: String
-        let refreshToken: String?
-
-        enum CodingKeys: String, CodingKey {
-            case accessToken = "access_token"
-            case tokenType = "token_type"
-            case expiresIn = "expires_in"
-            case scope
-            case refreshToken = "refresh_token"
-        }
-    }
-
     func addRoutes(to router: Router<GatewayRequestContext>) {
         router.post("token", use: token)
     }

@@ -1,27 +1,17 @@
 import Foundation
 import GRDB
+import ServiceSupport
 
 /// The SQLite database of TodosAPI: a WAL `DatabasePool` on disk, its schema defined by migrations.
 enum TodoDatabase {
-    /// Opens (creating it and its folder if needed) and migrates the database at `path`. Synchronous: call it before
-    /// the server starts.
+    /// Opens and migrates the database at `path` (see `SQLiteFile`). Synchronous: run it before the server starts.
     static func open(path: String) throws -> DatabasePool {
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        }
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
-        let pool = try DatabasePool(path: path, configuration: configuration)
-        try migrator.migrate(pool)
-        return pool
+        try SQLiteFile.openPool(path: path, migrator: migrator)
     }
 
-    /// An in-memory database, for tests.
+    /// A private in-memory database, for tests.
     static func inMemory() throws -> DatabaseQueue {
-        let queue = try DatabaseQueue()
-        try migrator.migrate(queue)
-        return queue
+        try SQLiteFile.inMemory(migrator: migrator)
     }
 
     static var migrator: DatabaseMigrator {
