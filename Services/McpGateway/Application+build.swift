@@ -6,92 +6,142 @@ import ServiceSupport
 
 /// What the gateway needs from outside, injectable for tests.
 struct GatewayDependencies: Sendable {
-    var store: any GatewayStore
+    /// The gateway's database; used in `AUTH_MODE=gateway` only.
+    var store: (any GatewayStore)?
     var clock: any WallClock = SystemClock()
     var httpClient: HTTPClient = .shared
-    /// Fetches the provider's discovery document and JWKS; by default over HTTP with `httpClient`.
+    /// Fetches discovery documents and key sets; by default over HTTP with `httpClient`.
     var documentFetcher: (any DocumentFetching)?
     /// Calls the provider's token and userinfo endpoints; by default over HTTP with `httpClient`.
     var upstreamHTTP: (any UpstreamHTTP)?
 }
 
-/// The gateway's parts, built once, shared by the routes.
-struct Gateway: Sendable {
-    let configuration: GatewayConfiguration
+/// The parts of the gateway's own authorization server (`AUTH_MODE=gateway`).
+struct AuthorizationServer: Sendable {
+    let settings: AuthorizationServerSettings
     let store: any GatewayStore
-    let clock: any WallClock
     let upstream: UpstreamProvider
     let cipher: TokenCipher
     let cookies: CookieSigner
+    let upstreamTokens: UpstreamTokenService
+}
+
+/// The gateway's parts, built once, shared by the routes.
+struct Gateway: Sendable {
+    let configuration: GatewayConfiguration
+    let clock: any WallClock
     let pages: PageRenderer
     let sessions: SessionRegistry
-    let upstreamTokens: UpstreamTokenService
     let tools: TodoTools
+    let authenticator: any MCPAuthenticator
+    /// Present in `AUTH_MODE=gateway` only.
+    let authorizationServer: AuthorizationServer?
 
     init(configuration: GatewayConfiguration, dependencies: GatewayDependencies, logger: Logger) async throws {
         self.configuration = configuration
-        let store = AccessTokenCache(wrapping: dependencies.store)
-        self.store = store
         self.clock = dependencies.clock
-        self.cipher = TokenCipher(
-            secret: configuration.encryptionSecret, previousSecrets: configuration.previousEncryptionSecrets)
-        self.cookies = CookieSigner(secret: configuration.cookieSecret, secure: configuration.isHTTPS)
         self.pages = try await PageRenderer.load()
-        self.upstream = UpstreamProvider(
-            configuration: configuration.upstream, callbackURL: configuration.callbackURL,
-            http: dependencies.upstreamHTTP ?? AsyncUpstreamHTTP(client: dependencies.httpClient),
-            fetcher: dependencies.documentFetcher ?? HTTPDocumentFetcher(client: dependencies.httpClient),
-            clock: dependencies.clock, logger: logger)
-        self.upstreamTokens = UpstreamTokenService(
-            store: store, refresher: upstream, cipher: cipher, clock: dependencies.clock, logger: logger)
-        let tools = TodoTools(
-            store: store, tokens: upstreamTokens,
+        let fetcher = dependencies.documentFetcher ?? HTTPDocumentFetcher(client: dependencies.httpClient)
+        switch configuration.mode {
+        case .authorizationServer(let settings):
+            guard let database = dependencies.store else {
+                throw ConfigurationError(
+                    variable: "GATEWAY_DATABASE", problem: "was not opened", example: ".data/gateway.sqlite")
+            }
+            let store = AccessTokenCache(wrapping: database)
+            let cipher = TokenCipher(
+                secret: settings.encryptionSecret, previousSecrets: settings.previousEncryptionSecrets)
+            let upstream = UpstreamProvider(
+                configuration: settings.upstream, callbackURL: configuration.callbackURL,
+                http: dependencies.upstreamHTTP ?? AsyncUpstreamHTTP(client: dependencies.httpClient), fetcher: fetcher,
+                clock: dependencies.clock, logger: logger)
+            let upstreamTokens = UpstreamTokenService(
+                store: store, refresher: upstream, cipher: cipher, clock: dependencies.clock, logger: logger)
+            self.authorizationServer = AuthorizationServer(
+                settings: settings, store: store, upstream: upstream, cipher: cipher,
+                cookies: CookieSigner(secret: settings.cookieSecret, secure: configuration.isHTTPS),
+                upstreamTokens: upstreamTokens)
+            self.authenticator = GatewayTokenAuthenticator(
+                configuration: configuration, store: store, clock: dependencies.clock)
+        case .externalAuthorizationServer(let settings):
+            self.authorizationServer = nil
+            let keys = JWKSCache(
+                configuration: .init(source: settings.jwksSource), fetcher: fetcher, clock: dependencies.clock,
+                logger: logger)
+            self.authenticator = ExternalTokenAuthenticator(
+                configuration: configuration,
+                verifier: JWTVerifier(
+                    configuration: .init(issuer: settings.issuer, audiences: settings.audiences), keys: keys,
+                    clock: dependencies.clock))
+        case .cloudflareAccess(let settings):
+            self.authorizationServer = nil
+            let keys = JWKSCache(
+                configuration: .init(source: .url(settings.certsURL)), fetcher: fetcher, clock: dependencies.clock,
+                logger: logger)
+            self.authenticator = AccessAssertionAuthenticator(
+                settings: settings,
+                verifier: JWTVerifier(
+                    configuration: .init(
+                        issuer: settings.teamDomain, audiences: settings.audiences, requireSubject: false),
+                    keys: keys, clock: dependencies.clock))
+        }
+        self.tools = TodoTools(
+            tokens: authorizationServer?.upstreamTokens,
             api: TodosAPIClient(baseURL: configuration.apiBaseURL, client: dependencies.httpClient))
-        self.tools = tools
         self.sessions = SessionRegistry(
-            factory: MCPServerFactory(logger: logger), limits: configuration.sessions,
-            clock: dependencies.clock, logger: logger)
-    }
-
-    var signIn: UpstreamSignIn {
-        UpstreamSignIn(
-            configuration: configuration, store: store, upstream: upstream, cipher: cipher, cookies: cookies,
-            clock: clock)
+            factory: MCPServerFactory(logger: logger), limits: configuration.sessions, clock: dependencies.clock,
+            logger: logger)
     }
 }
 
-/// Builds the gateway: OAuth authorization server, upstream relying party, consent, MCP endpoint, expiry sweeper.
+/// Builds the gateway: the MCP endpoint for every mode, plus the OAuth authorization server, consent and upstream
+/// sign-in in `AUTH_MODE=gateway`.
 func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProtocol {
     let configuration = gateway.configuration
+    let origins = OriginPolicy(configuration: configuration)
     let router = Router(context: GatewayRequestContext.self)
     router.add(middleware: AccessLogMiddleware())
+    router.add(middleware: CORSMiddleware(origins: origins))
     router.add(middleware: ErrorRenderingMiddleware())
 
     router.get("health") { _, _ in HealthStatus(at: gateway.clock.now) }
     HomeController(configuration: configuration, pages: gateway.pages).addRoutes(to: router)
     MetadataController(configuration: configuration).addRoutes(to: router)
-    RegistrationController(store: gateway.store, clock: gateway.clock).addRoutes(to: router)
-    AuthorizeController(
-        configuration: configuration, store: gateway.store, signIn: gateway.signIn, cookies: gateway.cookies,
-        pages: gateway.pages, clock: gateway.clock
-    ).addRoutes(to: router)
-    CallbackController(
-        configuration: configuration, store: gateway.store, upstream: gateway.upstream, cipher: gateway.cipher,
-        cookies: gateway.cookies, pages: gateway.pages, clock: gateway.clock
-    ).addRoutes(to: router)
-    TokenController(configuration: configuration, store: gateway.store, clock: gateway.clock).addRoutes(to: router)
-    RevocationController(store: gateway.store, clock: gateway.clock).addRoutes(to: router)
+    if let server = gateway.authorizationServer {
+        let signIn = UpstreamSignIn(
+            configuration: configuration, settings: server.settings, store: server.store, upstream: server.upstream,
+            cipher: server.cipher, cookies: server.cookies, clock: gateway.clock)
+        RegistrationController(store: server.store, clock: gateway.clock).addRoutes(to: router)
+        AuthorizeController(
+            configuration: configuration, settings: server.settings, store: server.store, signIn: signIn,
+            cookies: server.cookies, pages: gateway.pages, clock: gateway.clock
+        ).addRoutes(to: router)
+        CallbackController(
+            configuration: configuration, settings: server.settings, store: server.store, upstream: server.upstream,
+            cipher: server.cipher, cookies: server.cookies, pages: gateway.pages, clock: gateway.clock
+        ).addRoutes(to: router)
+        TokenController(
+            configuration: configuration, settings: server.settings, store: server.store, clock: gateway.clock
+        )
+        .addRoutes(to: router)
+        RevocationController(store: server.store, clock: gateway.clock).addRoutes(to: router)
+    }
 
     let mcp = router.group("mcp").add(
-        middleware: MCPAuthenticationMiddleware(
-            configuration: configuration, origins: OriginPolicy(configuration: configuration), store: gateway.store,
-            clock: gateway.clock))
+        middleware: MCPAuthenticationMiddleware(origins: origins, authenticator: gateway.authenticator))
+    let stepUp: Bool =
+        switch configuration.mode {
+        case .cloudflareAccess: false
+        default: true
+        }
     MCPEndpoint(
-        configuration: configuration, sessions: gateway.sessions, fastPath: ToolRequestFastPath(tools: gateway.tools)
+        configuration: configuration, sessions: gateway.sessions, fastPath: ToolRequestFastPath(tools: gateway.tools),
+        stepUp: stepUp
     ).addRoutes(to: mcp)
 
     let sweeper = ExpirySweeper(
-        store: gateway.store, sessions: gateway.sessions, clock: gateway.clock, interval: .seconds(60), logger: logger)
+        store: gateway.authorizationServer?.store, sessions: gateway.sessions, clock: gateway.clock,
+        interval: .seconds(60), logger: logger)
     return Application(
         router: router,
         configuration: .init(

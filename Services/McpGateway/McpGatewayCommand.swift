@@ -25,15 +25,18 @@ struct McpGatewayCommand: AsyncParsableCommand {
             if let host { configuration.host = host }
             if let port { configuration.port = port }
             let logger = Logger(label: "McpGateway")
-            let database = try GatewayDatabase.open(path: configuration.databasePath)
+            // Only the gateway's own authorization server keeps state on disk.
+            var store: (any GatewayStore)?
+            if case .authorizationServer(let server) = configuration.mode {
+                store = SQLiteGatewayStore(database: try GatewayDatabase.open(path: server.databasePath))
+            }
             let httpClient = OutboundHTTPClient.make()
             let gateway = try await Gateway(
                 configuration: configuration,
-                dependencies: GatewayDependencies(
-                    store: SQLiteGatewayStore(database: database), httpClient: httpClient),
+                dependencies: GatewayDependencies(store: store, httpClient: httpClient),
                 logger: logger)
             logger.info(
-                "MCP endpoint \(configuration.resource); users sign in with \(configuration.upstream.issuer); tools call \(configuration.apiBaseURL)"
+                "MCP endpoint \(configuration.resource) (AUTH_MODE=\(configuration.mode.name)); \(configuration.mode.signInSummary); tools call \(configuration.apiBaseURL)"
             )
             try await buildApplication(gateway: gateway, logger: logger).runService()
             try await httpClient.shutdown()

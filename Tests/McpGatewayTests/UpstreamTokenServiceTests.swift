@@ -39,7 +39,8 @@ struct UpstreamTokenServiceTests {
         let upstreamProvider = UpstreamProvider(
             configuration: UpstreamConfiguration(
                 issuer: FakeProvider.issuer, clientID: FakeProvider.clientID, clientSecret: FakeProvider.clientSecret,
-                audience: FakeProvider.audience, scope: ["openid"], displayName: "Fake"),
+                endpoints: .discovery, audience: FakeProvider.audience, scope: ["openid"], grantedScopes: nil,
+                displayName: "Fake"),
             callbackURL: "http://localhost:8788/callback", http: provider, fetcher: provider, clock: clock,
             logger: Logger(label: "test"))
         let service = UpstreamTokenService(

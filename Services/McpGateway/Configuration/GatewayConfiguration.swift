@@ -4,25 +4,18 @@ import ServiceSupport
 
 /// Everything McpGateway reads from its environment (or `.dev.vars`). See docs/configuration.md.
 struct GatewayConfiguration: Sendable {
-    /// The gateway's public base URL without a trailing slash, e.g. `https://mcp.example.com`. It is the issuer of
-    /// the gateway's authorization server; the MCP resource is `<publicURL>/mcp`.
+    /// The gateway's public base URL without a trailing slash, e.g. `https://mcp.example.com`. In the default mode it
+    /// is the issuer of the gateway's authorization server; the MCP resource is `<publicURL>/mcp` in every mode.
     var publicURL: String
     var host: String
     var port: Int
-    var upstream: UpstreamConfiguration
     /// Base URL of TodosAPI, e.g. `http://localhost:8789`.
     var apiBaseURL: String
-    /// Secret for signing cookies (approvals, CSRF): `COOKIE_ENCRYPTION_KEY`, as in the Cloudflare demo.
-    var cookieSecret: String
-    /// Secret that encrypts upstream tokens at rest; older secrets decrypt only, for rotation.
-    var encryptionSecret: String
-    var previousEncryptionSecrets: [String]
-    var databasePath: String
-    var accessTokenLifetime: TimeInterval
-    var grantLifetime: TimeInterval
-    /// Origins allowed to call `/mcp` from a browser (DNS rebinding protection).
+    /// Browser origins allowed to call the gateway (CORS, and DNS rebinding protection on the MCP endpoints).
     var allowedOrigins: Set<String>
     var sessions: SessionLimits
+    /// How `/mcp` authenticates its callers (`AUTH_MODE`).
+    var mode: AuthMode
 
     static let authorizationCodeLifetime: TimeInterval = 60
     static let pendingAuthorizationLifetime: TimeInterval = 600
@@ -36,29 +29,41 @@ struct GatewayConfiguration: Sendable {
 
     static func load(from settings: Settings) throws(ConfigurationError) -> GatewayConfiguration {
         let publicURL = try normalizedPublicURL(
-            settings.url(
-                "PUBLIC_URL", default: "http://localhost:8788",
-                example: "https://mcp.example.com"))
-        let cookieSecret = try secret(settings, "COOKIE_ENCRYPTION_KEY")
-        let encryptionSecret = try secret(settings, "GATEWAY_ENCRYPTION_KEY")
+            settings.url("PUBLIC_URL", default: "http://localhost:8788", example: "https://mcp.example.com"))
+        let origins = try allowedOrigins(from: settings)
         return GatewayConfiguration(
             publicURL: publicURL,
             host: settings.string("HOST", default: "127.0.0.1"),
             port: try settings.integer("PORT", default: 8788, in: 1...65535),
-            upstream: try UpstreamConfiguration.load(from: settings),
             apiBaseURL: try settings.url(
                 "API_BASE_URL", default: "http://localhost:8789", example: "http://localhost:8789"),
-            cookieSecret: cookieSecret,
-            encryptionSecret: encryptionSecret,
-            previousEncryptionSecrets: settings.list("GATEWAY_ENCRYPTION_KEYS_OLD", default: []),
-            databasePath: settings.string("GATEWAY_DATABASE", default: ".data/gateway.sqlite"),
-            accessTokenLifetime: try settings.duration("ACCESS_TOKEN_TTL", default: 3600, in: 1...86_400),
-            grantLifetime: try settings.duration("GRANT_TTL", default: 30 * 86_400, in: 3600...365 * 86_400),
-            allowedOrigins: Set(settings.list("ALLOWED_ORIGINS", default: [])).union([origin(of: publicURL)]),
+            allowedOrigins: Set(origins).union([origin(of: publicURL)]),
             sessions: SessionLimits(
                 idleTimeout: try settings.duration("MCP_SESSION_IDLE_TIMEOUT", default: 1800, in: 60...86_400),
                 maximum: try settings.integer("MCP_MAX_SESSIONS", default: 1000, in: 1...100_000),
-                maximumPerUser: try settings.integer("MCP_MAX_SESSIONS_PER_USER", default: 16, in: 1...1000)))
+                maximumPerUser: try settings.integer("MCP_MAX_SESSIONS_PER_USER", default: 16, in: 1...1000)),
+            mode: try AuthMode.load(from: settings, resource: publicURL + "/mcp"))
+    }
+
+    /// `CORS_ALLOWED_ORIGINS` (or its older name `ALLOWED_ORIGINS`): browser origins, each `scheme://host[:port]`.
+    /// No wildcard: behind Cloudflare Access the browser's Access cookie would ride along with any site's requests.
+    static func allowedOrigins(from settings: Settings) throws(ConfigurationError) -> [String] {
+        guard let found = try settings.oneOf(["CORS_ALLOWED_ORIGINS", "ALLOWED_ORIGINS"]) else { return [] }
+        let origins = settings.list(found.name, default: [])
+        for origin in origins {
+            guard let components = URLComponents(string: origin),
+                components.scheme == "http" || components.scheme == "https",
+                components.host?.isEmpty == false, components.path.isEmpty, components.query == nil,
+                components.fragment == nil, components.user == nil, self.origin(of: origin) == origin.lowercased()
+            else {
+                throw ConfigurationError(
+                    variable: found.name,
+                    problem:
+                        "must list origins as scheme://host[:port], comma-separated, without paths or '*' ('\(origin)' is not one)",
+                    example: "http://localhost:6274,https://app.example.com")
+            }
+        }
+        return origins.map { $0.lowercased() }
     }
 
     /// `https://mcp.example.com/` → `https://mcp.example.com`; paths are kept (`https://example.com/gateway`).
@@ -72,10 +77,11 @@ struct GatewayConfiguration: Sendable {
         return components.string ?? text
     }
 
-    /// `scheme://host[:port]` of a URL.
+    /// `scheme://host[:port]` of a URL, lowercased, as browsers send it in `Origin`.
     static func origin(of url: String) -> String {
-        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host
-        else { return url }
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+            let host = components.host?.lowercased()
+        else { return url.lowercased() }
         return components.port.map { "\(scheme)://\(host):\($0)" } ?? "\(scheme)://\(host)"
     }
 
@@ -83,16 +89,6 @@ struct GatewayConfiguration: Sendable {
     var isLocalDevelopment: Bool {
         guard let host = URLComponents(string: publicURL)?.host else { return false }
         return RedirectURI.isLoopback(host: host)
-    }
-
-    private static func secret(_ settings: Settings, _ name: String) throws(ConfigurationError) -> String {
-        let value = try settings.required(name, example: "$(openssl rand -base64 32)")
-        guard value.utf8.count >= 32 else {
-            throw ConfigurationError(
-                variable: name, problem: "must be at least 32 characters of random data",
-                example: "$(openssl rand -base64 32)")
-        }
-        return value
     }
 }
 

@@ -18,6 +18,9 @@ struct MCPEndpoint {
     let configuration: GatewayConfiguration
     let sessions: SessionRegistry
     let fastPath: ToolRequestFastPath
+    /// Whether a missing tool scope is answered with a 403 step-up challenge (the OAuth modes); behind Cloudflare
+    /// Access there is nothing to step up to, and the tool answers with an error instead.
+    let stepUp: Bool
 
     static let bodyLimit = 1024 * 1024
     static let sessionHeader = HTTPField.Name("Mcp-Session-Id")!
@@ -34,7 +37,7 @@ struct MCPEndpoint {
             request.method == .post ? Data(try await request.collectBody(limit: Self.bodyLimit).readableBytesView) : nil
         // Parsed once here; the SDK parses again only what it handles.
         let message = body.flatMap { try? JSONValue(parsing: $0).objectValue }
-        if let message, let denied = stepUpChallenge(for: message, caller: caller) { throw denied }
+        if stepUp, let message, let denied = stepUpChallenge(for: message, caller: caller) { throw denied }
 
         let session: SessionRegistry.Session
         if let id = request.headers[Self.sessionHeader] {
@@ -44,7 +47,8 @@ struct MCPEndpoint {
             session = found
         } else if message?["method"]?.stringValue == "initialize" {
             session = try await sessions.open(owner: caller.owner)
-            context.logger.info("MCP session opened", metadata: ["oauth.client_id": "\(caller.grant.clientID)"])
+            context.logger.info(
+                "MCP session opened", metadata: ["oauth.client_id": "\(caller.identity.clientID ?? "")"])
         } else {
             return Self.jsonRPCError(
                 status: .badRequest, code: -32000, "Bad Request: Mcp-Session-Id header is required")
@@ -52,7 +56,6 @@ struct MCPEndpoint {
 
         if let message, let call = ToolRequestFastPath.parse(message), Self.acceptsJSON(request) {
             if let refusal = Self.unsupportedProtocolVersion(request) { return refusal }
-            let caller = ToolCaller(grantID: caller.grant.id, scope: caller.scope, grant: caller.grant)
             return Response(
                 status: .ok, headers: [.contentType: "application/json", Self.sessionHeader: session.id],
                 body: .init(byteBuffer: ByteBuffer(bytes: await fastPath.answer(call, caller: caller))))

@@ -41,7 +41,7 @@ struct ToolRequestFastPath: Sendable {
     }
 
     /// The JSON-RPC response to `call`, encoded.
-    func answer(_ call: Call, caller: ToolCaller) async -> [UInt8] {
+    func answer(_ call: Call, caller: MCPCaller) async -> [UInt8] {
         do {
             if call.method == ListTools.name { return Self.response(id: call.id, result: toolList) }
             guard let name = call.params["name"]?.stringValue else {

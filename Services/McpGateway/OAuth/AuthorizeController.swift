@@ -11,6 +11,7 @@ struct AuthorizeController {
     static let consentCookie = "gw_consent"
 
     let configuration: GatewayConfiguration
+    let settings: AuthorizationServerSettings
     let store: any GatewayStore
     let signIn: UpstreamSignIn
     let cookies: CookieSigner
@@ -103,7 +104,7 @@ struct AuthorizeController {
             "clientName": client.name ?? "An unnamed application",
             "redirectHost": URLComponents(string: request.redirectURI)?.host ?? request.redirectURI,
             "scopes": GatewayScopes.describe(request.scope).map { ["scope": $0.scope, "description": $0.description] },
-            "identityProvider": configuration.upstream.displayName,
+            "identityProvider": settings.upstream.displayName,
             "action": configuration.publicURL + "/authorize", "requestID": requestID, "csrfToken": csrf,
         ]
         if let uri = client.uri, let host = URLComponents(string: uri)?.host { page["clientHost"] = host }
@@ -129,7 +130,7 @@ struct AuthorizeController {
     ) -> Response {
         context.logger.error("Cannot start the upstream sign-in", metadata: ["error": "\(error)"])
         return pages.errorPage(
-            status: .badGateway, heading: "\(configuration.upstream.displayName) is not reachable",
+            status: .badGateway, heading: "\(settings.upstream.displayName) is not reachable",
             message: "The gateway could not reach the identity provider to sign you in. Try again in a moment.",
             back: (
                 "Return to the application",

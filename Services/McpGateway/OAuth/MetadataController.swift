@@ -8,14 +8,27 @@ import NIOCore
 struct MetadataController {
     let configuration: GatewayConfiguration
 
+    /// The authorization servers named in the protected resource metadata: the gateway itself, or the external
+    /// one. Behind Cloudflare Access there is none: Access signs users in before requests arrive, so no metadata is
+    /// served and clients never start an OAuth flow against the gateway.
+    var authorizationServers: [String]? {
+        switch configuration.mode {
+        case .authorizationServer: [configuration.issuer]
+        case .externalAuthorizationServer(let settings): [settings.issuer]
+        case .cloudflareAccess: nil
+        }
+    }
+
     func addRoutes(to router: Router<GatewayRequestContext>) {
+        guard let authorizationServers else { return }
+        let protectedResource = Self.encode(protectedResourceMetadata(authorizationServers: authorizationServers))
+        router.get(".well-known/oauth-protected-resource") { _, _ in Self.response(protectedResource) }
+        router.get(".well-known/oauth-protected-resource/mcp") { _, _ in Self.response(protectedResource) }
+        guard case .authorizationServer = configuration.mode else { return }
         let authorizationServer = Self.encode(authorizationServerMetadata)
-        let protectedResource = Self.encode(protectedResourceMetadata)
         router.get(".well-known/oauth-authorization-server") { _, _ in Self.response(authorizationServer) }
         // Some clients look the document up with the resource path appended (RFC 8414 §3.1 for issuers with paths).
         router.get(".well-known/oauth-authorization-server/mcp") { _, _ in Self.response(authorizationServer) }
-        router.get(".well-known/oauth-protected-resource") { _, _ in Self.response(protectedResource) }
-        router.get(".well-known/oauth-protected-resource/mcp") { _, _ in Self.response(protectedResource) }
     }
 
     var authorizationServerMetadata: JSONValue {
@@ -38,10 +51,10 @@ struct MetadataController {
         ]
     }
 
-    var protectedResourceMetadata: JSONValue {
+    func protectedResourceMetadata(authorizationServers: [String]) -> JSONValue {
         [
             "resource": .string(configuration.resource),
-            "authorization_servers": [.string(configuration.issuer)],
+            "authorization_servers": .array(authorizationServers.map(JSONValue.string)),
             "scopes_supported": .array(GatewayScopes.supported.sorted.map(JSONValue.string)),
             "bearer_methods_supported": ["header"],
             "resource_name": "Todos (MCP gateway)",

@@ -8,6 +8,7 @@ import ServiceSupport
 /// RFC 6749 JSON with `Cache-Control: no-store`.
 struct TokenController {
     let configuration: GatewayConfiguration
+    let settings: AuthorizationServerSettings
     let store: any GatewayStore
     let clock: any WallClock
 
@@ -124,13 +125,13 @@ struct TokenController {
         let refresh = wantsRefresh ? GatewayTokenFormat.newRefreshToken() : nil
         let record = AccessTokenRecord(
             digest: SecretDigest.hex(access), grantID: grant.id, clientID: client.id, scope: scope,
-            resource: grant.resource, expiresAt: now.addingTimeInterval(configuration.accessTokenLifetime))
+            resource: grant.resource, expiresAt: now.addingTimeInterval(settings.accessTokenLifetime))
         return (IssuedTokens(access: record, refreshDigest: refresh.map(SecretDigest.hex)), access, refresh)
     }
 
     private func response(access: String, refresh: String?, scope: ScopeSet) -> TokenResponse {
         TokenResponse(
-            accessToken: access, expiresIn: Int(configuration.accessTokenLifetime), scope: scope.description,
+            accessToken: access, expiresIn: Int(settings.accessTokenLifetime), scope: scope.description,
             refreshToken: refresh)
     }
 

@@ -5,7 +5,8 @@ import ServiceLifecycle
 
 /// Deletes expired rows and closes idle MCP sessions once a minute, until the gateway shuts down.
 struct ExpirySweeper: Service {
-    let store: any GatewayStore
+    /// The gateway mode's database; `nil` in the other modes, which keep no tokens.
+    let store: (any GatewayStore)?
     let sessions: SessionRegistry
     let clock: any WallClock
     let interval: Duration
@@ -23,7 +24,7 @@ struct ExpirySweeper: Service {
 
     func sweepOnce() async {
         do {
-            let rows = try await store.sweep(now: clock.now)
+            let rows = try await store?.sweep(now: clock.now) ?? 0
             let idle = await sessions.closeIdle()
             if rows > 0 || idle > 0 {
                 logger.debug("Expired data removed", metadata: ["sweep.rows": "\(rows)", "sweep.sessions": "\(idle)"])

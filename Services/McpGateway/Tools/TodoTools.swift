@@ -2,14 +2,6 @@ import Foundation
 import JWTAuth
 import NIOHTTP1
 
-/// Who calls a tool: the grant behind the access token of the HTTP request, and that token's scopes.
-struct ToolCaller: Sendable {
-    let grantID: String
-    let scope: ScopeSet
-    /// The grant as authentication loaded it, when at hand: saves reading it again.
-    var grant: Grant?
-}
-
 /// The outcome of a tool call, as MCP's `CallToolResult`: text (the JSON of the structured content, for clients that
 /// only read text), the structured content itself, or an error message the model can read.
 struct ToolResult: Sendable, Equatable {
@@ -38,11 +30,11 @@ struct ToolError: Error, Equatable {
 /// Runs the tools. Each call reaches TodosAPI with the user's upstream access token; failures the user can act on
 /// (sign in again, the API is down, no such todo) are tool results with `isError`, never protocol errors or 500s.
 struct TodoTools: Sendable {
-    let store: any GatewayStore
-    let tokens: UpstreamTokenService
+    /// Renews upstream tokens in gateway mode; `nil` in the modes where the caller brings its own credential.
+    let tokens: UpstreamTokenService?
     let api: TodosAPIClient
 
-    func call(_ name: String, arguments: [String: JSONValue], caller: ToolCaller) async throws -> ToolResult {
+    func call(_ name: String, arguments: [String: JSONValue], caller: MCPCaller) async throws -> ToolResult {
         guard ToolCatalog.all.contains(name) else { throw ToolError("Unknown tool: \(name)") }
         if let scope = ToolCatalog.requiredScope(name), !caller.scope.contains(scope) {
             return Self.failure("This connection was not granted the \(scope) scope that \(name) needs.")
@@ -50,7 +42,7 @@ struct TodoTools: Sendable {
         switch name {
         case ToolCatalog.whoami:
             try Self.expectArguments(arguments, allowed: [])
-            return try await whoami(caller)
+            return whoami(caller)
         case ToolCatalog.listTodos:
             try Self.expectArguments(arguments, allowed: ["completed"])
             let completed = try Self.bool(arguments, "completed")
@@ -90,38 +82,42 @@ struct TodoTools: Sendable {
         }
     }
 
-    private func whoami(_ caller: ToolCaller) async throws -> ToolResult {
-        guard let grant = try await caller.grant.asyncOr({ try await store.grant(id: caller.grantID) }) else {
-            return Self.failure("Your sign-in was revoked. Reconnect to sign in again.")
-        }
-        let identity: JSONValue = [
-            "sub": .string(grant.user.subject), "name": grant.user.name.map(JSONValue.string) ?? .null,
-            "email": grant.user.email.map(JSONValue.string) ?? .null, "client_id": .string(grant.clientID),
+    private func whoami(_ caller: MCPCaller) -> ToolResult {
+        let identity = caller.identity
+        return Self.success([
+            "sub": .string(identity.subject), "name": identity.name.map(JSONValue.string) ?? .null,
+            "email": identity.email.map(JSONValue.string) ?? .null,
+            "client_id": identity.clientID.map(JSONValue.string) ?? .null,
             "scopes": .array(caller.scope.sorted.map(JSONValue.string)),
-        ]
-        return Self.success(identity)
+        ])
     }
 
     /// Calls TodosAPI as the user and turns the answer into a tool result; `extract` picks the structured content
     /// out of a 2xx body (`nil` when the body is not what the API promises).
     private func callAPI(
-        _ caller: ToolCaller, _ method: HTTPMethod, _ path: String, body: JSONValue? = nil,
+        _ caller: MCPCaller, _ method: HTTPMethod, _ path: String, body: JSONValue? = nil,
         extract: (JSONValue) -> JSONValue?
     ) async -> ToolResult {
-        let token: String
-        do {
-            token = try await tokens.accessToken(grantID: caller.grantID, known: caller.grant)
-        } catch {
-            switch error {
-            case .signInRequired:
-                return Self.failure("Your sign-in has expired or was revoked. Reconnect to sign in again.")
-            case .providerUnavailable(let reason):
-                return Self.failure(
-                    "The identity provider is unavailable, so your session could not be renewed: \(reason)")
+        let credential: TodosAPIClient.Credential
+        switch caller.credential {
+        case .bearer(let token): credential = .bearer(token)
+        case .accessAssertion(let assertion): credential = .accessToken(assertion)
+        case .grant(let grant):
+            guard let tokens else { return Self.failure("This gateway cannot renew sessions.") }
+            do {
+                credential = .bearer(try await tokens.accessToken(grantID: grant.id, known: grant))
+            } catch {
+                switch error {
+                case .signInRequired:
+                    return Self.failure("Your sign-in has expired or was revoked. Reconnect to sign in again.")
+                case .providerUnavailable(let reason):
+                    return Self.failure(
+                        "The identity provider is unavailable, so your session could not be renewed: \(reason)")
+                }
             }
         }
         let reply: TodosAPIClient.Reply
-        do { reply = try await api.send(method, path, token: token, body: body) } catch {
+        do { reply = try await api.send(method, path, credential: credential, body: body) } catch {
             return Self.failure("\(error)")
         }
         switch reply.status {
@@ -182,13 +178,5 @@ struct TodoTools: Sendable {
             throw ToolError("'id' must be a todo id (a UUID) from list-todos")
         }
         return uuid.uuidString.lowercased()
-    }
-}
-
-extension Optional {
-    /// The wrapped value, or what `fallback` produces.
-    fileprivate func asyncOr(_ fallback: () async throws -> Wrapped?) async rethrows -> Wrapped? {
-        if let self { return self }
-        return try await fallback()
     }
 }

@@ -4,8 +4,7 @@ import JWTAuth
 import NIOCore
 import NIOHTTP1
 
-/// Calls TodosAPI with the user's upstream access token (never a gateway token), through one shared HTTP client with
-/// timeouts.
+/// Calls TodosAPI for the user (never with a gateway token), through one shared HTTP client with timeouts.
 struct TodosAPIClient: Sendable {
     let baseURL: String
     let client: HTTPClient
@@ -24,10 +23,24 @@ struct TodosAPIClient: Sendable {
         let description: String
     }
 
-    func send(_ method: HTTPMethod, _ path: String, token: String, body: JSONValue? = nil) async throws -> Reply {
+    /// How a request proves who it is for.
+    enum Credential: Sendable {
+        /// `Authorization: Bearer`: an access token of the API's issuer.
+        case bearer(String)
+        /// `Cf-Access-Token`: a Cloudflare Access token, which Access in front of TodosAPI exchanges for an assertion
+        /// of TodosAPI's own application (a linked app token).
+        case accessToken(String)
+    }
+
+    func send(_ method: HTTPMethod, _ path: String, credential: Credential, body: JSONValue? = nil) async throws
+        -> Reply
+    {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        switch credential {
+        case .bearer(let token): request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        case .accessToken(let token): request.headers.add(name: "Cf-Access-Token", value: token)
+        }
         request.headers.add(name: "Accept", value: "application/json")
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")

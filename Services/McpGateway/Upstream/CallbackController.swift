@@ -10,6 +10,7 @@ import ServiceSupport
 /// the grant and a gateway authorization code are created and the browser goes back to the MCP client.
 struct CallbackController {
     let configuration: GatewayConfiguration
+    let settings: AuthorizationServerSettings
     let store: any GatewayStore
     let upstream: UpstreamProvider
     let cipher: TokenCipher
@@ -52,12 +53,12 @@ struct CallbackController {
         if let error = try? query.single("error") {
             let description = (try? query.single("error_description")) ?? error
             return pages.errorPage(
-                status: .ok, heading: "\(configuration.upstream.displayName) did not sign you in",
+                status: .ok, heading: "\(settings.upstream.displayName) did not sign you in",
                 message: "The identity provider answered: \(description)",
                 back: back(error == "access_denied" ? "access_denied" : "server_error", description),
                 headers: clearCookie)
         }
-        if let iss = try? query.single("iss"), iss != configuration.upstream.issuer {
+        if let iss = try? query.single("iss"), iss != settings.upstream.issuer {
             return pages.errorPage(
                 status: .badRequest, heading: "Sign-in not accepted",
                 message: "The response came from another identity provider (iss \(iss)).",
@@ -78,7 +79,7 @@ struct CallbackController {
         } catch let error as UpstreamError {
             context.logger.error("Upstream sign-in failed", metadata: ["error": "\(error)"])
             return pages.errorPage(
-                status: .badGateway, heading: "Sign-in with \(configuration.upstream.displayName) failed",
+                status: .badGateway, heading: "Sign-in with \(settings.upstream.displayName) failed",
                 message: "The gateway could not complete the sign-in: \(error).",
                 back: back("server_error", "The identity provider's response could not be used"), headers: clearCookie)
         } catch {
@@ -102,14 +103,18 @@ struct CallbackController {
         let verifier = try cipher.open(sealed, context: "pkce:" + SecretDigest.hex(state))
         let tokens = try await upstream.exchange(code: upstreamCode, verifier: verifier)
         guard let idToken = tokens.idToken else {
-            throw UpstreamError.protocolViolation("the token response has no id_token (is 'openid' in AUTH0_SCOPE?)")
+            throw UpstreamError.protocolViolation(
+                "the token response has no id_token (is 'openid' in OIDC_SCOPE / AUTH0_SCOPE?)")
         }
         let user = await upstream.completeProfile(
             try await upstream.validateIDToken(idToken, nonce: nonce), accessToken: tokens.accessToken)
 
-        // The gateway token carries what the client asked for and the provider actually granted.
+        // The gateway token carries what the client asked for and the provider actually granted (or, for providers
+        // that only sign users in, what GRANTED_SCOPES allows every user).
         let upstreamScope: ScopeSet
-        if let granted = tokens.scope {
+        if let granted = settings.upstream.grantedScopes {
+            upstreamScope = granted
+        } else if let granted = tokens.scope {
             upstreamScope = granted
         } else if let granted = await upstream.scopes(ofAccessToken: tokens.accessToken) {
             upstreamScope = granted
@@ -126,7 +131,7 @@ struct CallbackController {
             id: grantID, clientID: pending.request.clientID, user: user, scope: scope,
             resource: configuration.resource,
             upstream: try UpstreamTokenVault(cipher: cipher).seal(tokens, grantID: grantID, now: now, previous: nil),
-            createdAt: now, expiresAt: now.addingTimeInterval(configuration.grantLifetime), revokedAt: nil,
+            createdAt: now, expiresAt: now.addingTimeInterval(settings.grantLifetime), revokedAt: nil,
             currentRefreshDigest: nil, previousRefreshDigest: nil)
         try await store.insert(
             grant: grant,

@@ -24,12 +24,24 @@ final class UpstreamProvider: Sendable {
         self.http = http
         self.fetcher = fetcher
         self.clock = clock
+        let keySource: JWKSSource =
+            switch configuration.endpoints {
+            case .discovery: .discovery(issuer: configuration.issuer)
+            case .explicit(_, _, let jwks, _): .url(jwks)
+            }
         self.keys = JWKSCache(
-            configuration: .init(source: .discovery(issuer: configuration.issuer)), fetcher: self.fetcher, clock: clock,
-            logger: logger)
+            configuration: .init(source: keySource), fetcher: self.fetcher, clock: clock, logger: logger)
+        if case .explicit(let authorization, let token, let jwks, let userinfo) = configuration.endpoints {
+            discovered.withLock {
+                $0 = ProviderMetadata(
+                    issuer: configuration.issuer, jwksURI: jwks, authorizationEndpoint: authorization,
+                    tokenEndpoint: token, userinfoEndpoint: userinfo)
+            }
+        }
     }
 
-    /// The provider's discovery document, fetched once (and again after a failure).
+    /// The provider's endpoints: given explicitly, or from its discovery document, fetched once (and again after a
+    /// failure).
     func metadata() async throws(UpstreamError) -> ProviderMetadata {
         if let metadata = discovered.withLock({ $0 }) { return metadata }
         do {
@@ -54,13 +66,13 @@ final class UpstreamProvider: Sendable {
         guard let endpoint = try await metadata().authorizationEndpoint else {
             throw .protocolViolation("no authorization_endpoint")
         }
-        return RedirectURI.appending(
-            [
-                ("response_type", "code"), ("client_id", configuration.clientID), ("redirect_uri", callbackURL),
-                ("scope", scope.description), ("audience", configuration.audience), ("state", state), ("nonce", nonce),
-                ("code_challenge", codeChallenge), ("code_challenge_method", "S256"),
-            ],
-            to: endpoint)
+        var parameters = [
+            ("response_type", "code"), ("client_id", configuration.clientID), ("redirect_uri", callbackURL),
+            ("scope", scope.description), ("state", state), ("nonce", nonce), ("code_challenge", codeChallenge),
+            ("code_challenge_method", "S256"),
+        ]
+        if let audience = configuration.audience { parameters.append(("audience", audience)) }
+        return RedirectURI.appending(parameters, to: endpoint)
     }
 
     /// Exchanges an authorization code (with the PKCE verifier only the server knows).
@@ -116,8 +128,9 @@ final class UpstreamProvider: Sendable {
 
     /// The API scopes an upstream access token carries, when it is a JWT for our audience that verifies.
     func scopes(ofAccessToken accessToken: String) async -> ScopeSet? {
+        guard let audience = configuration.audience else { return nil }
         let verifier = JWTVerifier(
-            configuration: .init(issuer: configuration.issuer, audiences: [configuration.audience], cacheCapacity: 0),
+            configuration: .init(issuer: configuration.issuer, audiences: [audience], cacheCapacity: 0),
             keys: keys, clock: clock)
         return try? await verifier.verify(accessToken).scopes
     }

@@ -13,6 +13,7 @@ struct UpstreamSignIn {
     static let cookieName = "gw_signin"
 
     let configuration: GatewayConfiguration
+    let settings: AuthorizationServerSettings
     let store: any GatewayStore
     let upstream: UpstreamProvider
     let cipher: TokenCipher
@@ -31,8 +32,11 @@ struct UpstreamSignIn {
                 csrfDigest: nil, upstreamNonce: nonce,
                 upstreamVerifier: try cipher.seal(verifier, context: "pkce:" + SecretDigest.hex(key)),
                 expiresAt: clock.now.addingTimeInterval(GatewayConfiguration.pendingAuthorizationLifetime)))
-        // What the user signs in for: AUTH0_SCOPE plus the API scopes the MCP client asked for.
-        let scope = configuration.upstream.scope.union(request.scope.intersection(GatewayScopes.api))
+        // What the user signs in for: OIDC_SCOPE, plus the API scopes the MCP client asked for when the provider is the
+        // one granting them (not with GRANTED_SCOPES).
+        let scope =
+            settings.upstream.grantedScopes == nil
+            ? settings.upstream.scope.union(request.scope.intersection(GatewayScopes.api)) : settings.upstream.scope
         let location = try await upstream.authorizationURL(
             state: key, nonce: nonce, codeChallenge: PKCE.challenge(for: verifier), scope: scope)
         var response = HTMLPage.redirect(to: location)

@@ -60,6 +60,29 @@ public struct ProviderMetadata: Sendable, Equatable {
         self.document = document
     }
 
+    /// Metadata given by configuration rather than discovered (for providers configured endpoint by endpoint, such as
+    /// Cloudflare Access for SaaS in its dashboard). The token endpoint is assumed to take `client_secret_basic`.
+    public init(
+        issuer: String, jwksURI: String, authorizationEndpoint: String?, tokenEndpoint: String?,
+        userinfoEndpoint: String? = nil
+    ) {
+        self.issuer = issuer
+        self.jwksURI = jwksURI
+        self.authorizationEndpoint = authorizationEndpoint
+        self.tokenEndpoint = tokenEndpoint
+        self.userinfoEndpoint = userinfoEndpoint
+        self.registrationEndpoint = nil
+        self.revocationEndpoint = nil
+        self.tokenEndpointAuthMethods = ["client_secret_basic"]
+        self.scopesSupported = []
+        self.codeChallengeMethods = []
+        var document: [String: JSONValue] = ["issuer": .string(issuer), "jwks_uri": .string(jwksURI)]
+        document["authorization_endpoint"] = authorizationEndpoint.map(JSONValue.string)
+        document["token_endpoint"] = tokenEndpoint.map(JSONValue.string)
+        document["userinfo_endpoint"] = userinfoEndpoint.map(JSONValue.string)
+        self.document = document
+    }
+
     /// Fetches and parses `<issuer>.well-known/openid-configuration`.
     public static func discover(issuer: String, fetcher: any DocumentFetching = HTTPDocumentFetcher()) async throws
         -> ProviderMetadata

@@ -104,4 +104,37 @@ public struct Settings: Sendable {
         }
         return text
     }
+
+    /// The first of several names for one setting that is set, with its name (for example `OIDC_CLIENT_ID`, then
+    /// `AUTH0_CLIENT_ID`). Two of them set to different values is an error: the service would otherwise pick one
+    /// silently.
+    public func oneOf(_ names: [String]) throws(ConfigurationError) -> (name: String, value: String)? {
+        let set = names.compactMap { name in string(name).map { (name: name, value: $0) } }
+        guard let first = set.first else { return nil }
+        if let conflict = set.first(where: { $0.value != first.value }) {
+            throw ConfigurationError(
+                variable: conflict.name, problem: "disagrees with \(first.name); set only one of them",
+                example: first.value)
+        }
+        return first
+    }
+
+    /// ``oneOf(_:)`` for a setting that must be present; the error names the first name.
+    public func requiredOneOf(_ names: [String], example: String) throws(ConfigurationError) -> (
+        name: String, value: String
+    ) {
+        guard let found = try oneOf(names) else {
+            let others = names.dropFirst().joined(separator: " or ")
+            throw ConfigurationError(
+                variable: names[0], problem: others.isEmpty ? "is missing" : "is missing (or set \(others))",
+                example: example)
+        }
+        return found
+    }
+
+    /// ``url(_:default:example:)`` for the first of several names that is set.
+    public func urlOneOf(_ names: [String], example: String) throws(ConfigurationError) -> String? {
+        guard let found = try oneOf(names) else { return nil }
+        return try url(found.name, example: example)
+    }
 }

@@ -1,0 +1,139 @@
+import Foundation
+import JWTAuth
+import ServiceSupport
+
+/// How the gateway authenticates MCP clients: one setting, `AUTH_MODE`, selects it; the tools, sessions and the
+/// TodosAPI client are the same in every mode.
+enum AuthMode: Sendable {
+    /// `AUTH_MODE=gateway` (default): the gateway is the OAuth 2.1 authorization server for MCP clients and signs
+    /// users in with an upstream OpenID Connect provider.
+    case authorizationServer(AuthorizationServerSettings)
+    /// `AUTH_MODE=external`: another authorization server (Auth0, …) issues JWT access tokens for the MCP resource; the
+    /// gateway is only a resource server.
+    case externalAuthorizationServer(ExternalAuthorizationServerSettings)
+    /// `AUTH_MODE=access`: Cloudflare Access authenticates every request before it reaches the gateway and passes
+    /// the user's identity in `Cf-Access-Jwt-Assertion`.
+    case cloudflareAccess(CloudflareAccessSettings)
+
+    var name: String {
+        switch self {
+        case .authorizationServer: "gateway"
+        case .externalAuthorizationServer: "external"
+        case .cloudflareAccess: "access"
+        }
+    }
+
+    /// One line for the start-up log.
+    var signInSummary: String {
+        switch self {
+        case .authorizationServer(let settings): "users sign in with \(settings.upstream.issuer)"
+        case .externalAuthorizationServer(let settings): "access tokens of \(settings.issuer) accepted"
+        case .cloudflareAccess(let settings): "Cloudflare Access assertions of \(settings.teamDomain) accepted"
+        }
+    }
+
+    static func load(from settings: Settings, resource: String) throws(ConfigurationError) -> AuthMode {
+        switch settings.string("AUTH_MODE", default: "gateway").lowercased() {
+        case "gateway": return .authorizationServer(try AuthorizationServerSettings.load(from: settings))
+        case "external":
+            return .externalAuthorizationServer(
+                try ExternalAuthorizationServerSettings.load(from: settings, resource: resource))
+        case "access": return .cloudflareAccess(try CloudflareAccessSettings.load(from: settings))
+        default:
+            throw ConfigurationError(
+                variable: "AUTH_MODE", problem: "must be gateway, external or access", example: "gateway")
+        }
+    }
+}
+
+/// `AUTH_MODE=gateway`: the gateway's own authorization server and its upstream provider.
+struct AuthorizationServerSettings: Sendable {
+    var upstream: UpstreamConfiguration
+    /// Secret for signing cookies (approvals, CSRF): `COOKIE_ENCRYPTION_KEY`, as in the Cloudflare demo.
+    var cookieSecret: String
+    /// Secret that encrypts upstream tokens at rest; older secrets decrypt only, for rotation.
+    var encryptionSecret: String
+    var previousEncryptionSecrets: [String]
+    var databasePath: String
+    var accessTokenLifetime: TimeInterval
+    var grantLifetime: TimeInterval
+
+    static func load(from settings: Settings) throws(ConfigurationError) -> AuthorizationServerSettings {
+        AuthorizationServerSettings(
+            upstream: try UpstreamConfiguration.load(from: settings),
+            cookieSecret: try secret(settings, "COOKIE_ENCRYPTION_KEY"),
+            encryptionSecret: try secret(settings, "GATEWAY_ENCRYPTION_KEY"),
+            previousEncryptionSecrets: settings.list("GATEWAY_ENCRYPTION_KEYS_OLD", default: []),
+            databasePath: settings.string("GATEWAY_DATABASE", default: ".data/gateway.sqlite"),
+            accessTokenLifetime: try settings.duration("ACCESS_TOKEN_TTL", default: 3600, in: 1...86_400),
+            grantLifetime: try settings.duration("GRANT_TTL", default: 30 * 86_400, in: 3600...365 * 86_400))
+    }
+
+    private static func secret(_ settings: Settings, _ name: String) throws(ConfigurationError) -> String {
+        let value = try settings.required(name, example: "$(openssl rand -base64 32)")
+        guard value.utf8.count >= 32 else {
+            throw ConfigurationError(
+                variable: name, problem: "must be at least 32 characters of random data",
+                example: "$(openssl rand -base64 32)")
+        }
+        return value
+    }
+}
+
+/// `AUTH_MODE=external`: which tokens of which authorization server `/mcp` accepts.
+struct ExternalAuthorizationServerSettings: Sendable {
+    /// The authorization server's issuer, named in the protected resource metadata.
+    var issuer: String
+    /// Accepted `aud` values: the MCP resource URL unless `MCP_AUDIENCE` says otherwise.
+    var audiences: Set<String>
+    var jwksSource: JWKSSource
+
+    static func load(from settings: Settings, resource: String) throws(ConfigurationError)
+        -> ExternalAuthorizationServerSettings
+    {
+        let issuer = try UpstreamConfiguration.issuer(from: settings)
+        let jwksSource: JWKSSource =
+            if settings.string("JWKS_URL") != nil {
+                .url(try settings.url("JWKS_URL", example: "https://acme.us.auth0.com/.well-known/jwks.json"))
+            } else {
+                .discovery(issuer: issuer)
+            }
+        return ExternalAuthorizationServerSettings(
+            issuer: issuer, audiences: Set(settings.list("MCP_AUDIENCE", default: [resource])), jwksSource: jwksSource)
+    }
+}
+
+/// `AUTH_MODE=access`: the Cloudflare Access application in front of the gateway (the variable names of Cloudflare's
+/// `mcp-access-self-hosted` demo).
+struct CloudflareAccessSettings: Sendable {
+    /// `https://<team>.cloudflareaccess.com`: the issuer of Access assertions.
+    var teamDomain: String
+    /// The Access application's AUD tag(s).
+    var audiences: Set<String>
+    /// The scopes a user Access let in has on the tools (Access policies decide who gets in, not what they may do).
+    var scopes: ScopeSet
+
+    /// Where Access publishes its signing keys.
+    var certsURL: String { teamDomain + "/cdn-cgi/access/certs" }
+
+    static func load(from settings: Settings) throws(ConfigurationError) -> CloudflareAccessSettings {
+        let example = "https://your-team.cloudflareaccess.com"
+        var team = try settings.required("TEAM_DOMAIN", example: example)
+        if !team.contains("://") { team = "https://" + team }
+        while team.hasSuffix("/") { team.removeLast() }
+        guard let components = URLComponents(string: team), components.scheme == "https" || components.scheme == "http",
+            components.host?.isEmpty == false, components.path.isEmpty
+        else {
+            throw ConfigurationError(variable: "TEAM_DOMAIN", problem: "is not an Access team domain", example: example)
+        }
+        let audiences = settings.list("POLICY_AUD", default: [])
+        guard !audiences.isEmpty else {
+            throw ConfigurationError(
+                variable: "POLICY_AUD", problem: "is missing (the AUD tag of the Access application)",
+                example: "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2")
+        }
+        return CloudflareAccessSettings(
+            teamDomain: team, audiences: Set(audiences),
+            scopes: ScopeSet(spaceSeparated: settings.string("ACCESS_SCOPES", default: GatewayScopes.api.description)))
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JWTAuth
+import ServiceSupport
+
+/// Authenticates a request to `/mcp` (or the legacy SSE endpoints) in one of the ``AuthMode``s; throws an
+/// ``ErrorResponse`` with the right status and challenge otherwise.
+protocol MCPAuthenticator: Sendable {
+    func authenticate(_ request: Request) async throws -> MCPCaller
+}
+
+/// `AUTH_MODE=gateway`: the gateway's own opaque access tokens, looked up by digest, bound to the MCP resource.
+struct GatewayTokenAuthenticator: MCPAuthenticator {
+    let configuration: GatewayConfiguration
+    let store: any GatewayStore
+    let clock: any WallClock
+
+    func authenticate(_ request: Request) async throws -> MCPCaller {
+        let token = try BearerChallengeOnMCP.token(of: request, configuration: configuration)
+        guard token.hasPrefix(GatewayTokenFormat.accessTokenPrefix),
+            let (record, grant) = try await store.accessToken(digest: SecretDigest.hex(token), now: clock.now)
+        else {
+            throw BearerChallengeOnMCP.error(
+                BearerAuthError.rejected("The access token is invalid, expired or revoked"),
+                configuration: configuration)
+        }
+        guard AuthorizationRequestValidator.sameResource(record.resource, configuration.resource) else {
+            throw BearerChallengeOnMCP.error(BearerAuthError.invalidAudience, configuration: configuration)
+        }
+        let identity = CallerIdentity(
+            subject: grant.user.subject, name: grant.user.name, email: grant.user.email, clientID: grant.clientID)
+        return MCPCaller(identity: identity, scope: record.scope, credential: .grant(grant))
+    }
+}
+
+/// `AUTH_MODE=external`: JWT access tokens of another authorization server whose audience is the MCP resource.
+struct ExternalTokenAuthenticator: MCPAuthenticator {
+    let configuration: GatewayConfiguration
+    let verifier: JWTVerifier
+
+    func authenticate(_ request: Request) async throws -> MCPCaller {
+        let token = try BearerChallengeOnMCP.token(of: request, configuration: configuration)
+        let verified: VerifiedToken
+        do { verified = try await verifier.verify(token) } catch {
+            throw BearerChallengeOnMCP.error(error, configuration: configuration)
+        }
+        let identity = CallerIdentity(
+            subject: verified.subject ?? "", name: verified.string("name") ?? verified.string("preferred_username"),
+            email: verified.string("email"), clientID: verified.string("azp") ?? verified.string("client_id"))
+        return MCPCaller(identity: identity, scope: verified.scopes, credential: .bearer(token))
+    }
+}
+
+/// `AUTH_MODE=access`: the `Cf-Access-Jwt-Assertion` Cloudflare Access adds to every request it lets through,
+/// verified against the team's certificates, issuer and the application's AUD. Missing → 401, invalid → 403.
+struct AccessAssertionAuthenticator: MCPAuthenticator {
+    static let header = HTTPField.Name("Cf-Access-Jwt-Assertion")!
+    let settings: CloudflareAccessSettings
+    let verifier: JWTVerifier
+
+    func authenticate(_ request: Request) async throws -> MCPCaller {
+        guard let assertion = request.headers[Self.header], !assertion.isEmpty else {
+            throw ErrorResponse(
+                status: .unauthorized, code: "unauthorized",
+                message: "This gateway runs behind Cloudflare Access: the request has no Cf-Access-Jwt-Assertion")
+        }
+        let verified: VerifiedToken
+        do { verified = try await verifier.verify(assertion) } catch {
+            if error == .keysUnavailable {
+                throw ErrorResponse(
+                    status: .serviceUnavailable, code: "temporarily_unavailable",
+                    message:
+                        "Cloudflare Access's signing keys could not be fetched from \(settings.certsURL); retry later")
+            }
+            throw ErrorResponse(
+                status: .forbidden, code: "forbidden",
+                message: "The Cloudflare Access assertion is not valid: \(error.message)")
+        }
+        // Users have a sub and an email; service tokens only a common_name.
+        let subject = [verified.subject, verified.string("email"), verified.string("common_name")]
+            .compactMap { $0 }.first { !$0.isEmpty }
+        guard let subject else {
+            throw ErrorResponse(status: .forbidden, code: "forbidden", message: "The Access assertion names no user")
+        }
+        let identity = CallerIdentity(
+            subject: subject, name: verified.string("name"), email: verified.string("email"),
+            clientID: verified.string("common_name"))
+        return MCPCaller(identity: identity, scope: settings.scopes, credential: .accessAssertion(assertion))
+    }
+}
+
+/// The bearer-token rules every OAuth mode of `/mcp` shares: the token only in the `Authorization` header, and 401
+/// challenges that point MCP clients at the protected resource metadata (RFC 9728).
+enum BearerChallengeOnMCP {
+    static func token(of request: Request, configuration: GatewayConfiguration) throws -> String {
+        if request.queryParameters.contains("access_token") {
+            throw error(
+                BearerAuthError.malformedAuthorization.with(
+                    message: "Access tokens in the query string are refused: send 'Authorization: Bearer <token>'"),
+                configuration: configuration)
+        }
+        do { return try request.bearerToken() } catch { throw self.error(error, configuration: configuration) }
+    }
+
+    static func error(_ error: BearerAuthError, configuration: GatewayConfiguration) -> ErrorResponse {
+        ErrorResponse(error, scope: GatewayScopes.default, resourceMetadata: configuration.resourceMetadataURL)
+    }
+}
