@@ -69,7 +69,6 @@ struct Gateway: Sendable {
                 configuration: .init(source: settings.jwksSource), fetcher: fetcher, clock: dependencies.clock,
                 logger: logger)
             self.authenticator = ExternalTokenAuthenticator(
-                configuration: configuration,
                 verifier: JWTVerifier(
                     configuration: .init(issuer: settings.issuer, audiences: settings.audiences), keys: keys,
                     clock: dependencies.clock))
@@ -127,17 +126,24 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
         RevocationController(store: server.store, clock: gateway.clock).addRoutes(to: router)
     }
 
-    let mcp = router.group("mcp").add(
-        middleware: MCPAuthenticationMiddleware(origins: origins, authenticator: gateway.authenticator))
+    // The MCP endpoints: Streamable HTTP at /mcp, and the legacy HTTP+SSE transport at /sse and /messages. All three
+    // check the Origin and authenticate the caller the same way.
+    func authentication(_ endpoint: String) -> MCPAuthenticationMiddleware {
+        MCPAuthenticationMiddleware(
+            origins: origins, authenticator: gateway.authenticator,
+            challenge: BearerChallenge(resourceMetadataURL: configuration.resourceMetadataURL(for: endpoint)))
+    }
+    let fastPath = ToolRequestFastPath(tools: gateway.tools)
     let stepUp: Bool =
         switch configuration.mode {
         case .cloudflareAccess: false
         default: true
         }
-    MCPEndpoint(
-        configuration: configuration, sessions: gateway.sessions, fastPath: ToolRequestFastPath(tools: gateway.tools),
-        stepUp: stepUp
-    ).addRoutes(to: mcp)
+    MCPEndpoint(configuration: configuration, sessions: gateway.sessions, fastPath: fastPath, stepUp: stepUp)
+        .addRoutes(to: router.group("mcp").add(middleware: authentication("mcp")))
+    LegacySSEEndpoint(configuration: configuration, sessions: gateway.sessions, fastPath: fastPath).addRoutes(
+        sse: router.group("sse").add(middleware: authentication("sse")),
+        messages: router.group("messages").add(middleware: authentication("sse")))
 
     let sweeper = ExpirySweeper(
         store: gateway.authorizationServer?.store, sessions: gateway.sessions, clock: gateway.clock,

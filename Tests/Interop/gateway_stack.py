@@ -16,6 +16,7 @@ import anyio
 import httpx2 as httpx
 from mcp.client.auth import OAuthClientProvider, TokenStorage
 from mcp.client.session import ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
@@ -39,6 +40,10 @@ class Stack:
     @property
     def mcp_url(self) -> str:
         return self.gateway_url + "/mcp"
+
+    @property
+    def sse_url(self) -> str:
+        return self.gateway_url + "/sse"
 
     def stop(self) -> None:
         for service in reversed(self.services):
@@ -117,8 +122,9 @@ class Connection:
 
 @contextlib.asynccontextmanager
 async def connect(stack: Stack, username: str = "alice", password: str | None = None, scope: str | None = None,
-                  storage: MemoryStorage | None = None):
-    """An MCP client session through the gateway, signed in as `username` by OAuth, with no human involved."""
+                  storage: MemoryStorage | None = None, transport: str = "streamable-http"):
+    """An MCP client session through the gateway, signed in as `username` by OAuth, with no human involved, over
+    Streamable HTTP (`/mcp`) or the legacy HTTP+SSE transport (`transport="sse"`, `/sse`)."""
     browser = HeadlessBrowser(username=username, password=password or f"{username}-password")
     storage = storage or MemoryStorage()
     pending: dict[str, dict[str, str]] = {}
@@ -139,14 +145,19 @@ async def connect(stack: Stack, username: str = "alice", password: str | None = 
         client_name="Interop test (Python SDK)", redirect_uris=[REDIRECT_URI], scope=scope,
         grant_types=["authorization_code", "refresh_token"], response_types=["code"],
         token_endpoint_auth_method="none")
-    auth = OAuthClientProvider(stack.mcp_url, metadata, storage, redirect_handler, callback_handler)
-    async with httpx.AsyncClient(auth=auth, timeout=30) as http:
-        async with streamable_http_client(stack.mcp_url, http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                connection = Connection(session, storage, browser, authorizations=1)
-                connection_box.append(connection)
-                yield connection
+    url = stack.sse_url if transport == "sse" else stack.mcp_url
+    auth = OAuthClientProvider(url, metadata, storage, redirect_handler, callback_handler)
+    async with contextlib.AsyncExitStack() as exits:
+        if transport == "sse":
+            read, write = await exits.enter_async_context(sse_client(url, auth=auth, timeout=30))
+        else:
+            http = await exits.enter_async_context(httpx.AsyncClient(auth=auth, timeout=30))
+            read, write = await exits.enter_async_context(streamable_http_client(url, http_client=http))
+        session = await exits.enter_async_context(ClientSession(read, write))
+        await session.initialize()
+        connection = Connection(session, storage, browser, authorizations=1)
+        connection_box.append(connection)
+        yield connection
 
 
 def sign_in(gateway_url: str, username: str = "alice", scope: str = "read:todos offline_access") -> dict[str, str]:

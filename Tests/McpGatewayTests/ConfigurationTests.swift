@@ -109,7 +109,7 @@ struct GatewayConfigurationTests {
             return
         }
         #expect(settings.issuer == "https://acme.us.auth0.com/")
-        #expect(settings.audiences == ["https://mcp.example.com/mcp"])
+        #expect(settings.audiences == ["https://mcp.example.com/mcp", "https://mcp.example.com/sse"])
         #expect(settings.jwksSource == .discovery(issuer: "https://acme.us.auth0.com/"))
         // No secrets are needed: the gateway issues nothing in this mode.
         #expect(configuration.server == nil)

@@ -18,7 +18,7 @@ struct SessionRegistryTests {
 
     @Test func sessionsAreBoundToTheirOwner() async throws {
         let sessions = try registry()
-        let session = try await sessions.open(owner: "alice")
+        let session = try await sessions.openStreamableHTTP(owner: "alice").0
         #expect(await sessions.session(id: session.id, owner: "alice") != nil)
         #expect(await sessions.session(id: session.id, owner: "bob") == nil)
         #expect(await sessions.session(id: "other", owner: "alice") == nil)
@@ -28,28 +28,28 @@ struct SessionRegistryTests {
 
     @Test func theLeastRecentlyUsedSessionMakesRoom() async throws {
         let sessions = try registry(maximum: 3, perUser: 2)
-        let first = try await sessions.open(owner: "alice")
+        let first = try await sessions.openStreamableHTTP(owner: "alice").0
         clock.advance(by: 1)
-        let second = try await sessions.open(owner: "alice")
+        let second = try await sessions.openStreamableHTTP(owner: "alice").0
         clock.advance(by: 1)
         _ = await sessions.session(id: first.id, owner: "alice")  // first is now the more recently used
         clock.advance(by: 1)
-        let third = try await sessions.open(owner: "alice")
+        let third = try await sessions.openStreamableHTTP(owner: "alice").0
         #expect(await sessions.session(id: second.id, owner: "alice") == nil)
         #expect(await sessions.session(id: first.id, owner: "alice") != nil)
         #expect(await sessions.session(id: third.id, owner: "alice") != nil)
         clock.advance(by: 1)
-        _ = try await sessions.open(owner: "bob")
+        _ = try await sessions.openStreamableHTTP(owner: "bob").0
         clock.advance(by: 1)
-        _ = try await sessions.open(owner: "carol")
+        _ = try await sessions.openStreamableHTTP(owner: "carol").0
         #expect(await sessions.count == 3)
     }
 
     @Test func idleSessionsExpire() async throws {
         let sessions = try registry(idle: 600)
-        let stale = try await sessions.open(owner: "alice")
+        let stale = try await sessions.openStreamableHTTP(owner: "alice").0
         clock.advance(by: 500)
-        let recent = try await sessions.open(owner: "bob")
+        let recent = try await sessions.openStreamableHTTP(owner: "bob").0
         clock.advance(by: 200)
         #expect(await sessions.closeIdle() == 1)
         #expect(await sessions.session(id: stale.id, owner: "alice") == nil)

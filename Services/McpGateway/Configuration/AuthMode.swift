@@ -32,12 +32,12 @@ enum AuthMode: Sendable {
         }
     }
 
-    static func load(from settings: Settings, resource: String) throws(ConfigurationError) -> AuthMode {
+    static func load(from settings: Settings, resources: [String]) throws(ConfigurationError) -> AuthMode {
         switch settings.string("AUTH_MODE", default: "gateway").lowercased() {
         case "gateway": return .authorizationServer(try AuthorizationServerSettings.load(from: settings))
         case "external":
             return .externalAuthorizationServer(
-                try ExternalAuthorizationServerSettings.load(from: settings, resource: resource))
+                try ExternalAuthorizationServerSettings.load(from: settings, resources: resources))
         case "access": return .cloudflareAccess(try CloudflareAccessSettings.load(from: settings))
         default:
             throw ConfigurationError(
@@ -84,11 +84,12 @@ struct AuthorizationServerSettings: Sendable {
 struct ExternalAuthorizationServerSettings: Sendable {
     /// The authorization server's issuer, named in the protected resource metadata.
     var issuer: String
-    /// Accepted `aud` values: the MCP resource URL unless `MCP_AUDIENCE` says otherwise.
+    /// Accepted `aud` values: the gateway's resource URLs (`<PUBLIC_URL>/mcp`, `<PUBLIC_URL>/sse`) unless `MCP_AUDIENCE`
+    /// says otherwise.
     var audiences: Set<String>
     var jwksSource: JWKSSource
 
-    static func load(from settings: Settings, resource: String) throws(ConfigurationError)
+    static func load(from settings: Settings, resources: [String]) throws(ConfigurationError)
         -> ExternalAuthorizationServerSettings
     {
         let issuer = try UpstreamConfiguration.issuer(from: settings)
@@ -99,7 +100,7 @@ struct ExternalAuthorizationServerSettings: Sendable {
                 .discovery(issuer: issuer)
             }
         return ExternalAuthorizationServerSettings(
-            issuer: issuer, audiences: Set(settings.list("MCP_AUDIENCE", default: [resource])), jwksSource: jwksSource)
+            issuer: issuer, audiences: Set(settings.list("MCP_AUDIENCE", default: resources)), jwksSource: jwksSource)
     }
 }
 

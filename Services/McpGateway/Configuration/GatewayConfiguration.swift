@@ -22,7 +22,18 @@ struct GatewayConfiguration: Sendable {
 
     var issuer: String { publicURL }
     var resource: String { publicURL + "/mcp" }
-    var resourceMetadataURL: String { publicURL + "/.well-known/oauth-protected-resource/mcp" }
+    /// The URLs MCP clients connect to, each a name of the one protected resource: `/mcp` (Streamable HTTP) and `/sse`
+    /// (the legacy HTTP+SSE transport). Clients check that the resource metadata names the URL they connected to,
+    /// so each has its own metadata document; tokens for either name work on both.
+    var resourceNames: [String] { [publicURL + "/mcp", publicURL + "/sse"] }
+    var resourceMetadataURL: String { resourceMetadataURL(for: "mcp") }
+    func resourceMetadataURL(for endpoint: String) -> String {
+        publicURL + "/.well-known/oauth-protected-resource/" + endpoint
+    }
+    /// Whether an RFC 8707 `resource` names this gateway (a trailing slash does not make another resource).
+    func isOwnResource(_ resource: String) -> Bool {
+        resourceNames.contains { AuthorizationRequestValidator.sameResource($0, resource) }
+    }
     var callbackURL: String { publicURL + "/callback" }
     /// Whether the gateway is served over https; cookies are then `__Host-` prefixed and `Secure`.
     var isHTTPS: Bool { publicURL.hasPrefix("https://") }
@@ -42,7 +53,7 @@ struct GatewayConfiguration: Sendable {
                 idleTimeout: try settings.duration("MCP_SESSION_IDLE_TIMEOUT", default: 1800, in: 60...86_400),
                 maximum: try settings.integer("MCP_MAX_SESSIONS", default: 1000, in: 1...100_000),
                 maximumPerUser: try settings.integer("MCP_MAX_SESSIONS_PER_USER", default: 16, in: 1...1000)),
-            mode: try AuthMode.load(from: settings, resource: publicURL + "/mcp"))
+            mode: try AuthMode.load(from: settings, resources: [publicURL + "/mcp", publicURL + "/sse"]))
     }
 
     /// `CORS_ALLOWED_ORIGINS` (or its older name `ALLOWED_ORIGINS`): browser origins, each `scheme://host[:port]`.

@@ -10,6 +10,7 @@ struct MCPAuthenticationMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
     let origins: OriginPolicy
     let authenticator: any MCPAuthenticator
+    let challenge: BearerChallenge
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
@@ -21,7 +22,7 @@ struct MCPAuthenticationMiddleware: RouterMiddleware {
                     "Requests from the origin \(origin) are not allowed; add it to CORS_ALLOWED_ORIGINS if it is yours")
         }
         var context = context
-        context.caller = try await authenticator.authenticate(request)
+        context.caller = try await authenticator.authenticate(request, challenge: challenge)
         return try await next(request, context)
     }
 }

@@ -7,7 +7,8 @@ import ServiceSupport
 /// Authenticates a request to `/mcp` (or the legacy SSE endpoints) in one of the ``AuthMode``s; throws an
 /// ``ErrorResponse`` with the right status and challenge otherwise.
 protocol MCPAuthenticator: Sendable {
-    func authenticate(_ request: Request) async throws -> MCPCaller
+    /// The caller of `request`; `challenge` renders the 401s of the endpoint that was called.
+    func authenticate(_ request: Request, challenge: BearerChallenge) async throws -> MCPCaller
 }
 
 /// `AUTH_MODE=gateway`: the gateway's own opaque access tokens, looked up by digest, bound to the MCP resource.
@@ -16,17 +17,15 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
     let store: any GatewayStore
     let clock: any WallClock
 
-    func authenticate(_ request: Request) async throws -> MCPCaller {
-        let token = try BearerChallengeOnMCP.token(of: request, configuration: configuration)
+    func authenticate(_ request: Request, challenge: BearerChallenge) async throws -> MCPCaller {
+        let token = try challenge.token(of: request)
         guard token.hasPrefix(GatewayTokenFormat.accessTokenPrefix),
             let (record, grant) = try await store.accessToken(digest: SecretDigest.hex(token), now: clock.now)
         else {
-            throw BearerChallengeOnMCP.error(
-                BearerAuthError.rejected("The access token is invalid, expired or revoked"),
-                configuration: configuration)
+            throw challenge.error(BearerAuthError.rejected("The access token is invalid, expired or revoked"))
         }
         guard AuthorizationRequestValidator.sameResource(record.resource, configuration.resource) else {
-            throw BearerChallengeOnMCP.error(BearerAuthError.invalidAudience, configuration: configuration)
+            throw challenge.error(BearerAuthError.invalidAudience)
         }
         let identity = CallerIdentity(
             subject: grant.user.subject, name: grant.user.name, email: grant.user.email, clientID: grant.clientID)
@@ -36,14 +35,13 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
 
 /// `AUTH_MODE=external`: JWT access tokens of another authorization server whose audience is the MCP resource.
 struct ExternalTokenAuthenticator: MCPAuthenticator {
-    let configuration: GatewayConfiguration
     let verifier: JWTVerifier
 
-    func authenticate(_ request: Request) async throws -> MCPCaller {
-        let token = try BearerChallengeOnMCP.token(of: request, configuration: configuration)
+    func authenticate(_ request: Request, challenge: BearerChallenge) async throws -> MCPCaller {
+        let token = try challenge.token(of: request)
         let verified: VerifiedToken
         do { verified = try await verifier.verify(token) } catch {
-            throw BearerChallengeOnMCP.error(error, configuration: configuration)
+            throw challenge.error(error)
         }
         let identity = CallerIdentity(
             subject: verified.subject ?? "", name: verified.string("name") ?? verified.string("preferred_username"),
@@ -59,7 +57,7 @@ struct AccessAssertionAuthenticator: MCPAuthenticator {
     let settings: CloudflareAccessSettings
     let verifier: JWTVerifier
 
-    func authenticate(_ request: Request) async throws -> MCPCaller {
+    func authenticate(_ request: Request, challenge: BearerChallenge) async throws -> MCPCaller {
         guard let assertion = request.headers[Self.header], !assertion.isEmpty else {
             throw ErrorResponse(
                 status: .unauthorized, code: "unauthorized",
@@ -90,20 +88,22 @@ struct AccessAssertionAuthenticator: MCPAuthenticator {
     }
 }
 
-/// The bearer-token rules every OAuth mode of `/mcp` shares: the token only in the `Authorization` header, and 401
-/// challenges that point MCP clients at the protected resource metadata (RFC 9728).
-enum BearerChallengeOnMCP {
-    static func token(of request: Request, configuration: GatewayConfiguration) throws -> String {
+/// The bearer-token rules every OAuth mode of the MCP endpoints shares: the token only in the `Authorization` header,
+/// and 401 challenges that point MCP clients at the endpoint's protected resource metadata (RFC 9728).
+struct BearerChallenge: Sendable {
+    /// `<PUBLIC_URL>/.well-known/oauth-protected-resource/mcp` (or `/sse` for the legacy transport's endpoints).
+    let resourceMetadataURL: String
+
+    func token(of request: Request) throws -> String {
         if request.queryParameters.contains("access_token") {
             throw error(
                 BearerAuthError.malformedAuthorization.with(
-                    message: "Access tokens in the query string are refused: send 'Authorization: Bearer <token>'"),
-                configuration: configuration)
+                    message: "Access tokens in the query string are refused: send 'Authorization: Bearer <token>'"))
         }
-        do { return try request.bearerToken() } catch { throw self.error(error, configuration: configuration) }
+        do { return try request.bearerToken() } catch { throw self.error(error) }
     }
 
-    static func error(_ error: BearerAuthError, configuration: GatewayConfiguration) -> ErrorResponse {
-        ErrorResponse(error, scope: GatewayScopes.default, resourceMetadata: configuration.resourceMetadataURL)
+    func error(_ error: BearerAuthError) -> ErrorResponse {
+        ErrorResponse(error, scope: GatewayScopes.default, resourceMetadata: resourceMetadataURL)
     }
 }

@@ -5,6 +5,7 @@ import JWTAuth
 import Logging
 import MCP
 import NIOCore
+import ServiceLifecycle
 import ServiceSupport
 
 /// `/mcp`: the Streamable HTTP endpoint. This is the one file that speaks both Hummingbird and the MCP SDK, whose
@@ -40,13 +41,15 @@ struct MCPEndpoint {
         if stepUp, let message, let denied = stepUpChallenge(for: message, caller: caller) { throw denied }
 
         let session: SessionRegistry.Session
+        let transport: StatefulHTTPServerTransport
         if let id = request.headers[Self.sessionHeader] {
-            guard let found = await sessions.session(id: id, owner: caller.owner) else {
+            guard let found = await sessions.session(id: id, owner: caller.owner), let http = found.streamableHTTP
+            else {
                 return Self.jsonRPCError(status: .notFound, code: -32001, "Session not found: it expired or was ended")
             }
-            session = found
+            (session, transport) = (found, http)
         } else if message?["method"]?.stringValue == "initialize" {
-            session = try await sessions.open(owner: caller.owner)
+            (session, transport) = try await sessions.openStreamableHTTP(owner: caller.owner)
             context.logger.info(
                 "MCP session opened", metadata: ["oauth.client_id": "\(caller.identity.clientID ?? "")"])
         } else {
@@ -60,9 +63,10 @@ struct MCPEndpoint {
                 status: .ok, headers: [.contentType: "application/json", Self.sessionHeader: session.id],
                 body: .init(byteBuffer: ByteBuffer(bytes: await fastPath.answer(call, caller: caller))))
         }
-        let answer = await session.transport.handleRequest(sdkRequest(request, body: body))
+        let answer = await transport.handleRequest(sdkRequest(request, body: body))
         if request.method == .delete, answer.statusCode == 200 { await sessions.close(session.id) }
-        return Self.response(answer)
+        let sessions = self.sessions
+        return Self.response(answer) { await sessions.close(session.id, reason: "the gateway is stopping") }
     }
 
     /// MCP step-up authorization: a `tools/call` of a tool whose scope the token lacks is answered 403 with the scopes
@@ -88,7 +92,9 @@ struct MCPEndpoint {
         return MCP.HTTPRequest(method: request.method.rawValue, headers: headers, body: body, path: request.uri.path)
     }
 
-    private static func response(_ answer: MCP.HTTPResponse) -> Response {
+    private static func response(_ answer: MCP.HTTPResponse, endSession: @escaping @Sendable () async -> Void)
+        -> Response
+    {
         var headers = HTTPFields()
         for (name, value) in answer.headers {
             if let field = HTTPField.Name(name) { headers[field] = value }
@@ -99,7 +105,12 @@ struct MCPEndpoint {
             return Response(
                 status: status, headers: headers,
                 body: ResponseBody { writer in
-                    for try await chunk in stream { try await writer.write(ByteBuffer(bytes: chunk)) }
+                    // An open stream must not hold up the gateway's shutdown: ending the session ends it.
+                    try await withGracefulShutdownHandler {
+                        for try await chunk in stream { try await writer.write(ByteBuffer(bytes: chunk)) }
+                    } onGracefulShutdown: {
+                        Task { await endSession() }
+                    }
                     try await writer.finish(nil)
                 })
         default:

@@ -5,12 +5,13 @@ import MCP
 import ServiceSupport
 
 /// Builds the MCP server and transport of one session: the official Swift SDK's `Server` on a
-/// `StatefulHTTPServerTransport` that serves exactly that session. The SDK handles the session's lifecycle
+/// `StatefulHTTPServerTransport` that serves exactly that session, or on a ``LegacySSETransport``. The SDK handles the session's lifecycle
 /// (`initialize`, notifications, `ping`, the GET stream, `DELETE`); `tools/list` and `tools/call` are answered by
 /// ``ToolRequestFastPath`` before a request reaches it.
 struct MCPServerFactory: Sendable {
     let logger: Logger
 
+    /// A Streamable HTTP session (`/mcp`).
     func makeSession(id: String) async throws -> (Server, StatefulHTTPServerTransport) {
         let transport = StatefulHTTPServerTransport(
             sessionIDGenerator: FixedSessionID(id: id),
@@ -19,12 +20,24 @@ struct MCPServerFactory: Sendable {
                 LenientAcceptValidator(), ContentTypeValidator(), ProtocolVersionValidator(), SessionValidator(),
             ]),
             logger: logger)
-        let server = Server(
+        let server = makeServer()
+        try await server.start(transport: transport)
+        return (server, transport)
+    }
+
+    /// A session of the legacy HTTP+SSE transport (`/sse` and `/messages`).
+    func makeLegacySession() async throws -> (Server, LegacySSETransport) {
+        let transport = LegacySSETransport(logger: logger)
+        let server = makeServer()
+        try await server.start(transport: transport)
+        return (server, transport)
+    }
+
+    private func makeServer() -> Server {
+        Server(
             name: "mcp-todos-gateway", version: "1.0.0", title: "Todos",
             instructions: "Tools to read and change the signed-in user's todos and to see their billing details.",
             capabilities: .init(tools: .init(listChanged: false)))
-        try await server.start(transport: transport)
-        return (server, transport)
     }
 }
 

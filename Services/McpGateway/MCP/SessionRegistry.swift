@@ -6,15 +6,28 @@ import ServiceSupport
 
 /// The live MCP sessions: id → (server, transport), bounded in total and per user, expired when idle.
 ///
-/// The SDK's `StatefulHTTPServerTransport` serves one session, so the gateway keeps one server and transport per
-/// session. A session is bound to the user who opened it: another user's token on it finds nothing (404).
+/// The SDK's transports serve one session each, so the gateway keeps one server and transport per session, of either
+/// transport: Streamable HTTP (`/mcp`) or the legacy HTTP+SSE (`/sse`). A session is bound to the user who opened it
+/// and to its transport: another user's token, or the other transport's endpoint, finds nothing (404).
 actor SessionRegistry {
+    enum SessionTransport: Sendable {
+        case streamableHTTP(StatefulHTTPServerTransport)
+        case legacySSE(LegacySSETransport)
+    }
+
     struct Session: Sendable {
         let id: String
         let owner: String
         let server: Server
-        let transport: StatefulHTTPServerTransport
+        let transport: SessionTransport
         var lastUsed: Date
+
+        var streamableHTTP: StatefulHTTPServerTransport? {
+            if case .streamableHTTP(let transport) = transport { transport } else { nil }
+        }
+        var legacySSE: LegacySSETransport? {
+            if case .legacySSE(let transport) = transport { transport } else { nil }
+        }
     }
 
     private let factory: MCPServerFactory
@@ -30,9 +43,29 @@ actor SessionRegistry {
         self.logger = logger
     }
 
+    /// Opens a Streamable HTTP session for `owner` (see ``open(owner:make:)``).
+    func openStreamableHTTP(owner: String) async throws -> (Session, StatefulHTTPServerTransport) {
+        let factory = self.factory
+        return try await open(owner: owner) { id in
+            let (server, transport) = try await factory.makeSession(id: id)
+            return (server, .streamableHTTP(transport), transport)
+        }
+    }
+
+    /// Opens a legacy HTTP+SSE session for `owner` (see ``open(owner:make:)``).
+    func openLegacySSE(owner: String) async throws -> (Session, LegacySSETransport) {
+        let factory = self.factory
+        return try await open(owner: owner) { _ in
+            let (server, transport) = try await factory.makeLegacySession()
+            return (server, .legacySSE(transport), transport)
+        }
+    }
+
     /// Opens a session for `owner`, first closing their least recently used one when they are at their limit, or the
     /// least recently used of all when the gateway is.
-    func open(owner: String) async throws -> Session {
+    private func open<T: Sendable>(
+        owner: String, make: @Sendable (String) async throws -> (Server, SessionTransport, T)
+    ) async throws -> (Session, T) {
         let owned = sessions.values.filter { $0.owner == owner }
         if owned.count >= limits.maximumPerUser, let oldest = owned.min(by: { $0.lastUsed < $1.lastUsed }) {
             await close(oldest.id, reason: "the user's session limit was reached")
@@ -41,10 +74,10 @@ actor SessionRegistry {
             await close(oldest.id, reason: "the gateway's session limit was reached")
         }
         let id = SecureRandom.token()
-        let (server, transport) = try await factory.makeSession(id: id)
+        let (server, transport, typed) = try await make(id)
         let session = Session(id: id, owner: owner, server: server, transport: transport, lastUsed: clock.now)
         sessions[id] = session
-        return session
+        return (session, typed)
     }
 
     /// The session `id` if `owner` opened it; marks it used.

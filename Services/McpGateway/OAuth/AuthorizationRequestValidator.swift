@@ -68,7 +68,7 @@ struct AuthorizationRequestValidator {
         let unsupported = scope.subtracting(GatewayScopes.supported)
         guard unsupported.isEmpty else { throw fail("invalid_scope", "Unsupported scope: \(unsupported)") }
         let resource = try single("resource")
-        if let resource, !Self.sameResource(resource, configuration.resource) {
+        if let resource, !configuration.isOwnResource(resource) {
             throw fail("invalid_target", "This server only issues tokens for the resource \(configuration.resource)")
         }
         request.scope = scope.isEmpty ? GatewayScopes.default : scope

@@ -3,8 +3,11 @@ import Hummingbird
 import JWTAuth
 import NIOCore
 
-/// `/.well-known/oauth-authorization-server` (RFC 8414) and `/.well-known/oauth-protected-resource[/mcp]`
+/// `/.well-known/oauth-authorization-server` (RFC 8414) and `/.well-known/oauth-protected-resource[/mcp|/sse]`
 /// (RFC 9728): how an MCP client discovers, from a 401, where to register and sign in.
+///
+/// Each MCP endpoint has its own protected resource metadata naming that endpoint's URL as `resource`, because clients
+/// check that the resource is the URL they connected to (or a parent of it).
 struct MetadataController {
     let configuration: GatewayConfiguration
 
@@ -21,14 +24,21 @@ struct MetadataController {
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
         guard let authorizationServers else { return }
-        let protectedResource = Self.encode(protectedResourceMetadata(authorizationServers: authorizationServers))
-        router.get(".well-known/oauth-protected-resource") { _, _ in Self.response(protectedResource) }
-        router.get(".well-known/oauth-protected-resource/mcp") { _, _ in Self.response(protectedResource) }
+        let streamable = Self.encode(
+            protectedResourceMetadata(resource: configuration.resource, authorizationServers: authorizationServers))
+        let legacy = Self.encode(
+            protectedResourceMetadata(
+                resource: configuration.publicURL + "/sse", authorizationServers: authorizationServers))
+        router.get(".well-known/oauth-protected-resource") { _, _ in Self.response(streamable) }
+        router.get(".well-known/oauth-protected-resource/mcp") { _, _ in Self.response(streamable) }
+        router.get(".well-known/oauth-protected-resource/sse") { _, _ in Self.response(legacy) }
         guard case .authorizationServer = configuration.mode else { return }
         let authorizationServer = Self.encode(authorizationServerMetadata)
         router.get(".well-known/oauth-authorization-server") { _, _ in Self.response(authorizationServer) }
-        // Some clients look the document up with the resource path appended (RFC 8414 §3.1 for issuers with paths).
+        // Some clients look the document up with the endpoint's path appended (as RFC 8414 §3.1 does for issuers
+        // with paths).
         router.get(".well-known/oauth-authorization-server/mcp") { _, _ in Self.response(authorizationServer) }
+        router.get(".well-known/oauth-authorization-server/sse") { _, _ in Self.response(authorizationServer) }
     }
 
     var authorizationServerMetadata: JSONValue {
@@ -51,9 +61,9 @@ struct MetadataController {
         ]
     }
 
-    func protectedResourceMetadata(authorizationServers: [String]) -> JSONValue {
+    func protectedResourceMetadata(resource: String, authorizationServers: [String]) -> JSONValue {
         [
-            "resource": .string(configuration.resource),
+            "resource": .string(resource),
             "authorization_servers": .array(authorizationServers.map(JSONValue.string)),
             "scopes_supported": .array(GatewayScopes.supported.sorted.map(JSONValue.string)),
             "bearer_methods_supported": ["header"],

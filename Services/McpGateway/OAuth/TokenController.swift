@@ -27,7 +27,7 @@ struct TokenController {
             throw ErrorResponse.unauthorizedClient("This client did not register the \(grantType) grant")
         }
         if let resource = try parameters.single("resource"),
-            !AuthorizationRequestValidator.sameResource(resource, configuration.resource)
+            !configuration.isOwnResource(resource)
         {
             throw ErrorResponse.invalidTarget(
                 "This server only issues tokens for the resource \(configuration.resource)")

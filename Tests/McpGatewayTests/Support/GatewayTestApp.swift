@@ -23,6 +23,9 @@ struct GatewayTestApp {
     let provider: FakeProvider
     let store: SQLiteGatewayStore
     let configuration: GatewayConfiguration
+    private let running = RunningGateway()
+    /// The sessions of the gateway `run` started.
+    var sessions: SessionRegistry? { running.gateway?.sessions }
 
     init(environment: [String: String] = [:]) async throws {
         var values = [
@@ -37,7 +40,9 @@ struct GatewayTestApp {
         self.store = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
     }
 
-    func run(_ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    func run(
+        mode: TestingSetup = .router, _ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
         let gateway = try await Gateway(
             configuration: configuration,
             dependencies: GatewayDependencies(
@@ -45,8 +50,14 @@ struct GatewayTestApp {
                 upstreamHTTP: provider
             ),
             logger: Logger(label: "test"))
-        try await buildApplication(gateway: gateway, logger: Logger(label: "test")).test(.router, test)
+        running.gateway = gateway
+        try await buildApplication(gateway: gateway, logger: Logger(label: "test")).test(mode, test)
     }
+}
+
+/// The gateway a test app is running, for tests that reach into its parts.
+final class RunningGateway: @unchecked Sendable {
+    var gateway: Gateway?
 }
 
 /// Cookies a browser would keep between requests.
