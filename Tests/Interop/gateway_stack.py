@@ -51,10 +51,17 @@ class Stack:
 
 
 def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = None,
-                devidp_env: dict[str, str] | None = None, common_env: dict[str, str] | None = None) -> Stack:
+                devidp_env: dict[str, str] | None = None, common_env: dict[str, str] | None = None,
+                api_env: dict[str, str] | None = None, nanoidp_options: dict | None = None,
+                gateway_port: int | None = None) -> Stack:
+    """`api_env` and `gateway_env` may use `{gateway_url}`, filled in once the gateway's port is known."""
     workdir = Path(tempfile.mkdtemp(prefix="stack-"))
-    gateway_port, api_port = free_port(), free_port()
+    gateway_port, api_port = gateway_port or free_port(), free_port()
     gateway_url = f"http://127.0.0.1:{gateway_port}"
+
+    def filled(env: dict[str, str] | None) -> dict[str, str]:
+        return {key: value.format(gateway_url=gateway_url) for key, value in (env or {}).items()}
+
     services: list[Service] = []
     try:
         if upstream == "devidp":
@@ -71,20 +78,20 @@ def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = N
             nano = NanoIDP(clients=[{
                 "client_id": GATEWAY_CLIENT_ID, "client_secret": GATEWAY_CLIENT_SECRET,
                 "redirect_uris": [gateway_url + "/callback"],
-            }])
+            }], **(nanoidp_options or {}))
             idp = nano.service
             services.append(idp)
             issuer = nano.issuer
             issuer_env = {"OIDC_ISSUER": issuer}
         api = Service("todos-api", [str(BIN / "TodosAPI"), "--port", str(api_port)], {
-            **issuer_env, "TODOS_DATABASE": str(workdir / "todos.sqlite"), **(common_env or {}),
+            **issuer_env, "TODOS_DATABASE": str(workdir / "todos.sqlite"), **(common_env or {}), **filled(api_env),
         }, f"http://127.0.0.1:{api_port}/api/health")
         services.append(api)
         gateway = Service("gateway", [str(BIN / "McpGateway"), "--port", str(gateway_port)], {
             **issuer_env, "PUBLIC_URL": gateway_url, "AUTH0_CLIENT_ID": GATEWAY_CLIENT_ID,
             "AUTH0_CLIENT_SECRET": GATEWAY_CLIENT_SECRET, "API_BASE_URL": f"http://127.0.0.1:{api_port}",
             "COOKIE_ENCRYPTION_KEY": secrets.token_urlsafe(32), "GATEWAY_ENCRYPTION_KEY": secrets.token_urlsafe(32),
-            "GATEWAY_DATABASE": str(workdir / "gateway.sqlite"), **(common_env or {}), **(gateway_env or {}),
+            "GATEWAY_DATABASE": str(workdir / "gateway.sqlite"), **(common_env or {}), **filled(gateway_env),
         }, gateway_url + "/health")
         services.append(gateway)
     except Exception:

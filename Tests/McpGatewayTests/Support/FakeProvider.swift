@@ -10,6 +10,8 @@ final class FakeProvider: DocumentFetching, UpstreamHTTP, @unchecked Sendable {
     static let clientID = "gateway-client"
     static let clientSecret = "gateway-secret"
     static let audience = "urn:todos-api"
+    /// A Cloudflare Access team whose certificates are this provider's key.
+    static let accessTeam = "https://acme.cloudflareaccess.com"
 
     enum RefreshBehaviour {
         case succeed
@@ -67,12 +69,18 @@ final class FakeProvider: DocumentFetching, UpstreamHTTP, @unchecked Sendable {
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             ]
             return FetchedDocument(body: Array(try encoder.encode(document)))
-        case Self.issuer + "jwks":
+        case Self.issuer + "jwks", Self.accessTeam + "/cdn-cgi/access/certs":
             return FetchedDocument(
                 body: Array(try encoder.encode(JSONValue.object(["keys": [.object(key.publicJWK)]]))))
         default:
             throw DocumentFetchError("no document at \(url)")
         }
+    }
+
+    /// A JWT signed with the provider's key: an access token of an external authorization server, or an Access
+    /// assertion.
+    func sign(_ claims: [String: JSONValue]) throws -> String {
+        try key.sign(claims)
     }
 
     func post(form: [(String, String)], to url: String, headers: [(String, String)]) async throws
