@@ -80,8 +80,8 @@ struct Gateway: Sendable {
             self.authenticator = AccessAssertionAuthenticator(
                 settings: settings,
                 verifier: JWTVerifier(
-                    configuration: .init(
-                        issuer: settings.teamDomain, audiences: settings.audiences, requireSubject: false),
+                    configuration: CloudflareAccess.verifierConfiguration(
+                        teamDomain: settings.teamDomain, audiences: settings.audiences),
                     keys: keys, clock: dependencies.clock))
         }
         self.tools = TodoTools(
@@ -131,7 +131,7 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     func authentication(_ endpoint: String) -> MCPAuthenticationMiddleware {
         MCPAuthenticationMiddleware(
             origins: origins, authenticator: gateway.authenticator,
-            challenge: BearerChallenge(resourceMetadataURL: configuration.resourceMetadataURL(for: endpoint)))
+            challenge: MCPBearerChallenge(resourceMetadataURL: configuration.resourceMetadataURL(for: endpoint)))
     }
     let fastPath = ToolRequestFastPath(tools: gateway.tools)
     let stepUp: Bool =

@@ -5,8 +5,10 @@ import ServiceSupport
 
 /// What the application needs from outside, injectable for tests.
 struct TodosAPIDependencies: Sendable {
-    /// The issuer's signing keys: a ``JWKSCache`` in production, a fixed ``KeySet`` in tests.
+    /// The issuer's signing keys: a ``JWKSCache`` in production, a fixed ``KeySet`` in tests. Unused without an issuer.
     var keys: any VerificationKeyProvider
+    /// Cloudflare Access's signing keys; unused unless Access is configured.
+    var accessKeys: (any VerificationKeyProvider)? = nil
     var repository: any TodoRepository
     var clock: any WallClock = SystemClock()
 }
@@ -22,9 +24,20 @@ func buildApplication(
     router.get("api/health") { _, _ in HealthStatus(at: dependencies.clock.now) }
     router.refuseOtherMethods(on: "api/health", allowed: [.get])
 
-    let verifier = JWTVerifier(
-        configuration: configuration.verifierConfiguration, keys: dependencies.keys, clock: dependencies.clock)
-    let api = router.group("api").add(middleware: BearerAuthMiddleware(verifier: verifier))
+    let bearer = configuration.tokens.map {
+        JWTVerifier(
+            configuration: configuration.verifierConfiguration($0), keys: dependencies.keys, clock: dependencies.clock)
+    }
+    let access = configuration.access.map { settings in
+        (
+            verifier: JWTVerifier(
+                configuration: CloudflareAccess.verifierConfiguration(
+                    teamDomain: settings.teamDomain, audiences: settings.audiences, leeway: configuration.leeway),
+                keys: dependencies.accessKeys ?? dependencies.keys, clock: dependencies.clock),
+            scopes: settings.scopes
+        )
+    }
+    let api = router.group("api").add(middleware: CallerAuthMiddleware(bearer: bearer, access: access))
     MeController().addRoutes(to: api)
     TodosController(repository: dependencies.repository).addRoutes(to: api)
     BillingController().addRoutes(to: api)

@@ -25,15 +25,35 @@ struct TodosAPICommand: AsyncParsableCommand {
             let logger = Logger(label: "TodosAPI")
 
             let database = try TodoDatabase.open(path: configuration.databasePath)
-            let keys = JWKSCache(configuration: configuration.jwksConfiguration, logger: Logger(label: "TodosAPI.JWKS"))
-            Task { await keys.refresh() }  // warm the cache; an IdP that starts later is fetched on first use
+            // Warm the caches; a provider that starts later is fetched on first use.
+            let keys = configuration.tokens.map {
+                JWKSCache(
+                    configuration: configuration.jwksConfiguration($0.jwksSource),
+                    logger: Logger(label: "TodosAPI.JWKS"))
+            }
+            let accessKeys = configuration.access.map {
+                JWKSCache(
+                    configuration: configuration.jwksConfiguration(
+                        .url(CloudflareAccess.certsURL(teamDomain: $0.teamDomain))),
+                    logger: Logger(label: "TodosAPI.AccessKeys"))
+            }
+            for cache in [keys, accessKeys].compactMap({ $0 }) { Task { await cache.refresh() } }
             let app = buildApplication(
                 configuration: configuration,
-                dependencies: TodosAPIDependencies(keys: keys, repository: SQLiteTodoRepository(database: database)),
+                dependencies: TodosAPIDependencies(
+                    keys: keys ?? KeySet([]), accessKeys: accessKeys,
+                    repository: SQLiteTodoRepository(database: database)),
                 logger: logger)
-            logger.info(
-                "TodosAPI accepts tokens from \(configuration.issuer) for \(configuration.audiences.sorted())",
-                metadata: ["jwks": "\(configuration.jwksSource)"])
+            if let tokens = configuration.tokens {
+                logger.info(
+                    "TodosAPI accepts tokens from \(tokens.issuer) for \(tokens.audiences.sorted())",
+                    metadata: ["jwks": "\(tokens.jwksSource)"])
+            }
+            if let access = configuration.access {
+                logger.info(
+                    "TodosAPI accepts Cloudflare Access assertions of \(access.teamDomain) for \(access.audiences.sorted()), granting \(access.scopes)"
+                )
+            }
             try await app.runService()
         }
     }

@@ -137,7 +137,8 @@ class JWKSServer:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = self.base_url + "/.well-known/jwks.json"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

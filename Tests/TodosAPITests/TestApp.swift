@@ -16,19 +16,30 @@ struct TestApp {
     static let now = Date(timeIntervalSince1970: 1_750_000_000)
     private static let signingKey = Task { try await RSASigningKey.generate() }
 
+    static let accessTeam = "https://acme.cloudflareaccess.com"
+    static let accessAudience = "todos-api-aud"
+
     let clock = ManualClock(now)
     let signingKey: RSASigningKey
     let keys: any VerificationKeyProvider
+    let tokens: TodosAPIConfiguration.TokenSettings?
+    let access: TodosAPIConfiguration.AccessSettings?
 
-    init(keys: (any VerificationKeyProvider)? = nil) async throws {
+    /// `access`: Cloudflare Access assertions signed with the same key are accepted too; `bearer: false` leaves only
+    /// them.
+    init(keys: (any VerificationKeyProvider)? = nil, access: ScopeSet? = nil, bearer: Bool = true) async throws {
         self.signingKey = try await Self.signingKey.value
         if let keys { self.keys = keys } else { self.keys = KeySet([try await signingKey.verificationKey()]) }
+        self.tokens =
+            bearer
+            ? .init(issuer: Self.issuer, audiences: [Self.audience], jwksSource: .url("https://unused.invalid/jwks"))
+            : nil
+        self.access = access.map { .init(teamDomain: Self.accessTeam, audiences: [Self.accessAudience], scopes: $0) }
     }
 
     func run(_ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let configuration = TodosAPIConfiguration(
-            host: "127.0.0.1", port: 0, issuer: Self.issuer, audiences: [Self.audience],
-            jwksSource: .url("https://unused.invalid/jwks"), leeway: 60, jwksRefreshCooldown: 5,
+            host: "127.0.0.1", port: 0, tokens: tokens, access: access, leeway: 60, jwksRefreshCooldown: 5,
             databasePath: ":memory:")
         let repository = SQLiteTodoRepository(database: try TodoDatabase.inMemory(), clock: clock)
         let app = buildApplication(
@@ -47,6 +58,21 @@ struct TestApp {
             "iat": .integer(Int64(Self.now.timeIntervalSince1970)),
             "exp": .integer(Int64(Self.now.timeIntervalSince1970) + 3600),
             "scope": .string(scope ?? (["openid"] + permissions).joined(separator: " ")), "azp": "test-client",
+        ]
+        for (name, value) in changes {
+            if value == .null { claims.removeValue(forKey: name) } else { claims[name] = value }
+        }
+        return try signingKey.sign(claims)
+    }
+
+    /// A Cloudflare Access assertion for `user` (a user's has `sub` and `email`; pass `sub: ""` and a
+    /// `common_name` for a service token's).
+    func assertion(_ user: String = "carol", changes: [String: JSONValue] = [:]) throws -> String {
+        var claims: [String: JSONValue] = [
+            "iss": .string(Self.accessTeam), "aud": [.string(Self.accessAudience)], "sub": .string("access-\(user)"),
+            "email": .string("\(user)@example.com"), "type": "app",
+            "iat": .integer(Int64(Self.now.timeIntervalSince1970)),
+            "exp": .integer(Int64(Self.now.timeIntervalSince1970) + 3600),
         ]
         for (name, value) in changes {
             if value == .null { claims.removeValue(forKey: name) } else { claims[name] = value }

@@ -92,7 +92,7 @@ struct ExternalAuthorizationServerSettings: Sendable {
     static func load(from settings: Settings, resources: [String]) throws(ConfigurationError)
         -> ExternalAuthorizationServerSettings
     {
-        let issuer = try UpstreamConfiguration.issuer(from: settings)
+        let issuer = try settings.issuer()
         let jwksSource: JWKSSource =
             if settings.string("JWKS_URL") != nil {
                 .url(try settings.url("JWKS_URL", example: "https://acme.us.auth0.com/.well-known/jwks.json"))
@@ -115,18 +115,12 @@ struct CloudflareAccessSettings: Sendable {
     var scopes: ScopeSet
 
     /// Where Access publishes its signing keys.
-    var certsURL: String { teamDomain + "/cdn-cgi/access/certs" }
+    var certsURL: String { CloudflareAccess.certsURL(teamDomain: teamDomain) }
 
     static func load(from settings: Settings) throws(ConfigurationError) -> CloudflareAccessSettings {
-        let example = "https://your-team.cloudflareaccess.com"
-        var team = try settings.required("TEAM_DOMAIN", example: example)
-        if !team.contains("://") { team = "https://" + team }
-        while team.hasSuffix("/") { team.removeLast() }
-        guard let components = URLComponents(string: team), components.scheme == "https" || components.scheme == "http",
-            components.host?.isEmpty == false, components.path.isEmpty
-        else {
-            throw ConfigurationError(variable: "TEAM_DOMAIN", problem: "is not an Access team domain", example: example)
-        }
+        let team = try AccessTeamDomain.issuer(
+            from: try settings.required("TEAM_DOMAIN", example: "https://your-team.cloudflareaccess.com"),
+            variable: "TEAM_DOMAIN")
         let audiences = settings.list("POLICY_AUD", default: [])
         guard !audiences.isEmpty else {
             throw ConfigurationError(

@@ -111,26 +111,7 @@ struct UpstreamConfiguration: Sendable {
             }
             return String(authorization.dropLast("/authorization".count))
         }
-        return try issuer(from: settings)
-    }
-
-    /// `OIDC_ISSUER` verbatim, or `https://<AUTH0_DOMAIN>/`.
-    static func issuer(from settings: Settings) throws(ConfigurationError) -> String {
-        if settings.string("OIDC_ISSUER") != nil {
-            if settings.string("AUTH0_DOMAIN") != nil {
-                throw ConfigurationError(
-                    variable: "AUTH0_DOMAIN", problem: "and OIDC_ISSUER are both set; set only one of them",
-                    example: "acme.us.auth0.com")
-            }
-            return try settings.url("OIDC_ISSUER", example: "https://keycloak.example.com/realms/demo")
-        }
-        guard let domain = settings.string("AUTH0_DOMAIN") else {
-            throw ConfigurationError(
-                variable: "AUTH0_DOMAIN",
-                problem: "is missing (or set OIDC_ISSUER for another OpenID Connect provider)",
-                example: "acme.us.auth0.com")
-        }
-        return try Auth0Domain.issuer(from: domain)
+        return try settings.issuer()
     }
 
     static func defaultName(for issuer: String) -> String {

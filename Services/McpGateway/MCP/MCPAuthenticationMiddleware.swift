@@ -10,7 +10,7 @@ struct MCPAuthenticationMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
     let origins: OriginPolicy
     let authenticator: any MCPAuthenticator
-    let challenge: BearerChallenge
+    let challenge: MCPBearerChallenge
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response

@@ -8,7 +8,7 @@ import ServiceSupport
 /// ``ErrorResponse`` with the right status and challenge otherwise.
 protocol MCPAuthenticator: Sendable {
     /// The caller of `request`; `challenge` renders the 401s of the endpoint that was called.
-    func authenticate(_ request: Request, challenge: BearerChallenge) async throws -> MCPCaller
+    func authenticate(_ request: Request, challenge: MCPBearerChallenge) async throws -> MCPCaller
 }
 
 /// `AUTH_MODE=gateway`: the gateway's own opaque access tokens, looked up by digest, bound to the MCP resource.
@@ -17,7 +17,7 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
     let store: any GatewayStore
     let clock: any WallClock
 
-    func authenticate(_ request: Request, challenge: BearerChallenge) async throws -> MCPCaller {
+    func authenticate(_ request: Request, challenge: MCPBearerChallenge) async throws -> MCPCaller {
         let token = try challenge.token(of: request)
         guard token.hasPrefix(GatewayTokenFormat.accessTokenPrefix),
             let (record, grant) = try await store.accessToken(digest: SecretDigest.hex(token), now: clock.now)
@@ -37,7 +37,7 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
 struct ExternalTokenAuthenticator: MCPAuthenticator {
     let verifier: JWTVerifier
 
-    func authenticate(_ request: Request, challenge: BearerChallenge) async throws -> MCPCaller {
+    func authenticate(_ request: Request, challenge: MCPBearerChallenge) async throws -> MCPCaller {
         let token = try challenge.token(of: request)
         let verified: VerifiedToken
         do { verified = try await verifier.verify(token) } catch {
@@ -53,11 +53,11 @@ struct ExternalTokenAuthenticator: MCPAuthenticator {
 /// `AUTH_MODE=access`: the `Cf-Access-Jwt-Assertion` Cloudflare Access adds to every request it lets through,
 /// verified against the team's certificates, issuer and the application's AUD. Missing → 401, invalid → 403.
 struct AccessAssertionAuthenticator: MCPAuthenticator {
-    static let header = HTTPField.Name("Cf-Access-Jwt-Assertion")!
+    static let header = HTTPField.Name(CloudflareAccess.assertionHeader)!
     let settings: CloudflareAccessSettings
     let verifier: JWTVerifier
 
-    func authenticate(_ request: Request, challenge: BearerChallenge) async throws -> MCPCaller {
+    func authenticate(_ request: Request, challenge: MCPBearerChallenge) async throws -> MCPCaller {
         guard let assertion = request.headers[Self.header], !assertion.isEmpty else {
             throw ErrorResponse(
                 status: .unauthorized, code: "unauthorized",
@@ -75,10 +75,7 @@ struct AccessAssertionAuthenticator: MCPAuthenticator {
                 status: .forbidden, code: "forbidden",
                 message: "The Cloudflare Access assertion is not valid: \(error.message)")
         }
-        // Users have a sub and an email; service tokens only a common_name.
-        let subject = [verified.subject, verified.string("email"), verified.string("common_name")]
-            .compactMap { $0 }.first { !$0.isEmpty }
-        guard let subject else {
+        guard let subject = CloudflareAccess.principal(of: verified) else {
             throw ErrorResponse(status: .forbidden, code: "forbidden", message: "The Access assertion names no user")
         }
         let identity = CallerIdentity(
@@ -90,7 +87,7 @@ struct AccessAssertionAuthenticator: MCPAuthenticator {
 
 /// The bearer-token rules every OAuth mode of the MCP endpoints shares: the token only in the `Authorization` header,
 /// and 401 challenges that point MCP clients at the endpoint's protected resource metadata (RFC 9728).
-struct BearerChallenge: Sendable {
+struct MCPBearerChallenge: Sendable {
     /// `<PUBLIC_URL>/.well-known/oauth-protected-resource/mcp` (or `/sse` for the legacy transport's endpoints).
     let resourceMetadataURL: String
 

@@ -18,14 +18,16 @@ enum ToolDefinitions {
     static let all: [Tool] = [
         Tool(
             name: ToolCatalog.whoami, title: "Who am I",
-            description: "Show who is signed in (identity claims) and which scopes this connection was granted.",
+            description:
+                "Show who is signed in (identity claims), the OAuth client acting for them (none behind Cloudflare "
+                + "Access) and which scopes this connection was granted.",
             inputSchema: ["type": "object", "properties": [:], "additionalProperties": false],
             annotations: .init(readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false),
             outputSchema: [
                 "type": "object",
                 "properties": [
                     "sub": ["type": "string"], "name": ["type": ["string", "null"]],
-                    "email": ["type": ["string", "null"]], "client_id": ["type": "string"],
+                    "email": ["type": ["string", "null"]], "client_id": ["type": ["string", "null"]],
                     "scopes": ["type": "array", "items": ["type": "string"]],
                 ],
                 "required": ["sub", "client_id", "scopes"],

@@ -6,8 +6,19 @@ import ServiceSupport
 /// The request context of TodosAPI: Hummingbird's core storage plus the verified token, once authenticated.
 struct TodosRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
-    /// Set by ``BearerAuthMiddleware`` for every route under `/api/` except `/api/health`.
-    var token: VerifiedToken?
+    /// The verified access token or Access assertion, set by ``CallerAuthMiddleware`` for every route under `/api/`
+    /// except `/api/health`.
+    private(set) var token: VerifiedToken?
+    /// What the caller may do: the token's scopes, or the scopes configured for Access users.
+    private(set) var scopes: ScopeSet = []
+    /// Who owns the caller's todos: the token's `sub`, or the Access user.
+    private(set) var owner: String?
+
+    mutating func authenticate(_ token: VerifiedToken, scopes: ScopeSet, owner: String?) {
+        self.token = token
+        self.scopes = scopes
+        self.owner = owner.flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     init(source: Source) {
         self.coreContext = .init(source: source)
@@ -29,7 +40,7 @@ struct TodosRequestContext: RequestContext {
         guard let token else {
             throw ErrorResponse(BearerAuthError.missingToken, realm: TodosAPIConfiguration.realm)
         }
-        guard token.scopes.contains(scope) else {
+        guard scopes.contains(scope) else {
             throw ErrorResponse(BearerAuthError.insufficientScope([scope]), realm: TodosAPIConfiguration.realm)
         }
         return token
@@ -37,10 +48,10 @@ struct TodosRequestContext: RequestContext {
 
     /// The caller's `sub`, which owns their todos.
     func requireOwner(scope: String) throws -> String {
-        let token = try requireScope(scope)
-        guard let subject = token.subject else {
+        _ = try requireScope(scope)
+        guard let owner else {
             throw ErrorResponse(BearerAuthError.missingSubject, realm: TodosAPIConfiguration.realm)
         }
-        return subject
+        return owner
     }
 }

@@ -2,16 +2,16 @@ import Foundation
 import JWTAuth
 import ServiceSupport
 
-/// Everything TodosAPI reads from its environment (or `.dev.vars`).
+/// Everything TodosAPI reads from its environment (or `.dev.vars`). At least one way of authenticating callers must be
+/// configured: bearer tokens of an OAuth issuer (`AUTH0_DOMAIN` / `OIDC_ISSUER`), Cloudflare Access assertions
+/// (`ACCESS_TEAM_DOMAIN` and `ACCESS_AUD`), or both.
 struct TodosAPIConfiguration: Sendable {
     var host: String
     var port: Int
-    /// The issuer tokens must come from, e.g. `https://acme.us.auth0.com/`.
-    var issuer: String
-    /// The audiences tokens may be meant for (`AUTH0_AUDIENCE`, comma-separated).
-    var audiences: Set<String>
-    /// Where the issuer's signing keys are: `JWKS_URL`, else OIDC discovery.
-    var jwksSource: JWKSSource
+    /// Bearer access tokens: whose, and for which audiences. `nil` when only Access assertions are accepted.
+    var tokens: TokenSettings?
+    /// Cloudflare Access assertions. `nil` unless `ACCESS_TEAM_DOMAIN` is set.
+    var access: AccessSettings?
     /// Tolerance for clock skew.
     var leeway: TimeInterval
     /// The shortest time between two JWKS refreshes forced by unknown key ids.
@@ -19,10 +19,48 @@ struct TodosAPIConfiguration: Sendable {
     /// The SQLite file.
     var databasePath: String
 
+    /// Which bearer tokens TodosAPI accepts.
+    struct TokenSettings: Sendable, Equatable {
+        /// The issuer tokens must come from, e.g. `https://acme.us.auth0.com/`.
+        var issuer: String
+        /// The audiences tokens may be meant for (`AUTH0_AUDIENCE`, comma-separated).
+        var audiences: Set<String>
+        /// Where the issuer's signing keys are: `JWKS_URL`, else OIDC discovery.
+        var jwksSource: JWKSSource
+    }
+
+    /// Which Cloudflare Access assertions TodosAPI accepts, and what their users may do.
+    struct AccessSettings: Sendable, Equatable {
+        /// `https://<team>.cloudflareaccess.com`, the assertions' issuer.
+        var teamDomain: String
+        /// The AUD tag(s) of TodosAPI's own Access application (and, without Access in between, of the applications
+        /// whose assertions are forwarded to it).
+        var audiences: Set<String>
+        /// The scopes a caller authenticated by Access has: Access policies decide who gets in, not what they may do.
+        var scopes: ScopeSet
+    }
+
     static let realm = "todos-api"
+    static let apiScopes: ScopeSet = ["read:todos", "write:todos", "read:billing"]
 
     static func load(from settings: Settings) throws(ConfigurationError) -> TodosAPIConfiguration {
-        let issuer = try issuer(from: settings)
+        let access = try loadAccess(from: settings)
+        // Bearer tokens are optional only when Access is configured.
+        let tokens: TokenSettings? =
+            access != nil && settings.string("AUTH0_DOMAIN") == nil && settings.string("OIDC_ISSUER") == nil
+            ? nil : try loadTokens(from: settings)
+        return TodosAPIConfiguration(
+            host: settings.string("HOST", default: "127.0.0.1"),
+            port: try settings.integer("PORT", default: 8789, in: 1...65535),
+            tokens: tokens,
+            access: access,
+            leeway: try settings.duration("JWT_LEEWAY", default: 60, in: 0...600),
+            jwksRefreshCooldown: try settings.duration("JWKS_REFRESH_COOLDOWN", default: 5, in: 0...3600),
+            databasePath: settings.string("TODOS_DATABASE", default: ".data/todos.sqlite"))
+    }
+
+    private static func loadTokens(from settings: Settings) throws(ConfigurationError) -> TokenSettings {
+        let issuer = try settings.issuer()
         let audiences = settings.list("AUTH0_AUDIENCE", default: ["urn:todos-api"])
         guard !audiences.isEmpty else {
             throw ConfigurationError(variable: "AUTH0_AUDIENCE", problem: "names no audience", example: "urn:todos-api")
@@ -33,36 +71,41 @@ struct TodosAPIConfiguration: Sendable {
             } else {
                 .discovery(issuer: issuer)
             }
-        return TodosAPIConfiguration(
-            host: settings.string("HOST", default: "127.0.0.1"),
-            port: try settings.integer("PORT", default: 8789, in: 1...65535),
-            issuer: issuer,
-            audiences: Set(audiences),
-            jwksSource: jwksSource,
-            leeway: try settings.duration("JWT_LEEWAY", default: 60, in: 0...600),
-            jwksRefreshCooldown: try settings.duration("JWKS_REFRESH_COOLDOWN", default: 5, in: 0...3600),
-            databasePath: settings.string("TODOS_DATABASE", default: ".data/todos.sqlite"))
+        return TokenSettings(issuer: issuer, audiences: Set(audiences), jwksSource: jwksSource)
     }
 
-    /// `OIDC_ISSUER`, exactly as the provider writes it (Okta, Keycloak and Google issuers have no trailing slash), or
-    /// else `AUTH0_DOMAIN`, normalised the Auth0 way.
-    static func issuer(from settings: Settings) throws(ConfigurationError) -> String {
-        if settings.string("OIDC_ISSUER") != nil {
-            return try settings.url("OIDC_ISSUER", example: "https://keycloak.example.com/realms/demo")
+    private static func loadAccess(from settings: Settings) throws(ConfigurationError) -> AccessSettings? {
+        guard let team = settings.string("ACCESS_TEAM_DOMAIN") else {
+            if settings.string("ACCESS_AUD") != nil {
+                throw ConfigurationError(
+                    variable: "ACCESS_TEAM_DOMAIN", problem: "is missing (ACCESS_AUD is set)",
+                    example: "https://your-team.cloudflareaccess.com")
+            }
+            return nil
         }
-        guard let domain = settings.string("AUTH0_DOMAIN") else {
+        let audiences = settings.list("ACCESS_AUD", default: [])
+        guard !audiences.isEmpty else {
             throw ConfigurationError(
-                variable: "AUTH0_DOMAIN", problem: "is missing (or set OIDC_ISSUER for a non-Auth0 provider)",
-                example: "acme.us.auth0.com")
+                variable: "ACCESS_AUD", problem: "is missing (the AUD tag of TodosAPI's Access application)",
+                example: "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2")
         }
-        return try Auth0Domain.issuer(from: domain)
+        let scopes = ScopeSet(spaceSeparated: settings.string("ACCESS_SCOPES", default: apiScopes.description))
+        guard apiScopes.isSuperset(of: scopes) else {
+            throw ConfigurationError(
+                variable: "ACCESS_SCOPES", problem: "must list scopes from \(apiScopes)",
+                example: "read:todos write:todos")
+        }
+        return AccessSettings(
+            teamDomain: try AccessTeamDomain.issuer(from: team, variable: "ACCESS_TEAM_DOMAIN"),
+            audiences: Set(audiences), scopes: scopes)
     }
 
-    var verifierConfiguration: JWTVerifier.Configuration {
-        JWTVerifier.Configuration(issuer: issuer, audiences: audiences, leeway: leeway, cacheCapacity: 10_000)
+    func verifierConfiguration(_ tokens: TokenSettings) -> JWTVerifier.Configuration {
+        JWTVerifier.Configuration(
+            issuer: tokens.issuer, audiences: tokens.audiences, leeway: leeway, cacheCapacity: 10_000)
     }
 
-    var jwksConfiguration: JWKSCache.Configuration {
-        JWKSCache.Configuration(source: jwksSource, forcedRefreshCooldown: jwksRefreshCooldown)
+    func jwksConfiguration(_ source: JWKSSource) -> JWKSCache.Configuration {
+        JWKSCache.Configuration(source: source, forcedRefreshCooldown: jwksRefreshCooldown)
     }
 }

@@ -43,3 +43,26 @@ public enum Auth0Domain {
             && !host.hasPrefix(".") && !host.hasPrefix("-")
     }
 }
+
+extension Settings {
+    /// The issuer of the OpenID Connect provider (or OAuth server) the service trusts: `OIDC_ISSUER` exactly as the
+    /// provider writes it (Okta, Keycloak and Google issuers have no trailing slash), or `AUTH0_DOMAIN` normalised the
+    /// Auth0 way. Setting both is an error rather than a silent choice.
+    public func issuer() throws(ConfigurationError) -> String {
+        if string("OIDC_ISSUER") != nil {
+            if string("AUTH0_DOMAIN") != nil {
+                throw ConfigurationError(
+                    variable: "AUTH0_DOMAIN", problem: "and OIDC_ISSUER are both set; set only one of them",
+                    example: "acme.us.auth0.com")
+            }
+            return try url("OIDC_ISSUER", example: "https://keycloak.example.com/realms/demo")
+        }
+        guard let domain = string("AUTH0_DOMAIN") else {
+            throw ConfigurationError(
+                variable: "AUTH0_DOMAIN",
+                problem: "is missing (or set OIDC_ISSUER for another OpenID Connect provider)",
+                example: "acme.us.auth0.com")
+        }
+        return try Auth0Domain.issuer(from: domain)
+    }
+}

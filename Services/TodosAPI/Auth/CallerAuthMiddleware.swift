@@ -1,0 +1,56 @@
+import HTTPTypes
+import Hummingbird
+import JWTAuth
+import ServiceSupport
+
+/// Authenticates every request that passes through it and stores the caller in the context; scopes are checked by
+/// each route.
+///
+/// - A bearer token (`Authorization: Bearer`), when the request has one and an issuer is configured: verified as an
+///   access token; its scopes are its `scope`/`permissions`. Failures answer 400/401/503 with an RFC 6750 challenge.
+/// - Otherwise a Cloudflare Access assertion, when Access is configured: `Cf-Access-Jwt-Assertion` (added by Access
+///   in front of TodosAPI), or `Cf-Access-Token` (a linked app token forwarded by the gateway, when nothing sits in
+///   between). Its user has the configured `ACCESS_SCOPES`. An invalid assertion is a 403, as Access answers.
+/// - A request with neither is a 401.
+///
+/// A bearer token wins over an assertion: behind Access, the assertion may be a service token's (the gateway getting
+/// through Access) while the bearer token names the user the call is for.
+struct CallerAuthMiddleware: RouterMiddleware {
+    typealias Context = TodosRequestContext
+    let bearer: JWTVerifier?
+    let access: (verifier: JWTVerifier, scopes: ScopeSet)?
+
+    static let assertionHeader = HTTPField.Name(CloudflareAccess.assertionHeader)!
+    static let linkedAppTokenHeader = HTTPField.Name(CloudflareAccess.linkedAppTokenHeader)!
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        var context = context
+        let assertion = request.headers[Self.assertionHeader] ?? request.headers[Self.linkedAppTokenHeader]
+        if let bearer, request.headers[.authorization] != nil || access == nil || assertion == nil {
+            do {
+                let token = try await bearer.verify(try request.bearerToken())
+                context.authenticate(token, scopes: token.scopes, owner: token.subject)
+            } catch {
+                throw ErrorResponse(error, realm: TodosAPIConfiguration.realm)
+            }
+        } else if let access, let assertion {
+            do {
+                let token = try await access.verifier.verify(assertion)
+                context.authenticate(token, scopes: access.scopes, owner: CloudflareAccess.principal(of: token))
+            } catch .keysUnavailable {
+                throw ErrorResponse(BearerAuthError.keysUnavailable, realm: TodosAPIConfiguration.realm)
+            } catch {
+                throw ErrorResponse(
+                    status: .forbidden, code: "forbidden",
+                    message: "The Cloudflare Access assertion is not valid: \(error.message)")
+            }
+        } else {
+            throw ErrorResponse(
+                status: .unauthorized, code: "unauthorized",
+                message: "This API accepts Cloudflare Access assertions: the request has no Cf-Access-Jwt-Assertion")
+        }
+        return try await next(request, context)
+    }
+}
