@@ -14,12 +14,15 @@ struct GatewayDependencies: Sendable {
     var documentFetcher: (any DocumentFetching)?
     /// Calls the provider's token and userinfo endpoints; by default over HTTP with `httpClient`.
     var upstreamHTTP: (any UpstreamHTTP)?
+    /// Resolves the host names of client metadata document URLs before the gateway connects to them.
+    var hostResolver: any HostResolving = SystemHostResolver()
 }
 
 /// The parts of the gateway's own authorization server (`AUTH_MODE=gateway`).
 struct AuthorizationServer: Sendable {
     let settings: AuthorizationServerSettings
     let store: any GatewayStore
+    let clients: ClientDirectory
     let upstream: UpstreamProvider
     let cipher: TokenCipher
     let cookies: CookieSigner
@@ -57,8 +60,19 @@ struct Gateway: Sendable {
                 clock: dependencies.clock, logger: logger)
             let upstreamTokens = UpstreamTokenService(
                 store: store, refresher: upstream, cipher: cipher, clock: dependencies.clock, logger: logger)
+            let documents = settings.clientMetadataDocuments
+            let clients = ClientDirectory(
+                store: store,
+                documents: documents.enabled
+                    ? ClientMetadataDocuments(
+                        fetcher: HTTPClientMetadataFetcher(
+                            policy: PublicAddressPolicy(allowPrivate: documents.allowPrivateAddresses),
+                            resolver: dependencies.hostResolver),
+                        store: store, clock: dependencies.clock, allowLoopbackHTTP: documents.allowPrivateAddresses,
+                        logger: logger)
+                    : nil)
             self.authorizationServer = AuthorizationServer(
-                settings: settings, store: store, upstream: upstream, cipher: cipher,
+                settings: settings, store: store, clients: clients, upstream: upstream, cipher: cipher,
                 cookies: CookieSigner(secret: settings.cookieSecret, secure: configuration.isHTTPS),
                 upstreamTokens: upstreamTokens)
             self.authenticator = GatewayTokenAuthenticator(
@@ -112,7 +126,8 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
             cipher: server.cipher, cookies: server.cookies, clock: gateway.clock)
         RegistrationController(store: server.store, clock: gateway.clock).addRoutes(to: router)
         AuthorizeController(
-            configuration: configuration, settings: server.settings, store: server.store, signIn: signIn,
+            configuration: configuration, settings: server.settings, store: server.store, clients: server.clients,
+            signIn: signIn,
             cookies: server.cookies, pages: gateway.pages, clock: gateway.clock
         ).addRoutes(to: router)
         CallbackController(
@@ -120,10 +135,11 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
             cipher: server.cipher, cookies: server.cookies, pages: gateway.pages, clock: gateway.clock
         ).addRoutes(to: router)
         TokenController(
-            configuration: configuration, settings: server.settings, store: server.store, clock: gateway.clock
+            configuration: configuration, settings: server.settings, store: server.store, clients: server.clients,
+            clock: gateway.clock
         )
         .addRoutes(to: router)
-        RevocationController(store: server.store, clock: gateway.clock).addRoutes(to: router)
+        RevocationController(store: server.store, clients: server.clients, clock: gateway.clock).addRoutes(to: router)
     }
 
     // The MCP endpoints: Streamable HTTP at /mcp, and the legacy HTTP+SSE transport at /sse and /messages. All three

@@ -37,7 +37,7 @@ struct AuthorizeTests {
             let html = String(buffer: response.body)
             #expect(html.contains("Test Client"))
             #expect(html.contains("redirects to localhost"))
-            #expect(html.contains("Published by client.example"))
+            #expect(html.contains("It says it is published by client.example; the gateway cannot check this"))
             #expect(html.contains("See your todos"))
             #expect(html.contains("Stay connected"))
             #expect(!html.contains("Create, change and delete"))

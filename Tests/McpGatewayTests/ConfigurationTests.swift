@@ -43,6 +43,17 @@ struct GatewayConfigurationTests {
         #expect(configuration.allowedOrigins == ["http://localhost:8788"])
         #expect(configuration.isLocalDevelopment)
         #expect(!configuration.isHTTPS)
+        #expect(server.clientMetadataDocuments.enabled)
+        #expect(!server.clientMetadataDocuments.allowPrivateAddresses)
+    }
+
+    @Test func clientMetadataDocumentSettings() throws {
+        var environment = minimal
+        environment["CLIENT_ID_METADATA_DOCUMENTS"] = "off"
+        environment["CLIENT_ID_METADATA_ALLOW_PRIVATE"] = "TRUE"
+        let documents = try #require(try load(environment).server).clientMetadataDocuments
+        #expect(!documents.enabled)
+        #expect(documents.allowPrivateAddresses)
     }
 
     @Test func publicURLIsNormalised() throws {
@@ -148,6 +159,7 @@ struct GatewayConfigurationTests {
             ("ACCESS_TOKEN_TTL", "forever"),
             ("MCP_MAX_SESSIONS", "0"), ("AUTH_MODE", "oauth"), ("GRANTED_SCOPES", "admin"),
             ("CORS_ALLOWED_ORIGINS", "localhost:6274"), ("CORS_ALLOWED_ORIGINS", "http://localhost:6274/path"),
+            ("CLIENT_ID_METADATA_DOCUMENTS", "maybe"), ("CLIENT_ID_METADATA_ALLOW_PRIVATE", "2"),
         ] as [(String, String?)])
     func badSettingsNameTheVariable(variable: String, value: String?) {
         var environment = minimal

@@ -57,6 +57,7 @@ struct AuthorizationServerSettings: Sendable {
     var databasePath: String
     var accessTokenLifetime: TimeInterval
     var grantLifetime: TimeInterval
+    var clientMetadataDocuments: ClientMetadataDocumentSettings
 
     static func load(from settings: Settings) throws(ConfigurationError) -> AuthorizationServerSettings {
         AuthorizationServerSettings(
@@ -66,7 +67,10 @@ struct AuthorizationServerSettings: Sendable {
             previousEncryptionSecrets: settings.list("GATEWAY_ENCRYPTION_KEYS_OLD", default: []),
             databasePath: settings.string("GATEWAY_DATABASE", default: ".data/gateway.sqlite"),
             accessTokenLifetime: try settings.duration("ACCESS_TOKEN_TTL", default: 3600, in: 1...86_400),
-            grantLifetime: try settings.duration("GRANT_TTL", default: 30 * 86_400, in: 3600...365 * 86_400))
+            grantLifetime: try settings.duration("GRANT_TTL", default: 30 * 86_400, in: 3600...365 * 86_400),
+            clientMetadataDocuments: ClientMetadataDocumentSettings(
+                enabled: try settings.boolean("CLIENT_ID_METADATA_DOCUMENTS", default: true),
+                allowPrivateAddresses: try settings.boolean("CLIENT_ID_METADATA_ALLOW_PRIVATE", default: false)))
     }
 
     private static func secret(_ settings: Settings, _ name: String) throws(ConfigurationError) -> String {
@@ -78,6 +82,15 @@ struct AuthorizationServerSettings: Sendable {
         }
         return value
     }
+}
+
+/// Client ID Metadata Documents (MCP 2025-11-25): clients whose `client_id` is the https URL of their metadata.
+struct ClientMetadataDocumentSettings: Sendable {
+    /// `CLIENT_ID_METADATA_DOCUMENTS`: whether such client ids are accepted (and advertised in the metadata).
+    var enabled = true
+    /// `CLIENT_ID_METADATA_ALLOW_PRIVATE`: for development only, documents may be fetched from loopback and private
+    /// addresses, and over plain http from loopback.
+    var allowPrivateAddresses = false
 }
 
 /// `AUTH_MODE=external`: which tokens of which authorization server `/mcp` accepts.

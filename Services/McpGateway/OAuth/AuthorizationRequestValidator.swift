@@ -1,18 +1,19 @@
 import Foundation
+import HTTPTypes
 import JWTAuth
 import ServiceSupport
 
 /// An `/authorize` request that cannot proceed. Until the client and its redirect URI are known good, the user sees a
 /// page and nothing is redirected; after, the error goes back to the client (RFC 6749 §4.1.2.1).
 enum AuthorizeFailure: Error {
-    case page(title: String, message: String)
+    case page(title: String, message: String, status: HTTPResponse.Status = .badRequest)
     case redirect(ClientAuthorizationRequest, error: String, description: String)
 }
 
 /// Validates the query of `GET /authorize`.
 struct AuthorizationRequestValidator {
     let configuration: GatewayConfiguration
-    let store: any GatewayStore
+    let clients: ClientDirectory
 
     func validate(_ query: FormParameters) async throws -> (RegisteredClient, ClientAuthorizationRequest) {
         func single(_ name: String) throws(AuthorizeFailure) -> String? {
@@ -23,10 +24,13 @@ struct AuthorizationRequestValidator {
         guard let clientID = try single("client_id") else {
             throw AuthorizeFailure.page(title: "Invalid request", message: "The request has no client_id.")
         }
-        guard let client = try await store.client(id: clientID) else {
+        guard let client = try await client(clientID) else {
             throw AuthorizeFailure.page(
                 title: "Unknown application",
-                message: "No application is registered with this client_id. It may have been removed; reconnect it.")
+                message: ClientMetadataDocumentURL.isCandidate(clientID)
+                    ? "This server does not accept client_id URLs (Client ID Metadata Documents). The application"
+                        + " must register at /register instead."
+                    : "No application is registered with this client_id. It may have been removed; reconnect it.")
         }
         let sentRedirect = try single("redirect_uri")
         guard let redirectURI = sentRedirect ?? (client.redirectURIs.count == 1 ? client.redirectURIs[0] : nil) else {
@@ -75,6 +79,18 @@ struct AuthorizationRequestValidator {
         request.codeChallenge = challenge
         request.resource = resource
         return (client, request)
+    }
+
+    /// The client, from the database or its metadata document; a document that cannot be used is the reason shown.
+    private func client(_ clientID: String) async throws -> RegisteredClient? {
+        do { return try await clients.clientForAuthorization(clientID) } catch let error as ClientMetadataDocumentError
+        {
+            throw AuthorizeFailure.page(
+                title: "Application details not accepted",
+                message: "The application identifies itself by the URL \(clientID.prefix(300)) and its details there"
+                    + " were not accepted. \(error.description)",
+                status: error.kind == .unavailable ? .badGateway : .badRequest)
+        }
     }
 
     /// Pending sign-ins are stored before the user signs in, so what an anonymous request can make the gateway store

@@ -13,6 +13,7 @@ struct AuthorizeController {
     let configuration: GatewayConfiguration
     let settings: AuthorizationServerSettings
     let store: any GatewayStore
+    let clients: ClientDirectory
     let signIn: UpstreamSignIn
     let cookies: CookieSigner
     let pages: PageRenderer
@@ -30,7 +31,7 @@ struct AuthorizeController {
         let authorization: ClientAuthorizationRequest
         do {
             (client, authorization) = try await AuthorizationRequestValidator(
-                configuration: configuration, store: store
+                configuration: configuration, clients: clients
             )
             .validate(request.queryParameters)
         } catch let failure as AuthorizeFailure {
@@ -107,7 +108,14 @@ struct AuthorizeController {
             "identityProvider": settings.upstream.displayName,
             "action": configuration.publicURL + "/authorize", "requestID": requestID, "csrfToken": csrf,
         ]
-        if let uri = client.uri, let host = URLComponents(string: uri)?.host { page["clientHost"] = host }
+        let redirectHost = URLComponents(string: request.redirectURI)?.host?.lowercased()
+        if ClientMetadataDocumentURL.isCandidate(client.id), let host = URLComponents(string: client.id)?.host {
+            // The one thing about such a client the gateway has verified: where its document is published.
+            page["documentHost"] = host.lowercased()
+            page["redirectElsewhere"] = redirectHost != host.lowercased()
+        } else if let uri = client.uri, let host = URLComponents(string: uri)?.host {
+            page["clientHost"] = host
+        }
         if let logo = client.logoURI, logo.hasPrefix("https://") { page["logoURI"] = logo }
         let cookie = cookies.setCookie(
             Self.consentCookie, value: binding, maxAge: Int(GatewayConfiguration.pendingAuthorizationLifetime))
@@ -116,8 +124,8 @@ struct AuthorizeController {
 
     private func render(_ failure: AuthorizeFailure) -> Response {
         switch failure {
-        case .page(let title, let message):
-            return pages.errorPage(status: .badRequest, heading: title, message: message)
+        case .page(let title, let message, let status):
+            return pages.errorPage(status: status, heading: title, message: message)
         case .redirect(let request, let error, let description):
             return HTMLPage.redirect(
                 to: ClientRedirect.error(request, error, description, issuer: configuration.issuer))

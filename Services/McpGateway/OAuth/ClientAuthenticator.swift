@@ -5,11 +5,11 @@ import ServiceSupport
 /// clients send only `client_id`; confidential ones their secret by Basic or in the body, as registered.
 struct ClientAuthenticator {
     static let realm = "mcp-gateway"
-    let store: any GatewayStore
+    let clients: ClientDirectory
 
     func authenticate(_ request: Request, _ parameters: FormParameters) async throws -> RegisteredClient {
         let credentials = try ClientCredentials.read(from: request, parameters: parameters, realm: Self.realm)
-        guard let client = try await store.client(id: credentials.clientID) else {
+        guard let client = try await clients.client(credentials.clientID) else {
             throw ErrorResponse.invalidClient("Unknown client: register it first", realm: Self.realm)
         }
         switch client.authMethod {

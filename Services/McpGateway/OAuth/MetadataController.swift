@@ -43,7 +43,7 @@ struct MetadataController {
 
     var authorizationServerMetadata: JSONValue {
         let base = configuration.publicURL
-        return [
+        var metadata: [String: JSONValue] = [
             "issuer": .string(configuration.issuer),
             "authorization_endpoint": .string(base + "/authorize"),
             "token_endpoint": .string(base + "/token"),
@@ -59,6 +59,10 @@ struct MetadataController {
             "authorization_response_iss_parameter_supported": true,
             "service_documentation": .string(base + "/"),
         ]
+        if case .authorizationServer(let settings) = configuration.mode, settings.clientMetadataDocuments.enabled {
+            metadata["client_id_metadata_document_supported"] = true
+        }
+        return .object(metadata)
     }
 
     func protectedResourceMetadata(resource: String, authorizationServers: [String]) -> JSONValue {

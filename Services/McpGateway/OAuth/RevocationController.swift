@@ -7,6 +7,7 @@ import ServiceSupport
 /// whole grant. Unknown tokens, and tokens of other clients, get the same 200 so the endpoint reveals nothing.
 struct RevocationController {
     let store: any GatewayStore
+    let clients: ClientDirectory
     let clock: any WallClock
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
@@ -15,7 +16,7 @@ struct RevocationController {
 
     @Sendable func revoke(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let parameters = try await request.formParameters(limit: 16 * 1024)
-        let client = try await ClientAuthenticator(store: store).authenticate(request, parameters)
+        let client = try await ClientAuthenticator(clients: clients).authenticate(request, parameters)
         let token = try parameters.required("token")
         let digest = SecretDigest.hex(token)
         if try await store.deleteAccessToken(digest: digest, clientID: client.id) {

@@ -10,6 +10,7 @@ struct TokenController {
     let configuration: GatewayConfiguration
     let settings: AuthorizationServerSettings
     let store: any GatewayStore
+    let clients: ClientDirectory
     let clock: any WallClock
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
@@ -18,7 +19,7 @@ struct TokenController {
 
     @Sendable func token(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let parameters = try await request.formParameters(limit: 16 * 1024)
-        let client = try await ClientAuthenticator(store: store).authenticate(request, parameters)
+        let client = try await ClientAuthenticator(clients: clients).authenticate(request, parameters)
         let grantType = try parameters.required("grant_type")
         guard ["authorization_code", "refresh_token"].contains(grantType) else {
             throw ErrorResponse.unsupportedGrantType(grantType)

@@ -76,6 +76,7 @@ final class AccessTokenCache: GatewayStore {
     // MARK: Everything else, unchanged
 
     func insert(client: RegisteredClient) async throws { try await store.insert(client: client) }
+    func save(client: RegisteredClient) async throws { try await store.save(client: client) }
     func client(id: String) async throws -> RegisteredClient? { try await store.client(id: id) }
     func insert(pending: PendingAuthorization) async throws { try await store.insert(pending: pending) }
     func takePending(keyDigest: String, now: Date) async throws -> PendingAuthorization? {

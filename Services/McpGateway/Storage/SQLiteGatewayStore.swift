@@ -10,6 +10,11 @@ struct SQLiteGatewayStore: GatewayStore {
         try await database.write { db in try client.insert(db) }
     }
 
+    func save(client: RegisteredClient) async throws {
+        // An upsert (ON CONFLICT DO UPDATE), not a replace: replacing would delete the row and its grants with it.
+        try await database.write { db in try client.upsert(db) }
+    }
+
     func client(id: String) async throws -> RegisteredClient? {
         try await database.read { db in try RegisteredClient.fetchOne(db, key: id) }
     }

@@ -63,6 +63,19 @@ public struct Settings: Sendable {
         return value
     }
 
+    /// A yes/no setting: `true`, `false`, `1`, `0`, `yes`, `no`, `on` or `off` (any case), or `defaultValue` when not
+    /// set.
+    public func boolean(_ name: String, default defaultValue: Bool) throws(ConfigurationError) -> Bool {
+        guard let text = string(name) else { return defaultValue }
+        switch text.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default:
+            throw ConfigurationError(
+                variable: name, problem: "must be true or false", example: defaultValue ? "true" : "false")
+        }
+    }
+
     /// A duration in seconds (`3600`) or with a unit (`90s`, `15m`, `1h`, `30d`), or `defaultValue` when not set.
     public func duration(_ name: String, default defaultValue: TimeInterval, in range: ClosedRange<TimeInterval>)
         throws(ConfigurationError) -> TimeInterval
