@@ -129,9 +129,11 @@ class Connection:
 
 @contextlib.asynccontextmanager
 async def connect(stack: Stack, username: str = "alice", password: str | None = None, scope: str | None = None,
-                  storage: MemoryStorage | None = None, transport: str = "streamable-http"):
+                  storage: MemoryStorage | None = None, transport: str = "streamable-http",
+                  client_metadata_url: str | None = None):
     """An MCP client session through the gateway, signed in as `username` by OAuth, with no human involved, over
-    Streamable HTTP (`/mcp`) or the legacy HTTP+SSE transport (`transport="sse"`, `/sse`)."""
+    Streamable HTTP (`/mcp`) or the legacy HTTP+SSE transport (`transport="sse"`, `/sse`). With
+    `client_metadata_url`, the client identifies itself by that Client ID Metadata Document instead of registering."""
     browser = HeadlessBrowser(username=username, password=password or f"{username}-password")
     storage = storage or MemoryStorage()
     pending: dict[str, dict[str, str]] = {}
@@ -154,6 +156,10 @@ async def connect(stack: Stack, username: str = "alice", password: str | None = 
         token_endpoint_auth_method="none")
     url = stack.sse_url if transport == "sse" else stack.mcp_url
     auth = OAuthClientProvider(url, metadata, storage, redirect_handler, callback_handler)
+    if client_metadata_url:
+        # Set after construction: the SDK accepts only https URLs, and tests serve the document over http on
+        # loopback (which the gateway allows with CLIENT_ID_METADATA_ALLOW_PRIVATE). The flow is the SDK's own.
+        auth.context.client_metadata_url = client_metadata_url
     async with contextlib.AsyncExitStack() as exits:
         if transport == "sse":
             read, write = await exits.enter_async_context(sse_client(url, auth=auth, timeout=30))

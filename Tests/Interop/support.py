@@ -192,3 +192,40 @@ class SigningKey:
         import jwt
 
         return jwt.encode(claims, self.private_key, algorithm=algorithm, headers={"kid": self.kid, **(headers or {})})
+
+
+class DocumentServer:
+    """Serves fixed responses by path on a loopback port, counting requests per path; anything else is a 404."""
+
+    def __init__(self) -> None:
+        self.responses: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        self.hits: dict[str, int] = {}
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                owner.hits[self.path] = owner.hits.get(self.path, 0) + 1
+                status, headers, body = owner.responses.get(self.path, (404, {}, b""))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def serve_json(self, path: str, document: object, headers: dict[str, str] | None = None) -> str:
+        """Serves `document` as JSON at `path`; returns its URL."""
+        self.responses[path] = (200, {"Content-Type": "application/json", **(headers or {})},
+                                json.dumps(document).encode())
+        return self.base_url + path
+
+    def shutdown(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
