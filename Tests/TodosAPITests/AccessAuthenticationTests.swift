@@ -75,6 +75,21 @@ struct AccessAuthenticationTests {
         }
     }
 
+    @Test func behindAccessForSaaSTheLinkedAccessTokenIsLeftToAccess() async throws {
+        // The gateway signs users in with an Access for SaaS application and sends its access token as a bearer token;
+        // Access checks it (Linked App Token policy) and adds its own assertion. TodosAPI, configured for Access only,
+        // goes by the assertion and ignores the bearer token it cannot verify.
+        let app = try await TestApp(access: ["read:todos"], bearer: false)
+        let assertion = try app.assertion("dave")
+        try await app.run { client in
+            let todos = try await client.execute(
+                uri: "/api/todos", method: .get,
+                headers: [.authorization: "Bearer opaque-saas-access-token", Self.assertion: assertion])
+            #expect(todos.status == .ok)
+            #expect(try body(todos)["todos"]?.arrayValue?.first?.objectValue?["owner"] == "access-dave")
+        }
+    }
+
     @Test func withBothABearerTokenNamesTheUser() async throws {
         let app = try await TestApp(access: ["read:todos"])
         // Behind Access, the gateway gets in with a service token and names the user with the bearer token.
