@@ -93,8 +93,7 @@ struct GatewayConfigurationTests {
         let configuration = try load([
             "ACCESS_CLIENT_ID": "0123abcd", "ACCESS_CLIENT_SECRET": "s3cret",
             "ACCESS_AUTHORIZATION_URL": base + "/authorization", "ACCESS_TOKEN_URL": base + "/token",
-            "ACCESS_JWKS_URL": base + "/jwks", "OIDC_SCOPE": "openid email profile",
-            "GRANTED_SCOPES": "read:todos write:todos",
+            "ACCESS_JWKS_URL": base + "/jwks", "GRANTED_SCOPES": "read:todos write:todos",
             "COOKIE_ENCRYPTION_KEY": String(repeating: "c", count: 32),
             "GATEWAY_ENCRYPTION_KEY": String(repeating: "g", count: 32),
         ])
@@ -109,6 +108,8 @@ struct GatewayConfigurationTests {
         #expect(upstream.audience == nil)
         #expect(upstream.grantedScopes == ["read:todos", "write:todos"])
         #expect(upstream.displayName == "Cloudflare Access")
+        // The provider grants no API scopes, so none are asked of it.
+        #expect(upstream.scope == ["openid", "email", "profile", "offline_access"])
     }
 
     @Test func externalMode() throws {

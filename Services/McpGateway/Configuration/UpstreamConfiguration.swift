@@ -64,9 +64,12 @@ struct UpstreamConfiguration: Sendable {
             ).value,
             endpoints: endpoints,
             audience: audience,
+            // By default the sign-in asks for the user's identity, a refresh token and, when the provider grants API
+            // scopes, read:todos (the least a Todos client needs).
             scope: ScopeSet(
                 spaceSeparated: try settings.oneOf(["OIDC_SCOPE", "AUTH0_SCOPE"])?.value
-                    ?? "openid email profile offline_access read:todos"),
+                    ?? (grantedScopes == nil
+                        ? "openid email profile offline_access read:todos" : "openid email profile offline_access")),
             grantedScopes: grantedScopes,
             displayName: settings.string("IDP_NAME") ?? defaultName(for: issuer))
     }
