@@ -31,6 +31,22 @@ struct TodosAPIConfigurationTests {
         #expect(configuration.port == 9000)
     }
 
+    @Test func oidcAudienceIsTheGenericName() throws {
+        let configuration = try TodosAPIConfiguration.load(
+            from: Settings(environment: [
+                "OIDC_ISSUER": "https://dev-1.okta.com/oauth2/default", "OIDC_AUDIENCE": "api://todos",
+            ]))
+        #expect(configuration.tokens?.audiences == ["api://todos"])
+        let conflict = #expect(throws: ConfigurationError.self) {
+            try TodosAPIConfiguration.load(
+                from: Settings(environment: [
+                    "OIDC_ISSUER": "https://dev-1.okta.com/oauth2/default", "OIDC_AUDIENCE": "api://todos",
+                    "AUTH0_AUDIENCE": "urn:todos-api",
+                ]))
+        }
+        #expect(conflict?.variable == "AUTH0_AUDIENCE")
+    }
+
     @Test func cloudflareAccessAloneOrBesideBearerTokens() throws {
         let alone = try TodosAPIConfiguration.load(
             from: Settings(environment: [

@@ -61,9 +61,13 @@ struct TodosAPIConfiguration: Sendable {
 
     private static func loadTokens(from settings: Settings) throws(ConfigurationError) -> TokenSettings {
         let issuer = try settings.issuer()
-        let audiences = settings.list("AUTH0_AUDIENCE", default: ["urn:todos-api"])
+        // OIDC_AUDIENCE is the generic name, AUTH0_AUDIENCE the Auth0 demo's (an Auth0 API's identifier).
+        let audienceSetting = try settings.oneOf(["OIDC_AUDIENCE", "AUTH0_AUDIENCE"])
+        let audiences = audienceSetting.map { settings.list($0.name, default: []) } ?? ["urn:todos-api"]
         guard !audiences.isEmpty else {
-            throw ConfigurationError(variable: "AUTH0_AUDIENCE", problem: "names no audience", example: "urn:todos-api")
+            throw ConfigurationError(
+                variable: audienceSetting?.name ?? "AUTH0_AUDIENCE", problem: "names no audience",
+                example: "urn:todos-api")
         }
         let jwksSource: JWKSSource =
             if settings.string("JWKS_URL") != nil {
