@@ -51,6 +51,7 @@ struct ClientMetadataRulesTests {
         #expect(url.host == "app.example")
         #expect(url.port == 8443)
         #expect(url.text == "https://App.example:8443/oauth/client.json")
+        #expect(url.fetchURL == "https://app.example:8443/oauth/client.json")
         let loopback = try ClientMetadataDocumentURL("http://127.0.0.1:4000/client.json", allowLoopbackHTTP: true)
         #expect(loopback.port == 4000)
     }
@@ -66,6 +67,7 @@ struct ClientMetadataRulesTests {
         ("https://app.example/a/%2E%2e/client.json", ". or .. path segments"),
         ("https://app.example/./client.json", ". or .. path segments"),
         ("https://app example/client.json", "not a valid absolute URL"),
+        ("https://%61pp.example/client.json", "must not be percent-encoded"),
         ("ftp://app.example/client.json", "must use https"),
         ("https://app.example/" + String(repeating: "a", count: 2100), "longer than"),
     ])
@@ -205,6 +207,7 @@ struct ClientMetadataFetcherTests {
 
     @Test(arguments: [
         "https://internal.example/client.json", "https://rebind.example/client.json",
+        "https://ReBind.Example/client.json",
         "https://metadata.example/latest/meta-data", "https://127.0.0.1/client.json", "https://[::1]/client.json",
         "https://10.1.2.3/client.json", "https://[::ffff:127.0.0.1]/client.json",
     ])
@@ -212,6 +215,22 @@ struct ClientMetadataFetcherTests {
         let error = await failure(url)
         #expect(error?.kind == .unavailable)
         #expect(error?.description.contains("private, loopback or reserved address") == true)
+    }
+
+    @Test(arguments: [
+        "https://localhost/client.json", "https://2130706433/client.json", "https://0x7f.1/client.json",
+        "https://127.1/client.json",
+    ])
+    func namesTheSystemResolvesToLoopbackAreRefused(_ url: String) async {
+        let fetcher = HTTPClientMetadataFetcher(
+            policy: PublicAddressPolicy(allowPrivate: false), resolver: SystemHostResolver())
+        do {
+            _ = try await fetcher.fetch(try ClientMetadataDocumentURL(url, allowLoopbackHTTP: false))
+            Issue.record("\(url) was fetched")
+        } catch {
+            #expect(error.kind == .unavailable)
+            #expect(error.description.contains("private, loopback or reserved address") == true, "\(error)")
+        }
     }
 
     @Test func unresolvableNamesAreReported() async {

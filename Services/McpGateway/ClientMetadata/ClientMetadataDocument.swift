@@ -31,6 +31,9 @@ struct ClientMetadataDocumentURL: Sendable, Equatable {
     /// Lower-cased, without brackets for IPv6 literals.
     let host: String
     let port: Int
+    /// The URL the gateway fetches: ``text`` with the host in lower case, so that the HTTP client connects to the host
+    /// name the address check resolved, not to a spelling of it that it would resolve again.
+    let fetchURL: String
 
     static let maximumLength = 2048
 
@@ -49,6 +52,9 @@ struct ClientMetadataDocumentURL: Sendable, Equatable {
             let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
             var host = components.host?.lowercased(), !host.isEmpty
         else { throw .invalidURL("The client_id is not a valid absolute URL.") }
+        guard components.percentEncodedHost?.contains("%") != true else {
+            throw .invalidURL("The client_id URL's host must not be percent-encoded.")
+        }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         switch scheme {
         case "https": break
@@ -73,6 +79,12 @@ struct ClientMetadataDocumentURL: Sendable, Equatable {
         guard (1...65535).contains(port) else {
             throw .invalidURL("The client_id URL has an invalid port.")
         }
+        var fetchComponents = components
+        fetchComponents.percentEncodedHost = components.percentEncodedHost?.lowercased()
+        guard let fetchURL = fetchComponents.string else {
+            throw .invalidURL("The client_id is not a valid absolute URL.")
+        }
+        self.fetchURL = fetchURL
         self.text = text
         self.scheme = scheme
         self.host = host

@@ -85,7 +85,7 @@ struct HTTPClientMetadataFetcher: ClientMetadataFetching {
     private func download(_ url: ClientMetadataDocumentURL, with client: HTTPClient)
         async throws(ClientMetadataDocumentError) -> FetchedClientMetadata
     {
-        var request = HTTPClientRequest(url: url.text)
+        var request = HTTPClientRequest(url: url.fetchURL)
         request.headers.add(name: "Accept", value: "application/json")
         request.headers.add(name: "User-Agent", value: "mcp-gateway (client metadata)")
         let response: HTTPClientResponse
