@@ -68,7 +68,7 @@ echo "${bold}Ready.${reset}"
 $local_idp && echo "  DevIdP     http://localhost:$devidp_port/  (demo users: alice / alice-password, bob / bob-password; development only)"
 $local_idp || echo "  Identity   $domain"
 echo "  TodosAPI   http://localhost:$todos_port/api/health"
-echo "  Gateway    $gateway_url/mcp   (connect MCP Inspector, Claude or an SDK here)"
+echo "  Gateway    $gateway_url/mcp   (connect MCP Inspector, Claude or an SDK here; older clients: $gateway_url/sse)"
 echo
 echo "Connect an MCP client:  npx @modelcontextprotocol/inspector  (Streamable HTTP, $gateway_url/mcp)"
 echo "Try, in another terminal:"

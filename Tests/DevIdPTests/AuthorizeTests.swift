@@ -33,6 +33,11 @@ struct AuthorizeTests {
             #expect(metadata["jwks_uri"] == "http://localhost:8790/.well-known/jwks.json")
             #expect(metadata["registration_endpoint"] == "http://localhost:8790/oidc/register")
             #expect(metadata["code_challenge_methods_supported"] == ["S256"])
+            // The same document as RFC 8414 metadata, as Auth0 serves it.
+            let rfc8414 = try await client.execute(uri: "/.well-known/oauth-authorization-server", method: .get) {
+                try json($0)
+            }
+            #expect(rfc8414 == metadata)
             let jwks = try await client.execute(uri: "/.well-known/jwks.json", method: .get) { response in
                 #expect(response.headers[.cacheControl] == "public, max-age=600")
                 return try json(response)

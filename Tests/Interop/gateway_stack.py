@@ -54,7 +54,7 @@ def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = N
                 devidp_env: dict[str, str] | None = None, common_env: dict[str, str] | None = None,
                 api_env: dict[str, str] | None = None, nanoidp_options: dict | None = None,
                 gateway_port: int | None = None) -> Stack:
-    """`api_env` and `gateway_env` may use `{gateway_url}`, filled in once the gateway's port is known."""
+    """`api_env`, `gateway_env` and `devidp_env` may use `{gateway_url}`, filled in once the gateway's port is known."""
     workdir = Path(tempfile.mkdtemp(prefix="stack-"))
     gateway_port, api_port = gateway_port or free_port(), free_port()
     gateway_url = f"http://127.0.0.1:{gateway_port}"
@@ -70,7 +70,7 @@ def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = N
             idp = Service("devidp", [str(BIN / "DevIdP"), "serve", "--port", str(idp_port)], {
                 "DEVIDP_ISSUER": issuer, "DEVIDP_SIGNING_KEY": str(workdir / "devidp.pem"),
                 "AUTH0_CLIENT_ID": GATEWAY_CLIENT_ID, "AUTH0_CLIENT_SECRET": GATEWAY_CLIENT_SECRET,
-                "PUBLIC_URL": gateway_url, **(common_env or {}), **(devidp_env or {}),
+                "PUBLIC_URL": gateway_url, **(common_env or {}), **filled(devidp_env),
             }, issuer + "health")
             services.append(idp)
             issuer_env = {"AUTH0_DOMAIN": issuer.rstrip("/")}

@@ -10,6 +10,7 @@ import anyio
 import httpx2 as httpx
 import jwt
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from gateway_stack import GATEWAY_CLIENT_ID, GATEWAY_CLIENT_SECRET, Stack, connect, start_stack
 from support import SigningKey
@@ -99,3 +100,33 @@ def test_a_token_nanoidp_issued_for_todos_api_is_not_a_gateway_token(stack: Stac
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
     assert "audience" in response.headers["www-authenticate"]
+
+
+def test_devidp_as_the_external_server_as_docs_describe():
+    """The local recipe of docs/external-authorization-server.md: DevIdP plays an Auth0 tenant whose default audience
+    is the MCP endpoint, TodosAPI accepts both audiences, and the Python SDK registers and signs in at DevIdP."""
+    stack = start_stack(
+        "devidp", gateway_env={"AUTH_MODE": "external"},
+        devidp_env={"AUTH0_AUDIENCE": "{gateway_url}/mcp,urn:todos-api"},
+        api_env={"AUTH0_AUDIENCE": "{gateway_url}/mcp,urn:todos-api"})
+    try:
+        metadata = httpx.get(f"{stack.gateway_url}/.well-known/oauth-protected-resource/mcp").json()
+        assert metadata["authorization_servers"] == [stack.idp_issuer]
+
+        async def run():
+            async with connect(stack, "bob") as connection:
+                me = (await connection.session.call_tool("whoami", {})).structured_content
+                assert me["sub"] == "auth0|bob"
+                assert "read:billing" not in me["scopes"]
+                todos = await connection.session.call_tool("list-todos", {})
+                assert not todos.is_error, todos.content
+                assert all(todo["owner"] == "auth0|bob" for todo in todos.structured_content["todos"])
+                with pytest.raises(MCPError):  # 403 insufficient_scope: DevIdP does not grant bob read:billing
+                    await connection.session.call_tool("list-billing", {})
+                token = connection.storage.tokens.access_token
+                claims = jwt.decode(token, options={"verify_signature": False})
+                assert claims["aud"] == stack.mcp_url or stack.mcp_url in claims["aud"]
+
+        anyio.run(run)
+    finally:
+        stack.stop()

@@ -3,7 +3,8 @@ import Hummingbird
 import JWTAuth
 import NIOCore
 
-/// `/.well-known/openid-configuration` and `/.well-known/jwks.json`, at the same paths as an Auth0 tenant.
+/// `/.well-known/openid-configuration` (also at `/.well-known/oauth-authorization-server`) and
+/// `/.well-known/jwks.json`, at the same paths as an Auth0 tenant.
 struct DiscoveryController {
     let configuration: DevIdPConfiguration
     let signingKey: RSASigningKey
@@ -12,6 +13,9 @@ struct DiscoveryController {
         let discovery = Self.encode(metadata)
         let jwks = Self.encode(["keys": [.object(signingKey.publicJWK)]])
         router.get(".well-known/openid-configuration") { _, _ in Self.response(discovery, maxAge: 3600) }
+        // Auth0 serves the same document as RFC 8414 authorization server metadata, which is where MCP clients look
+        // first when DevIdP plays Auth0 as their authorization server (AUTH_MODE=external).
+        router.get(".well-known/oauth-authorization-server") { _, _ in Self.response(discovery, maxAge: 3600) }
         router.get(".well-known/jwks.json") { _, _ in Self.response(jwks, maxAge: 600) }
     }
 
