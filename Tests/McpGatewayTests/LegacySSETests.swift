@@ -105,6 +105,15 @@ struct LegacySSETests {
         }
     }
 
+    @Test(arguments: [
+        ("text/event-stream", true), ("*/*", true), ("text/*", true), ("application/json, text/event-stream", true),
+        ("text/event-stream; q=0.5", true), ("application/json", false), ("text/event-stream;q=0", false),
+        ("text/event-stream; q=0.0, application/json", false), ("text/html", false),
+    ])
+    func theStreamNeedsAnAcceptHeaderThatAllowsEvents(_ accept: String, _ allowed: Bool) {
+        #expect(LegacySSEEndpoint.accepts(accept, "text/event-stream") == allowed)
+    }
+
     @Test func messagesNeedTheirSessionAndJSON() async throws {
         let app = try await App()
         try await app.run { client in

@@ -116,10 +116,16 @@ struct LegacySSEEndpoint {
         (value.split(separator: ";").first ?? "").trimmingCharacters(in: .whitespaces).lowercased()
     }
 
+    /// Whether an `Accept` header allows `type`: by name, `type/*` or `*/*`, unless with `q=0` ("not acceptable").
     static func accepts(_ accept: String, _ type: String) -> Bool {
         let family = (type.split(separator: "/").first ?? "") + "/*"
-        return accept.split(separator: ",").map { mediaType(String($0)) }.contains {
-            $0 == type || $0 == "*/*" || $0 == family
+        return accept.split(separator: ",").contains { range in
+            let parameters = range.split(separator: ";").dropFirst().map {
+                $0.replacingOccurrences(of: " ", with: "").lowercased()
+            }
+            let refused = parameters.contains { $0.hasPrefix("q=") && (Double($0.dropFirst(2)) ?? 1) == 0 }
+            let name = mediaType(String(range))
+            return !refused && (name == type || name == "*/*" || name == family)
         }
     }
 }
