@@ -530,3 +530,38 @@ struct ClientMetadataFlowTests {
         }
     }
 }
+
+/// Serves a valid document for any URL, counting fetches.
+final class AnyDocumentFetcher: ClientMetadataFetching, @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var fetches: Int { lock.withLock { count } }
+
+    func fetch(_ url: ClientMetadataDocumentURL) async throws(ClientMetadataDocumentError) -> FetchedClientMetadata {
+        lock.withLock { count += 1 }
+        let json = #"{"client_id":"\#(url.text)","client_name":"C","redirect_uris":["https://c.example/cb"]}"#
+        return FetchedClientMetadata(body: Array(json.utf8), lifetime: 3600)
+    }
+}
+
+@Suite("Client ID Metadata Documents: the cache")
+struct ClientMetadataCacheTests {
+    @Test func theCacheIsBoundedAndKeepsTheNewest() async throws {
+        let fetcher = AnyDocumentFetcher()
+        let clock = ManualClock()
+        let documents = ClientMetadataDocuments(
+            fetcher: fetcher, store: SQLiteGatewayStore(database: try GatewayDatabase.inMemory()), clock: clock,
+            allowLoopbackHTTP: false, logger: Logger(label: "test"))
+        let total = ClientMetadataDocuments.capacity + 20
+        for index in 0..<total {
+            clock.advance(by: 1)
+            _ = try await documents.client(for: "https://c\(index).example/client.json")
+        }
+        #expect(await documents.cachedCount == ClientMetadataDocuments.capacity)
+        // The newest is still cached; the oldest was evicted and is fetched again.
+        _ = try await documents.client(for: "https://c\(total - 1).example/client.json")
+        #expect(fetcher.fetches == total)
+        _ = try await documents.client(for: "https://c0.example/client.json")
+        #expect(fetcher.fetches == total + 1)
+    }
+}
