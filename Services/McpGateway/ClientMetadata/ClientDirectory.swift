@@ -87,8 +87,7 @@ actor ClientMetadataDocuments {
         var lifetime = Self.failureLifetime
         do {
             let fetched = try await fetcher.fetch(url)
-            var client = try ClientMetadataDocument.client(from: fetched.body, url: url, fetchedAt: clock.now)
-            if let known = try? await store.client(id: url.text) { client.createdAt = known.createdAt }
+            let client = try ClientMetadataDocument.client(from: fetched.body, url: url, fetchedAt: clock.now)
             do { try await store.save(client: client) } catch {
                 logger.error(
                     "Cannot save a client from its metadata document",

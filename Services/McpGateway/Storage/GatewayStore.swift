@@ -7,8 +7,8 @@ import Foundation
 /// sign-in) is one method, which an implementation runs as one transaction or one conditional statement.
 protocol GatewayStore: Sendable {
     func insert(client: RegisteredClient) async throws
-    /// Inserts a client or updates it in place, keeping its grants: a client described by a metadata document is saved
-    /// again each time its document is fetched.
+    /// Inserts a client or updates it in place, keeping its grants and its first `createdAt`: a client described by a
+    /// metadata document is saved again each time its document is fetched.
     func save(client: RegisteredClient) async throws
     func client(id: String) async throws -> RegisteredClient?
 

@@ -11,8 +11,12 @@ struct SQLiteGatewayStore: GatewayStore {
     }
 
     func save(client: RegisteredClient) async throws {
-        // An upsert (ON CONFLICT DO UPDATE), not a replace: replacing would delete the row and its grants with it.
-        try await database.write { db in try client.upsert(db) }
+        try await database.write { db in
+            var client = client
+            if let known = try RegisteredClient.fetchOne(db, key: client.id) { client.createdAt = known.createdAt }
+            // An upsert (ON CONFLICT DO UPDATE), not a replace: replacing would delete the row and its grants with it.
+            try client.upsert(db)
+        }
     }
 
     func client(id: String) async throws -> RegisteredClient? {
