@@ -27,7 +27,6 @@ struct ClientMetadataDocumentError: Error, CustomStringConvertible, Equatable {
 struct ClientMetadataDocumentURL: Sendable, Equatable {
     /// The URL exactly as the client sent it: it is the client's id, and the document must name it byte for byte.
     let text: String
-    let scheme: String
     /// Lower-cased, without brackets for IPv6 literals.
     let host: String
     let port: Int
@@ -86,7 +85,6 @@ struct ClientMetadataDocumentURL: Sendable, Equatable {
         }
         self.fetchURL = fetchURL
         self.text = text
-        self.scheme = scheme
         self.host = host
         self.port = port
     }

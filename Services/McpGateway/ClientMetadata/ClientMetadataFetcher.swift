@@ -1,7 +1,9 @@
 import AsyncHTTPClient
 import Foundation
+import JWTAuth
 import NIOCore
 import NIOHTTP1
+import ServiceSupport
 
 /// A metadata document as fetched: its bytes, and how long it may be reused.
 struct FetchedClientMetadata: Sendable {
@@ -45,7 +47,7 @@ struct HTTPClientMetadataFetcher: ClientMetadataFetching {
         let address = try await checkedAddress(of: url)
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
-        configuration.timeout = .init(connect: .seconds(3), read: amount(timeout))
+        configuration.timeout = .init(connect: .seconds(3), read: .milliseconds(timeoutMilliseconds))
         configuration.decompression = .disabled
         configuration.httpVersion = .http1Only
         if PublicAddressPolicy.parse(url.host) == nil {
@@ -89,7 +91,7 @@ struct HTTPClientMetadataFetcher: ClientMetadataFetching {
         request.headers.add(name: "Accept", value: "application/json")
         request.headers.add(name: "User-Agent", value: "mcp-gateway (client metadata)")
         let response: HTTPClientResponse
-        do { response = try await client.execute(request, timeout: amount(timeout)) } catch {
+        do { response = try await client.execute(request, timeout: .milliseconds(timeoutMilliseconds)) } catch {
             throw .unavailable("The metadata document at \(url.text) could not be fetched: \(Self.describe(error)).")
         }
         guard response.status == .ok else {
@@ -130,9 +132,7 @@ struct HTTPClientMetadataFetcher: ClientMetadataFetching {
             return first
         }
         guard let outcome else {
-            let milliseconds =
-                timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
-            throw .unavailable("The metadata document was not received within \(milliseconds) ms.")
+            throw .unavailable("The metadata document was not received within \(timeoutMilliseconds) ms.")
         }
         return try outcome.get()
     }
@@ -140,28 +140,17 @@ struct HTTPClientMetadataFetcher: ClientMetadataFetching {
     /// How long a response may be reused: `no-store` and `no-cache` mean not at all, `max-age` says how long (at most
     /// ``maximumLifetime``), and no directive means ``defaultLifetime``.
     static func lifetime(cacheControl: [String]) -> TimeInterval {
-        var maxAge: TimeInterval?
-        for directive in cacheControl.flatMap({ $0.split(separator: ",") }) {
-            let parts = directive.split(separator: "=", maxSplits: 1)
-            let name = parts[0].trimmingCharacters(in: .whitespaces).lowercased()
-            switch name {
-            case "no-store", "no-cache": return 0
-            case "max-age" where parts.count == 2:
-                let value = parts[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: ["\""])
-                if let seconds = Int(value), seconds >= 0 { maxAge = TimeInterval(seconds) }
-            default: continue
-            }
-        }
-        return min(maxAge ?? defaultLifetime, maximumLifetime)
+        min(CacheControl.maxAge(cacheControl) ?? defaultLifetime, maximumLifetime)
     }
 
-    private func amount(_ duration: Duration) -> TimeAmount {
-        .milliseconds(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    /// ``timeout`` in whole milliseconds, the unit of NIO's `TimeAmount` here and of the error message.
+    private var timeoutMilliseconds: Int64 {
+        timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
     }
 
     static func isJSON(_ contentType: String?) -> Bool {
         guard let contentType else { return false }
-        let mediaType = contentType.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased()
+        let mediaType = MediaType.essence(contentType)
         return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
     }
 

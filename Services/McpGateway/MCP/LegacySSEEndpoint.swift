@@ -92,7 +92,7 @@ struct LegacySSEEndpoint {
         else {
             throw ErrorResponse.notFound("Session not found: it expired or was ended; open a new one with GET /sse")
         }
-        guard request.headers[.contentType].map({ Self.mediaType($0) == "application/json" }) == true else {
+        guard request.mediaTypeIs("application/json") else {
             throw ErrorResponse.unsupportedMediaType("application/json")
         }
         let body = try await request.collectBody(limit: MCPEndpoint.bodyLimit)
@@ -112,10 +112,6 @@ struct LegacySSEEndpoint {
             body: .init(byteBuffer: ByteBuffer(string: "Accepted")))
     }
 
-    static func mediaType(_ value: String) -> String {
-        (value.split(separator: ";").first ?? "").trimmingCharacters(in: .whitespaces).lowercased()
-    }
-
     /// Whether an `Accept` header allows `type`: by name, `type/*` or `*/*`, unless with `q=0` ("not acceptable").
     static func accepts(_ accept: String, _ type: String) -> Bool {
         let family = (type.split(separator: "/").first ?? "") + "/*"
@@ -124,7 +120,7 @@ struct LegacySSEEndpoint {
                 $0.replacingOccurrences(of: " ", with: "").lowercased()
             }
             let refused = parameters.contains { $0.hasPrefix("q=") && (Double($0.dropFirst(2)) ?? 1) == 0 }
-            let name = mediaType(String(range))
+            let name = MediaType.essence(range)
             return !refused && (name == type || name == "*/*" || name == family)
         }
     }

@@ -77,8 +77,14 @@ extension Request {
 
     /// Whether the `Content-Type` is `mediaType` (parameters such as `charset` ignored, case-insensitive).
     public func mediaTypeIs(_ mediaType: String) -> Bool {
-        guard let contentType = headers[.contentType] else { return false }
-        let essence = contentType.split(separator: ";", maxSplits: 1).first ?? ""
-        return essence.trimmingCharacters(in: .whitespaces).lowercased() == mediaType
+        headers[.contentType].map(MediaType.essence) == mediaType
+    }
+}
+
+/// Media types as they appear in `Content-Type` and `Accept`.
+public enum MediaType {
+    /// The type without its parameters, lower-cased: `Application/JSON; charset=utf-8` is `application/json`.
+    public static func essence(_ value: some StringProtocol) -> String {
+        (value.split(separator: ";", maxSplits: 1).first ?? "").trimmingCharacters(in: .whitespaces).lowercased()
     }
 }
