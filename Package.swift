@@ -24,7 +24,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
-        .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
     ],
     targets: [
         .target(
@@ -82,7 +81,6 @@ let package = Package(
                 "JWTAuth",
                 "ServiceSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -127,7 +125,6 @@ let package = Package(
             dependencies: [
                 "McpGateway", "JWTAuth", "ServiceSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "MCP", package: "swift-sdk"),
             ],
             path: "Tests/McpGatewayTests",
             swiftSettings: swiftSettings

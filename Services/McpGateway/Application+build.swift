@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Hummingbird
 import JWTAuth
 import Logging
+import ServiceLifecycle
 import ServiceSupport
 
 /// What the gateway needs from outside, injectable for tests.
@@ -34,8 +35,8 @@ struct Gateway: Sendable {
     let configuration: GatewayConfiguration
     let clock: any WallClock
     let pages: PageRenderer
-    let sessions: SessionRegistry
-    let tools: TodoTools
+    /// The MCP server both transports share: tools, sessions, limits.
+    let mcp: MCPServer
     let authenticator: any MCPAuthenticator
     /// Present in `AUTH_MODE=gateway` only.
     let authorizationServer: AuthorizationServer?
@@ -76,7 +77,7 @@ struct Gateway: Sendable {
                 cookies: CookieSigner(secret: settings.cookieSecret, secure: configuration.isHTTPS),
                 upstreamTokens: upstreamTokens)
             self.authenticator = GatewayTokenAuthenticator(
-                configuration: configuration, store: store, clock: dependencies.clock)
+                configuration: configuration, store: store, tokens: upstreamTokens, clock: dependencies.clock)
         case .externalAuthorizationServer(let settings):
             self.authorizationServer = nil
             let keys = JWKSCache(
@@ -98,12 +99,17 @@ struct Gateway: Sendable {
                         teamDomain: settings.teamDomain, audiences: settings.audiences),
                     keys: keys, clock: dependencies.clock))
         }
-        self.tools = TodoTools(
-            tokens: authorizationServer?.upstreamTokens,
+        let tools = ToolBox.todos(
             api: TodosAPIClient(baseURL: configuration.apiBaseURL, client: dependencies.httpClient))
-        self.sessions = SessionRegistry(
-            factory: MCPServerFactory(logger: logger), limits: configuration.sessions, clock: dependencies.clock,
-            logger: logger)
+        // Behind Cloudflare Access there is no authorization server to step up with: a missing scope is a tool error.
+        let stepUp: Bool =
+            switch configuration.mode {
+            case .cloudflareAccess: false
+            default: true
+            }
+        self.mcp = MCPServer(
+            tools: tools, limits: configuration.mcp, stepUp: stepUp,
+            resourceMetadataURL: configuration.resourceMetadataURL, clock: dependencies.clock, logger: logger)
     }
 }
 
@@ -149,25 +155,22 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
             origins: origins, authenticator: gateway.authenticator,
             challenge: MCPBearerChallenge(resourceMetadataURL: configuration.resourceMetadataURL(for: endpoint)))
     }
-    let fastPath = ToolRequestFastPath(tools: gateway.tools)
-    let stepUp: Bool =
-        switch configuration.mode {
-        case .cloudflareAccess: false
-        default: true
-        }
-    MCPEndpoint(configuration: configuration, sessions: gateway.sessions, fastPath: fastPath, stepUp: stepUp)
+    StreamableHTTPEndpoint(server: gateway.mcp)
         .addRoutes(to: router.group("mcp").add(middleware: authentication("mcp")))
-    LegacySSEEndpoint(configuration: configuration, sessions: gateway.sessions, fastPath: fastPath).addRoutes(
+    LegacySSEEndpoint(server: gateway.mcp, publicURL: configuration.publicURL).addRoutes(
         sse: router.group("sse").add(middleware: authentication("sse")),
         messages: router.group("messages").add(middleware: authentication("sse")))
 
-    let sweeper = ExpirySweeper(
-        store: gateway.authorizationServer?.store, sessions: gateway.sessions, clock: gateway.clock,
-        interval: .seconds(60), logger: logger)
+    var services: [any Service] = [
+        SessionSweeper(sessions: gateway.mcp.sessions, interval: .seconds(60), logger: logger)
+    ]
+    if let store = gateway.authorizationServer?.store {
+        services.append(ExpirySweeper(store: store, clock: gateway.clock, interval: .seconds(60), logger: logger))
+    }
     return Application(
         router: router,
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port), serverName: "McpGateway"),
-        services: [sweeper],
+        services: services,
         logger: logger)
 }

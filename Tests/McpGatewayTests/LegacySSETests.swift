@@ -111,7 +111,7 @@ struct LegacySSETests {
         ("text/event-stream; q=0.0, application/json", false), ("text/html", false),
     ])
     func theStreamNeedsAnAcceptHeaderThatAllowsEvents(_ accept: String, _ allowed: Bool) {
-        #expect(LegacySSEEndpoint.accepts(accept, "text/event-stream") == allowed)
+        #expect(AcceptHeader.allows(accept, "text/event-stream") == allowed)
     }
 
     @Test func messagesNeedTheirSessionAndJSON() async throws {
@@ -202,7 +202,7 @@ struct LegacySSETests {
             let tokens = try await client.signIn(app: app)
             let (events, endpoint) = try await Self.open(port: port, token: tokens.accessToken)
             // As the idle sweeper or a shutdown does.
-            await app.sessions?.close(String(endpoint.dropFirst("/messages?sessionId=".count)))
+            app.sessions?.close(String(endpoint.dropFirst("/messages?sessionId=".count)), reason: "test")
             #expect(try await events.next() == nil)
             let after = try await client.postJSON(endpoint, Self.initialize, headers: bearer(tokens.accessToken))
             #expect(after.status == .notFound)

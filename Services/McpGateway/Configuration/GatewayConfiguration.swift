@@ -13,7 +13,8 @@ struct GatewayConfiguration: Sendable {
     var apiBaseURL: String
     /// Browser origins allowed to call the gateway (CORS, and DNS rebinding protection on the MCP endpoints).
     var allowedOrigins: Set<String>
-    var sessions: SessionLimits
+    /// Bounds on what MCP clients can make the gateway hold or do at once.
+    var mcp: MCPLimits
     /// How `/mcp` authenticates its callers (`AUTH_MODE`).
     var mode: AuthMode
 
@@ -49,10 +50,7 @@ struct GatewayConfiguration: Sendable {
             apiBaseURL: try settings.url(
                 "API_BASE_URL", default: "http://localhost:8789", example: "http://localhost:8789"),
             allowedOrigins: Set(origins).union([origin(of: publicURL)]),
-            sessions: SessionLimits(
-                idleTimeout: try settings.duration("MCP_SESSION_IDLE_TIMEOUT", default: 1800, in: 60...86_400),
-                maximum: try settings.integer("MCP_MAX_SESSIONS", default: 1000, in: 1...100_000),
-                maximumPerUser: try settings.integer("MCP_MAX_SESSIONS_PER_USER", default: 16, in: 1...1000)),
+            mcp: try MCPLimits.load(from: settings),
             mode: try AuthMode.load(from: settings, resources: [publicURL + "/mcp", publicURL + "/sse"]))
     }
 
@@ -101,11 +99,4 @@ struct GatewayConfiguration: Sendable {
         guard let host = URLComponents(string: publicURL)?.host else { return false }
         return RedirectURI.isLoopback(host: host)
     }
-}
-
-/// Limits on MCP sessions.
-struct SessionLimits: Sendable {
-    var idleTimeout: TimeInterval
-    var maximum: Int
-    var maximumPerUser: Int
 }

@@ -3,11 +3,9 @@ import JWTAuth
 import Logging
 import ServiceLifecycle
 
-/// Deletes expired rows and closes idle MCP sessions once a minute, until the gateway shuts down.
+/// Deletes expired rows of the gateway's database once a minute, until the gateway shuts down.
 struct ExpirySweeper: Service {
-    /// The gateway mode's database; `nil` in the other modes, which keep no tokens.
-    let store: (any GatewayStore)?
-    let sessions: SessionRegistry
+    let store: any GatewayStore
     let clock: any WallClock
     let interval: Duration
     let logger: Logger
@@ -19,16 +17,12 @@ struct ExpirySweeper: Service {
                 try? await Task.sleep(for: interval)
             }
         }
-        await sessions.closeAll()
     }
 
     func sweepOnce() async {
         do {
-            let rows = try await store?.sweep(now: clock.now) ?? 0
-            let idle = await sessions.closeIdle()
-            if rows > 0 || idle > 0 {
-                logger.debug("Expired data removed", metadata: ["sweep.rows": "\(rows)", "sweep.sessions": "\(idle)"])
-            }
+            let rows = try await store.sweep(now: clock.now)
+            if rows > 0 { logger.debug("Expired data removed", metadata: ["sweep.rows": "\(rows)"]) }
         } catch {
             logger.error("Sweeping expired data failed", metadata: ["error": "\(error)"])
         }

@@ -3,28 +3,17 @@ import Foundation
 import JWTAuth
 import NIOCore
 import NIOHTTP1
+import ServiceSupport
 
-/// Calls TodosAPI for the user (never with a gateway token), through one shared HTTP client with timeouts.
+/// Calls TodosAPI for a ``ToolCaller``, through one shared HTTP client with timeouts, and turns every answer into a
+/// typed outcome, so that no tool reads an HTTP status. The payloads stay the API's own JSON (checked for the shape
+/// the API promises): the tools hand them to the client as structured content unchanged.
 struct TodosAPIClient: Sendable {
     let baseURL: String
     let client: HTTPClient
 
-    struct Reply: Sendable {
-        let status: Int
-        let body: JSONValue?
-        let challenge: String?
-
-        /// The API's own error message, when it sent one.
-        var message: String? { body?.objectValue?["error_description"]?.stringValue }
-    }
-
-    /// The API could not be reached or answered something that is not JSON.
-    struct Unreachable: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    /// How a request proves who it is for.
-    enum Credential: Sendable {
+    /// How a request proves who it is for. Never a gateway token: TodosAPI does not accept those.
+    enum Credential: Sendable, Equatable {
         /// `Authorization: Bearer`: an access token of the API's issuer.
         case bearer(String)
         /// `Cf-Access-Token`: a Cloudflare Access token, which Access in front of TodosAPI exchanges for an assertion
@@ -32,9 +21,52 @@ struct TodosAPIClient: Sendable {
         case accessToken(String)
     }
 
-    func send(_ method: HTTPMethod, _ path: String, credential: Credential, body: JSONValue? = nil) async throws
-        -> Reply
+    /// The caller's todos (`GET /api/todos`), each an object with `id`, `title`, `completed`, ….
+    func listTodos(for caller: ToolCaller) async -> Result<[JSONValue], TodosAPIFailure> {
+        await send(.GET, "/api/todos", for: caller).flatMap { body in
+            guard let todos = body?.objectValue?["todos"]?.arrayValue else { return .failure(.unexpectedBody) }
+            return .success(todos)
+        }
+    }
+
+    /// The caller's billing details (`GET /api/billing`): the `billing` object.
+    func billing(for caller: ToolCaller) async -> Result<JSONValue, TodosAPIFailure> {
+        await send(.GET, "/api/billing", for: caller).flatMap { body in
+            guard let billing = body?.objectValue?["billing"], billing.objectValue != nil else {
+                return .failure(.unexpectedBody)
+            }
+            return .success(billing)
+        }
+    }
+
+    /// Creates a todo (`POST /api/todos`); the created todo.
+    func createTodo(_ fields: [String: JSONValue], for caller: ToolCaller) async -> Result<JSONValue, TodosAPIFailure> {
+        await send(.POST, "/api/todos", body: .object(fields), for: caller).flatMap(Self.todo)
+    }
+
+    /// Changes a todo (`PATCH /api/todos/{id}`); the todo as it now is.
+    func updateTodo(id: String, changes: [String: JSONValue], for caller: ToolCaller) async
+        -> Result<JSONValue, TodosAPIFailure>
     {
+        await send(.PATCH, "/api/todos/\(id)", body: .object(changes), for: caller).flatMap(Self.todo)
+    }
+
+    /// Deletes a todo (`DELETE /api/todos/{id}`).
+    func deleteTodo(id: String, for caller: ToolCaller) async -> Result<Void, TodosAPIFailure> {
+        await send(.DELETE, "/api/todos/\(id)", for: caller).map { _ in () }
+    }
+
+    private static func todo(_ body: JSONValue?) -> Result<JSONValue, TodosAPIFailure> {
+        guard let todo = body?.objectValue?["todo"], todo.objectValue != nil else { return .failure(.unexpectedBody) }
+        return .success(todo)
+    }
+
+    /// One request as the caller: a 2xx body (nil when empty), or what went wrong.
+    private func send(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil, for caller: ToolCaller) async
+        -> Result<JSONValue?, TodosAPIFailure>
+    {
+        let credential: Credential
+        do { credential = try await caller.credentials.credential() } catch { return .failure(error) }
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         switch credential {
@@ -42,21 +74,32 @@ struct TodosAPIClient: Sendable {
         case .accessToken(let token): request.headers.add(name: "Cf-Access-Token", value: token)
         }
         request.headers.add(name: "Accept", value: "application/json")
+        if let trace = caller.trace {
+            request.headers.add(name: "traceparent", value: trace.traceparent)
+            if let state = trace.tracestate { request.headers.add(name: "tracestate", value: state) }
+        }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+            request.body = .bytes(ByteBuffer(bytes: body.serialized()))
         }
+        let status: Int
+        let json: JSONValue?
         do {
             let response = try await client.execute(request, timeout: .seconds(10))
             let data = try await response.body.collect(upTo: 1024 * 1024)
-            let json =
-                data.readableBytes == 0
-                ? nil : try? JSONValue(parsing: data.readableBytesView)
-            return Reply(
-                status: Int(response.status.code), body: json,
-                challenge: response.headers.first(name: "WWW-Authenticate"))
+            status = Int(response.status.code)
+            json = data.readableBytes == 0 ? nil : try? JSONValue(parsing: data.readableBytesView)
         } catch {
-            throw Unreachable(description: "The Todos API at \(baseURL) is unreachable (\(error))")
+            return .failure(.unreachable("The Todos API at \(baseURL) is unreachable (\(error))"))
+        }
+        let message = json?.objectValue?["error_description"]?.stringValue
+        switch status {
+        case 200...299: return .success(json)
+        case 401: return .failure(.unauthorized(message ?? "invalid token"))
+        case 403: return .failure(.forbidden(message ?? "insufficient scope"))
+        case 404: return .failure(.notFound)
+        case 400, 413, 415, 422: return .failure(.rejected(message ?? "invalid request"))
+        default: return .failure(.failed(status: status))
         }
     }
 }

@@ -25,7 +25,7 @@ struct GatewayTestApp {
     let configuration: GatewayConfiguration
     private let running = RunningGateway()
     /// The sessions of the gateway `run` started.
-    var sessions: SessionRegistry? { running.gateway?.sessions }
+    var sessions: SessionRegistry? { running.gateway?.mcp.sessions }
 
     init(environment: [String: String] = [:]) async throws {
         var values = [

@@ -15,6 +15,7 @@ protocol MCPAuthenticator: Sendable {
 struct GatewayTokenAuthenticator: MCPAuthenticator {
     let configuration: GatewayConfiguration
     let store: any GatewayStore
+    let tokens: UpstreamTokenService
     let clock: any WallClock
 
     func authenticate(_ request: Request, challenge: MCPBearerChallenge) async throws -> MCPCaller {
@@ -29,7 +30,8 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
         }
         let identity = CallerIdentity(
             subject: grant.user.subject, name: grant.user.name, email: grant.user.email, clientID: grant.clientID)
-        return MCPCaller(identity: identity, scope: record.scope, credential: .grant(grant))
+        return MCPCaller(
+            identity: identity, scope: record.scope, credentials: GrantCredentials(tokens: tokens, grant: grant))
     }
 }
 
@@ -46,7 +48,8 @@ struct ExternalTokenAuthenticator: MCPAuthenticator {
         let identity = CallerIdentity(
             subject: verified.subject ?? "", name: verified.string("name") ?? verified.string("preferred_username"),
             email: verified.string("email"), clientID: verified.string("azp") ?? verified.string("client_id"))
-        return MCPCaller(identity: identity, scope: verified.scopes, credential: .bearer(token))
+        return MCPCaller(
+            identity: identity, scope: verified.scopes, credentials: FixedCredential(value: .bearer(token)))
     }
 }
 
@@ -81,7 +84,8 @@ struct AccessAssertionAuthenticator: MCPAuthenticator {
         let identity = CallerIdentity(
             subject: subject, name: verified.string("name"), email: verified.string("email"),
             clientID: verified.string("common_name"))
-        return MCPCaller(identity: identity, scope: settings.scopes, credential: .accessAssertion(assertion))
+        return MCPCaller(
+            identity: identity, scope: settings.scopes, credentials: FixedCredential(value: .accessToken(assertion)))
     }
 }
 

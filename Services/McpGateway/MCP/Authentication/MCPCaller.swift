@@ -1,0 +1,30 @@
+import JWTAuth
+import ServiceSupport
+
+/// Who is calling the MCP endpoints, in any authentication mode.
+struct CallerIdentity: Sendable, Equatable {
+    var subject: String
+    var name: String?
+    var email: String?
+    /// The OAuth client acting for the user, when there is one.
+    var clientID: String?
+}
+
+/// The authenticated caller of `/mcp`, `/sse` and `/messages`: identity, the scopes the tools may use, and how the
+/// tools reach TodosAPI for them. Never the credential the MCP client presented to the gateway, except in external
+/// mode, where the client's token is itself a token of TodosAPI's issuer (see docs/external-authorization-server.md).
+struct MCPCaller: Sendable {
+    let identity: CallerIdentity
+    let scope: ScopeSet
+    let credentials: any TodosAPICredentialSource
+
+    /// Sessions and limits belong to the user, not to a token: a refreshed token keeps using the session.
+    var owner: String { identity.subject }
+
+    /// What the tools get to know of the caller.
+    func toolCaller(trace: TraceContext?) -> ToolCaller {
+        ToolCaller(
+            subject: identity.subject, name: identity.name, email: identity.email, clientID: identity.clientID,
+            scope: scope, credentials: credentials, trace: trace)
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ServiceSupport
+
+/// The HTTP side of MCP messages: the headers MCP defines, and responses carrying JSON-RPC messages.
+enum MCPHTTP {
+    static let sessionID = HTTPField.Name("Mcp-Session-Id")!
+    static let protocolVersion = HTTPField.Name("MCP-Protocol-Version")!
+    static let method = HTTPField.Name("Mcp-Method")!
+    static let name = HTTPField.Name("Mcp-Name")!
+    static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
+
+    /// A JSON-RPC message (or batch) as `application/json`.
+    static func json(_ body: [UInt8], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// A JSON-RPC message as a one-event stream, for a client whose `Accept` allows `text/event-stream` only.
+    static func singleEvent(_ body: [UInt8], headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers.append(contentsOf: streamHeaders)
+        return Response(
+            status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: EventStream.message(body))))
+    }
+
+    /// The answer to a request: JSON when the client accepts it, else one event.
+    static func reply(
+        _ body: [UInt8], accept: AcceptHeader, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]
+    ) -> Response {
+        accept.json || status != .ok
+            ? json(body, status: status, headers: headers) : singleEvent(body, headers: headers)
+    }
+
+    /// A JSON-RPC error with its HTTP status.
+    static func error(_ error: JSONRPCError, status: HTTPResponse.Status, headers: HTTPFields = [:]) -> Response {
+        json(JSONRPCResponse.error(error), status: status, headers: headers)
+    }
+
+    /// `202 Accepted`, no body: the answer to a notification or a client's response.
+    static func accepted(headers: HTTPFields = [:]) -> Response {
+        Response(status: .accepted, headers: headers)
+    }
+
+    /// The headers of an event stream; `X-Accel-Buffering: no` keeps nginx from holding events back.
+    static let streamHeaders: HTTPFields = [
+        .contentType: "text/event-stream", .cacheControl: "no-cache, no-transform", accelBuffering: "no",
+    ]
+
+    /// The HTTP status of a JSON-RPC error. 2026-07-28 gives errors their own statuses (an unknown method is a 404,
+    /// a malformed request a 400); in sessions (2025 revisions) an error of the method is an ordinary 200 response.
+    static func status(of error: JSONRPCError, stateless: Bool) -> HTTPResponse.Status {
+        switch error.code {
+        case JSONRPCError.parseErrorCode, JSONRPCError.invalidRequestCode: .badRequest
+        case JSONRPCError.headerMismatchCode, JSONRPCError.unsupportedProtocolVersionCode: .badRequest
+        case JSONRPCError.methodNotFoundCode: stateless ? .notFound : .ok
+        case JSONRPCError.invalidParamsCode: stateless ? .badRequest : .ok
+        case JSONRPCError.busyCode: .tooManyRequests
+        default: .ok
+        }
+    }
+
+    /// Reads a POSTed body of at most `limit` bytes, checking its media type.
+    static func body(of request: Request, limit: Int) async throws(Refusal) -> ByteBuffer {
+        guard request.mediaTypeIs("application/json") else {
+            throw Refusal(
+                .invalidRequest("Send JSON-RPC messages as Content-Type: application/json"),
+                status: .unsupportedMediaType)
+        }
+        do {
+            return try await request.collectBody(limit: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw Refusal(
+                .invalidRequest("The request body exceeds \(limit) bytes (MCP_MAX_REQUEST_BYTES)"),
+                status: .contentTooLarge)
+        } catch {
+            throw Refusal(.invalidRequest("The request body could not be read"), status: .badRequest)
+        }
+    }
+}
+
+/// A request refused before it reached a method: the JSON-RPC error and the HTTP status to answer with.
+struct Refusal: Error {
+    var error: JSONRPCError
+    var status: HTTPResponse.Status
+    var headers: HTTPFields = [:]
+
+    init(_ error: JSONRPCError, status: HTTPResponse.Status, headers: HTTPFields = [:]) {
+        self.error = error
+        self.status = status
+        self.headers = headers
+    }
+
+    var response: Response { MCPHTTP.error(error, status: status, headers: headers) }
+}
+
+/// Which of the two media types MCP responses use a request's `Accept` header allows. No header allows both; a range
+/// with `q=0` allows nothing.
+struct AcceptHeader: Sendable {
+    let json: Bool
+    let eventStream: Bool
+
+    init(_ request: Request) {
+        guard let value = request.headers[.accept] else {
+            (json, eventStream) = (true, true)
+            return
+        }
+        json = Self.allows(value, "application/json")
+        eventStream = Self.allows(value, "text/event-stream")
+    }
+
+    /// Whether `accept` allows `type`: by name, `type/*` or `*/*`, unless with `q=0` ("not acceptable").
+    static func allows(_ accept: String, _ type: String) -> Bool {
+        let family = (type.split(separator: "/").first ?? "") + "/*"
+        return accept.split(separator: ",").contains { range in
+            let parameters = range.split(separator: ";").dropFirst().map {
+                $0.replacingOccurrences(of: " ", with: "").lowercased()
+            }
+            let refused = parameters.contains { $0.hasPrefix("q=") && (Double($0.dropFirst(2)) ?? 1) == 0 }
+            let name = MediaType.essence(range)
+            return !refused && (name == type || name == "*/*" || name == family)
+        }
+    }
+}

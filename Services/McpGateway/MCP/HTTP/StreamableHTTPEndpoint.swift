@@ -1,0 +1,133 @@
+import HTTPTypes
+import Hummingbird
+import JWTAuth
+import ServiceLifecycle
+import ServiceSupport
+
+/// `/mcp`: the Streamable HTTP transport, for every revision that has it.
+///
+/// - A POST whose `MCP-Protocol-Version` header names 2026-07-28 (or a version the gateway does not know), or whose
+///   `params._meta` names a protocol version without such a header, is a stateless request (``StatelessRequests``).
+/// - `initialize` opens a session of 2025-03-26, 2025-06-18 or 2025-11-25; requests with its `Mcp-Session-Id` belong
+///   to it, `GET` opens its event stream and `DELETE` ends it (``SessionRequests``).
+///
+/// Authentication has happened in ``MCPAuthenticationMiddleware``. A place among the user's requests in flight is
+/// taken before the body is read, so that no user has more than ``MCPLimits/maximumInFlightPerUser`` bodies in the
+/// gateway's memory.
+struct StreamableHTTPEndpoint: Sendable {
+    let server: MCPServer
+
+    func addRoutes(to group: RouterGroup<GatewayRequestContext>) {
+        group.post(use: post)
+        group.get(use: get)
+        group.delete(use: delete)
+        group.refuseOtherMethods(on: "", allowed: [.get, .post, .delete])
+    }
+
+    @Sendable func post(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let accept = AcceptHeader(request)
+        guard accept.json || accept.eventStream else {
+            return Refusal(
+                .invalidRequest("Not Acceptable: the Accept header must allow application/json or text/event-stream"),
+                status: .notAcceptable
+            ).response
+        }
+        guard let permit = server.userRequests.permit(caller.owner) else {
+            return server.busyResponse(id: nil)
+        }
+        defer { permit.release() }
+        let value: JSONValue
+        do {
+            let body = try await MCPHTTP.body(of: request, limit: server.limits.maximumRequestBytes)
+            value = try JSONValue(parsing: body.readableBytesView)
+        } catch let refusal as Refusal {
+            return refusal.response
+        } catch {
+            return MCPHTTP.error(.parseError("\(error)"), status: .badRequest)
+        }
+
+        let sessions = SessionRequests(server: server)
+        if case .array(let batch) = value {
+            return try await sessions.batch(batch, request: request, caller: caller, accept: accept)
+        }
+        let message: JSONRPCMessage
+        do { message = try JSONRPCMessage(value) } catch { return MCPHTTP.error(error, status: .badRequest) }
+        if Self.isStateless(message, params: value.objectValue?["params"]?.objectValue ?? [:], request: request) {
+            return try await StatelessRequests(server: server).handle(
+                message, request: request, caller: caller, accept: accept)
+        }
+        return try await sessions.handle(message, request: request, caller: caller, accept: accept)
+    }
+
+    /// Whether a POSTed message is a 2026-07-28 request rather than one of a session.
+    static func isStateless(_ message: JSONRPCMessage, params: [String: JSONValue], request: Request) -> Bool {
+        if message.method == "initialize" { return false }
+        if let version = request.headers[MCPHTTP.protocolVersion] {
+            // An unknown version is answered as 2026-07-28 answers it: with the versions the gateway speaks.
+            return ProtocolRevision(rawValue: version)?.isStateless ?? true
+        }
+        return request.headers[MCPHTTP.sessionID] == nil && RequestEnvelope.namesProtocolVersion(params)
+    }
+
+    /// `GET` with `Mcp-Session-Id`: the session's event stream. The gateway sends no server-initiated messages (its
+    /// tool list never changes), so the stream carries keep-alives; clients open it all the same.
+    @Sendable func get(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let session: MCPSession
+        do { session = try SessionRequests(server: server).session(of: request, caller: caller, id: nil) } catch {
+            return error.response
+        }
+        guard AcceptHeader(request).eventStream else {
+            return Refusal(
+                .invalidRequest(
+                    "Not Acceptable: GET opens an event stream; the Accept header must allow text/event-stream"),
+                status: .notAcceptable
+            ).response
+        }
+        let stream = EventStream(limits: server.limits.stream)
+        guard session.attach(stream) else {
+            return Refusal(.invalidRequest("This session already has an open event stream"), status: .conflict)
+                .response
+        }
+        var headers = MCPHTTP.streamHeaders
+        headers[MCPHTTP.sessionID] = session.id
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                await withGracefulShutdownHandler {
+                    await stream.pump(into: &writer)
+                } onGracefulShutdown: {
+                    stream.close(reason: "the gateway is stopping")
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    /// `DELETE` with `Mcp-Session-Id`: the client ends its session.
+    @Sendable func delete(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        do {
+            let session = try SessionRequests(server: server).session(of: request, caller: caller, id: nil)
+            server.sessions.close(session.id, reason: "the client ended it")
+            return Response(status: .ok)
+        } catch {
+            return error.response
+        }
+    }
+}
+
+extension GatewayRequestContext {
+    /// The caller ``MCPAuthenticationMiddleware`` authenticated.
+    func requireCaller() throws -> MCPCaller {
+        guard let caller else { throw ErrorResponse(BearerAuthError.missingToken) }
+        return caller
+    }
+}
+
+extension MCPServer {
+    /// 429 with `Retry-After`, for a request refused because the user or the session has too many in flight.
+    func busyResponse(id: JSONRPCID?) -> Response {
+        MCPHTTP.error(busy(id: id), status: .tooManyRequests, headers: [.retryAfter: "1"])
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JWTAuth
+import Logging
+import ServiceSupport
+
+/// The parts of the MCP server that both transports (`/mcp`, and `/sse` with `/messages`) share: the dispatcher, the
+/// sessions, the limits and their counters, and the step-up rule.
+struct MCPServer: Sendable {
+    let dispatcher: MCPDispatcher
+    let sessions: SessionRegistry
+    let limits: MCPLimits
+    /// Requests being answered, per user and per session; open `subscriptions/listen` streams per user.
+    let userRequests: InFlightLimiter
+    let sessionRequests: InFlightLimiter
+    let listenStreams: InFlightLimiter
+    /// Whether a tool whose scope the token lacks is refused with a 403 step-up challenge (the OAuth modes); behind
+    /// Cloudflare Access there is nothing to step up to, and the tool answers with an error result instead.
+    let stepUp: Bool
+    let resourceMetadataURL: String
+    let logger: Logger
+
+    init(
+        tools: ToolBox, limits: MCPLimits, stepUp: Bool, resourceMetadataURL: String, clock: any WallClock,
+        logger: Logger
+    ) {
+        self.dispatcher = MCPDispatcher(tools: tools, cacheLifetimeMilliseconds: Int64(limits.cacheLifetime * 1000))
+        self.sessions = SessionRegistry(limits: limits.sessions, clock: clock, logger: logger)
+        self.limits = limits
+        self.userRequests = InFlightLimiter(limit: limits.maximumInFlightPerUser)
+        self.sessionRequests = InFlightLimiter(limit: limits.maximumInFlightPerSession)
+        self.listenStreams = InFlightLimiter(limit: limits.maximumListenStreamsPerUser)
+        self.stepUp = stepUp
+        self.resourceMetadataURL = resourceMetadataURL
+        self.logger = logger
+    }
+
+    /// MCP step-up authorization: a `tools/call` of a tool whose scope the token lacks is answered 403 with the scopes
+    /// the client should ask for (what it has plus what the tool needs), so that it can authorize again.
+    func stepUpChallenge(for request: JSONRPCRequest, caller: MCPCaller) -> ErrorResponse? {
+        guard stepUp, request.method == "tools/call", case .string(let tool)? = request.params["name"],
+            let needed = dispatcher.tools.requiredScope(of: tool), !caller.scope.contains(needed)
+        else { return nil }
+        let error = BearerAuthError.insufficientScope([needed]).with(
+            message: "The tool \(tool) needs the \(needed) scope, which this access token does not have")
+        return ErrorResponse(error, scope: caller.scope.union([needed]), resourceMetadata: resourceMetadataURL)
+    }
+
+    /// The error for a request refused for want of a place in ``userRequests`` or ``sessionRequests``.
+    func busy(id: JSONRPCID?) -> JSONRPCError {
+        .busy(
+            "Too many requests at once: at most \(limits.maximumInFlightPerUser) per user and "
+                + "\(limits.maximumInFlightPerSession) per session are answered at a time; retry when one has finished",
+            id: id)
+    }
+}

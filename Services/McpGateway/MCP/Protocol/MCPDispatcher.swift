@@ -1,0 +1,121 @@
+import JWTAuth
+import ServiceSupport
+
+/// Answers MCP requests, whichever transport brought them: `ping`, `tools/list`, `tools/call` and `server/discover`,
+/// each as the request's protocol revision specifies. `initialize` and `subscriptions/listen` change the transport's
+/// state (a session, a stream) and are answered by the transports, with ``initializeResult(requested:)`` and
+/// ``acknowledgement(of:)``.
+///
+/// Results of 2026-07-28 carry `resultType` and the server's identity in `_meta`; list and discovery results carry
+/// cache hints. The answers that never change are encoded once.
+struct MCPDispatcher: Sendable {
+    let tools: ToolBox
+    let server: ServerDescription
+    /// How long a 2026-07-28 client may reuse the tool list and the discovery result (`ttlMs`).
+    let cacheLifetimeMilliseconds: Int64
+
+    private let sessionToolList: [UInt8]
+    private let statelessToolList: [UInt8]
+    private let discovery: [UInt8]
+
+    init(tools: ToolBox, server: ServerDescription = ServerDescription(), cacheLifetimeMilliseconds: Int64 = 300_000) {
+        self.tools = tools
+        self.server = server
+        self.cacheLifetimeMilliseconds = cacheLifetimeMilliseconds
+        self.sessionToolList = JSONValue.object(["tools": tools.definitions]).serialized()
+        // The list is the same for every caller: any client or shared cache may keep it.
+        let cacheHints: [String: JSONValue] = [
+            "resultType": "complete", "_meta": server.resultMeta, "ttlMs": .integer(cacheLifetimeMilliseconds),
+            "cacheScope": "public",
+        ]
+        self.statelessToolList = JSONValue.object(cacheHints.merging(["tools": tools.definitions]) { $1 })
+            .serialized()
+        self.discovery = JSONValue.object(
+            cacheHints.merging([
+                "supportedVersions": .array(ProtocolRevision.supportedNames.map(JSONValue.string)),
+                "capabilities": server.capabilities, "instructions": .string(server.instructions),
+            ]) { $1 }
+        ).serialized()
+    }
+
+    /// The answer to `request`, made as `revision` specifies, for `caller`.
+    func answer(_ request: JSONRPCRequest, revision: ProtocolRevision, caller: MCPCaller) async -> JSONRPCOutcome {
+        let stateless = revision.isStateless
+        switch request.method {
+        case "tools/call":
+            return await callTool(request, stateless: stateless, caller: caller)
+        case "tools/list":
+            if let cursor = request.params["cursor"], cursor != .null {
+                return .error(.invalidParams("Unknown cursor: the tool list has a single page", id: request.id))
+            }
+            return .encoded(stateless ? statelessToolList : sessionToolList)
+        case "ping" where !stateless:
+            return .result([:])
+        case "server/discover" where stateless:
+            return .encoded(discovery)
+        case "initialize":
+            return .error(
+                .invalidRequest(
+                    stateless
+                        ? "initialize is not part of MCP 2026-07-28: send requests directly, with _meta"
+                        : "This session is already initialized; to start another, send initialize without Mcp-Session-Id",
+                    id: request.id))
+        default:
+            return .error(.methodNotFound(request.method, id: request.id))
+        }
+    }
+
+    private func callTool(_ request: JSONRPCRequest, stateless: Bool, caller: MCPCaller) async -> JSONRPCOutcome {
+        guard case .string(let name)? = request.params["name"] else {
+            return .error(.invalidParams("tools/call needs the tool's name (params.name, a string)", id: request.id))
+        }
+        let arguments: [String: JSONValue]
+        switch request.params["arguments"] {
+        case nil, .null?: arguments = [:]
+        case .object(let members)?: arguments = members
+        default: return .error(.invalidParams("params.arguments must be an object", id: request.id))
+        }
+        let trace = RequestEnvelope.traceContext(of: request.params)
+        do {
+            let result = try await tools.call(
+                name, arguments: ToolArguments(arguments), caller: caller.toolCaller(trace: trace))
+            var members = result.members
+            if stateless {
+                members["resultType"] = "complete"
+                members["_meta"] = server.resultMeta
+            }
+            return .result(.object(members))
+        } catch {
+            return .error(.invalidParams(error.message, id: request.id))
+        }
+    }
+
+    /// The `InitializeResult` for a client that asked for `requested`, and the revision the session will speak.
+    func initializeResult(requested: String) -> (ProtocolRevision, JSONValue) {
+        let revision = ProtocolRevision.negotiated(forInitialize: requested)
+        return (
+            revision,
+            [
+                "protocolVersion": .string(revision.rawValue), "capabilities": server.capabilities,
+                "serverInfo": server.serverInfo, "instructions": .string(server.instructions),
+            ]
+        )
+    }
+
+    /// The `notifications/subscriptions/acknowledged` that opens a `subscriptions/listen` stream, with the
+    /// notification types the gateway will send: none, since its tool list never changes. (Resources and prompts it
+    /// does not have.)
+    func acknowledgement(of id: JSONRPCID) -> [UInt8] {
+        JSONValue.object([
+            "jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+            "params": ["_meta": ["io.modelcontextprotocol/subscriptionId": id.json], "notifications": [:]],
+        ]).serialized()
+    }
+
+    /// The result that ends a `subscriptions/listen` stream gracefully (the gateway is shutting down).
+    func subscriptionEnd(of id: JSONRPCID) -> [UInt8] {
+        var meta = server.resultMeta.objectValue ?? [:]
+        meta["io.modelcontextprotocol/subscriptionId"] = id.json
+        return JSONRPCResponse.result(id: id, ["resultType": "complete", "_meta": .object(meta)])
+    }
+}

@@ -1,0 +1,50 @@
+import JWTAuth
+
+/// Why a call to TodosAPI did not succeed, from the tool's point of view. Each case reads as a sentence the model can
+/// pass on to the user (``message``); none is a protocol error.
+enum TodosAPIFailure: Error, Equatable {
+    /// The user's sign-in cannot be renewed (revoked, expired, or refused by the provider).
+    case signInRequired
+    /// The identity provider could not be reached to renew the sign-in.
+    case providerUnavailable(String)
+    /// TodosAPI refused the credential (401).
+    case unauthorized(String)
+    /// TodosAPI says the user may not do this (403).
+    case forbidden(String)
+    /// No such todo for this user (404).
+    case notFound
+    /// TodosAPI refused the request's content (400, 413, 415, 422).
+    case rejected(String)
+    /// Any other status.
+    case failed(status: Int)
+    /// A 2xx answer without the shape the API promises.
+    case unexpectedBody
+    /// No answer at all: connection refused, timeout, a body that is not JSON.
+    case unreachable(String)
+
+    var message: String {
+        switch self {
+        case .signInRequired: "Your sign-in has expired or was revoked. Reconnect to sign in again."
+        case .providerUnavailable(let reason):
+            "The identity provider is unavailable, so your session could not be renewed: \(reason)"
+        case .unauthorized(let reason): "The Todos API refused your sign-in: \(reason). Reconnect to sign in again."
+        case .forbidden(let reason): "The Todos API says your account may not do this: \(reason)."
+        case .notFound: "No such todo: it does not exist or belongs to someone else."
+        case .rejected(let reason): "The Todos API refused the request: \(reason)."
+        case .failed(let status): "The Todos API failed (HTTP \(status)). Try again later."
+        case .unexpectedBody: "The Todos API answered with an unexpected body."
+        case .unreachable(let reason): reason
+        }
+    }
+}
+
+extension ToolResult {
+    /// The tool result of an API outcome: the structured content `success` makes of the payload, or the failure's
+    /// message as an error result.
+    init<Payload>(_ outcome: Result<Payload, TodosAPIFailure>, success: (Payload) -> JSONValue) {
+        switch outcome {
+        case .success(let payload): self = .success(success(payload))
+        case .failure(let failure): self = .failure(failure.message)
+        }
+    }
+}

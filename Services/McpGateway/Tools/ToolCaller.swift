@@ -1,0 +1,30 @@
+import JWTAuth
+import ServiceSupport
+
+/// Who calls a tool and what they may do: all a tool knows of the caller. The MCP layer builds it from whatever
+/// authenticated the request (a gateway token, another issuer's JWT, a Cloudflare Access assertion).
+struct ToolCaller: Sendable {
+    /// The user's stable identifier (`sub`), and what the identity provider said of them.
+    var subject: String
+    var name: String?
+    var email: String?
+    /// The OAuth client acting for the user, when there is one.
+    var clientID: String?
+    /// The scopes this connection was granted.
+    var scope: ScopeSet
+    /// How calls to TodosAPI prove they are made for this user.
+    var credentials: any TodosAPICredentialSource
+    /// The W3C trace context the client sent, passed on to TodosAPI.
+    var trace: TraceContext?
+}
+
+/// Produces the credential that TodosAPI accepts for the caller, renewing it first when it must.
+protocol TodosAPICredentialSource: Sendable {
+    func credential() async throws(TodosAPIFailure) -> TodosAPIClient.Credential
+}
+
+/// A credential the caller brought and that TodosAPI accepts as it is.
+struct FixedCredential: TodosAPICredentialSource {
+    let value: TodosAPIClient.Credential
+    func credential() async throws(TodosAPIFailure) -> TodosAPIClient.Credential { value }
+}
