@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         .target(
@@ -86,6 +87,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
             path: "Services/McpGateway",
             resources: [.copy("Resources")],
@@ -110,13 +112,17 @@ let package = Package(
         ),
         .testTarget(
             name: "TodosAPITests",
-            dependencies: ["TodosAPI", "JWTAuth", "ServiceSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "TodosAPI", "JWTAuth", "ServiceSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             path: "Tests/TodosAPITests",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DevIdPTests",
-            dependencies: ["DevIdP", "JWTAuth", "ServiceSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "DevIdP", "JWTAuth", "ServiceSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             path: "Tests/DevIdPTests",
             swiftSettings: swiftSettings
         ),

@@ -169,6 +169,7 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     }
     return Application(
         router: router,
+        server: .http1(additionalChannelHandlers: [ConnectionCloseNotifier()]),
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port), serverName: "McpGateway"),
         services: services,

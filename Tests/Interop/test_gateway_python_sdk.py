@@ -83,15 +83,20 @@ def test_bob_gets_insufficient_scope_on_billing(stack: Stack):
             with pytest.raises(MCPError):
                 await connection.session.call_tool("list-billing", {})
             token = connection.storage.tokens.access_token
-            session_id = None
-        # The same refusal as seen on the wire: 403 with a step-up challenge.
+        # The same refusal as seen on the wire (a stateless 2026-07-28 request): 403 with a step-up challenge, and
+        # a JSON-RPC error with the request's id for clients that do not step up.
+        meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
         response = httpx.post(stack.mcp_url, headers={
             "Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream",
-        }, json={"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "list-billing", "arguments": {}}})
+            "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "list-billing",
+        }, json={"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                 "params": {"name": "list-billing", "arguments": {}, "_meta": meta}})
         assert response.status_code == 403
         challenge = response.headers["www-authenticate"]
         assert 'error="insufficient_scope"' in challenge and "read:billing" in challenge
         assert "resource_metadata=" in challenge
+        body = response.json()
+        assert body["id"] == 9 and "read:billing" in body["error"]["message"]
 
     anyio.run(run)
 

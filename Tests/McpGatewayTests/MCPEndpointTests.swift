@@ -30,6 +30,8 @@ extension TestClientProtocol {
         var headers: HTTPFields = [.contentType: "application/json", .accept: "application/json, text/event-stream"]
         if let token { headers[.authorization] = "Bearer \(token)" }
         if let session { headers[HTTPField.Name("Mcp-Session-Id")!] = session }
+        // Headers in `extra` replace the defaults of the same name (and may repeat, to test duplicates).
+        for name in Set(extra.map(\.name)) { headers[name] = nil }
         headers.append(contentsOf: extra)
         return MCPReply(
             response: try await execute(uri: "/mcp", method: method, headers: headers, body: ByteBuffer(string: body)))

@@ -36,15 +36,22 @@ struct MCPServer: Sendable {
         self.logger = logger
     }
 
-    /// MCP step-up authorization: a `tools/call` of a tool whose scope the token lacks is answered 403 with the scopes
-    /// the client should ask for (what it has plus what the tool needs), so that it can authorize again.
-    func stepUpChallenge(for request: JSONRPCRequest, caller: MCPCaller) -> ErrorResponse? {
+    /// MCP step-up authorization: a `tools/call` of a tool whose scope the token lacks is answered 403 with a
+    /// `WWW-Authenticate` challenge naming the scopes the client should ask for (what it has plus what the tool
+    /// needs), so that it can authorize again. The body is a JSON-RPC error with the request's id, which clients
+    /// that do not step up show to the user.
+    func stepUpChallenge(for request: JSONRPCRequest, caller: MCPCaller) -> Response? {
         guard stepUp, request.method == "tools/call", case .string(let tool)? = request.params["name"],
             let needed = dispatcher.tools.requiredScope(of: tool), !caller.scope.contains(needed)
         else { return nil }
-        let error = BearerAuthError.insufficientScope([needed]).with(
-            message: "The tool \(tool) needs the \(needed) scope, which this access token does not have")
-        return ErrorResponse(error, scope: caller.scope.union([needed]), resourceMetadata: resourceMetadataURL)
+        let message = "The tool \(tool) needs the \(needed) scope, which this access token does not have"
+        let challenge = ErrorResponse(
+            BearerAuthError.insufficientScope([needed]).with(message: message), scope: caller.scope.union([needed]),
+            resourceMetadata: resourceMetadataURL)
+        var headers = challenge.headers
+        headers[.cacheControl] = "no-store"
+        return MCPHTTP.error(
+            .insufficientScope(message, scope: needed, id: request.id), status: .forbidden, headers: headers)
     }
 
     /// The error for a request refused for want of a place in ``userRequests`` or ``sessionRequests``.

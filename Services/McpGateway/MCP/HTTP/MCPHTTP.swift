@@ -72,7 +72,7 @@ enum MCPHTTP {
         }
         do {
             return try await request.collectBody(limit: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch let error as ErrorResponse where error.status == .contentTooLarge {
             throw Refusal(
                 .invalidRequest("The request body exceeds \(limit) bytes (MCP_MAX_REQUEST_BYTES)"),
                 status: .contentTooLarge)

@@ -24,9 +24,19 @@ struct SessionRequests: Sendable {
         do { session = try self.session(of: request, caller: caller, id: requestID) } catch {
             return error.response
         }
+        // From 2025-06-18 on, clients repeat the negotiated version on every request.
+        if session.revision >= .v20250618, let version = request.headers[MCPHTTP.protocolVersion],
+            version != session.revision.rawValue
+        {
+            return MCPHTTP.error(
+                .invalidRequest(
+                    "This session speaks MCP \(session.revision.rawValue), but MCP-Protocol-Version says \(version)",
+                    id: requestID),
+                status: .badRequest)
+        }
         let headers: HTTPFields = [MCPHTTP.sessionID: session.id]
         guard case .request(let rpc) = message else { return MCPHTTP.accepted(headers: headers) }
-        if let denied = server.stepUpChallenge(for: rpc, caller: caller) { throw denied }
+        if let denied = server.stepUpChallenge(for: rpc, caller: caller) { return denied }
         guard let permit = server.sessionRequests.permit(session.id) else { return server.busyResponse(id: rpc.id) }
         defer { permit.release() }
         let outcome = await server.dispatcher.answer(rpc, revision: session.revision, caller: caller)
@@ -111,6 +121,10 @@ struct SessionRequests: Sendable {
     func batch(_ elements: [JSONValue], request: Request, caller: MCPCaller, accept: AcceptHeader) async throws
         -> Response
     {
+        if elements.contains(where: { $0.objectValue?["method"] == "initialize" }) {
+            return MCPHTTP.error(
+                .invalidRequest("initialize cannot be part of a batch: send it alone"), status: .badRequest)
+        }
         let session: MCPSession
         do { session = try self.session(of: request, caller: caller, id: nil) } catch { return error.response }
         guard session.revision.allowsBatches else {
@@ -129,7 +143,7 @@ struct SessionRequests: Sendable {
             if case .success(.request(let rpc)) = message { rpc } else { nil }
         }
         for rpc in requests {
-            if let denied = server.stepUpChallenge(for: rpc, caller: caller) { throw denied }
+            if let denied = server.stepUpChallenge(for: rpc, caller: caller) { return denied }
         }
         let headers: HTTPFields = [MCPHTTP.sessionID: session.id]
         guard !requests.isEmpty || messages.contains(where: { if case .failure = $0 { true } else { false } }) else {
@@ -144,11 +158,6 @@ struct SessionRequests: Sendable {
                 group.addTask {
                     switch message {
                     case .failure(let error): return (index, JSONRPCResponse.error(error))
-                    case .success(.request(let rpc)) where rpc.method == "initialize":
-                        return (
-                            index,
-                            JSONRPCResponse.error(.invalidRequest("initialize cannot be part of a batch", id: rpc.id))
-                        )
                     case .success(.request(let rpc)):
                         let outcome = await server.dispatcher.answer(rpc, revision: session.revision, caller: caller)
                         return (index, outcome.response(id: rpc.id))

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import JWTAuth
+import NIOCore
 import ServiceLifecycle
 import ServiceSupport
 
@@ -14,9 +15,9 @@ import ServiceSupport
 struct StatelessRequests: Sendable {
     let server: MCPServer
 
-    func handle(_ message: JSONRPCMessage, request: Request, caller: MCPCaller, accept: AcceptHeader) async throws
-        -> Response
-    {
+    func handle(
+        _ message: JSONRPCMessage, request: Request, caller: MCPCaller, accept: AcceptHeader, connection: any Channel
+    ) async throws -> Response {
         switch message {
         case .response:
             return MCPHTTP.error(
@@ -31,6 +32,10 @@ struct StatelessRequests: Sendable {
             return MCPHTTP.accepted()
         case .request(let rpc):
             do throws(JSONRPCError) {
+                // A version the gateway does not know is answered first: the client learns what it can use.
+                if let version = request.headers[MCPHTTP.protocolVersion], ProtocolRevision(rawValue: version) == nil {
+                    throw JSONRPCError.unsupportedProtocolVersion(version, id: rpc.id)
+                }
                 let envelope = try RequestEnvelope(rpc)
                 try StandardHeaders.validate(request, message: rpc, protocolVersion: envelope.protocolVersion)
                 guard let revision = ProtocolRevision(rawValue: envelope.protocolVersion), revision.isStateless else {
@@ -39,8 +44,10 @@ struct StatelessRequests: Sendable {
             } catch {
                 return MCPHTTP.error(error, status: .badRequest)
             }
-            if let denied = server.stepUpChallenge(for: rpc, caller: caller) { throw denied }
-            if rpc.method == "subscriptions/listen" { return listen(rpc, caller: caller, accept: accept) }
+            if let denied = server.stepUpChallenge(for: rpc, caller: caller) { return denied }
+            if rpc.method == "subscriptions/listen" {
+                return await listen(rpc, caller: caller, accept: accept, connection: connection)
+            }
             let outcome = await server.dispatcher.answer(rpc, revision: .v20260728, caller: caller)
             var status = HTTPResponse.Status.ok
             if case .error(let error) = outcome { status = MCPHTTP.status(of: error, stateless: true) }
@@ -51,7 +58,9 @@ struct StatelessRequests: Sendable {
     /// `subscriptions/listen`: a stream that starts with the acknowledgement of the notifications the gateway will
     /// send (none: its tool list never changes), then keep-alives until the client closes it; on shutdown, the
     /// result that ends the subscription gracefully.
-    private func listen(_ rpc: JSONRPCRequest, caller: MCPCaller, accept: AcceptHeader) -> Response {
+    private func listen(_ rpc: JSONRPCRequest, caller: MCPCaller, accept: AcceptHeader, connection: any Channel) async
+        -> Response
+    {
         guard accept.eventStream else {
             return Refusal(
                 .invalidRequest(
@@ -71,6 +80,7 @@ struct StatelessRequests: Sendable {
                 status: .tooManyRequests, headers: [.retryAfter: "5"])
         }
         let stream = EventStream(limits: server.limits.stream)
+        await connection.onClientClose { stream.close(reason: "the client closed the connection") }
         stream.send(EventStream.message(server.dispatcher.acknowledgement(of: rpc.id)))
         let end = EventStream.message(server.dispatcher.subscriptionEnd(of: rpc.id))
         return Response(

@@ -55,7 +55,7 @@ struct StreamableHTTPEndpoint: Sendable {
         do { message = try JSONRPCMessage(value) } catch { return MCPHTTP.error(error, status: .badRequest) }
         if Self.isStateless(message, params: value.objectValue?["params"]?.objectValue ?? [:], request: request) {
             return try await StatelessRequests(server: server).handle(
-                message, request: request, caller: caller, accept: accept)
+                message, request: request, caller: caller, accept: accept, connection: context.channel)
         }
         return try await sessions.handle(message, request: request, caller: caller, accept: accept)
     }
@@ -90,6 +90,10 @@ struct StreamableHTTPEndpoint: Sendable {
             return Refusal(.invalidRequest("This session already has an open event stream"), status: .conflict)
                 .response
         }
+        await context.channel.onClientClose { stream.close(reason: "the client closed the connection") }
+        // 2025-11-25 asks for an event with an id first, which primes a client to reconnect; earlier revisions would
+        // read an event without data as a malformed message, so they get a comment.
+        stream.send(session.revision >= .v20251125 ? Array("id: 0\ndata: \n\n".utf8) : Array(": stream open\n\n".utf8))
         var headers = MCPHTTP.streamHeaders
         headers[MCPHTTP.sessionID] = session.id
         return Response(

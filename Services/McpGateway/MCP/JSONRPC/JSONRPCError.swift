@@ -23,6 +23,8 @@ struct JSONRPCError: Error, Sendable, Equatable {
     static let unsupportedProtocolVersionCode = -32022
     /// The gateway's own: too many requests of this session or user are being answered; retry later.
     static let busyCode = -31000
+    /// The gateway's own: the access token lacks the scope the tool needs (sent with a 403 step-up challenge).
+    static let insufficientScopeCode = -31003
 
     static func parseError(_ reason: String) -> Self {
         Self(code: parseErrorCode, message: "Parse error: \(reason)")
@@ -62,6 +64,12 @@ struct JSONRPCError: Error, Sendable, Equatable {
 
     static func busy(_ message: String, id: JSONRPCID?) -> Self {
         Self(code: busyCode, message: message, id: id)
+    }
+
+    static func insufficientScope(_ message: String, scope: String, id: JSONRPCID?) -> Self {
+        Self(
+            code: insufficientScopeCode, message: message,
+            data: ["error": "insufficient_scope", "scope": .string(scope)], id: id)
     }
 
     func with(id: JSONRPCID?) -> Self {

@@ -64,6 +64,7 @@ struct LegacySSEEndpoint: Sendable {
         }
         let stream = EventStream(limits: server.limits.stream)
         _ = session.attach(stream)
+        await context.channel.onClientClose { stream.close(reason: "the client closed the connection") }
         let (inbox, submissions) = AsyncStream<Pending>.makeStream()
         session.setInbox(submissions)
         stream.send(EventStream.event("endpoint", Array((messagesPath + "?sessionId=" + session.id).utf8)))
