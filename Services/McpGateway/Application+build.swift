@@ -169,7 +169,10 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     }
     return Application(
         router: router,
-        server: .http1(additionalChannelHandlers: [ConnectionCloseNotifier()]),
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionCloseNotifier()],
+                idleTimeout: .milliseconds(Int64(configuration.idleTimeout * 1000)))),
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port), serverName: "McpGateway"),
         services: services,

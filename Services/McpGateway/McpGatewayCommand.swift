@@ -4,7 +4,9 @@ import Foundation
 import Hummingbird
 import JWTAuth
 import Logging
+import ServiceLifecycle
 import ServiceSupport
+import UnixSignals
 
 /// `McpGateway`: the remote MCP server and OAuth 2.1 authorization server for MCP clients.
 @main
@@ -38,7 +40,14 @@ struct McpGatewayCommand: AsyncParsableCommand {
             logger.info(
                 "MCP endpoint \(configuration.resource) (AUTH_MODE=\(configuration.mode.name)); \(configuration.mode.signInSummary); tools call \(configuration.apiBaseURL)"
             )
-            try await buildApplication(gateway: gateway, logger: logger).runService()
+            // SIGTERM stops accepting connections and lets requests finish, but a client may not let its own finish:
+            // after ten seconds what is left is cancelled.
+            var group = ServiceGroupConfiguration(
+                services: [buildApplication(gateway: gateway, logger: logger)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger)
+            group.maximumGracefulShutdownDuration = .seconds(10)
+            try await ServiceGroup(configuration: group).run()
             try await httpClient.shutdown()
         }
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import secrets
 import tempfile
 from dataclasses import dataclass, field
@@ -15,9 +16,11 @@ from urllib.parse import urlencode
 import anyio
 import httpx2 as httpx
 from mcp.client.auth import OAuthClientProvider, TokenStorage
+from mcp.client.client import Client
 from mcp.client.session import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
 from headless_browser import HeadlessBrowser
@@ -53,8 +56,10 @@ class Stack:
 def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = None,
                 devidp_env: dict[str, str] | None = None, common_env: dict[str, str] | None = None,
                 api_env: dict[str, str] | None = None, nanoidp_options: dict | None = None,
-                gateway_port: int | None = None) -> Stack:
-    """`api_env`, `gateway_env` and `devidp_env` may use `{gateway_url}`, filled in once the gateway's port is known."""
+                gateway_port: int | None = None, launcher: list[str] | None = None) -> Stack:
+    """`api_env`, `gateway_env` and `devidp_env` may use `{gateway_url}`, filled in once the gateway's port is known.
+    `launcher` prefixes every command (the benchmarks pin the services to one core with `taskset -c 0`)."""
+    launcher = launcher or []
     workdir = Path(tempfile.mkdtemp(prefix="stack-"))
     gateway_port, api_port = gateway_port or free_port(), free_port()
     gateway_url = f"http://127.0.0.1:{gateway_port}"
@@ -67,7 +72,7 @@ def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = N
         if upstream == "devidp":
             idp_port = free_port()
             issuer = f"http://127.0.0.1:{idp_port}/"
-            idp = Service("devidp", [str(BIN / "DevIdP"), "serve", "--port", str(idp_port)], {
+            idp = Service("devidp", [*launcher, str(BIN / "DevIdP"), "serve", "--port", str(idp_port)], {
                 "DEVIDP_ISSUER": issuer, "DEVIDP_SIGNING_KEY": str(workdir / "devidp.pem"),
                 "AUTH0_CLIENT_ID": GATEWAY_CLIENT_ID, "AUTH0_CLIENT_SECRET": GATEWAY_CLIENT_SECRET,
                 "PUBLIC_URL": gateway_url, **(common_env or {}), **filled(devidp_env),
@@ -83,11 +88,11 @@ def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = N
             services.append(idp)
             issuer = nano.issuer
             issuer_env = {"OIDC_ISSUER": issuer}
-        api = Service("todos-api", [str(BIN / "TodosAPI"), "--port", str(api_port)], {
+        api = Service("todos-api", [*launcher, str(BIN / "TodosAPI"), "--port", str(api_port)], {
             **issuer_env, "TODOS_DATABASE": str(workdir / "todos.sqlite"), **(common_env or {}), **filled(api_env),
         }, f"http://127.0.0.1:{api_port}/api/health")
         services.append(api)
-        gateway = Service("gateway", [str(BIN / "McpGateway"), "--port", str(gateway_port)], {
+        gateway = Service("gateway", [*launcher, str(BIN / "McpGateway"), "--port", str(gateway_port)], {
             **issuer_env, "PUBLIC_URL": gateway_url, "AUTH0_CLIENT_ID": GATEWAY_CLIENT_ID,
             "AUTH0_CLIENT_SECRET": GATEWAY_CLIENT_SECRET, "API_BASE_URL": f"http://127.0.0.1:{api_port}",
             "COOKIE_ENCRYPTION_KEY": secrets.token_urlsafe(32), "GATEWAY_ENCRYPTION_KEY": secrets.token_urlsafe(32),
@@ -119,12 +124,66 @@ class MemoryStorage(TokenStorage):
         self.client_info = client_info
 
 
+class HeadlessSignIn:
+    """One user's OAuth client state (registration, tokens) and the headless browser that signs them in, as the MCP
+    SDK's `redirect_handler` and `callback_handler`. Providers made by `provider()` share the state, so a user signs in
+    once and later connections reuse the tokens; `authorizations` counts the sign-ins."""
+
+    def __init__(self, username: str = "alice", password: str | None = None, storage: MemoryStorage | None = None,
+                 redirect_uri: str = REDIRECT_URI) -> None:
+        self.browser = HeadlessBrowser(username=username, password=password or f"{username}-password")
+        self.storage = storage or MemoryStorage()
+        self.redirect_uri = redirect_uri
+        self.authorization_urls: list[str] = []
+        self._pending: dict[str, str] | None = None
+
+    @property
+    def authorizations(self) -> int:
+        """How many times the user was sent through the browser (sign-ins, step-ups included)."""
+        return len(self.authorization_urls)
+
+    async def redirect_handler(self, url: str) -> None:
+        self.authorization_urls.append(url)
+        self._pending = await anyio.to_thread.run_sync(self.browser.authorize, url, self.redirect_uri)
+
+    async def callback_handler(self) -> AuthorizationCodeResult:
+        query, self._pending = self._pending, None
+        if query is None or "error" in query:
+            raise RuntimeError(f"authorization failed: {query}")
+        return AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
+
+    def provider(self, url: str, scope: str | None = None, client_metadata_url: str | None = None,
+                 client_name: str = "Interop test (Python SDK)") -> OAuthClientProvider:
+        """An `OAuthClientProvider` for the MCP endpoint `url` that signs in through this browser."""
+        metadata = OAuthClientMetadata(
+            client_name=client_name, redirect_uris=[self.redirect_uri], scope=scope,
+            grant_types=["authorization_code", "refresh_token"], response_types=["code"],
+            token_endpoint_auth_method="none")
+        auth = OAuthClientProvider(url, metadata, self.storage, self.redirect_handler, self.callback_handler)
+        if client_metadata_url:
+            # Set after construction: the SDK accepts only https URLs, and tests serve the document over http on
+            # loopback (which the gateway allows with CLIENT_ID_METADATA_ALLOW_PRIVATE). The flow is the SDK's own.
+            auth.context.client_metadata_url = client_metadata_url
+        return auth
+
+
 @dataclass
 class Connection:
     session: ClientSession
-    storage: MemoryStorage
-    browser: HeadlessBrowser
-    authorizations: int = 0
+    signed_in: HeadlessSignIn
+
+    @property
+    def storage(self) -> MemoryStorage:
+        return self.signed_in.storage
+
+    @property
+    def browser(self) -> HeadlessBrowser:
+        return self.signed_in.browser
+
+    @property
+    def authorizations(self) -> int:
+        """How many times the user was sent through the browser."""
+        return self.signed_in.authorizations
 
 
 @contextlib.asynccontextmanager
@@ -134,32 +193,9 @@ async def connect(stack: Stack, username: str = "alice", password: str | None = 
     """An MCP client session through the gateway, signed in as `username` by OAuth, with no human involved, over
     Streamable HTTP (`/mcp`) or the legacy HTTP+SSE transport (`transport="sse"`, `/sse`). With
     `client_metadata_url`, the client identifies itself by that Client ID Metadata Document instead of registering."""
-    browser = HeadlessBrowser(username=username, password=password or f"{username}-password")
-    storage = storage or MemoryStorage()
-    pending: dict[str, dict[str, str]] = {}
-    connection_box: list[Connection] = []
-
-    async def redirect_handler(url: str) -> None:
-        pending["query"] = await anyio.to_thread.run_sync(browser.authorize, url, REDIRECT_URI)
-        if connection_box:
-            connection_box[0].authorizations += 1
-
-    async def callback_handler() -> AuthorizationCodeResult:
-        query = pending.pop("query")
-        if "error" in query:
-            raise RuntimeError(f"authorization failed: {query}")
-        return AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
-
-    metadata = OAuthClientMetadata(
-        client_name="Interop test (Python SDK)", redirect_uris=[REDIRECT_URI], scope=scope,
-        grant_types=["authorization_code", "refresh_token"], response_types=["code"],
-        token_endpoint_auth_method="none")
+    signed_in = HeadlessSignIn(username, password, storage)
     url = stack.sse_url if transport == "sse" else stack.mcp_url
-    auth = OAuthClientProvider(url, metadata, storage, redirect_handler, callback_handler)
-    if client_metadata_url:
-        # Set after construction: the SDK accepts only https URLs, and tests serve the document over http on
-        # loopback (which the gateway allows with CLIENT_ID_METADATA_ALLOW_PRIVATE). The flow is the SDK's own.
-        auth.context.client_metadata_url = client_metadata_url
+    auth = signed_in.provider(url, scope=scope, client_metadata_url=client_metadata_url)
     async with contextlib.AsyncExitStack() as exits:
         if transport == "sse":
             read, write = await exits.enter_async_context(sse_client(url, auth=auth, timeout=30))
@@ -168,9 +204,71 @@ async def connect(stack: Stack, username: str = "alice", password: str | None = 
             read, write = await exits.enter_async_context(streamable_http_client(url, http_client=http))
         session = await exits.enter_async_context(ClientSession(read, write))
         await session.initialize()
-        connection = Connection(session, storage, browser, authorizations=1)
-        connection_box.append(connection)
-        yield connection
+        yield Connection(session, signed_in)
+
+
+@dataclass
+class WireRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: object
+
+
+class WireLog:
+    """What an HTTP client sent to the MCP endpoints (`/mcp`, `/messages`), recorded by an httpx event hook: the
+    revision a client claims to speak is checked against the requests it actually made."""
+
+    def __init__(self, paths: tuple[str, ...] = ("/mcp", "/messages")) -> None:
+        self.paths = paths
+        self.requests: list[WireRequest] = []
+
+    async def __call__(self, request: httpx.Request) -> None:
+        if request.url.path not in self.paths:
+            return
+        try:
+            body = json.loads(request.content) if request.content else None
+        except (httpx.RequestNotRead, ValueError):
+            body = None
+        self.requests.append(WireRequest(request.method, request.url.path,
+                                         {key.lower(): value for key, value in request.headers.items()}, body))
+
+    def hook(self, client: httpx.AsyncClient) -> httpx.AsyncClient:
+        client.event_hooks.setdefault("request", []).append(self)
+        return client
+
+    @property
+    def posts(self) -> list[WireRequest]:
+        return [request for request in self.requests if request.method == "POST"]
+
+    @property
+    def methods(self) -> list[str]:
+        """The JSON-RPC methods POSTed, in order (the authentication retries of one request appear once per try)."""
+        return [request.body.get("method") for request in self.posts if isinstance(request.body, dict)]
+
+
+@contextlib.asynccontextmanager
+async def sdk_client(url: str, signed_in: HeadlessSignIn, mode: str = "auto", transport: str = "streamable-http",
+                     wire: WireLog | None = None):
+    """The SDK's high-level `mcp.Client` on the MCP endpoint `url`, authenticated by OAuth through `signed_in` (which
+    signs the user in on the first 401 and reuses its tokens afterwards). `mode` is the client's own: "auto" (probe
+    `server/discover`, fall back to `initialize`), "legacy" (`initialize`) or a stateless revision ("2026-07-28").
+    `transport="sse"` uses the SDK's HTTP+SSE client (`/sse`) instead of Streamable HTTP. `wire` records the
+    requests."""
+    auth = signed_in.provider(url)
+    async with contextlib.AsyncExitStack() as exits:
+        if transport == "sse":
+            def factory(headers=None, timeout=None, auth=None) -> httpx.AsyncClient:
+                client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth)
+                return wire.hook(client) if wire else client
+
+            connection = sse_client(url, auth=auth, timeout=30, httpx_client_factory=factory)
+        else:
+            http = httpx.AsyncClient(auth=auth, timeout=30)
+            http = await exits.enter_async_context(wire.hook(http) if wire else http)
+            connection = streamable_http_client(url, http_client=http)
+        client = await exits.enter_async_context(Client(connection, mode=mode, read_timeout_seconds=30))
+        yield client
 
 
 def sign_in(gateway_url: str, username: str = "alice", scope: str = "read:todos offline_access") -> dict[str, str]:

@@ -37,15 +37,26 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout}s: {last}")
 
 
-def raw_request(base: str, path: str, header_lines: list[bytes], method: bytes = b"GET") -> tuple[int, dict, bytes]:
-    """Sends bytes no HTTP client library would send (odd header values, repeated headers) and reads the answer."""
+def raw_request(base: str, path: str, header_lines: list[bytes], method: bytes = b"GET", body: bytes | None = None,
+                timeout: float = 10.0) -> tuple[int, dict, bytes]:
+    """Sends bytes no HTTP client library would send (odd header values, repeated headers) and reads the answer.
+    With `body`, a Content-Length is added unless `header_lines` frame the body themselves. `timeout` bounds the whole
+    exchange (socket.timeout beyond it)."""
     host, port = base.removeprefix("http://").split(":")
     request = method + b" " + path.encode() + b" HTTP/1.1\r\nHost: " + host.encode() + b"\r\nConnection: close\r\n"
-    request += b"".join(line + b"\r\n" for line in header_lines) + b"\r\n"
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
+    framed = any(line.lower().startswith((b"content-length:", b"transfer-encoding:")) for line in header_lines)
+    if body is not None and not framed:
+        header_lines = [*header_lines, b"Content-Length: " + str(len(body)).encode()]
+    request += b"".join(line + b"\r\n" for line in header_lines) + b"\r\n" + (body or b"")
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
         sock.sendall(request)
         data = b""
-        while chunk := sock.recv(65536):
+        while True:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")

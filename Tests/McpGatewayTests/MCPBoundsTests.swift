@@ -153,6 +153,43 @@ struct MCPBoundsTests {
         }
     }
 
+    @Test func aBatchIsAnsweredWithinTheLimitsAndCountsAgainstThem() async throws {
+        let api = FakeTodosAPI(holding: true)
+        try await api.run { apiURL in
+            let app = try await App(environment: [
+                "API_BASE_URL": apiURL, "MCP_MAX_IN_FLIGHT_PER_SESSION": "2", "MCP_MAX_IN_FLIGHT_PER_USER": "3",
+            ])
+            try await app.run { client in
+                let token = try await client.signIn(app: app).accessToken
+                let session = try await client.initialize(token, revision: "2025-03-26")
+                // Five requests, at most two at a time: the batch is answered whole.
+                let pings =
+                    "[" + (1...5).map { #"{"jsonrpc":"2.0","id":\#($0),"method":"ping"}"# }.joined(separator: ",") + "]"
+                let answered = try await client.mcp(token, session: session, pings)
+                #expect(answered.status == .ok)
+                #expect(try JSONValue(parsing: answered.response.body.readableBytesView).arrayValue?.count == 5)
+                // While a batch of tool calls is in flight it holds two of the user's three places (and both of the
+                // session's): one more request of the user fits, a second does not.
+                let calls =
+                    "["
+                    + (1...3).map {
+                        #"{"jsonrpc":"2.0","id":\#($0),"method":"tools/call","params":{"name":"list-todos"}}"#
+                    }.joined(separator: ",") + "]"
+                try await withThrowingTaskGroup(of: MCPReply.self) { group in
+                    group.addTask { try await client.mcp(token, session: session, calls) }
+                    try await api.waitUntilHolding(2)
+                    let other = try await client.initialize(token, revision: "2025-11-25")
+                    group.addTask { try await client.callTool(token, session: other, "list-todos") }
+                    try await api.waitUntilHolding(3)
+                    let refused = try await client.stateless(token, id: 9, method: "tools/list")
+                    #expect(refused.status == .tooManyRequests)
+                    api.release()
+                    for try await reply in group { #expect(reply.status == .ok) }
+                }
+            }
+        }
+    }
+
     @Test func aFullGatewayRefusesNewSessions() async throws {
         let app = try await App(environment: ["MCP_MAX_SESSIONS": "2"])
         try await app.run { client in

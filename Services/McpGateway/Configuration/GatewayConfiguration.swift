@@ -15,6 +15,9 @@ struct GatewayConfiguration: Sendable {
     var allowedOrigins: Set<String>
     /// Bounds on what MCP clients can make the gateway hold or do at once.
     var mcp: MCPLimits
+    /// `HTTP_IDLE_TIMEOUT`: a connection that sends nothing for this long while a request is expected or being read
+    /// (unfinished headers or body, an idle keep-alive connection) is closed. Streams being answered are not affected.
+    var idleTimeout: TimeInterval
     /// How `/mcp` authenticates its callers (`AUTH_MODE`).
     var mode: AuthMode
 
@@ -51,6 +54,7 @@ struct GatewayConfiguration: Sendable {
                 "API_BASE_URL", default: "http://localhost:8789", example: "http://localhost:8789"),
             allowedOrigins: Set(origins).union([origin(of: publicURL)]),
             mcp: try MCPLimits.load(from: settings),
+            idleTimeout: try settings.duration("HTTP_IDLE_TIMEOUT", default: 30, in: 1...3600),
             mode: try AuthMode.load(from: settings, resources: [publicURL + "/mcp", publicURL + "/sse"]))
     }
 

@@ -15,6 +15,8 @@ struct MCPServer: Sendable {
     let userRequests: InFlightLimiter
     let sessionRequests: InFlightLimiter
     let listenStreams: InFlightLimiter
+    /// Open `subscriptions/listen` streams of all users, at most ``SessionRegistry/Limits/maximum``.
+    let allListenStreams: InFlightLimiter
     /// Whether a tool whose scope the token lacks is refused with a 403 step-up challenge (the OAuth modes); behind
     /// Cloudflare Access there is nothing to step up to, and the tool answers with an error result instead.
     let stepUp: Bool
@@ -31,6 +33,7 @@ struct MCPServer: Sendable {
         self.userRequests = InFlightLimiter(limit: limits.maximumInFlightPerUser)
         self.sessionRequests = InFlightLimiter(limit: limits.maximumInFlightPerSession)
         self.listenStreams = InFlightLimiter(limit: limits.maximumListenStreamsPerUser)
+        self.allListenStreams = InFlightLimiter(limit: limits.sessions.maximum)
         self.stepUp = stepUp
         self.resourceMetadataURL = resourceMetadataURL
         self.logger = logger

@@ -21,6 +21,8 @@ final class EventStream: Sendable {
     }
 
     private struct State {
+        /// Whether the stream closed because the client does not read it.
+        var abandoned = false
         var queuedBytes = 0
         /// When the oldest event still waiting to be written was queued (or started waiting).
         var waitingSince: ContinuousClock.Instant?
@@ -50,6 +52,7 @@ final class EventStream: Sendable {
             guard state.closeReason == nil else { return false }
             guard state.queuedBytes + event.count <= limits.bufferBytes else {
                 state.closeReason = "the client does not read its event stream (\(limits.bufferBytes) bytes waiting)"
+                state.abandoned = true
                 return false
             }
             state.queuedBytes += event.count
@@ -94,6 +97,16 @@ final class EventStream: Sendable {
         writer = output.writer
     }
 
+    /// Ends the response once ``pump(into:)`` has returned: normally, or, for a client that stopped reading, by closing
+    /// the connection, whose unread bytes would otherwise keep it (and a graceful shutdown) waiting forever.
+    func finish(_ writer: inout any ResponseBodyWriter, connection: any Channel) async throws {
+        if state.withLock({ $0.abandoned }) {
+            try? await connection.close()
+        } else {
+            try await writer.finish(nil)
+        }
+    }
+
     private func written(_ count: Int) {
         state.withLock { state in
             state.queuedBytes -= count
@@ -119,6 +132,7 @@ final class EventStream: Sendable {
             case .none: continue
             case .keepAlive: send(Self.keepAlive)
             case .stalled:
+                state.withLock { $0.abandoned = true }
                 close(reason: "the client stopped reading its event stream")
                 return
             }

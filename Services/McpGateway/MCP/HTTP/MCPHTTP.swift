@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceLifecycle
 import ServiceSupport
 
 /// The HTTP side of MCP messages: the headers MCP defines, and responses carrying JSON-RPC messages.
@@ -63,6 +64,19 @@ enum MCPHTTP {
         }
     }
 
+    /// A body whose `Content-Length` already exceeds `limit` is refused before a byte of it is read.
+    static func declaredTooLarge(_ request: Request, limit: Int) -> Refusal? {
+        guard let length = request.headers[.contentLength], let bytes = Int(length), bytes > limit else {
+            if let length = request.headers[.contentLength], Int(length) == nil {
+                return Refusal(.invalidRequest("Content-Length is not a number"), status: .badRequest)
+            }
+            return nil
+        }
+        return Refusal(
+            .invalidRequest("The request body exceeds \(limit) bytes (MCP_MAX_REQUEST_BYTES)"), status: .contentTooLarge
+        )
+    }
+
     /// Reads a POSTed body of at most `limit` bytes, checking its media type.
     static func body(of request: Request, limit: Int) async throws(Refusal) -> ByteBuffer {
         guard request.mediaTypeIs("application/json") else {
@@ -71,7 +85,8 @@ enum MCPHTTP {
                 status: .unsupportedMediaType)
         }
         do {
-            return try await request.collectBody(limit: limit)
+            // A client that never finishes its body must not hold up a graceful shutdown.
+            return try await cancelWhenGracefulShutdown { try await request.collectBody(limit: limit) }
         } catch let error as ErrorResponse where error.status == .contentTooLarge {
             throw Refusal(
                 .invalidRequest("The request body exceeds \(limit) bytes (MCP_MAX_REQUEST_BYTES)"),

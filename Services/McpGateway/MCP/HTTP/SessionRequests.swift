@@ -149,24 +149,39 @@ struct SessionRequests: Sendable {
         guard !requests.isEmpty || messages.contains(where: { if case .failure = $0 { true } else { false } }) else {
             return MCPHTTP.accepted(headers: headers)
         }
-        guard let permit = server.sessionRequests.permit(session.id, count: max(requests.count, 1)) else {
+        // A batch is answered with as many of its requests at once as the session and the user may have in flight
+        // (the POST already holds one of the user's places): never more, and a batch within MCP_MAX_BATCH always fits.
+        let width = min(
+            max(requests.count, 1), server.limits.maximumInFlightPerSession, server.limits.maximumInFlightPerUser)
+        guard let sessionPermit = server.sessionRequests.permit(session.id, count: width) else {
             return server.busyResponse(id: nil)
         }
-        defer { permit.release() }
+        defer { sessionPermit.release() }
+        let userPermit = width > 1 ? server.userRequests.permit(caller.owner, count: width - 1) : nil
+        guard width == 1 || userPermit != nil else { return server.busyResponse(id: nil) }
+        defer { userPermit?.release() }
+        let revision = session.revision
+        let server = self.server
+        @Sendable func answer(_ index: Int, _ message: Result<JSONRPCMessage, JSONRPCError>) async -> (Int, [UInt8]?) {
+            switch message {
+            case .failure(let error): return (index, JSONRPCResponse.error(error))
+            case .success(.request(let rpc)):
+                let outcome = await server.dispatcher.answer(rpc, revision: revision, caller: caller)
+                return (index, outcome.response(id: rpc.id))
+            case .success: return (index, nil)
+            }
+        }
         let answers = await withTaskGroup(of: (Int, [UInt8]?).self) { group in
-            for (index, message) in messages.enumerated() {
-                group.addTask {
-                    switch message {
-                    case .failure(let error): return (index, JSONRPCResponse.error(error))
-                    case .success(.request(let rpc)):
-                        let outcome = await server.dispatcher.answer(rpc, revision: session.revision, caller: caller)
-                        return (index, outcome.response(id: rpc.id))
-                    case .success: return (index, nil)
-                    }
-                }
+            var pending = messages.enumerated().makeIterator()
+            for _ in 0..<width {
+                guard let (index, message) = pending.next() else { break }
+                group.addTask { await answer(index, message) }
             }
             var answers = [[UInt8]?](repeating: nil, count: messages.count)
-            for await (index, answer) in group { answers[index] = answer }
+            while let (index, response) = await group.next() {
+                answers[index] = response
+                if let (index, message) = pending.next() { group.addTask { await answer(index, message) } }
+            }
             return answers.compactMap { $0 }
         }
         var body: [UInt8] = [UInt8(ascii: "[")]

@@ -45,6 +45,12 @@ enum StandardHeaders {
             throw .headerMismatch("the \(name.rawName) header is required on every 2026-07-28 request", id: id)
         }
         guard values.count == 1 else { throw .headerMismatch("\(name.rawName) was sent more than once", id: id) }
+        // Visible ASCII only: anything else travels as =?base64?…?=, so that every hop reads the same value.
+        guard value.utf8.allSatisfy({ (0x20...0x7E).contains($0) || $0 == 0x09 }) else {
+            throw .headerMismatch(
+                "\(name.rawName) holds characters outside visible ASCII: send them as =?base64?<Base64 of UTF-8>?=",
+                id: id)
+        }
         return value
     }
 

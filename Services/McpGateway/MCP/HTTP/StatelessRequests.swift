@@ -79,6 +79,11 @@ struct StatelessRequests: Sendable {
                     id: rpc.id),
                 status: .tooManyRequests, headers: [.retryAfter: "5"])
         }
+        guard let everyone = server.allListenStreams.permit("all") else {
+            return MCPHTTP.error(
+                .busy("The gateway holds its maximum of open subscriptions/listen streams; retry later", id: rpc.id),
+                status: .serviceUnavailable, headers: [.retryAfter: "30"])
+        }
         let stream = EventStream(limits: server.limits.stream)
         await connection.onClientClose { stream.close(reason: "the client closed the connection") }
         stream.send(EventStream.message(server.dispatcher.acknowledgement(of: rpc.id)))
@@ -92,7 +97,8 @@ struct StatelessRequests: Sendable {
                     stream.close(reason: "the gateway is stopping", finalEvent: end)
                 }
                 permit.release()
-                try await writer.finish(nil)
+                everyone.release()
+                try await stream.finish(&writer, connection: connection)
             })
     }
 

@@ -33,6 +33,9 @@ struct StreamableHTTPEndpoint: Sendable {
                 status: .notAcceptable
             ).response
         }
+        if let refusal = MCPHTTP.declaredTooLarge(request, limit: server.limits.maximumRequestBytes) {
+            return refusal.response
+        }
         guard let permit = server.userRequests.permit(caller.owner) else {
             return server.busyResponse(id: nil)
         }
@@ -63,11 +66,14 @@ struct StreamableHTTPEndpoint: Sendable {
     /// Whether a POSTed message is a 2026-07-28 request rather than one of a session.
     static func isStateless(_ message: JSONRPCMessage, params: [String: JSONValue], request: Request) -> Bool {
         if message.method == "initialize" { return false }
-        if let version = request.headers[MCPHTTP.protocolVersion] {
-            // An unknown version is answered as 2026-07-28 answers it: with the versions the gateway speaks.
-            return ProtocolRevision(rawValue: version)?.isStateless ?? true
-        }
-        return request.headers[MCPHTTP.sessionID] == nil && RequestEnvelope.namesProtocolVersion(params)
+        let hasSession = request.headers[MCPHTTP.sessionID] != nil
+        let namesVersion = RequestEnvelope.namesProtocolVersion(params)
+        guard let version = request.headers[MCPHTTP.protocolVersion] else { return !hasSession && namesVersion }
+        // An unknown version is answered as 2026-07-28 answers it: with the versions the gateway speaks.
+        guard let revision = ProtocolRevision(rawValue: version) else { return true }
+        // A session revision's header on a request without a session but with 2026-07-28's `_meta`: the client
+        // contradicts itself, and the stateless checks tell it so (-32020).
+        return revision.isStateless || (!hasSession && namesVersion)
     }
 
     /// `GET` with `Mcp-Session-Id`: the session's event stream. The gateway sends no server-initiated messages (its
@@ -90,7 +96,8 @@ struct StreamableHTTPEndpoint: Sendable {
             return Refusal(.invalidRequest("This session already has an open event stream"), status: .conflict)
                 .response
         }
-        await context.channel.onClientClose { stream.close(reason: "the client closed the connection") }
+        let connection = context.channel
+        await connection.onClientClose { stream.close(reason: "the client closed the connection") }
         // 2025-11-25 asks for an event with an id first, which primes a client to reconnect; earlier revisions would
         // read an event without data as a malformed message, so they get a comment.
         stream.send(session.revision >= .v20251125 ? Array("id: 0\ndata: \n\n".utf8) : Array(": stream open\n\n".utf8))
@@ -104,7 +111,7 @@ struct StreamableHTTPEndpoint: Sendable {
                 } onGracefulShutdown: {
                     stream.close(reason: "the gateway is stopping")
                 }
-                try await writer.finish(nil)
+                try await stream.finish(&writer, connection: connection)
             })
     }
 

@@ -64,7 +64,8 @@ struct LegacySSEEndpoint: Sendable {
         }
         let stream = EventStream(limits: server.limits.stream)
         _ = session.attach(stream)
-        await context.channel.onClientClose { stream.close(reason: "the client closed the connection") }
+        let connection = context.channel
+        await connection.onClientClose { stream.close(reason: "the client closed the connection") }
         let (inbox, submissions) = AsyncStream<Pending>.makeStream()
         session.setInbox(submissions)
         stream.send(EventStream.event("endpoint", Array((messagesPath + "?sessionId=" + session.id).utf8)))
@@ -89,14 +90,15 @@ struct LegacySSEEndpoint: Sendable {
                     submissions.finish()
                     group.cancelAll()
                 }
-                try? await writer.finish(nil)
+                try await stream.finish(&writer, connection: connection)
             })
     }
 
     /// Answers the session's requests as they come, at most the session's limit at a time, writing each response
     /// to the stream.
     private static func answer(_ inbox: AsyncStream<Pending>, on stream: EventStream, server: MCPServer) async {
-        await withTaskGroup(of: Void.self) { group in
+        // Discarding: a finished answer leaves nothing behind for the rest of the session.
+        await withDiscardingTaskGroup { group in
             for await pending in inbox {
                 group.addTask {
                     let outcome: JSONRPCOutcome
@@ -133,6 +135,9 @@ struct LegacySSEEndpoint: Sendable {
             let stream = session.stream
         else {
             throw ErrorResponse.notFound("Session not found: it expired or was ended; open a new one with GET /sse")
+        }
+        if let refusal = MCPHTTP.declaredTooLarge(request, limit: server.limits.maximumRequestBytes) {
+            return refusal.response
         }
         // The user's place is taken before the body is read; the request keeps it until it is answered (a permit
         // dropped on an early return gives its place back).
