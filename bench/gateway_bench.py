@@ -1,6 +1,12 @@
-"""`make bench`, gateway part: MCP tool calls through the gateway (gateway → TodosAPI) at 32 concurrent sessions,
-refresh token grants per second, and the same tool call served by the official Python MCP SDK for comparison.
-Release builds, loopback, wrk. Results are printed and merged into .build/bench-results.json."""
+"""`make bench`, gateway part: MCP `tools/call` through the gateway (gateway → TodosAPI) as MCP 2026-07-28 stateless
+requests and inside 2025-11-25 sessions, the same authenticated call served by the official Python MCP SDK in both
+modes, and refresh token grants.
+
+Every server and TodosAPI share one core (`taskset -c 0`), wrk runs on the other; access logs are on, as shipped.
+wrk sends a distinct JSON-RPC id with every request and checks every answer (bench/mcp_tool_call.lua): a run with an
+unexpected answer or a request left unanswered (a wrk timeout) fails. Each row also reports the CPU time each process
+spent per call, read from /proc. Results are printed and merged into .build/bench-results.json.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,48 +29,63 @@ from gateway_stack import open_session, sign_in, start_stack  # noqa: E402
 from support import Service, free_port  # noqa: E402
 
 DURATION = os.environ.get("BENCH_DURATION", "10s")
-SESSIONS = 32
+USERS = 32
+SERVERS_CORE = ["taskset", "-c", "0"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+WRK_CORE = ["taskset", "-c", "1"] if SERVERS_CORE else []
 
 
-def wrk(url: str, script: str, data_file: Path, threads: int, connections: int) -> dict:
-    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", DURATION, "--latency", "-s",
-               str(ROOT / "bench" / script), url, "--", str(data_file)]
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, data_file: Path, mode: str, processes: dict[str, int], script: str = "mcp_tool_call.lua",
+        threads: int = 2, connections: int = USERS, duration: str = DURATION) -> dict:
+    command = [*WRK_CORE, "wrk", "-t", str(threads), "-c", str(connections), "-d", duration, "--latency",
+               "--timeout", "5s", "-s", str(ROOT / "bench" / script), url, "--", str(data_file), mode]
+    before = {name: cpu_seconds(pid) for name, pid in processes.items()}
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if non2xx:
-        raise RuntimeError(f"{url}: {non2xx.group(1)} error responses:\n{output}")
+    after = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    for problem in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: .*timeout (\d+)",
+                    r"Unexpected answers: ([1-9]\d*)"):
+        found = re.search(problem, output)
+        if found and int(found.group(1)) > 0:
+            raise RuntimeError(f"{url} ({mode}): {found.group(0)}\n{output}")
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.M))
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-            "p50": latency.get("50"), "p99": latency.get("99")}
+    row = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+           "p50": latency.get("50"), "p99": latency.get("99"), "requests": requests}
+    for name in processes:
+        row[f"cpu_us_per_call_{name}"] = round((after[name] - before[name]) * 1e6 / max(requests, 1))
+    return row
 
 
-def check_tool_call(mcp_url: str, token: str, session: str) -> None:
-    import httpx2 as httpx
-
-    response = httpx.post(mcp_url, headers={
-        "Authorization": f"Bearer {token}", "Mcp-Session-Id": session, "Accept": "application/json, text/event-stream",
-    }, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "list-todos", "arguments": {}}})
-    assert response.status_code == 200 and 'todos' in response.text and '"isError":true' not in response.text, response.text
+def measure(url: str, data_file: Path, mode: str, processes: dict[str, int]) -> dict:
+    wrk(url, data_file, mode, processes, duration="3s")  # warm-up
+    return wrk(url, data_file, mode, processes)
 
 
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    stack = start_stack("devidp", gateway_env={"MCP_MAX_SESSIONS_PER_USER": "100"}, common_env={"LOG_LEVEL": "warning"})
+    stack = start_stack("devidp", gateway_env={"MCP_MAX_SESSIONS_PER_USER": "100"}, launcher=SERVERS_CORE)
+    gateway_pid = stack.services[-1].process.pid
+    api_pid = stack.services[1].process.pid
     results: dict = {}
     try:
+        tokens = [sign_in(stack.gateway_url)["access_token"] for _ in range(USERS)]
+        stateless = workdir / "stateless.txt"
+        stateless.write_text("".join(f"{token} -\n" for token in tokens))
         sessions = workdir / "sessions.txt"
-        lines = []
-        for _ in range(SESSIONS):
-            tokens = sign_in(stack.gateway_url)
-            lines.append(f"{tokens['access_token']} {open_session(stack.mcp_url, tokens['access_token'])}")
-        sessions.write_text("\n".join(lines) + "\n")
-        check_tool_call(stack.mcp_url, *lines[0].split())
-        wrk(stack.mcp_url, "mcp_tool_call.lua", sessions, 2, SESSIONS)  # warm-up
-        results["gateway_tool_call"] = wrk(stack.mcp_url, "mcp_tool_call.lua", sessions, 2, SESSIONS)
+        sessions.write_text("".join(f"{token} {open_session(stack.mcp_url, token)}\n" for token in tokens))
+        processes = {"gateway": gateway_pid, "todos_api": api_pid}
+        results["gateway_tool_call_stateless"] = measure(stack.mcp_url, stateless, "stateless", processes)
+        results["gateway_tool_call_session"] = measure(stack.mcp_url, sessions, "session", processes)
 
         clients = workdir / "clients.txt"
         clients.write_text("".join(f"{t['client_id']} {t['refresh_token']}\n" for t in (sign_in(stack.gateway_url) for _ in range(8))))
-        results["gateway_refresh_grant"] = wrk(stack.gateway_url + "/token", "refresh_grant.lua", clients, 8, 8)
+        results["gateway_refresh_grant"] = wrk(stack.gateway_url + "/token", clients, "", {"gateway": gateway_pid},
+                                               script="refresh_grant.lua", threads=8, connections=8)
 
         # The Python MCP SDK doing the same authenticated call to the same TodosAPI.
         upstream = subprocess.run(
@@ -72,32 +94,43 @@ def main() -> None:
                  "DEVIDP_SIGNING_KEY": str(Path(stack.services[0].env["DEVIDP_SIGNING_KEY"]))},
             capture_output=True, text=True, check=True).stdout.strip()
         port = free_port()
-        tokens = [secrets.token_urlsafe(32) for _ in range(SESSIONS)]
-        python = Service("python-mcp", [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "python_mcp_server.py")],
-                         {"PORT": str(port), "BENCH_TOKENS": ",".join(tokens), "UPSTREAM_TOKEN": upstream,
+        python_tokens = [secrets.token_urlsafe(32) for _ in range(USERS)]
+        python = Service("python-mcp", [*SERVERS_CORE, str(ROOT / ".venv" / "bin" / "python"),
+                                        str(ROOT / "bench" / "python_mcp_server.py")],
+                         {"PORT": str(port), "BENCH_TOKENS": ",".join(python_tokens), "UPSTREAM_TOKEN": upstream,
                           "API_BASE_URL": stack.api_url}, f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp")
         try:
             url = f"http://127.0.0.1:{port}/mcp"
+            python_stateless = workdir / "python-stateless.txt"
+            python_stateless.write_text("".join(f"{token} -\n" for token in python_tokens))
             python_sessions = workdir / "python-sessions.txt"
-            pairs = [f"{token} {open_session(url, token)}" for token in tokens]
-            python_sessions.write_text("\n".join(pairs) + "\n")
-            check_tool_call(url, *pairs[0].split())
-            wrk(url, "mcp_tool_call.lua", python_sessions, 2, SESSIONS)  # warm-up
-            results["python_sdk_tool_call"] = wrk(url, "mcp_tool_call.lua", python_sessions, 2, SESSIONS)
+            python_sessions.write_text("".join(f"{token} {open_session(url, token)}\n" for token in python_tokens))
+            processes = {"python": python.process.pid, "todos_api": api_pid}
+            results["python_sdk_tool_call_stateless"] = measure(url, python_stateless, "stateless", processes)
+            results["python_sdk_tool_call_session"] = measure(url, python_sessions, "session", processes)
         finally:
             python.stop()
     finally:
         stack.stop()
 
-    results["gateway_vs_python_sdk"] = round(
-        results["gateway_tool_call"]["rps"] / results["python_sdk_tool_call"]["rps"], 1)
-    print(f"\n{'gateway benchmark (' + str(SESSIONS) + ' sessions)':48} {'req/s':>10} {'p50':>9} {'p99':>9}")
-    for name, label in [("gateway_tool_call", "Gateway tools/call list-todos (→ TodosAPI)"),
-                        ("python_sdk_tool_call", "Python MCP SDK, same call"),
+    best_python = max(results["python_sdk_tool_call_stateless"]["rps"], results["python_sdk_tool_call_session"]["rps"])
+    results["gateway_vs_python_sdk"] = round(results["gateway_tool_call_stateless"]["rps"] / best_python, 1)
+    results["gateway_stateless_vs_session"] = round(
+        results["gateway_tool_call_stateless"]["rps"] / results["gateway_tool_call_session"]["rps"], 2)
+    results["gateway_setup"] = ("services on one core (taskset -c 0), wrk on the other" if SERVERS_CORE
+                                else "services and wrk share the machine's cores") + ", access logs on"
+    print(f"\n{'gateway benchmark (' + str(USERS) + ' users)':50} {'req/s':>8} {'p50':>9} {'p99':>9}  CPU per call")
+    for name, label in [("gateway_tool_call_stateless", "Gateway tools/call, 2026-07-28 (→ TodosAPI)"),
+                        ("gateway_tool_call_session", "Gateway tools/call, 2025-11-25 session"),
+                        ("python_sdk_tool_call_stateless", "Python MCP SDK, same call, 2026-07-28"),
+                        ("python_sdk_tool_call_session", "Python MCP SDK, same call, session"),
                         ("gateway_refresh_grant", "Gateway refresh_token grants (8 clients)")]:
         row = results[name]
-        print(f"{label:48} {row['rps']:>10.0f} {row['p50']:>9} {row['p99']:>9}")
-    print(f"\nTool calls through the gateway: {results['gateway_vs_python_sdk']}x the Python MCP SDK server.")
+        cpu = ", ".join(f"{key.removeprefix('cpu_us_per_call_')} {value} µs" for key, value in row.items()
+                        if key.startswith("cpu_us_per_call_"))
+        print(f"{label:50} {row['rps']:>8.0f} {row['p50']:>9} {row['p99']:>9}  {cpu}")
+    print(f"\nStateless tool calls through the gateway: {results['gateway_vs_python_sdk']}x the Python MCP SDK server "
+          f"(its faster mode); {results['gateway_stateless_vs_session']}x the gateway's own session path.")
     path = ROOT / ".build" / "bench-results.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
     merged.update(results)

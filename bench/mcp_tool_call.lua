@@ -1,26 +1,77 @@
--- wrk script: POST tools/call list-todos to /mcp, cycling through MCP sessions.
--- Usage: wrk -s mcp_tool_call.lua URL -- sessions.txt   (each line: "<access token> <session id>")
-local sessions = {}
-local counter = 0
+-- wrk script: POST tools/call list-todos to an MCP endpoint, a distinct JSON-RPC id on every request, every answer
+-- checked (HTTP 200, a JSON-RPC result with the todos, not a tool error).
+-- Usage: wrk -s mcp_tool_call.lua URL -- <data file> <mode>
+--   data file: one line per user, "<access token> <session id>" (session mode) or "<access token> -" (stateless)
+--   mode: "session" (MCP 2025-11-25, Mcp-Session-Id) or "stateless" (MCP 2026-07-28: _meta and the standard headers)
+local threads = {}
+local thread_number = 0
 
-function init(args)
-    for line in io.lines(args[1]) do
-        local token, session = line:match("^(%S+)%s+(%S+)$")
-        if token then sessions[#sessions + 1] = { token = token, session = session } end
-    end
-    counter = math.random(#sessions)
+function setup(thread)
+    thread_number = thread_number + 1
+    thread:set("number", thread_number)
+    table.insert(threads, thread)
 end
 
-local body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list-todos","arguments":{}}}'
+local entries = {}
+local counter = 0
+local sent = 0
+local mode = "session"
+errors = 0
+bad = nil
+
+function init(args)
+    mode = args[2] or "session"
+    for line in io.lines(args[1]) do
+        local token, session = line:match("^(%S+)%s+(%S+)$")
+        if token then entries[#entries + 1] = { token = token, session = session } end
+    end
+    counter = math.random(#entries)
+    sent = number * 100000000
+end
+
+local meta = '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
+    .. '"io.modelcontextprotocol/clientCapabilities":{},'
+    .. '"io.modelcontextprotocol/clientInfo":{"name":"wrk","version":"1"}}'
 
 function request()
-    counter = counter % #sessions + 1
-    local entry = sessions[counter]
-    return wrk.format("POST", nil, {
+    counter = counter % #entries + 1
+    sent = sent + 1
+    local entry = entries[counter]
+    local headers = {
         ["Authorization"] = "Bearer " .. entry.token,
-        ["Mcp-Session-Id"] = entry.session,
-        ["Mcp-Protocol-Version"] = "2025-11-25",
         ["Content-Type"] = "application/json",
         ["Accept"] = "application/json, text/event-stream",
-    }, body)
+    }
+    local params
+    if mode == "stateless" then
+        headers["MCP-Protocol-Version"] = "2026-07-28"
+        headers["Mcp-Method"] = "tools/call"
+        headers["Mcp-Name"] = "list-todos"
+        params = '{"name":"list-todos","arguments":{},' .. meta .. '}'
+    else
+        headers["MCP-Protocol-Version"] = "2025-11-25"
+        headers["Mcp-Session-Id"] = entry.session
+        params = '{"name":"list-todos","arguments":{}}'
+    end
+    local body = '{"jsonrpc":"2.0","id":' .. sent .. ',"method":"tools/call","params":' .. params .. '}'
+    return wrk.format("POST", nil, headers, body)
+end
+
+function response(status, headers, body)
+    if status ~= 200 or not body:find('todos', 1, true) or body:find('"isError":true', 1, true)
+        or not body:find('"id":', 1, true) then
+        errors = errors + 1
+        if bad == nil then bad = status .. " " .. body:sub(1, 300) end
+    end
+end
+
+function done(summary, latency, requests)
+    local total = 0
+    local example = nil
+    for _, thread in ipairs(threads) do
+        total = total + thread:get("errors")
+        example = example or thread:get("bad")
+    end
+    io.write(string.format("Unexpected answers: %d\n", total))
+    if example then io.write("First unexpected answer: " .. example .. "\n") end
 end

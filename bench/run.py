@@ -72,6 +72,14 @@ def main() -> None:
         base = f"http://127.0.0.1:{api_port}"
         results["todos_api_health"] = wrk(base + "/api/health")
         results["todos_api_me"] = wrk(base + "/api/me", {"Authorization": f"Bearer {token}"})
+        # A user's ten todos: the three samples every new user gets, and seven more.
+        import httpx2 as httpx
+        for number in range(7):
+            httpx.post(base + "/api/todos", headers={"Authorization": f"Bearer {token}"},
+                       json={"title": f"Benchmark todo {number}", "description": "One of ten"}).raise_for_status()
+        listed = httpx.get(base + "/api/todos", headers={"Authorization": f"Bearer {token}"}).json()["todos"]
+        assert len(listed) == 10, listed
+        results["todos_api_list"] = wrk(base + "/api/todos", {"Authorization": f"Bearer {token}"})
     finally:
         api.stop()
 
@@ -94,17 +102,20 @@ def main() -> None:
 
     health, me = results["todos_api_health"], results["todos_api_me"]
     results["auth_cost_ratio"] = round(me["rps"] / health["rps"], 3)
+    results["list_vs_me_ratio"] = round(results["todos_api_list"]["rps"] / me["rps"], 3)
     results["vs_fastapi_1_worker"] = round(me["rps"] / results["fastapi_me_1_worker"]["rps"], 1)
     results["vs_fastapi_2_workers"] = round(me["rps"] / results["fastapi_me_2_worker"]["rps"], 1)
     print(f"\nMachine: {results['machine']}   wrk {results['wrk']}")
     print(f"{'endpoint':42} {'req/s':>10} {'p50':>9} {'p99':>9}")
     for name, label in [("todos_api_health", "TodosAPI GET /api/health (no auth)"),
                         ("todos_api_me", "TodosAPI GET /api/me (RS256 + JWKS)"),
+                        ("todos_api_list", "TodosAPI GET /api/todos (ten todos)"),
                         ("fastapi_me_1_worker", "FastAPI + PyJWT /api/me, 1 worker"),
                         ("fastapi_me_2_worker", "FastAPI + PyJWT /api/me, 2 workers")]:
         row = results[name]
         print(f"{label:42} {row['rps']:>10.0f} {row['p50']:>9} {row['p99']:>9}")
     print(f"\n/api/me keeps {results['auth_cost_ratio']:.0%} of /api/health's throughput (authentication cost).")
+    print(f"/api/todos (ten todos) serves {results['list_vs_me_ratio']:.0%} of /api/me's throughput.")
     print(f"/api/me is {results['vs_fastapi_1_worker']}x FastAPI + PyJWT (1 worker), "
           f"{results['vs_fastapi_2_workers']}x with 2 workers.")
     (ROOT / ".build" / "bench-results.json").write_text(json.dumps(results, indent=2))

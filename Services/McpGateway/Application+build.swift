@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Hummingbird
 import JWTAuth
 import Logging
+import NIOCore
 import ServiceLifecycle
 import ServiceSupport
 
@@ -15,6 +16,8 @@ struct GatewayDependencies: Sendable {
     var documentFetcher: (any DocumentFetching)?
     /// Calls the provider's token and userinfo endpoints; by default over HTTP with `httpClient`.
     var upstreamHTTP: (any UpstreamHTTP)?
+    /// How long connecting to TodosAPI may take before a tool call reports it unreachable.
+    var apiConnectTimeout: TimeAmount = .seconds(3)
     /// Resolves the host names of client metadata document URLs before the gateway connects to them.
     var hostResolver: any HostResolving = SystemHostResolver()
 }
@@ -37,6 +40,8 @@ struct Gateway: Sendable {
     let pages: PageRenderer
     /// The MCP server both transports share: tools, sessions, limits.
     let mcp: MCPServer
+    /// The connections to TodosAPI.
+    let api: KeepAliveHTTPClient
     let authenticator: any MCPAuthenticator
     /// Present in `AUTH_MODE=gateway` only.
     let authorizationServer: AuthorizationServer?
@@ -99,8 +104,13 @@ struct Gateway: Sendable {
                         teamDomain: settings.teamDomain, audiences: settings.audiences),
                     keys: keys, clock: dependencies.clock))
         }
-        let tools = ToolBox.todos(
-            api: TodosAPIClient(baseURL: configuration.apiBaseURL, client: dependencies.httpClient))
+        guard let origin = KeepAliveHTTPClient.Origin(configuration.apiBaseURL) else {
+            throw ConfigurationError(
+                variable: "API_BASE_URL", problem: "must be an http or https URL", example: "http://localhost:8789")
+        }
+        self.api = try KeepAliveHTTPClient(
+            origin: origin, configuration: .init(connectTimeout: dependencies.apiConnectTimeout))
+        let tools = ToolBox.todos(api: TodosAPIClient(http: api))
         // Behind Cloudflare Access there is no authorization server to step up with: a missing scope is a tool error.
         let stepUp: Bool =
             switch configuration.mode {

@@ -231,3 +231,19 @@ struct TodosRoutesTests {
         }
     }
 }
+
+@Suite("Todo JSON")
+struct TodoJSONTests {
+    @Test(arguments: [
+        Todo(
+            id: "a", title: "Quote \" backslash \\ tab \t", description: "line\nbreak, é, 😀", due: nil, completed: true,
+            owner: "auth0|x"),
+        Todo(id: "b", title: "", description: "\u{01}", due: "2027-01-01", completed: false, owner: "o"),
+    ])
+    func theListWriterMatchesTheJSONValue(todo: Todo) throws {
+        var written: [UInt8] = []
+        todo.write(to: &written)
+        #expect(written == todo.json.serialized())
+        #expect(try JSONValue(parsing: written) == todo.json)
+    }
+}

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ServiceSupport
 
 /// Encrypts upstream tokens (and PKCE verifiers) at rest with AES-256-GCM.
 ///
@@ -60,6 +61,6 @@ struct TokenCipher: Sendable {
             info: Data("upstream-token-encryption v1".utf8), outputByteCount: 32)
         // The id names the key without revealing it: an HMAC of a constant under the key.
         let mac = HMAC<SHA256>.authenticationCode(for: Data("key-id".utf8), using: key)
-        return Key(id: mac.prefix(6).map { String(format: "%02x", $0) }.joined(), key: key)
+        return Key(id: SecretDigest.hexString(mac.prefix(6)), key: key)
     }
 }

@@ -1,16 +1,14 @@
-import AsyncHTTPClient
 import Foundation
 import JWTAuth
 import NIOCore
 import NIOHTTP1
 import ServiceSupport
 
-/// Calls TodosAPI for a ``ToolCaller``, through one shared HTTP client with timeouts, and turns every answer into a
+/// Calls TodosAPI for a ``ToolCaller``, over kept-alive connections (``KeepAliveHTTPClient``) with timeouts, and turns every answer into a
 /// typed outcome, so that no tool reads an HTTP status. The payloads stay the API's own JSON (checked for the shape
 /// the API promises): the tools hand them to the client as structured content unchanged.
 struct TodosAPIClient: Sendable {
-    let baseURL: String
-    let client: HTTPClient
+    let http: KeepAliveHTTPClient
 
     /// How a request proves who it is for. Never a gateway token: TodosAPI does not accept those.
     enum Credential: Sendable, Equatable {
@@ -19,6 +17,12 @@ struct TodosAPIClient: Sendable {
         /// `Cf-Access-Token`: a Cloudflare Access token, which Access in front of TodosAPI exchanges for an assertion
         /// of TodosAPI's own application (a linked app token).
         case accessToken(String)
+    }
+
+    /// Where TodosAPI is, for messages.
+    var baseURL: String {
+        let origin = http.origin
+        return (origin.secure ? "https://" : "http://") + origin.hostHeader + origin.basePath
     }
 
     /// The caller's todos (`GET /api/todos`), each an object with `id`, `title`, `completed`, ….
@@ -67,8 +71,7 @@ struct TodosAPIClient: Sendable {
     {
         let credential: Credential
         do { credential = try await caller.credentials.credential() } catch { return .failure(error) }
-        var request = HTTPClientRequest(url: baseURL + path)
-        request.method = method
+        var request = KeepAliveHTTPClient.Request(method: method, path: path)
         switch credential {
         case .bearer(let token): request.headers.add(name: "Authorization", value: "Bearer \(token)")
         case .accessToken(let token): request.headers.add(name: "Cf-Access-Token", value: token)
@@ -80,15 +83,14 @@ struct TodosAPIClient: Sendable {
         }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body.serialized()))
+            request.body = ByteBuffer(bytes: body.serialized())
         }
         let status: Int
         let json: JSONValue?
         do {
-            let response = try await client.execute(request, timeout: .seconds(10))
-            let data = try await response.body.collect(upTo: 1024 * 1024)
+            let response = try await http.execute(request, timeout: .seconds(10))
             status = Int(response.status.code)
-            json = data.readableBytes == 0 ? nil : try? JSONValue(parsing: data.readableBytesView)
+            json = response.body.readableBytes == 0 ? nil : try? JSONValue(parsing: response.body.readableBytesView)
         } catch {
             return .failure(.unreachable("The Todos API at \(baseURL) is unreachable (\(error))"))
         }

@@ -3,26 +3,44 @@ import JWTAuth
 /// The outcome of a tool call, as MCP's `CallToolResult`: text (the JSON of the structured content, for clients that
 /// only read text), the structured content itself, or an error message the model can read and act on.
 struct ToolResult: Sendable, Equatable {
-    let text: String
+    /// The structured content, and its JSON text, written once: it is both the text content and the structured one.
     let structured: JSONValue?
+    private let textBytes: [UInt8]
     let isError: Bool
 
+    var text: String { String(decoding: textBytes, as: UTF8.self) }
+
     static func success(_ structured: JSONValue) -> ToolResult {
-        ToolResult(
-            text: String(decoding: structured.serialized(), as: UTF8.self), structured: structured, isError: false)
+        ToolResult(structured: structured, textBytes: structured.serialized(), isError: false)
     }
 
     static func failure(_ message: String) -> ToolResult {
-        ToolResult(text: message, structured: nil, isError: true)
+        ToolResult(structured: nil, textBytes: Array(message.utf8), isError: true)
     }
 
-    /// The members of the `CallToolResult` object.
-    var members: [String: JSONValue] {
-        var result: [String: JSONValue] = [
-            "content": [["type": "text", "text": .string(text)]], "isError": .bool(isError),
-        ]
-        if let structured { result["structuredContent"] = structured }
-        return result
+    /// The `CallToolResult` object as JSON text, members sorted as ``JSONValue`` writes them; `extra` members
+    /// (`_meta`, `resultType` in 2026-07-28) are added.
+    func encoded(extra: [(name: String, json: [UInt8])] = []) -> [UInt8] {
+        var members: [(name: String, json: [UInt8])] = extra
+        var content: [UInt8] = []
+        content.reserveCapacity(textBytes.count + 48)
+        content.append(contentsOf: #"[{"text":"#.utf8)
+        textBytes.withUnsafeBufferPointer { JSONValue.writeString(utf8: $0, to: &content) }
+        content.append(contentsOf: #","type":"text"}]"#.utf8)
+        members.append(("content", content))
+        members.append(("isError", Array((isError ? "true" : "false").utf8)))
+        if structured != nil { members.append(("structuredContent", textBytes)) }
+        var output: [UInt8] = []
+        output.reserveCapacity(content.count + textBytes.count + 256)
+        output.append(UInt8(ascii: "{"))
+        for (index, member) in members.sorted(by: { $0.name < $1.name }).enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(member.name, to: &output)
+            output.append(UInt8(ascii: ":"))
+            output.append(contentsOf: member.json)
+        }
+        output.append(UInt8(ascii: "}"))
+        return output
     }
 }
 

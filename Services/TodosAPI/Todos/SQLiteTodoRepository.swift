@@ -17,15 +17,28 @@ final class SQLiteTodoRepository: TodoRepository {
 
     func list(owner: String) async throws -> [Todo] {
         try await seedIfFirstSeen(owner)
-        // Plain rows rather than Codable records: this is the API's most frequent query, and decoding rows by hand is
-        // several times cheaper.
-        return try await database.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT id, title, description, due, completed FROM todo WHERE owner = ? ORDER BY rowid",
-                arguments: [owner]
-            ).map { row in
-                Todo(id: row[0], title: row[1], description: row[2], due: row[3], completed: row[4], owner: owner)
+        // The API's most frequent query, so: one statement, compiled once and reused (`cachedStatement`); no
+        // transaction around it (a single SELECT reads one consistent snapshot by itself); run on the calling thread
+        // (an indexed read of a few rows takes microseconds, less than the two thread hops of an asynchronous read);
+        // and a cursor of plain rows rather than Codable records, several times cheaper to decode.
+        return try todos(of: owner)
+    }
+
+    /// Synchronous on purpose: see ``list(owner:)``.
+    private func todos(of owner: String) throws -> [Todo] {
+        try database.unsafeRead { db in
+            let statement = try db.cachedStatement(
+                sql: "SELECT id, title, description, due, completed FROM todo WHERE owner = ? ORDER BY rowid")
+            // A cursor's rows are views on the statement: nothing is copied but the values kept.
+            let rows = try Row.fetchCursor(statement, arguments: [owner])
+            var todos: [Todo] = []
+            while let row = try rows.next() {
+                todos.append(
+                    Todo(
+                        id: row[0], title: row[1], description: row[2],
+                        due: row.hasNull(atIndex: 3) ? nil : row[3] as String, completed: row[4], owner: owner))
             }
+            return todos
         }
     }
 

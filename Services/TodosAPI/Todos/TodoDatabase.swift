@@ -2,11 +2,12 @@ import Foundation
 import GRDB
 import ServiceSupport
 
-/// The SQLite database of TodosAPI: a WAL `DatabasePool` on disk, its schema defined by migrations.
+/// The SQLite database of TodosAPI: one WAL connection on disk (see `SQLiteFile.openQueue` for why not a pool), its
+/// schema defined by migrations.
 enum TodoDatabase {
     /// Opens and migrates the database at `path` (see `SQLiteFile`). Synchronous: run it before the server starts.
-    static func open(path: String) throws -> DatabasePool {
-        try SQLiteFile.openPool(path: path, migrator: migrator)
+    static func open(path: String) throws -> DatabaseQueue {
+        try SQLiteFile.openQueue(path: path, migrator: migrator)
     }
 
     /// A private in-memory database, for tests.

@@ -23,10 +23,17 @@ struct TodosController {
     @Sendable func list(_ request: Request, context: TodosRequestContext) async throws -> Response {
         let owner = try context.requireOwner(scope: "read:todos")
         let todos = try await repository.list(owner: owner)
+        var body: [UInt8] = []
+        body.reserveCapacity(64 + todos.count * 256)
+        body.append(contentsOf: #"{"todos":["#.utf8)
+        for (index, todo) in todos.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            todo.write(to: &body)
+        }
+        body.append(contentsOf: "]}".utf8)
         return Response(
             status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(
-                byteBuffer: ByteBuffer(bytes: JSONValue.object(["todos": .array(todos.map(\.json))]).serialized())))
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     @Sendable func show(_ request: Request, context: TodosRequestContext) async throws -> SingleTodo {

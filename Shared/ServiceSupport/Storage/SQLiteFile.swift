@@ -18,6 +18,23 @@ public enum SQLiteFile {
         return pool
     }
 
+    /// Opens and migrates the database at `path` as a single connection (`DatabaseQueue`) in WAL mode: every access,
+    /// read or write, is serialized on it. For a service whose queries take microseconds, this costs less than a
+    /// pool's bookkeeping of concurrent readers, which measured as much as the query itself; other processes can
+    /// still read the file concurrently (WAL).
+    public static func openQueue(path: String, migrator: DatabaseMigrator) throws -> DatabaseQueue {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.journalMode = .wal
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        try migrator.migrate(queue)
+        return queue
+    }
+
     /// A private in-memory database with the schema, for tests.
     public static func inMemory(migrator: DatabaseMigrator) throws -> DatabaseQueue {
         let queue = try DatabaseQueue()

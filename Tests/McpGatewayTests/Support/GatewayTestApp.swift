@@ -47,7 +47,7 @@ struct GatewayTestApp {
             configuration: configuration,
             dependencies: GatewayDependencies(
                 store: store, clock: clock, httpClient: Self.httpClient, documentFetcher: provider,
-                upstreamHTTP: provider
+                upstreamHTTP: provider, apiConnectTimeout: .seconds(1)
             ),
             logger: Logger(label: "test"))
         running.gateway = gateway

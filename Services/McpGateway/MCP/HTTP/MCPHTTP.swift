@@ -127,16 +127,39 @@ struct AcceptHeader: Sendable {
         eventStream = Self.allows(value, "text/event-stream")
     }
 
-    /// Whether `accept` allows `type`: by name, `type/*` or `*/*`, unless with `q=0` ("not acceptable").
+    /// Whether `accept` allows `type`: by name, `type/*` or `*/*`, unless with `q=0` ("not acceptable"). Media types
+    /// compare without regard to case. Reads the header's bytes in place: it is parsed on every MCP request.
     static func allows(_ accept: String, _ type: String) -> Bool {
-        let family = (type.split(separator: "/").first ?? "") + "/*"
-        return accept.split(separator: ",").contains { range in
-            let parameters = range.split(separator: ";").dropFirst().map {
-                $0.replacingOccurrences(of: " ", with: "").lowercased()
-            }
-            let refused = parameters.contains { $0.hasPrefix("q=") && (Double($0.dropFirst(2)) ?? 1) == 0 }
-            let name = MediaType.essence(range)
-            return !refused && (name == type || name == "*/*" || name == family)
+        let wanted = Array(type.utf8)
+        guard let slash = wanted.firstIndex(of: UInt8(ascii: "/")) else { return false }
+        let family = wanted[...slash] + Array("*".utf8)
+        return accept.utf8.split(separator: UInt8(ascii: ",")).contains { range in
+            var fields = range.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false)[...]
+            guard let name = fields.popFirst().map(trimmed) else { return false }
+            guard sameIgnoringCase(name, wanted) || sameIgnoringCase(name, family) || name.elementsEqual("*/*".utf8)
+            else { return false }
+            return !fields.contains { isZeroQuality(trimmed($0)) }
         }
+    }
+
+    private static func trimmed(_ bytes: Substring.UTF8View.SubSequence) -> Substring.UTF8View.SubSequence {
+        var bytes = bytes
+        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes.removeFirst() }
+        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes.removeLast() }
+        return bytes
+    }
+
+    private static func sameIgnoringCase(_ bytes: Substring.UTF8View.SubSequence, _ other: some Collection<UInt8>)
+        -> Bool
+    {
+        bytes.count == other.count && zip(bytes, other).allSatisfy { ($0 | 0x20) == ($1 | 0x20) }
+    }
+
+    /// `q=0`, `q=0.0`, `Q = 0.000`: a weight of zero.
+    private static func isZeroQuality(_ parameter: Substring.UTF8View.SubSequence) -> Bool {
+        guard let first = parameter.first, first | 0x20 == UInt8(ascii: "q") else { return false }
+        let value = trimmed(parameter.dropFirst())
+        guard value.first == UInt8(ascii: "=") else { return false }
+        return (Double(String(decoding: trimmed(value.dropFirst()), as: UTF8.self)) ?? 1) == 0
     }
 }

@@ -17,12 +17,17 @@ struct MCPDispatcher: Sendable {
     private let sessionToolList: [UInt8]
     private let statelessToolList: [UInt8]
     private let discovery: [UInt8]
+    /// `resultType` and `_meta`, which every 2026-07-28 result carries, encoded once.
+    private let statelessResultMembers: [(name: String, json: [UInt8])]
 
     init(tools: ToolBox, server: ServerDescription = ServerDescription(), cacheLifetimeMilliseconds: Int64 = 300_000) {
         self.tools = tools
         self.server = server
         self.cacheLifetimeMilliseconds = cacheLifetimeMilliseconds
         self.sessionToolList = JSONValue.object(["tools": tools.definitions]).serialized()
+        self.statelessResultMembers = [
+            ("resultType", JSONValue.string("complete").serialized()), ("_meta", server.resultMeta.serialized()),
+        ]
         // The list is the same for every caller: any client or shared cache may keep it.
         let cacheHints: [String: JSONValue] = [
             "resultType": "complete", "_meta": server.resultMeta, "ttlMs": .integer(cacheLifetimeMilliseconds),
@@ -79,12 +84,7 @@ struct MCPDispatcher: Sendable {
         do {
             let result = try await tools.call(
                 name, arguments: ToolArguments(arguments), caller: caller.toolCaller(trace: trace))
-            var members = result.members
-            if stateless {
-                members["resultType"] = "complete"
-                members["_meta"] = server.resultMeta
-            }
-            return .result(.object(members))
+            return .encoded(result.encoded(extra: stateless ? statelessResultMembers : []))
         } catch {
             return .error(.invalidParams(error.message, id: request.id))
         }
