@@ -71,6 +71,9 @@ final class KeepAliveHTTPClient: Sendable {
         let port: Int
         let basePath: String
 
+        /// The `Host` header: the port only when it is not the scheme's default.
+        let hostHeader: String
+
         init?(_ url: String) {
             guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
                 scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty,
@@ -82,12 +85,8 @@ final class KeepAliveHTTPClient: Sendable {
             var path = components.percentEncodedPath
             while path.hasSuffix("/") { path.removeLast() }
             self.basePath = path
-        }
-
-        /// The `Host` header: the port only when it is not the scheme's default.
-        var hostHeader: String {
             let name = host.contains(":") ? "[\(host)]" : host
-            return port == (secure ? 443 : 80) ? name : "\(name):\(port)"
+            self.hostHeader = port == (secure ? 443 : 80) ? name : "\(name):\(port)"
         }
     }
 

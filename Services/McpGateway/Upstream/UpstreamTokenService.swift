@@ -1,6 +1,7 @@
 import Foundation
 import JWTAuth
 import Logging
+import Synchronization
 
 /// Refreshes upstream tokens with the provider; ``UpstreamProvider`` in production, a fake in tests.
 protocol UpstreamRefreshing: Sendable {
@@ -31,6 +32,10 @@ actor UpstreamTokenService {
     private let clock: any WallClock
     private let logger: Logger
     private var refreshing: [String: Task<String, any Error>] = [:]
+    /// Access tokens already decrypted, by grant, with the ciphertext they came from: a tool call whose grant still
+    /// holds that ciphertext, fresh, gets its token without decrypting it again or waiting for the actor. Bounded.
+    private let opened = Mutex<[String: (sealed: SealedValue, token: String)]>([:])
+    private static let openedLimit = 10_000
 
     init(
         store: any GatewayStore, refresher: any UpstreamRefreshing, cipher: TokenCipher, clock: any WallClock,
@@ -46,7 +51,18 @@ actor UpstreamTokenService {
     /// A usable upstream access token for the grant.
     ///
     /// - Parameter known: The grant, if the caller already loaded it; it is read from the store otherwise.
-    func accessToken(grantID: String, known: Grant? = nil) async throws(UpstreamAccessError) -> String {
+    nonisolated func accessToken(grantID: String, known: Grant? = nil) async throws(UpstreamAccessError) -> String {
+        if let known, known.id == grantID, known.isActive(at: clock.now),
+            known.upstream.expiresAt.timeIntervalSince(clock.now) > Self.refreshMargin,
+            let opened = opened.withLock({ $0[grantID] }), opened.sealed == known.upstream.accessToken
+        {
+            return opened.token
+        }
+        return try await renewedAccessToken(grantID: grantID, known: known)
+    }
+
+    /// ``accessToken(grantID:known:)`` when the token must be read from the store, decrypted or refreshed.
+    private func renewedAccessToken(grantID: String, known: Grant?) async throws(UpstreamAccessError) -> String {
         let grant: Grant
         if let known, known.id == grantID, known.isActive(at: clock.now) {
             grant = known
@@ -72,8 +88,14 @@ actor UpstreamTokenService {
 
     /// The grant's access token, unless it expires within ``refreshMargin``.
     private func freshToken(of grant: Grant) -> String? {
-        guard grant.upstream.expiresAt.timeIntervalSince(clock.now) > Self.refreshMargin else { return nil }
-        return try? vault.accessToken(of: grant)
+        guard grant.upstream.expiresAt.timeIntervalSince(clock.now) > Self.refreshMargin,
+            let token = try? vault.accessToken(of: grant)
+        else { return nil }
+        opened.withLock { opened in
+            if opened.count >= Self.openedLimit { opened.removeAll() }
+            opened[grant.id] = (grant.upstream.accessToken, token)
+        }
+        return token
     }
 
     private func value(of task: Task<String, any Error>) async throws(UpstreamAccessError) -> String {

@@ -6,6 +6,9 @@ import Logging
 public enum ServiceMain {
     /// Bootstraps swift-log once, at `LOG_LEVEL` (`trace` … `critical`, default `info`), writing to standard output.
     public static func bootstrapLogging(level: String?) {
+        // Timestamps are local time. Without TZ, glibc looks at /etc/localtime again (a stat call) on every log line;
+        // naming it once keeps the same time zone without that cost.
+        if getenv("TZ") == nil { setenv("TZ", ":/etc/localtime", 0) }
         let logLevel = level.flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardOutput(label: label)

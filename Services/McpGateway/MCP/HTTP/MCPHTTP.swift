@@ -78,15 +78,20 @@ enum MCPHTTP {
     }
 
     /// Reads a POSTed body of at most `limit` bytes, checking its media type.
-    static func body(of request: Request, limit: Int) async throws(Refusal) -> ByteBuffer {
+    static func body(of request: Request, limit: Int, connection: any Channel) async throws(Refusal) -> ByteBuffer {
         guard request.mediaTypeIs("application/json") else {
             throw Refusal(
                 .invalidRequest("Send JSON-RPC messages as Content-Type: application/json"),
                 status: .unsupportedMediaType)
         }
         do {
-            // A client that never finishes its body must not hold up a graceful shutdown.
-            return try await cancelWhenGracefulShutdown { try await request.collectBody(limit: limit) }
+            // A client that never finishes its body must not hold up a graceful shutdown: its connection is closed.
+            // (A handler, not `cancelWhenGracefulShutdown`, whose task group would cost every request a few tasks.)
+            return try await withGracefulShutdownHandler {
+                try await request.collectBody(limit: limit)
+            } onGracefulShutdown: {
+                connection.close(promise: nil)
+            }
         } catch let error as ErrorResponse where error.status == .contentTooLarge {
             throw Refusal(
                 .invalidRequest("The request body exceeds \(limit) bytes (MCP_MAX_REQUEST_BYTES)"),

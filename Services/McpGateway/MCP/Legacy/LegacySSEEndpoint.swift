@@ -146,7 +146,8 @@ struct LegacySSEEndpoint: Sendable {
         }
         let value: JSONValue
         do {
-            let body = try await MCPHTTP.body(of: request, limit: server.limits.maximumRequestBytes)
+            let body = try await MCPHTTP.body(
+                of: request, limit: server.limits.maximumRequestBytes, connection: context.channel)
             value = try JSONValue(parsing: body.readableBytesView)
         } catch let refusal as Refusal {
             return refusal.response
