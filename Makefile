@@ -63,6 +63,7 @@ bench: venv $(VENV)/.bench-installed
 	swift build -c release --product McpGateway
 	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/run.py
 	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/gateway_bench.py
+	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/mcp_abuse.py
 
 format:
 	swift format -i -r Package.swift Shared Services Tests
