@@ -61,9 +61,21 @@ def wrk(url: str, data_file: Path, mode: str, processes: dict[str, int], script:
     return row
 
 
-def measure(url: str, data_file: Path, mode: str, processes: dict[str, int]) -> dict:
-    wrk(url, data_file, mode, processes, duration="3s")  # warm-up
-    return wrk(url, data_file, mode, processes)
+def measure(url: str, modes: dict[str, tuple[Path, str]], processes: dict[str, int], rounds: int = 3) -> dict:
+    """Each mode measured `rounds` times, alternately (ABAB…: no mode always goes first on a warm or a cold machine),
+    after a warm-up of each; the result of a mode is its median run (by requests per second), which a shared
+    machine's slow moments move less than a mean."""
+    for data_file, mode in modes.values():
+        wrk(url, data_file, mode, processes, duration="5s")
+    runs: dict[str, list[dict]] = {name: [] for name in modes}
+    for _ in range(rounds):
+        for name, (data_file, mode) in modes.items():
+            runs[name].append(wrk(url, data_file, mode, processes))
+    results = {}
+    for name, rows in runs.items():
+        median = sorted(rows, key=lambda row: row["rps"])[len(rows) // 2]
+        results[name] = {**median, "runs_rps": [row["rps"] for row in rows]}
+    return results
 
 
 def main() -> None:
@@ -79,8 +91,9 @@ def main() -> None:
         sessions = workdir / "sessions.txt"
         sessions.write_text("".join(f"{token} {open_session(stack.mcp_url, token)}\n" for token in tokens))
         processes = {"gateway": gateway_pid, "todos_api": api_pid}
-        results["gateway_tool_call_stateless"] = measure(stack.mcp_url, stateless, "stateless", processes)
-        results["gateway_tool_call_session"] = measure(stack.mcp_url, sessions, "session", processes)
+        results.update(measure(stack.mcp_url, {
+            "gateway_tool_call_stateless": (stateless, "stateless"),
+            "gateway_tool_call_session": (sessions, "session")}, processes))
 
         clients = workdir / "clients.txt"
         clients.write_text("".join(f"{t['client_id']} {t['refresh_token']}\n" for t in (sign_in(stack.gateway_url) for _ in range(8))))
@@ -106,8 +119,9 @@ def main() -> None:
             python_sessions = workdir / "python-sessions.txt"
             python_sessions.write_text("".join(f"{token} {open_session(url, token)}\n" for token in python_tokens))
             processes = {"python": python.process.pid, "todos_api": api_pid}
-            results["python_sdk_tool_call_stateless"] = measure(url, python_stateless, "stateless", processes)
-            results["python_sdk_tool_call_session"] = measure(url, python_sessions, "session", processes)
+            results.update(measure(url, {
+                "python_sdk_tool_call_stateless": (python_stateless, "stateless"),
+                "python_sdk_tool_call_session": (python_sessions, "session")}, processes))
         finally:
             python.stop()
     finally:
@@ -119,7 +133,7 @@ def main() -> None:
         results["gateway_tool_call_stateless"]["rps"] / results["gateway_tool_call_session"]["rps"], 2)
     results["gateway_setup"] = ("services on one core (taskset -c 0), wrk on the other" if SERVERS_CORE
                                 else "services and wrk share the machine's cores") + ", access logs on"
-    print(f"\n{'gateway benchmark (' + str(USERS) + ' users)':50} {'req/s':>8} {'p50':>9} {'p99':>9}  CPU per call")
+    print(f"\n{'gateway benchmark (' + str(USERS) + ' users, median of 3 runs)':50} {'req/s':>8} {'p50':>9} {'p99':>9}  CPU per call")
     for name, label in [("gateway_tool_call_stateless", "Gateway tools/call, 2026-07-28 (→ TodosAPI)"),
                         ("gateway_tool_call_session", "Gateway tools/call, 2025-11-25 session"),
                         ("python_sdk_tool_call_stateless", "Python MCP SDK, same call, 2026-07-28"),
@@ -128,7 +142,8 @@ def main() -> None:
         row = results[name]
         cpu = ", ".join(f"{key.removeprefix('cpu_us_per_call_')} {value} µs" for key, value in row.items()
                         if key.startswith("cpu_us_per_call_"))
-        print(f"{label:50} {row['rps']:>8.0f} {row['p50']:>9} {row['p99']:>9}  {cpu}")
+        runs = f"  (runs: {', '.join(f'{rps:.0f}' for rps in row['runs_rps'])})" if "runs_rps" in row else ""
+        print(f"{label:50} {row['rps']:>8.0f} {row['p50']:>9} {row['p99']:>9}  {cpu}{runs}")
     print(f"\nStateless tool calls through the gateway: {results['gateway_vs_python_sdk']}x the Python MCP SDK server "
           f"(its faster mode); {results['gateway_stateless_vs_session']}x the gateway's own session path.")
     path = ROOT / ".build" / "bench-results.json"

@@ -44,6 +44,8 @@ final class EventStream: Sendable {
     /// Why the stream closed, once it has.
     var closeReason: String? { state.withLock { $0.closeReason } }
     var isOpen: Bool { closeReason == nil }
+    /// Whether the stream closed because its client does not read it.
+    var clientStoppedReading: Bool { state.withLock { $0.abandoned } }
 
     /// Queues `event`; `false` when the stream is closed, or has just closed because the client does not read it.
     @discardableResult
@@ -100,7 +102,7 @@ final class EventStream: Sendable {
     /// Ends the response once ``pump(into:)`` has returned: normally, or, for a client that stopped reading, by closing
     /// the connection, whose unread bytes would otherwise keep it (and a graceful shutdown) waiting forever.
     func finish(_ writer: inout any ResponseBodyWriter, connection: any Channel) async throws {
-        if state.withLock({ $0.abandoned }) {
+        if clientStoppedReading {
             try? await connection.close()
         } else {
             try await writer.finish(nil)

@@ -104,6 +104,7 @@ struct StreamableHTTPEndpoint: Sendable {
         stream.send(session.revision >= .v20251125 ? Array("id: 0\ndata: \n\n".utf8) : Array(": stream open\n\n".utf8))
         var headers = MCPHTTP.streamHeaders
         headers[MCPHTTP.sessionID] = session.id
+        let sessions = server.sessions
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
@@ -111,6 +112,10 @@ struct StreamableHTTPEndpoint: Sendable {
                     await stream.pump(into: &writer)
                 } onGracefulShutdown: {
                     stream.close(reason: "the gateway is stopping")
+                }
+                // A client that does not read its stream loses its session, as on /sse.
+                if stream.clientStoppedReading {
+                    sessions.close(session.id, reason: stream.closeReason ?? "its client stopped reading")
                 }
                 try await stream.finish(&writer, connection: connection)
             })
