@@ -129,7 +129,7 @@ struct AuthorizeTests {
             #expect(wrong.status == .unauthorized)
             #expect(String(buffer: wrong.body).contains("Wrong username or password."))
             let cancel = try await client.postForm("/authorize", [("transaction", transaction), ("action", "cancel")])
-            #expect(cancel.status == .found)
+            #expect(cancel.status == .seeOther)
             #expect(queryItem("error", of: cancel.headers[.location] ?? "") == "access_denied")
             let again = try await client.postForm(
                 "/authorize",

@@ -70,7 +70,7 @@ extension TestClientProtocol {
                 ("transaction", transaction), ("username", username), ("password", password ?? "\(username)-password"),
                 ("action", "login"),
             ])
-        #expect(response.status == .found)
+        #expect(response.status == .seeOther)
         return try #require(response.headers[.location])
     }
 }

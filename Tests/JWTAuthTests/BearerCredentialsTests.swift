@@ -89,7 +89,7 @@ struct BearerChallengeTests {
 
     @Test func descriptionsCannotBreakOutOfTheQuotedString() {
         let error = BearerAuthError.invalidSignature.with(message: "bad \"quote\" \\ and\nnewline ü")
-        #expect(error.challenge().contains(#"error_description="bad 'quote' ' andnewline ""#))
+        #expect(error.challenge().contains(#"error_description="bad 'quote' ' and?newline ?""#))
         #expect(error == .invalidSignature)
     }
 }

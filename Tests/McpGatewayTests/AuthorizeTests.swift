@@ -97,7 +97,7 @@ struct AuthorizeTests {
     @Test(
         arguments: [
             (["response_type": "token"], "unsupported_response_type"),
-            (["response_type": nil], "unsupported_response_type"),
+            (["response_type": nil], "invalid_request"),
             (["code_challenge": nil], "invalid_request"),
             (["code_challenge_method": "plain"], "invalid_request"),
             (["code_challenge_method": nil], "invalid_request"),
@@ -169,7 +169,7 @@ struct AuthorizeTests {
                     ("csrf_token", try #require(hiddenField("csrf_token", html))), ("decision", "deny"),
                 ],
                 headers: jar.header)
-            #expect(response.status == .found)
+            #expect(response.status == .seeOther)
             let items = queryItems(try #require(response.headers[.location]))
             #expect(items["error"] == "access_denied")
             #expect(items["state"] == "s-1")
@@ -181,7 +181,7 @@ struct AuthorizeTests {
         let app = try await App()
         try await app.run { client in
             let registered = try await client.registerClient()
-            for (decision, status) in [(nil, HTTPResponse.Status.found), ("maybe", .badRequest)]
+            for (decision, status) in [(nil, HTTPResponse.Status.seeOther), ("maybe", .badRequest)]
                 as [(String?, HTTPResponse.Status)]
             {
                 let page = try await client.execute(uri: query(registered.id), method: .get)
@@ -195,7 +195,7 @@ struct AuthorizeTests {
                 if let decision { form.append(("decision", decision)) }
                 let response = try await client.postForm("/authorize", form, headers: jar.header)
                 #expect(response.status == status)
-                if status == .found {
+                if status == .seeOther {
                     #expect(response.headers[.location]?.hasPrefix(FakeProvider.issuer + "authorize?") == true)
                 } else {
                     #expect(response.headers[.location] == nil)
@@ -218,7 +218,7 @@ struct AuthorizeTests {
                 ("csrf_token", try #require(hiddenField("csrf_token", html))), ("decision", "approve"),
             ]
             let response = try await client.postForm("/authorize", form, headers: jar.header)
-            #expect(response.status == .found)
+            #expect(response.status == .seeOther)
             let upstream = queryItems(try #require(response.headers[.location]))
             #expect(upstream["client_id"] == FakeProvider.clientID)
             #expect(upstream["redirect_uri"] == App.publicURL + "/callback")

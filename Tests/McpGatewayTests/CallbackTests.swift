@@ -101,23 +101,48 @@ struct CallbackTests {
         }
     }
 
-    @Test func aFailedExchangeOrABadIDTokenIsA502Page() async throws {
+    @Test func aCodeTheProviderRefusesIsA400PageWithAWayBack() async throws {
         let app = try await App()
         try await app.run { client in
             let (first, firstJar) = try await startSignIn(client, app: app)
-            app.provider.update { $0.exchangeFails = true }
+            app.provider.update { $0.exchangeFails = true }  // the provider answers invalid_grant
             let failed = try await callback(
                 client, [("code", "up-3"), ("state", try #require(first["state"]))], jar: firstJar)
-            #expect(failed.status == .badGateway)
+            #expect(failed.status == .badRequest)
             #expect(failed.headers[.location] == nil)
-            app.provider.update { $0.exchangeFails = false }
+            let html = String(buffer: failed.body)
+            #expect(html.contains("Start again from your application"))
+            #expect(html.contains("error=access_denied"))
+            #expect(html.contains("state=cs"))
+            #expect(!html.contains("Invalid authorization code"))  // the provider's words stay in the log
+        }
+    }
 
+    @Test func aBadIDTokenIsA502PageThatNamesNoInternals() async throws {
+        let app = try await App()
+        try await app.run { client in
             let (second, secondJar) = try await startSignIn(client, app: app)
             app.provider.issue(code: "up-4", nonce: "another-sign-ins-nonce")
             let replayedIDToken = try await callback(
                 client, [("code", "up-4"), ("state", try #require(second["state"]))], jar: secondJar)
             #expect(replayedIDToken.status == .badGateway)
-            #expect(String(buffer: replayedIDToken.body).contains("nonce"))
+            let html = String(buffer: replayedIDToken.body)
+            #expect(!html.contains("nonce"))
+            #expect(!html.contains(FakeProvider.issuer))
+            #expect(html.contains("request id"))
+            #expect(html.contains("error=server_error"))
+        }
+    }
+
+    @Test func controlCharactersInTheCallbackAreRefused() async throws {
+        let app = try await App()
+        try await app.run { client in
+            let (upstream, jar) = try await startSignIn(client, app: app)
+            let state = try #require(upstream["state"])
+            let response = try await client.execute(
+                uri: "/callback?code=up%00x&state=\(state)", method: .get, headers: jar.header)
+            #expect(response.status == .badRequest)
+            #expect(response.headers[.location] == nil)
         }
     }
 

@@ -65,7 +65,7 @@ struct EventStreamTests {
         #expect(stream.send(Array("event: message\ndata: {}\n\n".utf8)))
         let started = ContinuousClock.now
         await stream.pump(into: &writer)
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(30))  // a hang, not a speed: the writer never returns
         #expect(stream.closeReason?.contains("stopped reading") == true)
     }
 

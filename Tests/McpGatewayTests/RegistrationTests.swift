@@ -117,7 +117,7 @@ struct RegistrationTests {
                     "/register", #"{"redirect_uris":["https://a.example/cb"],"client_name":"\#(huge)"}"#),
                 .contentTooLarge, "request_too_large")
             let form = try await client.postForm("/register", [("redirect_uris", "https://a.example/cb")])
-            try expectOAuthError(form, .unsupportedMediaType, "unsupported_media_type")
+            try expectOAuthError(form, .badRequest, "invalid_client_metadata")
         }
     }
 }

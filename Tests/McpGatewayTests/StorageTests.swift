@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import JWTAuth
+import Synchronization
 import Testing
 
 @testable import McpGateway
@@ -123,6 +124,41 @@ struct StorageTests {
         #expect(try await store.grant(refreshDigest: "r1")?.id == "grant")
     }
 
+    @Test func thePreviousTokenWorksOnlyWithinItsGrace() async throws {
+        let store = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
+        _ = try await seed(store)
+        _ = try await store.redeem(codeDigest: "code", issuing: tokens("a0", refresh: "r0"), now: now)
+        func rotate(_ presented: String, _ issued: String, at seconds: TimeInterval) async throws -> RefreshRotation {
+            try await store.rotate(
+                refreshDigest: presented, grantID: "grant", issuing: tokens("a-\(issued)", refresh: issued),
+                now: now.addingTimeInterval(seconds), graceUntil: now.addingTimeInterval(seconds + 60))
+        }
+        #expect(try await rotate("r0", "r1", at: 0) == .rotated)
+        // Retries with r0 inside the 60 s grace succeed, and do not push the grace's end back.
+        #expect(try await rotate("r0", "r2", at: 30) == .rotated)
+        #expect(try await rotate("r0", "r3", at: 60) == .rotated)
+        #expect(try await store.grant(id: "grant")?.previousRefreshValidUntil == now.addingTimeInterval(60))
+        // One second after the grace, r0 is a replayed token: the grant is revoked with everything it issued.
+        #expect(try await rotate("r0", "r4", at: 61) == .reused)
+        #expect(try await store.grant(id: "grant")?.revokedAt == now.addingTimeInterval(61))
+        #expect(try await store.accessToken(digest: "a-r3", now: now.addingTimeInterval(61)) == nil)
+        #expect(try await rotate("r3", "r5", at: 62) == .inactive)
+    }
+
+    @Test func aGraceOfZeroAcceptsNoLaterRetry() async throws {
+        let store = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
+        _ = try await seed(store)
+        _ = try await store.redeem(codeDigest: "code", issuing: tokens("a0", refresh: "r0"), now: now)
+        #expect(
+            try await store.rotate(
+                refreshDigest: "r0", grantID: "grant", issuing: tokens("a1", refresh: "r1"), now: now, graceUntil: now)
+                == .rotated)
+        #expect(
+            try await store.rotate(
+                refreshDigest: "r0", grantID: "grant", issuing: tokens("a2", refresh: "r2"),
+                now: now.addingTimeInterval(1), graceUntil: now.addingTimeInterval(1)) == .reused)
+    }
+
     @Test func dataSurvivesReopeningTheDatabase() async throws {
         let (store, path) = try temporaryStore()
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -242,5 +278,92 @@ struct AccessTokenCacheTests {
                 #expect(try await cache.accessToken(digest: "a1", now: now) == nil, "\(write)")
             }
         }
+    }
+
+    @Test func aLookupThatReadBeforeARevocationCannotPutTheTokenBack() async throws {
+        let database = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
+        let storage = StorageTests()
+        _ = try await storage.seed(database)
+        _ = try await database.redeem(codeDigest: "code", issuing: storage.tokens("a1", refresh: "r1"), now: now)
+        let paused = PausingStore(wrapping: database)
+        let cache = AccessTokenCache(wrapping: paused, lifetime: 10)
+
+        // A lookup reads the still-active grant from the database, then stalls before it caches the answer...
+        let lookup = Task { try await cache.accessToken(digest: "a1", now: now) }
+        await paused.readHappened()
+        // ... while the grant is revoked through the cache, and the revocation commits.
+        try await cache.revokeGrant(id: "grant", now: now)
+        paused.release()
+        #expect(try await lookup.value != nil)  // it read before the revocation: that answer is its own
+        // The stale read must not have been cached: the next lookup sees the revocation.
+        #expect(try await cache.accessToken(digest: "a1", now: now.addingTimeInterval(1)) == nil)
+    }
+}
+
+/// Forwards to a store; its first access-token read completes in the database, then waits for ``release()``.
+final class PausingStore: GatewayStore, @unchecked Sendable {
+    let store: any GatewayStore
+    private let (reads, readContinuation) = AsyncStream<Void>.makeStream()
+    private let (gate, gateContinuation) = AsyncStream<Void>.makeStream()
+    private let pauses = Mutex(true)
+
+    init(wrapping store: any GatewayStore) { self.store = store }
+
+    func readHappened() async { for await _ in reads { return } }
+    func release() { gateContinuation.yield() }
+
+    func accessToken(digest: String, now: Date) async throws -> (token: AccessTokenRecord, grant: Grant)? {
+        let found = try await store.accessToken(digest: digest, now: now)
+        let first = pauses.withLock { pauses in
+            let first = pauses
+            pauses = false
+            return first
+        }
+        guard first else { return found }
+        readContinuation.yield()
+        for await _ in gate { break }
+        return found
+    }
+
+    func insert(client: RegisteredClient) async throws { try await store.insert(client: client) }
+    func save(client: RegisteredClient) async throws { try await store.save(client: client) }
+    func client(id: String) async throws -> RegisteredClient? { try await store.client(id: id) }
+    func insert(pending: PendingAuthorization) async throws { try await store.insert(pending: pending) }
+    func takePending(keyDigest: String, now: Date) async throws -> PendingAuthorization? {
+        try await store.takePending(keyDigest: keyDigest, now: now)
+    }
+    func insert(grant: Grant, code: AuthorizationCodeRecord) async throws {
+        try await store.insert(grant: grant, code: code)
+    }
+    func code(digest: String) async throws -> AuthorizationCodeRecord? { try await store.code(digest: digest) }
+    func redeem(codeDigest: String, issuing tokens: IssuedTokens, now: Date) async throws -> CodeRedemption {
+        try await store.redeem(codeDigest: codeDigest, issuing: tokens, now: now)
+    }
+    func grant(id: String) async throws -> Grant? { try await store.grant(id: id) }
+    func grant(refreshDigest: String) async throws -> Grant? { try await store.grant(refreshDigest: refreshDigest) }
+    func rotate(refreshDigest: String, grantID: String, issuing tokens: IssuedTokens, now: Date, graceUntil: Date)
+        async throws -> RefreshRotation
+    {
+        try await store.rotate(
+            refreshDigest: refreshDigest, grantID: grantID, issuing: tokens, now: now, graceUntil: graceUntil)
+    }
+    func deleteAccessToken(digest: String, clientID: String) async throws -> Bool {
+        try await store.deleteAccessToken(digest: digest, clientID: clientID)
+    }
+    func revokeGrant(id: String, now: Date) async throws { try await store.revokeGrant(id: id, now: now) }
+    func updateUpstream(grantID: String, tokens: UpstreamTokens) async throws {
+        try await store.updateUpstream(grantID: grantID, tokens: tokens)
+    }
+    func sweep(now: Date) async throws -> Int { try await store.sweep(now: now) }
+}
+
+extension GatewayStore {
+    /// A rotation with the default 60-second grace, for tests about something else.
+    func rotate(refreshDigest: String, grantID: String, issuing tokens: IssuedTokens, now: Date) async throws
+        -> RefreshRotation
+    {
+        try await rotate(
+            refreshDigest: refreshDigest, grantID: grantID, issuing: tokens, now: now,
+            graceUntil: now.addingTimeInterval(60))
     }
 }

@@ -185,8 +185,8 @@ struct TokenTests {
                     [("client_id", registered.id), ("grant_type", "refresh_token"), ("grant_type", "refresh_token")]),
                 .badRequest, "invalid_request")
             try expectOAuthError(
-                try await client.postJSON("/token", #"{"grant_type":"refresh_token"}"#), .unsupportedMediaType,
-                "unsupported_media_type")
+                try await client.postJSON("/token", #"{"grant_type":"refresh_token"}"#), .badRequest,
+                "invalid_request")
         }
     }
 

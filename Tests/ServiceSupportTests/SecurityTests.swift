@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Testing
 
 @testable import ServiceSupport
@@ -67,12 +68,25 @@ struct SecurityTests {
     }
 
     @Test func formParametersRefuseRepeats() throws {
-        let form = try #require(FormParameters(encoded: "a=1&b=hello+world&c=%2B&a=2&empty="))
+        let form = try FormParameters(encoded: "a=1&b=hello+world&c=%2B&a=2&empty=")
         #expect(throws: ErrorResponse.self) { try form.single("a") }
         #expect(try form.single("b") == "hello world")
         #expect(try form.single("c") == "+")
         #expect(try form.single("empty") == nil)
         #expect(throws: ErrorResponse.self) { try form.required("missing") }
-        #expect(FormParameters(encoded: "a=%ZZ") == nil)
+        #expect(throws: ErrorResponse.self) { try FormParameters(encoded: "a=%ZZ") }
+    }
+
+    @Test(arguments: ["client_id=abc%00zzz", "state=a%0Db", "x%09=1", "scope=read%7F", "code=%C2%85", "a=%1F"])
+    func formParametersRefuseControlCharacters(_ encoded: String) {
+        #expect {
+            try FormParameters(encoded: encoded)
+        } throws: { error in
+            (error as? ErrorResponse)?.code == "invalid_request" && (error as? ErrorResponse)?.status == .badRequest
+        }
+    }
+
+    @Test func formParametersKeepVisibleUnicode() throws {
+        #expect(try FormParameters(encoded: "name=Zo%C3%AB+%E2%9C%93").single("name") == "Zoë ✓")
     }
 }

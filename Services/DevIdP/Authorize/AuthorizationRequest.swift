@@ -55,7 +55,10 @@ extension AuthorizationRequest {
         func fail(_ error: String, _ description: String) -> AuthorizeError {
             .redirect(uri: redirectURI, error: error, description: description, state: state)
         }
-        guard try single("response_type") == "code" else {
+        guard let responseType = try single("response_type") else {
+            throw fail("invalid_request", "The request has no response_type: send response_type=code")
+        }
+        guard responseType == "code" else {
             throw fail("unsupported_response_type", "Only response_type=code is supported")
         }
         if let mode = try single("response_mode"), mode != "query" {

@@ -20,9 +20,12 @@ struct AuthorizeController {
 
     @Sendable func show(_ request: Request, context: DevIdPRequestContext) async throws -> Response {
         let authorization: AuthorizationRequest
+        let query: FormParameters
+        do { query = try request.queryParameters() } catch {
+            return pages.errorPage(status: .badRequest, heading: "Invalid request", message: error.message)
+        }
         do {
-            authorization = try AuthorizationRequest.validate(
-                request.queryParameters, clients: clients, configuration: configuration)
+            authorization = try AuthorizationRequest.validate(query, clients: clients, configuration: configuration)
         } catch {
             return render(error)
         }
@@ -40,10 +43,12 @@ struct AuthorizeController {
         }
         if try form.single("action") == "cancel" {
             _ = await store.finish(transaction)
-            return render(
+            var response = render(
                 .redirect(
                     uri: pending.redirectURI, error: "access_denied",
                     description: "The user cancelled the sign-in", state: pending.state))
+            response.status = .seeOther  // after a form POST (RFC 9700 §4.12)
+            return response
         }
         let username = try form.single("username") ?? ""
         guard
@@ -62,7 +67,8 @@ struct AuthorizeController {
             "User signed in", metadata: ["devidp.user": "\(user.username)", "oauth.client_id": "\(finished.clientID)"])
         var parameters = [("code", code)]
         if let state = finished.state { parameters.append(("state", state)) }
-        return HTMLPage.redirect(to: RedirectURI.appending(parameters, to: finished.redirectURI))
+        return HTMLPage.redirect(
+            to: RedirectURI.appending(parameters, to: finished.redirectURI), status: .seeOther)
     }
 
     private func loginPage(
@@ -89,7 +95,7 @@ struct AuthorizeController {
         case .page(let status, let title, let message):
             return pages.errorPage(status: .init(code: status), heading: title, message: message)
         case .redirect(let uri, let code, let description, let state):
-            var parameters = [("error", code), ("error_description", description)]
+            var parameters = [("error", code), ("error_description", OAuthErrorText.safe(description))]
             if let state { parameters.append(("state", state)) }
             return HTMLPage.redirect(to: RedirectURI.appending(parameters, to: uri))
         }

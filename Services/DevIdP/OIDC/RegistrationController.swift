@@ -19,7 +19,8 @@ struct RegistrationController {
 
     @Sendable func register(_ request: Request, context: DevIdPRequestContext) async throws -> Response {
         guard request.mediaTypeIs("application/json") else {
-            throw ErrorResponse.unsupportedMediaType("application/json")
+            // RFC 7591 §3.2.2 has no code for a wrong media type; a 415 is not an error registration clients report.
+            throw ErrorResponse.invalidClientMetadata("Send the client metadata as an application/json body")
         }
         let body = try await request.collectBody(limit: Self.bodyLimit)
         guard

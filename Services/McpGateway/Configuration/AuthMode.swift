@@ -57,6 +57,9 @@ struct AuthorizationServerSettings: Sendable {
     var databasePath: String
     var accessTokenLifetime: TimeInterval
     var grantLifetime: TimeInterval
+    /// `REFRESH_TOKEN_REUSE_INTERVAL`: how long after a rotation the refresh token it replaced is still accepted, for a
+    /// client that lost the response (see ``RefreshRotation``). `0` accepts no retry.
+    var refreshTokenReuseInterval: TimeInterval
     var clientMetadataDocuments: ClientMetadataDocumentSettings
 
     static func load(from settings: Settings) throws(ConfigurationError) -> AuthorizationServerSettings {
@@ -68,6 +71,7 @@ struct AuthorizationServerSettings: Sendable {
             databasePath: settings.string("GATEWAY_DATABASE", default: ".data/gateway.sqlite"),
             accessTokenLifetime: try settings.duration("ACCESS_TOKEN_TTL", default: 3600, in: 1...86_400),
             grantLifetime: try settings.duration("GRANT_TTL", default: 30 * 86_400, in: 3600...365 * 86_400),
+            refreshTokenReuseInterval: try settings.duration("REFRESH_TOKEN_REUSE_INTERVAL", default: 60, in: 0...3600),
             clientMetadataDocuments: ClientMetadataDocumentSettings(
                 enabled: try settings.boolean("CLIENT_ID_METADATA_DOCUMENTS", default: true),
                 allowPrivateAddresses: try settings.boolean("CLIENT_ID_METADATA_ALLOW_PRIVATE", default: false)))

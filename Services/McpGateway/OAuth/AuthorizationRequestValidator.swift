@@ -45,14 +45,18 @@ struct AuthorizationRequestValidator {
         // The redirect URI is trusted from here on: errors go back to the client.
         let state = try single("state")
         var request = ClientAuthorizationRequest(
-            clientID: clientID, redirectURI: redirectURI, scope: [], state: state, codeChallenge: "", resource: nil)
+            clientID: clientID, redirectURI: redirectURI, redirectURIIncluded: sentRedirect != nil, scope: [],
+            state: state, codeChallenge: "", resource: nil)
         func fail(_ error: String, _ description: String) -> AuthorizeFailure {
             .redirect(request, error: error, description: description)
         }
         if let state, state.utf8.count > Self.maximumStateLength {
             throw fail("invalid_request", "state is longer than \(Self.maximumStateLength) bytes")
         }
-        guard try single("response_type") == "code" else {
+        guard let responseType = try single("response_type") else {
+            throw fail("invalid_request", "The request has no response_type: send response_type=code")
+        }
+        guard responseType == "code" else {
             throw fail("unsupported_response_type", "Only response_type=code is supported")
         }
         if let mode = try single("response_mode"), mode != "query" {

@@ -30,10 +30,14 @@ struct AuthorizeController {
         let client: RegisteredClient
         let authorization: ClientAuthorizationRequest
         do {
+            let query: FormParameters
+            do { query = try request.queryParameters() } catch {
+                throw AuthorizeFailure.page(title: "Invalid request", message: error.message)
+            }
             (client, authorization) = try await AuthorizationRequestValidator(
                 configuration: configuration, clients: clients
             )
-            .validate(request.queryParameters)
+            .validate(query)
         } catch let failure as AuthorizeFailure {
             return render(failure)
         }
@@ -76,14 +80,17 @@ struct AuthorizeController {
             context.logger.info("Consent given", metadata: ["oauth.client_id": "\(pending.request.clientID)"])
             let remember = approvals.remembering(pending.request, in: request, now: clock.now)
             do {
-                return try await signIn.start(pending.request, extraCookies: [clearConsent, remember])
+                var response = try await signIn.start(pending.request, extraCookies: [clearConsent, remember])
+                response.status = .seeOther  // RFC 9700 §4.12: after a POST, 303 so that the form is not re-sent
+                return response
             } catch let error as UpstreamError {
                 return upstreamUnavailable(error, request: pending.request, context: context)
             }
         case "deny":
             var response = HTMLPage.redirect(
                 to: ClientRedirect.error(
-                    pending.request, "access_denied", "The user denied access", issuer: configuration.issuer))
+                    pending.request, "access_denied", "The user denied access", issuer: configuration.issuer),
+                status: .seeOther)
             response.headers.append(HTTPField(name: .setCookie, value: clearConsent))
             return response
         default:

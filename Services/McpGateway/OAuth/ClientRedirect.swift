@@ -11,7 +11,7 @@ enum ClientRedirect {
     static func error(_ request: ClientAuthorizationRequest, _ error: String, _ description: String, issuer: String)
         -> String
     {
-        url(request, [("error", error), ("error_description", description)], issuer: issuer)
+        url(request, [("error", error), ("error_description", OAuthErrorText.safe(description))], issuer: issuer)
     }
 
     private static func url(_ request: ClientAuthorizationRequest, _ parameters: [(String, String)], issuer: String)

@@ -60,6 +60,10 @@ struct TokenController {
                 "The authorization code was already used; the tokens it produced are revoked")
         }
         guard record.expiresAt > now else { throw ErrorResponse.invalidGrant("The authorization code expired") }
+        if redirectURI == nil, record.redirectURIRequired {
+            throw ErrorResponse.invalidGrant(
+                "redirect_uri is missing: the authorization request included it, so the token request must repeat it")
+        }
         if let redirectURI, redirectURI != record.redirectURI {
             throw ErrorResponse.invalidGrant("redirect_uri does not match the authorization request")
         }
@@ -105,12 +109,16 @@ struct TokenController {
             scope = requested
         }
         let (tokens, access, refresh) = issue(grant: grant, client: client, scope: scope, now: now, forceRefresh: true)
-        switch try await store.rotate(refreshDigest: digest, grantID: grant.id, issuing: tokens, now: now) {
+        let graceUntil = now.addingTimeInterval(settings.refreshTokenReuseInterval)
+        switch try await store.rotate(
+            refreshDigest: digest, grantID: grant.id, issuing: tokens, now: now, graceUntil: graceUntil)
+        {
         case .rotated:
             return response(access: access, refresh: refresh, scope: scope)
         case .reused:
             context.logger.warning(
-                "Refresh token reused; its grant is revoked", metadata: ["oauth.client_id": "\(client.id)"])
+                "Refresh token reused (an older token, or the previous one after its grace); its grant is revoked",
+                metadata: ["oauth.client_id": "\(client.id)", "oauth.grant_id": "\(grant.id)"])
             throw ErrorResponse.invalidGrant("The refresh token was already used; the authorization is revoked")
         case .inactive:
             throw ErrorResponse.invalidGrant("The refresh token was revoked or expired")

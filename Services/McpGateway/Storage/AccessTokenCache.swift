@@ -15,10 +15,18 @@ final class AccessTokenCache: GatewayStore {
         let validUntil: Date
     }
 
+    private struct State {
+        var entries: [String: Entry] = [:]
+        /// Counts invalidations. A lookup remembers it before reading the database and stores what it read only if no
+        /// invalidation happened meanwhile: a read that began before a revocation committed cannot put the revoked
+        /// token back after the revocation cleared it.
+        var generation: UInt64 = 0
+    }
+
     private let store: any GatewayStore
     private let lifetime: TimeInterval
     private let capacity: Int
-    private let entries = Mutex<[String: Entry]>([:])
+    private let state = Mutex(State())
 
     init(wrapping store: any GatewayStore, lifetime: TimeInterval = 10, capacity: Int = 10_000) {
         self.store = store
@@ -27,36 +35,52 @@ final class AccessTokenCache: GatewayStore {
     }
 
     func accessToken(digest: String, now: Date) async throws -> (token: AccessTokenRecord, grant: Grant)? {
-        if let entry = entries.withLock({ $0[digest] }), entry.validUntil > now { return (entry.token, entry.grant) }
+        let (cached, generation) = state.withLock { ($0.entries[digest], $0.generation) }
+        if let cached, cached.validUntil > now { return (cached.token, cached.grant) }
         guard let found = try await store.accessToken(digest: digest, now: now) else { return nil }
         let validUntil = min(found.token.expiresAt, found.grant.expiresAt, now.addingTimeInterval(lifetime))
-        entries.withLock { entries in
-            if entries.count >= capacity { entries = entries.filter { $0.value.validUntil > now } }
-            if entries.count >= capacity { entries.removeAll() }
-            entries[digest] = Entry(token: found.token, grant: found.grant, validUntil: validUntil)
+        state.withLock { state in
+            guard state.generation == generation else { return }
+            if state.entries.count >= capacity { state.entries = state.entries.filter { $0.value.validUntil > now } }
+            if state.entries.count >= capacity { state.entries.removeAll() }
+            state.entries[digest] = Entry(token: found.token, grant: found.grant, validUntil: validUntil)
         }
         return found
     }
 
+    /// Drops what `grantID` stands for. Called before a write (no cached answer while it runs) and after it (nothing
+    /// read before it committed survives, see ``State/generation``).
     private func forget(grantID: String) {
-        entries.withLock { $0 = $0.filter { $0.value.grant.id != grantID } }
+        state.withLock { state in
+            state.generation &+= 1
+            state.entries = state.entries.filter { $0.value.grant.id != grantID }
+        }
+    }
+
+    private func forget(digest: String) {
+        state.withLock { state in
+            state.generation &+= 1
+            state.entries.removeValue(forKey: digest)
+        }
     }
 
     // MARK: Writes that end or change what a cached token stands for
 
     func deleteAccessToken(digest: String, clientID: String) async throws -> Bool {
-        entries.withLock { _ = $0.removeValue(forKey: digest) }
+        forget(digest: digest)
+        defer { forget(digest: digest) }
         return try await store.deleteAccessToken(digest: digest, clientID: clientID)
     }
 
     func revokeGrant(id: String, now: Date) async throws {
-        try await store.revokeGrant(id: id, now: now)
         forget(grantID: id)
+        defer { forget(grantID: id) }
+        try await store.revokeGrant(id: id, now: now)
     }
 
     func updateUpstream(grantID: String, tokens: UpstreamTokens) async throws {
+        defer { forget(grantID: grantID) }
         try await store.updateUpstream(grantID: grantID, tokens: tokens)
-        forget(grantID: grantID)
     }
 
     func redeem(codeDigest: String, issuing tokens: IssuedTokens, now: Date) async throws -> CodeRedemption {
@@ -65,10 +89,11 @@ final class AccessTokenCache: GatewayStore {
         return outcome
     }
 
-    func rotate(refreshDigest: String, grantID: String, issuing tokens: IssuedTokens, now: Date) async throws
-        -> RefreshRotation
+    func rotate(refreshDigest: String, grantID: String, issuing tokens: IssuedTokens, now: Date, graceUntil: Date)
+        async throws -> RefreshRotation
     {
-        let outcome = try await store.rotate(refreshDigest: refreshDigest, grantID: grantID, issuing: tokens, now: now)
+        let outcome = try await store.rotate(
+            refreshDigest: refreshDigest, grantID: grantID, issuing: tokens, now: now, graceUntil: graceUntil)
         if outcome != .rotated { forget(grantID: grantID) }
         return outcome
     }

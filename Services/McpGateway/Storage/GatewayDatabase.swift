@@ -76,6 +76,14 @@ enum GatewayDatabase {
                 table.column("issuedAt", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v2: bounded refresh grace, redirect_uri required at /token") { db in
+            try db.alter(table: "oauthGrant") { table in
+                table.add(column: "previousRefreshValidUntil", .datetime)
+            }
+            try db.alter(table: "authorizationCode") { table in
+                table.add(column: "redirectURIRequired", .boolean).notNull().defaults(to: true)
+            }
+        }
         return migrator
     }
 }

@@ -26,9 +26,10 @@ protocol GatewayStore: Sendable {
     func grant(id: String) async throws -> Grant?
     /// The grant a refresh token belongs to, whether the token is current, previous or older.
     func grant(refreshDigest: String) async throws -> Grant?
-    /// Rotates a refresh token by the rule in ``RefreshRotation``.
-    func rotate(refreshDigest: String, grantID: String, issuing tokens: IssuedTokens, now: Date) async throws
-        -> RefreshRotation
+    /// Rotates a refresh token by the rule in ``RefreshRotation``; when the newest token is presented, the one it
+    /// replaces stays a grace token until `graceUntil`.
+    func rotate(refreshDigest: String, grantID: String, issuing tokens: IssuedTokens, now: Date, graceUntil: Date)
+        async throws -> RefreshRotation
 
     /// An unexpired access token whose grant is active, with that grant.
     func accessToken(digest: String, now: Date) async throws -> (token: AccessTokenRecord, grant: Grant)?
@@ -49,9 +50,13 @@ enum CodeRedemption: Equatable, Sendable {
     case unknown
 }
 
-/// The outcome of presenting a refresh token. Each use returns a new refresh token; the one presented stays usable
-/// only until the new one is first used (so a client that lost a response can retry); presenting any older one
-/// revokes the whole grant.
+/// The outcome of presenting a refresh token.
+///
+/// Each use returns a new refresh token. The one presented stays usable as a grace token, so that a client that lost
+/// the response can retry, but only while the new one is unused and for `REFRESH_TOKEN_REUSE_INTERVAL` (60 s by
+/// default) after the rotation (RFC 9700 §4.14.2). A retry within the grace replaces the new token and does not
+/// extend the grace. Presenting anything else (an older token, or the grace token after the grace) is taken for a
+/// stolen token being replayed: the whole grant is revoked.
 enum RefreshRotation: Equatable, Sendable {
     case rotated
     /// An older token was presented: the grant is revoked.

@@ -27,10 +27,38 @@ struct RegisteredClient: Codable, Sendable, Equatable {
 struct ClientAuthorizationRequest: Codable, Sendable, Equatable {
     var clientID: String
     var redirectURI: String
+    /// Whether the client sent `redirect_uri` (it may leave it out when it registered exactly one): then the token
+    /// request must repeat it (RFC 6749 §4.1.3).
+    var redirectURIIncluded: Bool
     var scope: ScopeSet
     var state: String?
     var codeChallenge: String
     var resource: String?
+
+    init(
+        clientID: String, redirectURI: String, redirectURIIncluded: Bool = true, scope: ScopeSet, state: String?,
+        codeChallenge: String, resource: String?
+    ) {
+        self.clientID = clientID
+        self.redirectURI = redirectURI
+        self.redirectURIIncluded = redirectURIIncluded
+        self.scope = scope
+        self.state = state
+        self.codeChallenge = codeChallenge
+        self.resource = resource
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        clientID = try container.decode(String.self, forKey: .clientID)
+        redirectURI = try container.decode(String.self, forKey: .redirectURI)
+        // Requests stored before the field existed: the stricter reading.
+        redirectURIIncluded = try container.decodeIfPresent(Bool.self, forKey: .redirectURIIncluded) ?? true
+        scope = try container.decode(ScopeSet.self, forKey: .scope)
+        state = try container.decodeIfPresent(String.self, forKey: .state)
+        codeChallenge = try container.decode(String.self, forKey: .codeChallenge)
+        resource = try container.decodeIfPresent(String.self, forKey: .resource)
+    }
 }
 
 /// A value encrypted with AES-GCM, and the id of the key that did it.
@@ -89,9 +117,11 @@ struct Grant: Codable, Sendable {
     var createdAt: Date
     var expiresAt: Date
     var revokedAt: Date?
-    /// Refresh rotation: the newest refresh token, and the one before it, which stays usable until the newest is used.
+    /// Refresh rotation: the newest refresh token, and the one before it, which stays usable until the newest is used
+    /// and at most until `previousRefreshValidUntil` (see ``RefreshRotation``).
     var currentRefreshDigest: String?
     var previousRefreshDigest: String?
+    var previousRefreshValidUntil: Date? = nil
 
     func isActive(at now: Date) -> Bool { revokedAt == nil && expiresAt > now }
 }
@@ -101,6 +131,8 @@ struct AuthorizationCodeRecord: Codable, Sendable {
     var grantID: String
     var clientID: String
     var redirectURI: String
+    /// Whether the token request must send `redirect_uri` (the authorization request did, RFC 6749 §4.1.3).
+    var redirectURIRequired: Bool = true
     var codeChallenge: String
     var resource: String?
     var expiresAt: Date

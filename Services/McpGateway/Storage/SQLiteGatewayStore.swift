@@ -82,8 +82,8 @@ struct SQLiteGatewayStore: GatewayStore {
         }
     }
 
-    func rotate(refreshDigest: String, grantID: String, issuing tokens: IssuedTokens, now: Date) async throws
-        -> RefreshRotation
+    func rotate(refreshDigest: String, grantID: String, issuing tokens: IssuedTokens, now: Date, graceUntil: Date)
+        async throws -> RefreshRotation
     {
         guard let newDigest = tokens.refreshDigest else { preconditionFailure("a rotation issues a refresh token") }
         return try await database.write { db in
@@ -92,15 +92,22 @@ struct SQLiteGatewayStore: GatewayStore {
                 // The newest token is used: it becomes the previous one, and the one before it is no longer valid.
                 try db.execute(
                     sql: """
-                        UPDATE oauthGrant SET previousRefreshDigest = currentRefreshDigest, currentRefreshDigest = ?
+                        UPDATE oauthGrant SET previousRefreshDigest = currentRefreshDigest, currentRefreshDigest = ?,
+                          previousRefreshValidUntil = ?
                         WHERE id = ? AND currentRefreshDigest = ?
                         """,
-                    arguments: [newDigest, grantID, refreshDigest])
-            } else if grant.previousRefreshDigest == refreshDigest {
-                // A retry with the previous token while the newest is still unused: replace the newest.
+                    arguments: [newDigest, graceUntil, grantID, refreshDigest])
+            } else if grant.previousRefreshDigest == refreshDigest, let until = grant.previousRefreshValidUntil,
+                now <= until
+            {
+                // A retry with the previous token within its grace, while the newest is still unused: replace the
+                // newest, keep the grace's end.
                 try db.execute(
-                    sql: "UPDATE oauthGrant SET currentRefreshDigest = ? WHERE id = ? AND previousRefreshDigest = ?",
-                    arguments: [newDigest, grantID, refreshDigest])
+                    sql: """
+                        UPDATE oauthGrant SET currentRefreshDigest = ?
+                        WHERE id = ? AND previousRefreshDigest = ? AND previousRefreshValidUntil >= ?
+                        """,
+                    arguments: [newDigest, grantID, refreshDigest, now])
             } else {
                 try revoke(grantID: grantID, db: db, now: now)
                 return .reused
@@ -169,7 +176,11 @@ struct SQLiteGatewayStore: GatewayStore {
             arguments: [refresh, tokens.access.grantID, now])
         if replacingRefresh {
             try db.execute(
-                sql: "UPDATE oauthGrant SET currentRefreshDigest = ?, previousRefreshDigest = NULL WHERE id = ?",
+                sql: """
+                    UPDATE oauthGrant SET currentRefreshDigest = ?, previousRefreshDigest = NULL,
+                      previousRefreshValidUntil = NULL
+                    WHERE id = ?
+                    """,
                 arguments: [refresh, tokens.access.grantID])
         }
     }

@@ -23,8 +23,13 @@ struct CallbackController {
     }
 
     @Sendable func callback(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let query = request.queryParameters
         let clearCookie: HTTPFields = [.setCookie: cookies.clearCookie(UpstreamSignIn.cookieName)]
+        let query: FormParameters
+        do { query = try request.queryParameters() } catch {
+            return pages.errorPage(
+                status: .badRequest, heading: "Sign-in not accepted",
+                message: "The identity provider's response is malformed: \(error.message).", headers: clearCookie)
+        }
         guard let state = try? query.single("state"),
             let pending = try await store.takePending(keyDigest: SecretDigest.hex(state), now: clock.now),
             pending.stage == .upstream
@@ -76,20 +81,38 @@ struct CallbackController {
                 to: ClientRedirect.success(pending.request, code: grantCode, issuer: configuration.issuer))
             response.headers.append(contentsOf: clearCookie)
             return response
+        } catch UpstreamError.invalidGrant(let reason) {
+            // The provider refused this code (expired, already used, or issued for another client): the user's
+            // sign-in failed, not the gateway, and starting again fixes it.
+            context.logger.warning(
+                "The identity provider refused the authorization code",
+                metadata: ["oauth.client_id": "\(pending.request.clientID)", "error": "\(reason)"])
+            return pages.errorPage(
+                status: .badRequest, heading: "Sign-in with \(settings.upstream.displayName) did not complete",
+                message: "The identity provider did not accept this sign-in; it may have expired or been used already."
+                    + " Start again from your application. (Request id \(context.requestID).)",
+                back: back("access_denied", "The identity provider did not accept the sign-in"), headers: clearCookie)
         } catch let error as UpstreamError {
-            context.logger.error("Upstream sign-in failed", metadata: ["error": "\(error)"])
+            context.logger.error(
+                "Upstream sign-in failed",
+                metadata: ["oauth.client_id": "\(pending.request.clientID)", "error": "\(error)"])
             return pages.errorPage(
                 status: .badGateway, heading: "Sign-in with \(settings.upstream.displayName) failed",
-                message: "The gateway could not complete the sign-in: \(error).",
+                message: "The gateway could not complete the sign-in with the identity provider. Try again in a moment;"
+                    + " if it keeps failing, give the operator the request id \(context.requestID).",
                 back: back("server_error", "The identity provider's response could not be used"), headers: clearCookie)
         } catch {
-            // Storage or encryption failed (for example GATEWAY_ENCRYPTION_KEY changed during the sign-in): the
-            // gateway's fault, still answered with a page the user can act on.
-            context.logger.error("Completing the sign-in failed", metadata: ["error": "\(error)"])
+            // Storage or encryption failed: the gateway's fault, answered with a page the user can act on and the
+            // detail in the log only.
+            context.logger.error(
+                "Completing the sign-in failed",
+                metadata: ["oauth.client_id": "\(pending.request.clientID)", "error": "\(error)"])
             return pages.errorPage(
-                status: .internalServerError, heading: "The sign-in could not be completed",
-                message: "The gateway could not store your sign-in. Start again from your application.",
-                back: back("server_error", "The gateway could not complete the sign-in"), headers: clearCookie)
+                status: .serviceUnavailable, heading: "The sign-in could not be completed",
+                message: "The gateway could not store your sign-in. Start again from your application in a moment;"
+                    + " if it keeps failing, give the operator the request id \(context.requestID).",
+                back: back("temporarily_unavailable", "The gateway could not complete the sign-in"),
+                headers: clearCookie)
         }
     }
 
@@ -137,7 +160,8 @@ struct CallbackController {
             grant: grant,
             code: AuthorizationCodeRecord(
                 digest: SecretDigest.hex(code), grantID: grantID, clientID: pending.request.clientID,
-                redirectURI: pending.request.redirectURI, codeChallenge: pending.request.codeChallenge,
+                redirectURI: pending.request.redirectURI, redirectURIRequired: pending.request.redirectURIIncluded,
+                codeChallenge: pending.request.codeChallenge,
                 resource: pending.request.resource,
                 expiresAt: now.addingTimeInterval(GatewayConfiguration.authorizationCodeLifetime), redeemedAt: nil))
         return code

@@ -29,16 +29,27 @@ enum BearerChallenge {
         return "Bearer " + parameters.map { "\($0.0)=\"\(quotedStringSafe($0.1))\"" }.joined(separator: ", ")
     }
 
-    /// Keeps only the characters RFC 6750 §3 allows inside these quoted strings (%x20-21 / %x23-5B / %x5D-7E):
-    /// quotes and backslashes become apostrophes, everything else outside printable ASCII is dropped.
-    static func quotedStringSafe(_ value: String) -> String {
+    static func quotedStringSafe(_ value: String) -> String { OAuthErrorText.safe(value) }
+}
+
+/// The text of OAuth error responses.
+public enum OAuthErrorText {
+    /// The longest `error_description` sent: enough for a sentence, not for an echo of a whole hostile input.
+    public static let maximumLength = 400
+
+    /// `value` reduced to the characters RFC 6749 §5.2 and RFC 6750 §3 allow in `error_description`
+    /// (%x20-21 / %x23-5B / %x5D-7E): double quotes and backslashes become apostrophes, other characters outside
+    /// printable ASCII become `?`, and the text is cut at ``maximumLength``. Every error description goes through it,
+    /// because many of them quote what the client sent.
+    public static func safe(_ value: String) -> String {
         var result = ""
-        result.unicodeScalars.reserveCapacity(value.unicodeScalars.count)
+        result.unicodeScalars.reserveCapacity(min(value.unicodeScalars.count, maximumLength))
         for scalar in value.unicodeScalars {
+            guard result.unicodeScalars.count < maximumLength else { break }
             switch scalar.value {
             case 0x22, 0x5C: result.unicodeScalars.append("'")
             case 0x20...0x7E: result.unicodeScalars.append(scalar)
-            default: continue
+            default: result.unicodeScalars.append("?")
             }
         }
         return result

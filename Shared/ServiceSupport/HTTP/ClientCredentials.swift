@@ -39,7 +39,7 @@ public struct ClientCredentials: Sendable, Equatable {
             }
             // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
             guard let id = formDecode(text[..<colon]), let secret = formDecode(text[text.index(after: colon)...]),
-                !id.isEmpty
+                !id.isEmpty, !FormParameters.hasControlCharacter(id), !FormParameters.hasControlCharacter(secret)
             else { throw .invalidClient("The Basic credentials are malformed", realm: realm) }
             if let bodyID, bodyID != id { throw .invalidRequest("client_id does not match the Basic credentials") }
             return ClientCredentials(clientID: id, secret: secret, method: .basic)

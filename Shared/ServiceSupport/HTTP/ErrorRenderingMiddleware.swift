@@ -23,11 +23,17 @@ public struct ErrorRenderingMiddleware<Context: RequestContext>: RouterMiddlewar
             // Any other error that knows its status (e.g. NIOTooManyBytesError): same status, JSON body.
             throw ErrorResponse(HTTPError(error.status))
         } catch {
-            let requestID = context.logger[metadataKey: "hb.request.id"]?.description ?? "unknown"
+            let requestID = context.requestID
             context.logger.error("Unexpected error", metadata: ["error": "\(String(reflecting: error))"])
             throw ErrorResponse(
                 status: .internalServerError, code: "server_error",
                 message: "An unexpected error occurred (request id \(requestID))")
         }
     }
+}
+
+extension RequestContext {
+    /// The id of this request, as logged and returned in `X-Request-Id`: what a user quotes to an operator, who finds
+    /// the details in the log.
+    public var requestID: String { logger[metadataKey: "hb.request.id"]?.description ?? "unknown" }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import JWTAuth
 
 /// An error that renders itself as JSON `{"error": …, "error_description": …}`, the shape of RFC 6749 §5.2, with
 /// `Cache-Control: no-store`. Every error a service answers with goes through this type, so clients see one shape.
@@ -28,7 +29,8 @@ public struct ErrorResponse: HTTPResponseError, Sendable, CustomStringConvertibl
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
         headers[.cacheControl] = "no-store"
-        let body = try JSONEncoder().encode(Body(error: code, errorDescription: message))
+        let body = try JSONEncoder().encode(
+            Body(error: code, errorDescription: OAuthErrorText.safe(message)))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 

@@ -8,17 +8,33 @@ public struct FormParameters: Sendable {
     /// The name–value pairs, in order.
     public let pairs: [(name: String, value: String)]
 
-    /// Parses a form body or query string; `nil` when the percent-encoding is broken.
-    public init?(encoded text: String) {
+    /// Parses a form body or query string.
+    ///
+    /// - Throws: `invalid_request` when the percent-encoding is broken or a name or value holds a control character
+    ///   (U+0000–U+001F, U+007F–U+009F). No OAuth parameter may contain one (RFC 6749 Appendix A: identifiers,
+    ///   `state`, codes and tokens are visible ASCII), and a NUL that reaches a C string API truncates the value, so
+    ///   `client_id=C1%00x` could pass for `C1`.
+    public init(encoded text: String) throws(ErrorResponse) {
         var pairs: [(String, String)] = []
         for item in text.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard let name = Self.decode(parts[0]), let value = Self.decode(parts.count > 1 ? parts[1] : "") else {
-                return nil
+                throw .invalidRequest("The parameters are not valid application/x-www-form-urlencoded")
+            }
+            guard !Self.hasControlCharacter(name) else {
+                throw .invalidRequest("A parameter name contains a control character")
+            }
+            guard !Self.hasControlCharacter(value) else {
+                throw .invalidRequest("The parameter '\(name.prefix(64))' contains a control character")
             }
             pairs.append((name, value))
         }
         self.pairs = pairs
+    }
+
+    /// Whether `text` holds a C0 or C1 control character or DEL.
+    public static func hasControlCharacter(_ text: some StringProtocol) -> Bool {
+        text.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
     }
 
     /// Creates parameters from pairs.
@@ -48,22 +64,21 @@ public struct FormParameters: Sendable {
 }
 
 extension Request {
-    /// The form parameters of the body; `415` unless the body is `application/x-www-form-urlencoded`, `413` when it
-    /// exceeds `limit` bytes, `400` when it is not valid form encoding.
+    /// The form parameters of the body; `413` when it exceeds `limit` bytes, else `400 invalid_request` unless the body
+    /// is `application/x-www-form-urlencoded` and valid (RFC 6749 §3.2 and §5.2: a token endpoint answers a body of
+    /// another type with `invalid_request`, not with an HTTP 415, which no OAuth client knows how to report).
     public func formParameters(limit: Int = 64 * 1024) async throws -> FormParameters {
         guard mediaTypeIs("application/x-www-form-urlencoded") else {
-            throw ErrorResponse.unsupportedMediaType("application/x-www-form-urlencoded")
+            throw ErrorResponse.invalidRequest("Send the parameters as an application/x-www-form-urlencoded body")
         }
-        let text = String(buffer: try await collectBody(limit: limit))
-        guard let parameters = FormParameters(encoded: text) else {
-            throw ErrorResponse.badRequest("The form body is not valid application/x-www-form-urlencoded")
-        }
-        return parameters
+        let body = try await collectBody(limit: limit)
+        return try FormParameters(encoded: String(decoding: body.readableBytesView, as: UTF8.self))
     }
 
-    /// The query string's parameters.
-    public var queryParameters: FormParameters {
-        FormParameters(encoded: uri.query ?? "") ?? FormParameters([])
+    /// The query string's parameters; `invalid_request` when it is not valid form encoding (see
+    /// ``FormParameters/init(encoded:)``).
+    public func queryParameters() throws(ErrorResponse) -> FormParameters {
+        try FormParameters(encoded: uri.query ?? "")
     }
 
     /// The body, at most `limit` bytes (`413` beyond).

@@ -23,10 +23,11 @@ public enum HTMLPage {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
-    /// A `302 Found` to `location`, uncached and without referrer.
-    public static func redirect(to location: String) -> Response {
+    /// A redirect to `location`, uncached and without referrer: `302 Found` after a `GET`; `303 See Other` after a
+    /// form `POST` (RFC 9700 §4.12: a 307 or 308 would make the browser post the form, credentials included, again).
+    public static func redirect(to location: String, status: HTTPResponse.Status = .found) -> Response {
         Response(
-            status: .found, headers: [.location: location, .cacheControl: "no-store", .referrerPolicy: "no-referrer"])
+            status: status, headers: [.location: location, .cacheControl: "no-store", .referrerPolicy: "no-referrer"])
     }
 }
 

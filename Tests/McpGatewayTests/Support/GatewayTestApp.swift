@@ -126,13 +126,13 @@ extension TestClientProtocol {
     /// `/authorize` → consent approved → upstream sign-in → `/callback`; returns the client's redirect query.
     func authorize(
         app: GatewayTestApp, clientID: String, pkce: PKCEPair, scope: String? = nil, subject: String = "auth0|alice",
-        jar: CookieJar = CookieJar(), state: String = "client-state"
+        jar: CookieJar = CookieJar(), state: String = "client-state", sendRedirectURI: Bool = true
     ) async throws -> [String: String] {
         var query = [
-            ("response_type", "code"), ("client_id", clientID), ("redirect_uri", GatewayTestApp.redirectURI),
-            ("code_challenge", pkce.challenge), ("code_challenge_method", "S256"), ("state", state),
-            ("resource", GatewayTestApp.publicURL + "/mcp"),
+            ("response_type", "code"), ("client_id", clientID), ("code_challenge", pkce.challenge),
+            ("code_challenge_method", "S256"), ("state", state), ("resource", GatewayTestApp.publicURL + "/mcp"),
         ]
+        if sendRedirectURI { query.append(("redirect_uri", GatewayTestApp.redirectURI)) }
         if let scope { query.append(("scope", scope)) }
         let consent = try await execute(uri: "/authorize?" + formBody(query), method: .get, headers: jar.header)
         jar.absorb(consent)
@@ -146,7 +146,7 @@ extension TestClientProtocol {
                     ("csrf_token", try #require(hiddenField("csrf_token", html))), ("decision", "approve"),
                 ],
                 headers: jar.header)
-            #expect(approval.status == .found)
+            #expect(approval.status == .seeOther)
             jar.absorb(approval)
             upstream = try #require(approval.headers[.location])
         } else {

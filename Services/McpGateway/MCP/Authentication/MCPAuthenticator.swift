@@ -96,7 +96,10 @@ struct MCPBearerChallenge: Sendable {
     let resourceMetadataURL: String
 
     func token(of request: Request) throws -> String {
-        if request.queryParameters.contains("access_token") {
+        // On the raw query, so that a value the form decoder refuses cannot hide the parameter.
+        if let query = request.uri.query,
+            query.split(separator: "&").contains(where: { $0.lowercased().hasPrefix("access_token") })
+        {
             throw error(
                 BearerAuthError.malformedAuthorization.with(
                     message: "Access tokens in the query string are refused: send 'Authorization: Bearer <token>'"))
