@@ -59,6 +59,7 @@ if $local_idp; then
 fi
 start TodosAPI "36" "$BIN/TodosAPI" --port "$todos_port"
 wait_until_up TodosAPI "http://127.0.0.1:$todos_port/api/health"
+if $local_idp && [ -z "$(setting IDP_NAME)" ]; then export IDP_NAME="DevIdP (development)"; fi
 start Gateway "33" "$BIN/McpGateway" --port "$gateway_port"
 wait_until_up Gateway "http://127.0.0.1:$gateway_port/health"
 

@@ -47,6 +47,21 @@ struct GatewayConfigurationTests {
         #expect(!server.clientMetadataDocuments.allowPrivateAddresses)
     }
 
+    @Test func idTokenAlgorithmsAndTheProvidersName() throws {
+        #expect(try load(minimal).server?.upstream.idTokenAlgorithms == [.rs256])
+        let configured = try load(minimal.merging(["OIDC_ID_TOKEN_ALGORITHMS": "rs512, ES256"]) { $1 })
+        #expect(configured.server?.upstream.idTokenAlgorithms == [.rs512, .es256])
+        for bad in ["HS256", "none", ","] {
+            #expect(throws: ConfigurationError.self) {
+                try load(minimal.merging(["OIDC_ID_TOKEN_ALGORITHMS": bad]) { $1 })
+            }
+        }
+        // A provider on this machine is named by its address, not taken for DevIdP.
+        let local = ["AUTH0_DOMAIN": "", "OIDC_ISSUER": "http://localhost:8080/realms/demo"]
+        let keycloak = try load(minimal.merging(local) { $1 }.filter { !$0.value.isEmpty })
+        #expect(keycloak.server?.upstream.displayName == "localhost:8080")
+    }
+
     @Test func clientMetadataDocumentSettings() throws {
         var environment = minimal
         environment["CLIENT_ID_METADATA_DOCUMENTS"] = "off"

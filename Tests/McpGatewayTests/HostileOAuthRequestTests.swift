@@ -104,6 +104,21 @@ struct HostileOAuthRequestTests {
         }
     }
 
+    @Test(arguments: [
+        "https://client.example/cb\r\nSet-Cookie: x=1", "https://client.example/cb\u{0}", "https://client.example/a b",
+        "https://client.example/caf\u{E9}", "http://localhost:3030/cb%",
+    ])
+    func redirectURIsThatAreNotURIsCannotBeRegistered(_ uri: String) async throws {
+        let app = try await App()
+        try await app.run { client in
+            let body = String(decoding: try JSONEncoder().encode(["redirect_uris": [uri]]), as: UTF8.self)
+            let response = try await client.postJSON("/register", body)
+            try expectOAuthError(response, .badRequest, "invalid_redirect_uri")
+            let description = try #require(try jsonObject(response)["error_description"]?.stringValue)
+            #expect(isSafeDescription(description), "\(description)")
+        }
+    }
+
     @Test func aMissingResponseTypeIsInvalidRequest() async throws {
         let app = try await App()
         try await app.run { client in

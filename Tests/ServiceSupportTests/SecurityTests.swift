@@ -47,6 +47,10 @@ struct SecurityTests {
         ("file:///etc/passwd", .scheme("file")), ("http://evil.example.com/cb", .insecureHTTP),
         ("https://app.example.com/cb#x", .fragment), ("https://user:pw@app.example.com/cb", .credentials),
         ("/relative", .notAURL), ("myapp://cb", .scheme("myapp")),
+        ("https://client.example/cb\r\nSet-Cookie: x=1", .characters), ("https://client.example/cb\0", .characters),
+        ("https://client.example/c b", .characters), ("https://client.example/cé", .characters),
+        ("https://client.example/cb?x=%zz", .characters), ("https://client.example/cb%", .characters),
+        ("https://client.example/cb\t", .characters), ("", .characters),
     ])
     func refusedRedirectURIs(uri: String, problem: RedirectURI.Problem) {
         #expect(throws: problem) { try RedirectURI.validate(uri) }

@@ -162,6 +162,9 @@ struct AuthenticationTests {
         struct Unavailable: VerificationKeyProvider {
             func key(withID keyID: String) async throws(BearerAuthError) -> VerificationKey { throw .keysUnavailable }
             func containsKey(withID keyID: String) -> Bool { false }
+            func keys(for algorithm: SignatureAlgorithm) async throws(BearerAuthError) -> [VerificationKey] {
+                throw .keysUnavailable
+            }
         }
         let app = try await TestApp(keys: Unavailable())
         let token = try app.token()

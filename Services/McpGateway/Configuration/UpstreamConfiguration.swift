@@ -27,6 +27,8 @@ struct UpstreamConfiguration: Sendable {
     var grantedScopes: ScopeSet?
     /// A name for the consent page, e.g. "Auth0" or "DevIdP".
     var displayName: String
+    /// `OIDC_ID_TOKEN_ALGORITHMS`: the `alg` values accepted on ID tokens (RS256 unless the provider signs otherwise).
+    var idTokenAlgorithms: Set<SignatureAlgorithm> = [.rs256]
 
     /// How the provider's endpoints are found.
     enum Endpoints: Sendable, Equatable {
@@ -71,7 +73,30 @@ struct UpstreamConfiguration: Sendable {
                     ?? (grantedScopes == nil
                         ? "openid email profile offline_access read:todos" : "openid email profile offline_access")),
             grantedScopes: grantedScopes,
-            displayName: settings.string("IDP_NAME") ?? defaultName(for: issuer))
+            displayName: settings.string("IDP_NAME") ?? defaultName(for: issuer),
+            idTokenAlgorithms: try idTokenAlgorithms(from: settings))
+    }
+
+    /// RS256, RS384, RS512, PS256, PS384, PS512 and ES256, comma- or space-separated; `none` and HMAC never.
+    private static func idTokenAlgorithms(from settings: Settings) throws(ConfigurationError) -> Set<SignatureAlgorithm>
+    {
+        guard let value = settings.string("OIDC_ID_TOKEN_ALGORITHMS") else { return [.rs256] }
+        var algorithms: Set<SignatureAlgorithm> = []
+        for name in value.split(whereSeparator: { $0 == "," || $0 == " " }) {
+            guard let algorithm = SignatureAlgorithm(rawValue: name.uppercased()) else {
+                throw ConfigurationError(
+                    variable: "OIDC_ID_TOKEN_ALGORITHMS",
+                    problem:
+                        "'\(name)' is not one of \(SignatureAlgorithm.all.map(\.rawValue).joined(separator: ", "))",
+                    example: "RS256,ES256")
+            }
+            algorithms.insert(algorithm)
+        }
+        guard !algorithms.isEmpty else {
+            throw ConfigurationError(
+                variable: "OIDC_ID_TOKEN_ALGORITHMS", problem: "names no algorithm", example: "RS256")
+        }
+        return algorithms
     }
 
     /// Explicit endpoints when the authorization, token and key URLs are all given (`OIDC_*_URL` or the Access for
@@ -123,7 +148,9 @@ struct UpstreamConfiguration: Sendable {
         if host.hasSuffix("cloudflareaccess.com") { return "Cloudflare Access" }
         if host.hasSuffix("okta.com") || host.hasSuffix("oktapreview.com") { return "Okta" }
         if host == "accounts.google.com" { return "Google" }
-        if host == "localhost" || host == "127.0.0.1" { return "DevIdP (development)" }
+        // A provider on this machine is named by its address: `make dev` names DevIdP with IDP_NAME, and another
+        // local provider (a test double, Keycloak in a container) must not pass for it.
+        if let port = URLComponents(string: issuer)?.port { return "\(host):\(port)" }
         return host
     }
 }

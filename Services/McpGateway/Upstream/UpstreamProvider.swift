@@ -30,7 +30,9 @@ final class UpstreamProvider: Sendable {
             case .explicit(_, _, let jwks, _): .url(jwks)
             }
         self.keys = JWKSCache(
-            configuration: .init(source: keySource), fetcher: self.fetcher, clock: clock, logger: logger)
+            configuration: .init(
+                source: keySource, allowedAlgorithms: configuration.idTokenAlgorithms.union([.rs256])),
+            fetcher: self.fetcher, clock: clock, logger: logger)
         if case .explicit(let authorization, let token, let jwks, let userinfo) = configuration.endpoints {
             discovered.withLock {
                 $0 = ProviderMetadata(
@@ -88,14 +90,26 @@ final class UpstreamProvider: Sendable {
         try await tokenRequest([("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
     }
 
-    /// Verifies an ID token: signature by the provider's JWKS, `iss`, `aud` = our client id, `exp`, and `nonce`.
+    /// Verifies an ID token (OpenID Connect Core §3.1.3.7): signature by the provider's JWKS with an algorithm of
+    /// `OIDC_ID_TOKEN_ALGORITHMS`, `iss`, `aud` containing our client id, `azp` (when present) our client id, `exp`,
+    /// and `nonce`. A token without `kid` is accepted when the provider publishes exactly one key for its algorithm
+    /// (§10.1); an access token (`typ: at+jwt`) is not an ID token.
     func validateIDToken(_ idToken: String, nonce: String) async throws(UpstreamError) -> UserProfile {
         let verifier = JWTVerifier(
-            configuration: .init(issuer: configuration.issuer, audiences: [configuration.clientID], cacheCapacity: 0),
+            configuration: .init(
+                issuer: configuration.issuer, audiences: [configuration.clientID],
+                allowedAlgorithms: configuration.idTokenAlgorithms, cacheCapacity: 0,
+                acceptedTypes: JWTVerifier.idTokenTypes, allowsMissingKeyID: true),
             keys: keys, clock: clock)
         let token: VerifiedToken
         do { token = try await verifier.verify(idToken) } catch {
-            throw .protocolViolation("the ID token is invalid: \(error.message)")
+            throw .protocolViolation(
+                "the ID token is invalid: \(error.message.replacingOccurrences(of: "access token", with: "ID token"))")
+        }
+        if let authorizedParty = token.claims["azp"] {
+            guard authorizedParty.stringValue == configuration.clientID else {
+                throw .protocolViolation("the ID token's azp is another client than this gateway")
+            }
         }
         guard let claimed = token.string("nonce"),
             SecretDigest.constantTimeEqual(Array(claimed.utf8), Array(nonce.utf8))

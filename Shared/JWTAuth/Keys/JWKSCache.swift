@@ -84,6 +84,16 @@ public final class JWKSCache: VerificationKeyProvider {
         state.withLock { $0.keys?[keyID] != nil }
     }
 
+    public func keys(for algorithm: SignatureAlgorithm) async throws(BearerAuthError) -> [VerificationKey] {
+        if state.withLock({ $0.keys }) == nil { await refresh() }
+        guard let keys = state.withLock({ $0.keys }) else { throw .keysUnavailable }
+        if clock.now >= state.withLock({ $0.freshUntil }) {
+            // Stale: use what is cached, as `key(withID:)` does, and refresh in the background.
+            state.withLock { state in if state.refresh == nil { state.refresh = makeRefreshTask() } }
+        }
+        return keys.all.filter { $0.algorithms.contains(algorithm) }
+    }
+
     public func key(withID keyID: String) async throws(BearerAuthError) -> VerificationKey {
         let now = clock.now
         enum Plan {

@@ -10,12 +10,26 @@ import Logging
 public struct KeySet: Sendable {
     /// The keys, by `kid`.
     public let keys: [String: VerificationKey]
+    /// Keys published without a `kid` (their ``VerificationKey/keyID`` is empty): usable only for tokens that name no
+    /// key either, and only where the verifier allows that (ID tokens, see ``JWTVerifier/Configuration``).
+    public let unnamedKeys: [VerificationKey]
+
+    /// Every key of the set.
+    public var all: [VerificationKey] { Array(keys.values) + unnamedKeys }
 
     /// Creates a key set from keys already built.
     public init(_ keys: [VerificationKey]) {
         var byID: [String: VerificationKey] = [:]
-        for key in keys where byID[key.keyID] == nil { byID[key.keyID] = key }
+        var unnamed: [VerificationKey] = []
+        for key in keys {
+            if key.keyID.isEmpty {
+                unnamed.append(key)
+            } else if byID[key.keyID] == nil {
+                byID[key.keyID] = key
+            }
+        }
         self.keys = byID
+        self.unnamedKeys = unnamed
     }
 
     /// The key with this `kid`.
@@ -42,7 +56,7 @@ public struct KeySet: Sendable {
         for (index, entry) in entries.enumerated() {
             do {
                 let key = try await parseKey(entry, allowedAlgorithms: allowedAlgorithms)
-                guard seen.insert(key.keyID).inserted else {
+                guard key.keyID.isEmpty || seen.insert(key.keyID).inserted else {
                     logger.debug("Skipping JWK with a duplicate kid", metadata: ["jwks.index": "\(index)"])
                     continue
                 }
@@ -60,8 +74,14 @@ public struct KeySet: Sendable {
     {
         guard let jwk = entry.objectValue else { throw SkipReason("not a JSON object") }
         guard let kty = jwk["kty"]?.stringValue else { throw SkipReason("no kty") }
-        guard kty == "RSA" else { throw SkipReason("unsupported key type \(kty)") }
-        guard let kid = jwk["kid"]?.stringValue, !kid.isEmpty else { throw SkipReason("no kid") }
+        guard kty == "RSA" || kty == "EC" else { throw SkipReason("unsupported key type \(kty)") }
+        // A key without `kid` is kept apart (see `unnamedKeys`); a `kid` that is not a non-empty string is broken.
+        let kid: String
+        switch jwk["kid"] {
+        case nil: kid = ""
+        case .string(let value) where !value.isEmpty: kid = value
+        default: throw SkipReason("kid is not a non-empty string")
+        }
         if let use = jwk["use"] {
             guard use.stringValue == "sig" else { throw SkipReason("use is not sig") }
         }
@@ -70,12 +90,19 @@ public struct KeySet: Sendable {
                 throw SkipReason("key_ops does not include verify")
             }
         }
-        var algorithms = allowedAlgorithms
+        var algorithms = allowedAlgorithms.filter { $0.keyType == kty }
         if let alg = jwk["alg"] {
             guard let name = alg.stringValue, let algorithm = SignatureAlgorithm(rawValue: name),
-                allowedAlgorithms.contains(algorithm)
-            else { throw SkipReason("alg \(alg.stringValue ?? "?") is not allowed") }
+                allowedAlgorithms.contains(algorithm), algorithm.keyType == kty
+            else { throw SkipReason("alg \(alg.stringValue ?? "?") is not allowed for a \(kty) key") }
             algorithms = [algorithm]
+        }
+        guard !algorithms.isEmpty else { throw SkipReason("no allowed algorithm uses \(kty) keys") }
+        if kty == "EC" {
+            guard jwk["crv"]?.stringValue == "P-256", let x = jwk["x"]?.stringValue, let y = jwk["y"]?.stringValue,
+                Base64URL.decode(x)?.count == 32, Base64URL.decode(y)?.count == 32
+            else { throw SkipReason("not a P-256 key with 32-byte x and y") }
+            return try await VerificationKey(keyID: kid, publicKey: ES256PublicKey(parameters: (x, y)))
         }
         guard let n = jwk["n"]?.stringValue, let e = jwk["e"]?.stringValue else { throw SkipReason("no n or e") }
         // Strict base64url first: jwt-kit's own decoding is lenient about padding and stray characters.

@@ -1,6 +1,7 @@
 import JWTKit
 
-/// The JWS algorithms this library can verify and sign with: the RSA family (RFC 7518 §3.3 and §3.5).
+/// The JWS algorithms this library can verify: the RSA family (RFC 7518 §3.3 and §3.5), and ES256 (§3.4) for ID tokens
+/// of providers that sign with P-256. Signing is RSA only.
 ///
 /// Only the algorithm objects of jwt-kit are used, one per key and algorithm, never its key collection's key selection:
 /// `JWTKeyCollection` falls back to a default key when a token names an unknown `kid`, and locks a JWK without `alg` to
@@ -27,8 +28,14 @@ public struct SignatureAlgorithm: RawRepresentable, Hashable, Sendable, CustomSt
     /// RSASSA-PSS with SHA-512.
     public static let ps512 = Self("PS512")
 
+    /// ECDSA on P-256 with SHA-256.
+    public static let es256 = Self("ES256")
+
     /// Every supported algorithm.
-    public static let all: [SignatureAlgorithm] = [.rs256, .rs384, .rs512, .ps256, .ps384, .ps512]
+    public static let all: [SignatureAlgorithm] = [.rs256, .rs384, .rs512, .ps256, .ps384, .ps512, .es256]
+
+    /// The JWK `kty` of the keys this algorithm uses.
+    public var keyType: String { self == .es256 ? "EC" : "RSA" }
 
     public var description: String { rawValue }
 

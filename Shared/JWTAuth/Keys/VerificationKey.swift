@@ -2,11 +2,11 @@ import JWTKit
 
 /// A public signing key of an issuer, with the algorithms it may verify.
 public struct VerificationKey: Sendable {
-    /// The key's `kid`.
+    /// The key's `kid`; empty for a key published without one.
     public let keyID: String
     /// The algorithms this key verifies: the JWK's own `alg` when it has one, else every allowed algorithm.
     public let algorithms: Set<SignatureAlgorithm>
-    /// The RSA modulus size in bits.
+    /// The RSA modulus size in bits (256 for a P-256 key).
     public let modulusBits: Int
     private let verifiers: [SignatureAlgorithm: any JWTAlgorithm]
 
@@ -20,7 +20,9 @@ public struct VerificationKey: Sendable {
         let modulus = try publicKey.getKeyPrimitives().modulus
         let bits = Self.bitLength(of: modulus)
         guard bits >= Self.minimumModulusBits else { throw KeySetError.keyTooSmall(bits: bits) }
-        guard !algorithms.isEmpty else { throw KeySetError.noUsableAlgorithm }
+        guard !algorithms.isEmpty, algorithms.allSatisfy({ $0.keyType == "RSA" }) else {
+            throw KeySetError.noUsableAlgorithm
+        }
         var verifiers: [SignatureAlgorithm: any JWTAlgorithm] = [:]
         for algorithm in algorithms {
             verifiers[algorithm] = try await algorithm.makeJWTKitAlgorithm(key: publicKey)
@@ -29,6 +31,17 @@ public struct VerificationKey: Sendable {
         self.algorithms = algorithms
         self.modulusBits = bits
         self.verifiers = verifiers
+    }
+
+    /// Creates an ES256 verification key from a P-256 public key.
+    public init(keyID: String, publicKey: ES256PublicKey) async throws {
+        let collection = JWTKeyCollection()
+        let kid = JWKIdentifier(string: "key")
+        await collection.add(ecdsa: publicKey, kid: kid)
+        self.keyID = keyID
+        self.algorithms = [.es256]
+        self.modulusBits = 256
+        self.verifiers = [.es256: try await collection.getKey(for: kid)]
     }
 
     /// Whether `signature` is a valid `algorithm` signature of `signingInput` by this key. `false` when the key may

@@ -9,6 +9,10 @@ public protocol VerificationKeyProvider: Sendable {
     /// Whether the current set still has this `kid`, without fetching anything. A cached verification of a token is
     /// only reused while its key is still published.
     func containsKey(withID keyID: String) -> Bool
+
+    /// Every published key that verifies `algorithm`, with or without a `kid`: a token without `kid` is verified
+    /// only when this is exactly one key.
+    func keys(for algorithm: SignatureAlgorithm) async throws(BearerAuthError) -> [VerificationKey]
 }
 
 extension KeySet: VerificationKeyProvider {
@@ -18,4 +22,8 @@ extension KeySet: VerificationKeyProvider {
     }
 
     public func containsKey(withID keyID: String) -> Bool { keys[keyID] != nil }
+
+    public func keys(for algorithm: SignatureAlgorithm) async throws(BearerAuthError) -> [VerificationKey] {
+        all.filter { $0.algorithms.contains(algorithm) }
+    }
 }

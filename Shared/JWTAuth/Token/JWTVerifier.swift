@@ -24,6 +24,13 @@ public struct JWTVerifier: Sendable {
         /// How many verified tokens to remember, so that a token seen again skips the signature check until its `exp`.
         /// 0 disables the cache. Defaults to 4096.
         public var cacheCapacity: Int
+        /// The `typ` header values accepted, lower-cased; a token without `typ` is accepted. Defaults to
+        /// ``JWTVerifier/accessTokenTypes``.
+        public var acceptedTypes: Set<String>
+        /// Whether a token without `kid` may be verified with the issuer's only key for its algorithm (OpenID Connect
+        /// Core §10.1 lets a provider that publishes one key leave `kid` out of ID tokens). Access tokens must name
+        /// their key, so defaults to `false`.
+        public var allowsMissingKeyID: Bool
 
         /// Creates a configuration for tokens of `issuer` meant for one of `audiences`.
         public init(
@@ -33,7 +40,9 @@ public struct JWTVerifier: Sendable {
             leeway: TimeInterval = 60,
             maximumTokenSize: Int = 16 * 1024,
             requireSubject: Bool = true,
-            cacheCapacity: Int = 4096
+            cacheCapacity: Int = 4096,
+            acceptedTypes: Set<String> = JWTVerifier.accessTokenTypes,
+            allowsMissingKeyID: Bool = false
         ) {
             self.issuer = issuer
             self.audiences = audiences
@@ -42,11 +51,16 @@ public struct JWTVerifier: Sendable {
             self.maximumTokenSize = maximumTokenSize
             self.requireSubject = requireSubject
             self.cacheCapacity = cacheCapacity
+            self.acceptedTypes = acceptedTypes
+            self.allowsMissingKeyID = allowsMissingKeyID
         }
     }
 
-    /// The `typ` header values accepted (compared case-insensitively, RFC 7515 §4.1.9 and RFC 9068 §2.1).
-    static let acceptedTypes: Set<String> = ["jwt", "at+jwt", "application/jwt", "application/at+jwt"]
+    /// The `typ` header values accepted on access tokens (compared case-insensitively, RFC 7515 §4.1.9 and RFC 9068
+    /// §2.1).
+    public static let accessTokenTypes: Set<String> = ["jwt", "at+jwt", "application/jwt", "application/at+jwt"]
+    /// The `typ` header values accepted on ID tokens: an access token (`at+jwt`, RFC 9068 §2.1) must not pass for one.
+    public static let idTokenTypes: Set<String> = ["jwt", "application/jwt"]
 
     /// The configuration this verifier enforces.
     public let configuration: Configuration
@@ -74,8 +88,20 @@ public struct JWTVerifier: Sendable {
         }
 
         let jws = try CompactJWS(token)
-        let (algorithm, keyID) = try checkHeader(jws.header)
-        let key = try await keys.key(withID: keyID)
+        let (algorithm, named) = try checkHeader(jws.header)
+        let key: VerificationKey
+        if let named {
+            key = try await keys.key(withID: named)
+        } else {
+            let candidates = try await keys.keys(for: algorithm)
+            guard candidates.count == 1, let only = candidates.first else {
+                throw BearerAuthError.missingKeyID.with(
+                    message: "The token names no key (kid) and the issuer publishes \(candidates.count) keys for "
+                        + "\(algorithm)")
+            }
+            key = only
+        }
+        let keyID = key.keyID
         guard key.algorithms.contains(algorithm) else {
             throw BearerAuthError.unsupportedAlgorithm.with(message: "The signing key does not allow \(algorithm)")
         }
@@ -87,19 +113,23 @@ public struct JWTVerifier: Sendable {
         return verified
     }
 
-    private func checkHeader(_ header: [String: JSONValue]) throws(BearerAuthError) -> (SignatureAlgorithm, String) {
+    private func checkHeader(_ header: [String: JSONValue]) throws(BearerAuthError) -> (SignatureAlgorithm, String?) {
         guard let name = header["alg"]?.stringValue, let algorithm = SignatureAlgorithm(rawValue: name),
             configuration.allowedAlgorithms.contains(algorithm)
         else { throw .unsupportedAlgorithm }
         if let typ = header["typ"] {
-            guard let value = typ.stringValue, Self.acceptedTypes.contains(value.lowercased()) else {
+            guard let value = typ.stringValue, configuration.acceptedTypes.contains(value.lowercased()) else {
                 throw .unsupportedTokenType
             }
         }
         guard header["crit"] == nil else {
             throw BearerAuthError.unsupportedTokenType.with(message: "The access token has critical header extensions")
         }
-        guard let keyID = header["kid"]?.stringValue, !keyID.isEmpty else { throw .missingKeyID }
+        guard let kid = header["kid"] else {
+            guard configuration.allowsMissingKeyID else { throw .missingKeyID }
+            return (algorithm, nil)
+        }
+        guard let keyID = kid.stringValue, !keyID.isEmpty else { throw .missingKeyID }
         return (algorithm, keyID)
     }
 

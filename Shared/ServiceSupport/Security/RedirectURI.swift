@@ -5,6 +5,7 @@ public enum RedirectURI {
     /// Why a redirect URI cannot be registered.
     public enum Problem: Error, Equatable, CustomStringConvertible {
         case notAURL
+        case characters
         case fragment
         case scheme(String)
         case insecureHTTP
@@ -13,6 +14,9 @@ public enum RedirectURI {
         public var description: String {
             switch self {
             case .notAURL: "is not an absolute URL"
+            case .characters:
+                "is not an RFC 3986 URI: it holds a space, a control character, a character outside ASCII or a broken"
+                    + " percent-encoding"
             case .fragment: "must not contain a fragment (#)"
             case .scheme(let scheme):
                 "uses the scheme '\(scheme)'; only https, or http on a loopback address, is allowed"
@@ -25,6 +29,7 @@ public enum RedirectURI {
     /// Checks that `uri` may be registered: an absolute https URL, or http on a loopback host, without fragment or
     /// user information. `javascript:`, `data:`, `file:` and every other scheme are refused.
     public static func validate(_ uri: String) throws(Problem) {
+        guard isRFC3986(uri) else { throw .characters }
         guard uri.count <= 2000, let components = URLComponents(string: uri), let scheme = components.scheme,
             let host = components.host, !host.isEmpty
         else {
@@ -41,6 +46,30 @@ public enum RedirectURI {
         default: throw .scheme(scheme.lowercased())
         }
     }
+
+    /// Whether `uri` holds only what RFC 3986 §2 allows in a URI: unreserved and reserved characters, and `%` followed
+    /// by two hex digits. Foundation's URL parser is lenient (it takes `\r\n`, a NUL, spaces), and a redirect URI is
+    /// later written into a `Location` header.
+    public static func isRFC3986(_ uri: String) -> Bool {
+        let bytes = Array(uri.utf8)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "%") {
+                guard index + 2 < bytes.count, bytes[index + 1].isHexDigit, bytes[index + 2].isHexDigit else {
+                    return false
+                }
+                index += 3
+                continue
+            }
+            guard uriCharacters.contains(byte) else { return false }
+            index += 1
+        }
+        return !bytes.isEmpty
+    }
+
+    private static let uriCharacters = Set(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=".utf8)
 
     /// Whether `host` is a loopback host name or address.
     public static func isLoopback(host: String) -> Bool {
@@ -79,4 +108,11 @@ public enum RedirectURI {
 
     private static let unreserved = CharacterSet(
         charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+}
+
+extension UInt8 {
+    fileprivate var isHexDigit: Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
+    }
 }
