@@ -132,6 +132,9 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     router.add(middleware: AccessLogMiddleware())
     router.add(middleware: CORSMiddleware(origins: origins))
     router.add(middleware: ErrorRenderingMiddleware())
+    if gateway.authorizationServer != nil {
+        router.add(middleware: RateLimitMiddleware(limits: configuration.rateLimits, pages: gateway.pages))
+    }
 
     router.get("health") { _, _ in HealthStatus(at: gateway.clock.now) }
     HomeController(configuration: configuration, pages: gateway.pages).addRoutes(to: router)
@@ -143,8 +146,7 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
         RegistrationController(store: server.store, clock: gateway.clock).addRoutes(to: router)
         AuthorizeController(
             configuration: configuration, settings: server.settings, store: server.store, clients: server.clients,
-            signIn: signIn,
-            cookies: server.cookies, pages: gateway.pages, clock: gateway.clock
+            signIn: signIn, cookies: server.cookies, cipher: server.cipher, pages: gateway.pages, clock: gateway.clock
         ).addRoutes(to: router)
         CallbackController(
             configuration: configuration, settings: server.settings, store: server.store, upstream: server.upstream,
@@ -175,7 +177,11 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
         SessionSweeper(sessions: gateway.mcp.sessions, interval: .seconds(60), logger: logger)
     ]
     if let store = gateway.authorizationServer?.store {
-        services.append(ExpirySweeper(store: store, clock: gateway.clock, interval: .seconds(60), logger: logger))
+        services.append(
+            ExpirySweeper(
+                store: store, clock: gateway.clock, interval: .seconds(60),
+                unusedClientLifetime: gateway.authorizationServer?.settings.unusedClientLifetime ?? 86_400,
+                logger: logger))
     }
     return Application(
         router: router,

@@ -236,9 +236,12 @@ struct AuthorizeTests {
             let cookies = response.headers[values: .setCookie]
             #expect(cookies.contains { $0.hasPrefix("gw_signin=") })
             #expect(cookies.contains { $0.hasPrefix("gw_approved=") && $0.contains("Max-Age=2592000") })
-            // The form cannot be submitted twice.
+            // The approval clears the cookie the form is bound to: the browser cannot submit it twice.
+            #expect(cookies.contains { $0.hasPrefix("gw_consent=;") })
+            jar.absorb(response)
             let again = try await client.postForm("/authorize", form, headers: jar.header)
-            #expect(again.status == .badRequest)
+            #expect(again.status == .forbidden)
+            #expect(again.headers[.location] == nil)
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HTTPTypes
 import HummingbirdTesting
 import JWTAuth
@@ -212,6 +213,96 @@ struct HostileOAuthRequestTests {
                         .accept: "application/json, text/event-stream",
                     ], body: ByteBuffer(string: #"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
                 ).status == .unauthorized)
+        }
+    }
+
+    @Test func anonymousAuthorizationRequestsWriteNothing() async throws {
+        let app = try await App()
+        try await app.run { client in
+            let registered = try await client.registerClient()
+            let query = formBody([
+                ("response_type", "code"), ("client_id", registered.id), ("redirect_uri", App.redirectURI),
+                ("code_challenge", PKCEPair().challenge), ("code_challenge_method", "S256"),
+                ("state", String(repeating: "s", count: 4000)),
+            ])
+            for _ in 0..<50 {
+                #expect(try await client.execute(uri: "/authorize?" + query, method: .get).status == .ok)
+            }
+            let rows = try await app.store.database.read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pendingAuthorization") ?? -1
+            }
+            #expect(rows == 0)
+            // The consent form still works: the request travels, sealed, in the form.
+            let tokens = try await client.signIn(app: app)
+            #expect(!tokens.accessToken.isEmpty)
+        }
+    }
+
+    @Test func aTamperedConsentFormIsRefused() async throws {
+        let app = try await App()
+        try await app.run { client in
+            let registered = try await client.registerClient()
+            let jar = CookieJar()
+            let query = formBody([
+                ("response_type", "code"), ("client_id", registered.id), ("redirect_uri", App.redirectURI),
+                ("code_challenge", PKCEPair().challenge), ("code_challenge_method", "S256"),
+            ])
+            let page = try await client.execute(uri: "/authorize?" + query, method: .get)
+            jar.absorb(page)
+            let html = String(buffer: page.body)
+            var ticket = Array(try #require(hiddenField("request_id", html)))
+            ticket[ticket.count - 3] = ticket[ticket.count - 3] == "A" ? "B" : "A"
+            let answer = try await client.postForm(
+                "/authorize",
+                [
+                    ("request_id", String(ticket)), ("csrf_token", try #require(hiddenField("csrf_token", html))),
+                    ("decision", "approve"),
+                ], headers: jar.header)
+            #expect(answer.status == .badRequest)
+            #expect(answer.headers[.location] == nil)
+        }
+    }
+
+    @Test func theAnonymousEndpointsAreRateLimitedPerAddress() async throws {
+        let app = try await App(environment: ["RATE_LIMIT_REGISTER": "3/min", "RATE_LIMIT_AUTHORIZE": "2/min"])
+        try await app.run { client in
+            var registered: [String] = []
+            for _ in 0..<3 { registered.append(try await client.registerClient().id) }
+            let refused = try await client.postJSON("/register", #"{"redirect_uris":["https://a.example/cb"]}"#)
+            try expectOAuthError(refused, .tooManyRequests, "temporarily_unavailable")
+            #expect(Int(refused.headers[.retryAfter] ?? "") ?? 0 >= 1)
+            let query = formBody([
+                ("response_type", "code"), ("client_id", registered[0]), ("redirect_uri", App.redirectURI),
+                ("code_challenge", PKCEPair().challenge), ("code_challenge_method", "S256"),
+            ])
+            for _ in 0..<2 { #expect(try await client.execute(uri: "/authorize?" + query, method: .get).status == .ok) }
+            let page = try await client.execute(uri: "/authorize?" + query, method: .get)
+            #expect(page.status == .tooManyRequests)
+            #expect(page.headers[.retryAfter] != nil)
+            #expect(page.headers[.contentType]?.hasPrefix("text/html") == true)
+            // Other endpoints have their own allowance.
+            #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
+        }
+    }
+
+    @Test func aRememberedApprovalCoversOnlyItsRedirectURI() async throws {
+        let app = try await App()
+        try await app.run { client in
+            let other = "https://elsewhere.example/cb"
+            let registered = try await client.registerClient(redirectURIs: [App.redirectURI, other])
+            let jar = CookieJar()
+            _ = try await client.authorize(app: app, clientID: registered.id, pkce: PKCEPair(), jar: jar)
+            func show(_ redirect: String) async throws -> HTTPResponse.Status {
+                try await client.execute(
+                    uri: "/authorize?"
+                        + formBody([
+                            ("response_type", "code"), ("client_id", registered.id), ("redirect_uri", redirect),
+                            ("code_challenge", PKCEPair().challenge), ("code_challenge_method", "S256"),
+                        ]), method: .get, headers: jar.header
+                ).status
+            }
+            #expect(try await show(App.redirectURI) == .found)  // remembered: straight to the provider
+            #expect(try await show(other) == .ok)  // another redirect URI: the consent page again
         }
     }
 }

@@ -159,6 +159,38 @@ struct StorageTests {
                 now: now.addingTimeInterval(1), graceUntil: now.addingTimeInterval(1)) == .reused)
     }
 
+    @Test func registrationsThatNeverObtainedAGrantAreSweptAfterADay() async throws {
+        let store = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
+        _ = try await seed(store)  // "client" has a grant
+        for (id, age) in [("idle-old", 86_401.0), ("idle-new", 3600.0)] {
+            try await store.insert(
+                client: RegisteredClient(
+                    id: id, secretDigest: nil, authMethod: .none, name: nil, uri: nil, logoURI: nil,
+                    redirectURIs: ["http://localhost/cb"], grantTypes: ["authorization_code"],
+                    createdAt: now.addingTimeInterval(-age)))
+        }
+        #expect(try await store.sweep(now: now, unusedClientsBefore: now.addingTimeInterval(-86_400)) == 1)
+        #expect(try await store.client(id: "idle-old") == nil)
+        #expect(try await store.client(id: "idle-new") != nil)
+        #expect(try await store.client(id: "client") != nil)
+    }
+
+    @Test func savingAnUnchangedClientWritesNothing() async throws {
+        let (store, path) = try temporaryStore()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try await seed(store)
+        let known = try #require(try await store.client(id: "client"))
+        let changes = try await store.database.write { db in db.totalChangesCount }
+        var again = known
+        again.createdAt = now.addingTimeInterval(500)  // a fetch keeps the first createdAt anyway
+        try await store.save(client: again)
+        #expect(try await store.database.write { db in db.totalChangesCount } == changes)
+        again.name = "Renamed"
+        try await store.save(client: again)
+        #expect(try await store.client(id: "client")?.name == "Renamed")
+        #expect(try await store.client(id: "client")?.createdAt == known.createdAt)
+    }
+
     @Test func dataSurvivesReopeningTheDatabase() async throws {
         let (store, path) = try temporaryStore()
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -178,7 +210,7 @@ struct StorageTests {
         #expect(try await store.accessToken(digest: "access", now: now.addingTimeInterval(3600)) == nil)
         // Once the grant expires, nothing it issued works, and the sweeper removes it.
         let later = now.addingTimeInterval(86_400)
-        #expect(try await store.sweep(now: later) > 0)
+        #expect(try await store.sweep(now: later, unusedClientsBefore: now.addingTimeInterval(-86_400)) > 0)
         #expect(try await store.grant(id: "grant") == nil)
         #expect(try await store.code(digest: "code") == nil)
     }
@@ -354,7 +386,9 @@ final class PausingStore: GatewayStore, @unchecked Sendable {
     func updateUpstream(grantID: String, tokens: UpstreamTokens) async throws {
         try await store.updateUpstream(grantID: grantID, tokens: tokens)
     }
-    func sweep(now: Date) async throws -> Int { try await store.sweep(now: now) }
+    func sweep(now: Date, unusedClientsBefore: Date) async throws -> Int {
+        try await store.sweep(now: now, unusedClientsBefore: unusedClientsBefore)
+    }
 }
 
 extension GatewayStore {

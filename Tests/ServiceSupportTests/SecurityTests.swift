@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import NIOCore
 import Testing
 
 @testable import ServiceSupport
@@ -92,5 +93,38 @@ struct SecurityTests {
 
     @Test func formParametersKeepVisibleUnicode() throws {
         #expect(try FormParameters(encoded: "name=Zo%C3%AB+%E2%9C%93").single("name") == "Zoë ✓")
+    }
+
+    @Test func rateLimiterRefillsAndSaysWhen() {
+        let limiter = RateLimiter(limit: RateLimit(2, per: 10))
+        #expect(limiter.take("a", now: 0) == nil)
+        #expect(limiter.take("a", now: 0) == nil)
+        #expect(limiter.take("a", now: 0) == 5)  // one token every 5 s
+        #expect(limiter.take("b", now: 0) == nil)  // per key
+        #expect(limiter.take("a", now: 5) == nil)
+        #expect(RateLimit.parse("30/min") == .some(RateLimit(30, per: 60)))
+        #expect(RateLimit.parse("off") == .some(nil))
+        #expect(RateLimit.parse("many") == nil)
+    }
+
+    @Test func theRateLimiterForgetsFullBucketsFirst() {
+        let limiter = RateLimiter(limit: RateLimit(1, per: 1), maximumKeys: 3)
+        for key in ["a", "b", "c"] { #expect(limiter.take(key, now: 0) == nil) }
+        #expect(limiter.take("d", now: 10) == nil)  // a, b, c have refilled: forgotten
+        #expect(limiter.take("d", now: 10) != nil)
+    }
+
+    @Test func forwardedForIsBelievedOnlyFromTrustedProxies() throws {
+        let resolver = ClientAddressResolver(trustedProxies: [try #require(AddressBlock("10.0.0.0/8"))])
+        let proxy = try SocketAddress(ipAddress: "10.1.2.3", port: 5000)
+        let stranger = try SocketAddress(ipAddress: "203.0.113.9", port: 5000)
+        #expect(resolver.clientAddress(peer: stranger, forwardedFor: ["198.51.100.1"]) == "203.0.113.9")
+        #expect(resolver.clientAddress(peer: proxy, forwardedFor: ["198.51.100.1"]) == "198.51.100.1")
+        // The client's own entries are left of the last untrusted one: spoofing the header does not help.
+        #expect(
+            resolver.clientAddress(peer: proxy, forwardedFor: ["1.1.1.1, 198.51.100.1, 10.0.0.7"]) == "198.51.100.1")
+        #expect(resolver.clientAddress(peer: proxy, forwardedFor: ["garbage"]) == "10.1.2.3")
+        #expect(resolver.clientAddress(peer: proxy, forwardedFor: []) == "10.1.2.3")
+        #expect(AddressBlock("fd00::/8") != nil && AddressBlock("10.0.0.0/33") == nil && AddressBlock("x") == nil)
     }
 }

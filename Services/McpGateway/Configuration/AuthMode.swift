@@ -60,6 +60,8 @@ struct AuthorizationServerSettings: Sendable {
     /// `REFRESH_TOKEN_REUSE_INTERVAL`: how long after a rotation the refresh token it replaced is still accepted, for a
     /// client that lost the response (see ``RefreshRotation``). `0` accepts no retry.
     var refreshTokenReuseInterval: TimeInterval
+    /// `UNUSED_CLIENT_TTL`: registered clients that never obtained a grant are deleted after this long.
+    var unusedClientLifetime: TimeInterval
     var clientMetadataDocuments: ClientMetadataDocumentSettings
 
     static func load(from settings: Settings) throws(ConfigurationError) -> AuthorizationServerSettings {
@@ -72,6 +74,8 @@ struct AuthorizationServerSettings: Sendable {
             accessTokenLifetime: try settings.duration("ACCESS_TOKEN_TTL", default: 3600, in: 1...86_400),
             grantLifetime: try settings.duration("GRANT_TTL", default: 30 * 86_400, in: 3600...365 * 86_400),
             refreshTokenReuseInterval: try settings.duration("REFRESH_TOKEN_REUSE_INTERVAL", default: 60, in: 0...3600),
+            unusedClientLifetime: try settings.duration(
+                "UNUSED_CLIENT_TTL", default: 86_400, in: 600...365 * 86_400),
             clientMetadataDocuments: ClientMetadataDocumentSettings(
                 enabled: try settings.boolean("CLIENT_ID_METADATA_DOCUMENTS", default: true),
                 allowPrivateAddresses: try settings.boolean("CLIENT_ID_METADATA_ALLOW_PRIVATE", default: false)))

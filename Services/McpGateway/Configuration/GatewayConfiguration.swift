@@ -20,6 +20,8 @@ struct GatewayConfiguration: Sendable {
     var idleTimeout: TimeInterval
     /// How `/mcp` authenticates its callers (`AUTH_MODE`).
     var mode: AuthMode
+    /// Per-address limits on the anonymous OAuth endpoints (`RATE_LIMIT_*`, `TRUSTED_PROXIES`).
+    var rateLimits: GatewayRateLimits
 
     static let authorizationCodeLifetime: TimeInterval = 60
     static let pendingAuthorizationLifetime: TimeInterval = 600
@@ -55,7 +57,8 @@ struct GatewayConfiguration: Sendable {
             allowedOrigins: Set(origins).union([origin(of: publicURL)]),
             mcp: try MCPLimits.load(from: settings),
             idleTimeout: try settings.duration("HTTP_IDLE_TIMEOUT", default: 30, in: 1...3600),
-            mode: try AuthMode.load(from: settings, resources: [publicURL + "/mcp", publicURL + "/sse"]))
+            mode: try AuthMode.load(from: settings, resources: [publicURL + "/mcp", publicURL + "/sse"]),
+            rateLimits: try GatewayRateLimits.load(from: settings))
     }
 
     /// `CORS_ALLOWED_ORIGINS` (or its older name `ALLOWED_ORIGINS`): browser origins, each `scheme://host[:port]`.

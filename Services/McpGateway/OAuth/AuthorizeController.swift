@@ -16,6 +16,7 @@ struct AuthorizeController {
     let clients: ClientDirectory
     let signIn: UpstreamSignIn
     let cookies: CookieSigner
+    let cipher: TokenCipher
     let pages: PageRenderer
     let clock: any WallClock
 
@@ -57,13 +58,11 @@ struct AuthorizeController {
             status: .badRequest, heading: "This request has expired",
             message: "The approval form is older than ten minutes, was already used, or was opened in another browser.")
         guard let requestID = try form.single("request_id"),
-            let pending = try await store.takePending(keyDigest: SecretDigest.hex(requestID), now: clock.now),
-            pending.stage == .consent
+            let pending = ConsentTicket.open(requestID, with: cipher, now: clock.now)
         else { return expired }
         guard let binding = cookies.cookie(Self.consentCookie, in: request),
             SecretDigest.matches(binding, digest: pending.bindingDigest),
-            let csrf = try form.single("csrf_token"), let csrfDigest = pending.csrfDigest,
-            SecretDigest.matches(csrf, digest: csrfDigest)
+            let csrf = try form.single("csrf_token"), SecretDigest.matches(csrf, digest: pending.csrfDigest)
         else {
             context.logger.warning(
                 "Consent refused: CSRF token or browser binding mismatch",
@@ -100,14 +99,12 @@ struct AuthorizeController {
     }
 
     private func consentPage(client: RegisteredClient, request: ClientAuthorizationRequest) async throws -> Response {
-        let requestID = SecureRandom.token()
         let binding = SecureRandom.token()
         let csrf = SecureRandom.token()
-        try await store.insert(
-            pending: PendingAuthorization(
-                keyDigest: SecretDigest.hex(requestID), bindingDigest: SecretDigest.hex(binding), stage: .consent,
-                request: request, csrfDigest: SecretDigest.hex(csrf), upstreamNonce: nil, upstreamVerifier: nil,
-                expiresAt: clock.now.addingTimeInterval(GatewayConfiguration.pendingAuthorizationLifetime)))
+        let requestID = try ConsentTicket(
+            request: request, bindingDigest: SecretDigest.hex(binding), csrfDigest: SecretDigest.hex(csrf),
+            expiresAt: clock.now.addingTimeInterval(GatewayConfiguration.pendingAuthorizationLifetime)
+        ).sealed(with: cipher)
         var page: [String: Any] = [
             "clientName": client.name ?? "An unnamed application",
             "redirectHost": URLComponents(string: request.redirectURI)?.host ?? request.redirectURI,

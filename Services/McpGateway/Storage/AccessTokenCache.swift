@@ -113,5 +113,7 @@ final class AccessTokenCache: GatewayStore {
     func code(digest: String) async throws -> AuthorizationCodeRecord? { try await store.code(digest: digest) }
     func grant(id: String) async throws -> Grant? { try await store.grant(id: id) }
     func grant(refreshDigest: String) async throws -> Grant? { try await store.grant(refreshDigest: refreshDigest) }
-    func sweep(now: Date) async throws -> Int { try await store.sweep(now: now) }
+    func sweep(now: Date, unusedClientsBefore: Date) async throws -> Int {
+        try await store.sweep(now: now, unusedClientsBefore: unusedClientsBefore)
+    }
 }

@@ -8,6 +8,8 @@ struct ExpirySweeper: Service {
     let store: any GatewayStore
     let clock: any WallClock
     let interval: Duration
+    /// `UNUSED_CLIENT_TTL`: how long a registered client that never obtained a grant is kept.
+    let unusedClientLifetime: TimeInterval
     let logger: Logger
 
     func run() async throws {
@@ -21,7 +23,9 @@ struct ExpirySweeper: Service {
 
     func sweepOnce() async {
         do {
-            let rows = try await store.sweep(now: clock.now)
+            let now = clock.now
+            let rows = try await store.sweep(
+                now: now, unusedClientsBefore: now.addingTimeInterval(-unusedClientLifetime))
             if rows > 0 { logger.debug("Expired data removed", metadata: ["sweep.rows": "\(rows)"]) }
         } catch {
             logger.error("Sweeping expired data failed", metadata: ["error": "\(error)"])

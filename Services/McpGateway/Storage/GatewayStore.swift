@@ -39,8 +39,9 @@ protocol GatewayStore: Sendable {
     /// Replaces a grant's upstream tokens after a refresh with the provider.
     func updateUpstream(grantID: String, tokens: UpstreamTokens) async throws
 
-    /// Deletes what has expired; returns how many rows went.
-    func sweep(now: Date) async throws -> Int
+    /// Deletes what has expired, and clients registered before `unusedClientsBefore` that never obtained a grant;
+    /// returns how many rows went.
+    func sweep(now: Date, unusedClientsBefore: Date) async throws -> Int
 }
 
 enum CodeRedemption: Equatable, Sendable {

@@ -13,7 +13,12 @@ struct SQLiteGatewayStore: GatewayStore {
     func save(client: RegisteredClient) async throws {
         try await database.write { db in
             var client = client
-            if let known = try RegisteredClient.fetchOne(db, key: client.id) { client.createdAt = known.createdAt }
+            if let known = try RegisteredClient.fetchOne(db, key: client.id) {
+                client.createdAt = known.createdAt
+                // A document fetched again unchanged (one served with no-store is fetched on every request) writes
+                // nothing.
+                guard client != known else { return }
+            }
             // An upsert (ON CONFLICT DO UPDATE), not a replace: replacing would delete the row and its grants with it.
             try client.upsert(db)
         }
@@ -147,7 +152,7 @@ struct SQLiteGatewayStore: GatewayStore {
         }
     }
 
-    func sweep(now: Date) async throws -> Int {
+    func sweep(now: Date, unusedClientsBefore: Date) async throws -> Int {
         try await database.write { db in
             var removed = 0
             try db.execute(sql: "DELETE FROM pendingAuthorization WHERE expiresAt <= ?", arguments: [now])
@@ -163,6 +168,15 @@ struct SQLiteGatewayStore: GatewayStore {
             try db.execute(
                 sql: "DELETE FROM oauthGrant WHERE expiresAt <= ? OR revokedAt <= ?",
                 arguments: [now, now.addingTimeInterval(-7 * 86_400)])
+            removed += db.changesCount
+            // Registrations nothing came of (anyone can register): gone after a day, so that /register cannot be used
+            // to fill the disk. A client with a grant, even an expired one, stays until the grant goes.
+            try db.execute(
+                sql: """
+                    DELETE FROM client WHERE createdAt <= ?
+                      AND NOT EXISTS (SELECT 1 FROM oauthGrant WHERE oauthGrant.clientID = client.id)
+                    """,
+                arguments: [unusedClientsBefore])
             removed += db.changesCount
             return removed
         }

@@ -67,7 +67,7 @@ final class CookieJar: @unchecked Sendable {
     func absorb(_ response: TestResponse) {
         for value in response.headers[values: .setCookie] {
             let pair = value.split(separator: ";", maxSplits: 1).first ?? ""
-            let parts = pair.split(separator: "=", maxSplits: 1)
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2 else { continue }
             let name = String(parts[0])
             if value.contains("Max-Age=0") {

@@ -1,0 +1,96 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import ServiceSupport
+
+/// Per-client-address limits on the endpoints anyone can call without a token: registration, authorization, token and
+/// revocation. Each is a token bucket (see ``RateLimiter``); a request beyond it gets a 429 with `Retry-After`.
+struct GatewayRateLimits: Sendable {
+    var register: RateLimit?
+    var authorize: RateLimit?
+    var token: RateLimit?
+    var revoke: RateLimit?
+    /// `TRUSTED_PROXIES`: the load balancers whose `X-Forwarded-For` is believed.
+    var trustedProxies: [AddressBlock]
+
+    static func load(from settings: Settings) throws(ConfigurationError) -> GatewayRateLimits {
+        func limit(_ name: String, default fallback: String) throws(ConfigurationError) -> RateLimit? {
+            let text = settings.string(name, default: fallback)
+            guard let parsed = RateLimit.parse(text) else {
+                throw ConfigurationError(
+                    variable: name, problem: "must be a rate such as 60/min, 10/s or 1000/h, or off ('\(text)' is not)",
+                    example: "\(fallback)")
+            }
+            return parsed
+        }
+        var proxies: [AddressBlock] = []
+        for entry in settings.list("TRUSTED_PROXIES", default: []) {
+            guard let block = AddressBlock(entry) else {
+                throw ConfigurationError(
+                    variable: "TRUSTED_PROXIES",
+                    problem: "must list IP addresses or CIDR blocks ('\(entry)' is not one)",
+                    example: "10.0.0.0/8,fd00::/8")
+            }
+            proxies.append(block)
+        }
+        return GatewayRateLimits(
+            register: try limit("RATE_LIMIT_REGISTER", default: "60/min"),
+            authorize: try limit("RATE_LIMIT_AUTHORIZE", default: "120/min"),
+            token: try limit("RATE_LIMIT_TOKEN", default: "600/min"),
+            revoke: try limit("RATE_LIMIT_REVOKE", default: "600/min"),
+            trustedProxies: proxies)
+    }
+}
+
+struct RateLimitMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    private let limiters: [String: RateLimiter]
+    private let addresses: ClientAddressResolver
+    private let pages: PageRenderer
+
+    init(limits: GatewayRateLimits, pages: PageRenderer) {
+        var limiters: [String: RateLimiter] = [:]
+        for (path, limit) in [
+            ("/register", limits.register), ("/authorize", limits.authorize), ("/token", limits.token),
+            ("/revoke", limits.revoke),
+        ] {
+            if let limit { limiters[path] = RateLimiter(limit: limit) }
+        }
+        self.limiters = limiters
+        self.addresses = ClientAddressResolver(trustedProxies: limits.trustedProxies)
+        self.pages = pages
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        guard request.method != .options, let limiter = limiters[request.uri.path] else {
+            return try await next(request, context)
+        }
+        let address = addresses.clientAddress(
+            peer: context.channel.remoteAddress, forwardedFor: request.headers[values: .xForwardedFor])
+        let now = ProcessInfo.processInfo.systemUptime
+        guard let wait = limiter.take(address, now: now) else { return try await next(request, context) }
+        let retryAfter = String(max(1, Int(wait.rounded(.up))))
+        context.logger.notice(
+            "Rate limit reached", metadata: ["client.address": "\(address)", "http.route": "\(request.uri.path)"])
+        if request.uri.path == "/authorize" {
+            // A browser: a page, not JSON.
+            return pages.errorPage(
+                status: .tooManyRequests, heading: "Too many requests",
+                message: "Too many sign-in requests came from your network. Try again in \(retryAfter) seconds.",
+                headers: [.retryAfter: retryAfter])
+        }
+        throw ErrorResponse(
+            status: .tooManyRequests, code: "temporarily_unavailable",
+            message: "Too many requests from this address; retry after \(retryAfter) seconds",
+            headers: [.retryAfter: retryAfter])
+    }
+}
+
+extension HTTPField.Name {
+    /// `X-Forwarded-For`.
+    static let xForwardedFor = Self("X-Forwarded-For")!
+}
