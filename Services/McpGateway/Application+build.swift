@@ -64,6 +64,7 @@ struct Gateway: Sendable {
                 configuration: settings.upstream, callbackURL: configuration.callbackURL,
                 http: dependencies.upstreamHTTP ?? AsyncUpstreamHTTP(client: dependencies.httpClient), fetcher: fetcher,
                 clock: dependencies.clock, logger: logger)
+            try await UpstreamTokenResealer.checkKeys(store: store, cipher: cipher, now: dependencies.clock.now)
             let upstreamTokens = UpstreamTokenService(
                 store: store, refresher: upstream, cipher: cipher, clock: dependencies.clock, logger: logger)
             let documents = settings.clientMetadataDocuments
@@ -110,7 +111,7 @@ struct Gateway: Sendable {
         }
         self.api = try KeepAliveHTTPClient(
             origin: origin, configuration: .init(connectTimeout: dependencies.apiConnectTimeout))
-        let tools = ToolBox.todos(api: TodosAPIClient(http: api))
+        let tools = ToolBox.todos(api: TodosAPIClient(http: api, logger: logger))
         // Behind Cloudflare Access there is no authorization server to step up with: a missing scope is a tool error.
         let stepUp: Bool =
             switch configuration.mode {

@@ -14,7 +14,14 @@ struct McpGatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "McpGateway",
         abstract: "A remote MCP server that signs users in through an OpenID Connect provider and calls the Todos API "
-            + "on their behalf.")
+            + "on their behalf.",
+        subcommands: [Serve.self, Admin.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// `McpGateway [serve]`: run the gateway.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the gateway (the default).")
 
     @Option(help: "Address to listen on (overrides HOST).") var host: String?
     @Option(help: "Port to listen on (overrides PORT).") var port: Int?
@@ -33,10 +40,17 @@ struct McpGatewayCommand: AsyncParsableCommand {
                 store = SQLiteGatewayStore(database: try GatewayDatabase.open(path: server.databasePath))
             }
             let httpClient = OutboundHTTPClient.make()
-            let gateway = try await Gateway(
-                configuration: configuration,
-                dependencies: GatewayDependencies(store: store, httpClient: httpClient),
-                logger: logger)
+            let gateway: Gateway
+            do {
+                gateway = try await Gateway(
+                    configuration: configuration,
+                    dependencies: GatewayDependencies(store: store, httpClient: httpClient),
+                    logger: logger)
+            } catch {
+                // A gateway that cannot start (a start-up check refused it) still shuts its HTTP client down.
+                try? await httpClient.shutdown()
+                throw error
+            }
             logger.info(
                 "MCP endpoint \(configuration.resource) (AUTH_MODE=\(configuration.mode.name)); \(configuration.mode.signInSummary); tools call \(configuration.apiBaseURL)"
             )
@@ -49,6 +63,47 @@ struct McpGatewayCommand: AsyncParsableCommand {
             group.maximumGracefulShutdownDuration = .seconds(10)
             try await ServiceGroup(configuration: group).run()
             try await httpClient.shutdown()
+        }
+    }
+}
+
+/// `McpGateway admin …`: maintenance on the gateway's database, with the same settings as the server.
+struct Admin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "admin", abstract: "Maintain the gateway's database.", subcommands: [Reseal.self])
+
+    /// `McpGateway admin reseal`: every grant's upstream tokens under the current `GATEWAY_ENCRYPTION_KEY`.
+    struct Reseal: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "reseal",
+            abstract: "Seal every upstream token again under the current GATEWAY_ENCRYPTION_KEY.",
+            discussion: """
+                Run it after rotating GATEWAY_ENCRYPTION_KEY (the old key moved to GATEWAY_ENCRYPTION_KEYS_OLD); when it \
+                reports nothing left under an old key, that key can be removed. Safe while gateways are running. Exits \
+                with 1 when some tokens could not be opened with any configured key (they are left as they are).
+                """)
+
+        func run() async throws {
+            let settings = try Settings.load()
+            let configuration = try GatewayConfiguration.load(from: settings)
+            guard case .authorizationServer(let server) = configuration.mode else {
+                print("AUTH_MODE=\(configuration.mode.name) keeps no upstream tokens: nothing to re-seal.")
+                return
+            }
+            let store = SQLiteGatewayStore(database: try GatewayDatabase.open(path: server.databasePath))
+            let cipher = TokenCipher(secret: server.encryptionSecret, previousSecrets: server.previousEncryptionSecrets)
+            let report = try await UpstreamTokenResealer(store: store, cipher: cipher).reseal(now: Date())
+            print(
+                "Re-sealed \(report.resealed) grant(s) under key id \(cipher.current.id); \(report.current) already were;"
+                    + " \(report.changedMeanwhile) refreshed meanwhile (already under it).")
+            guard report.unreadable.isEmpty else {
+                for (keyID, count) in report.unreadable.sorted(by: { $0.key < $1.key }) {
+                    print(
+                        "\(count) grant(s) sealed under key id \(keyID), which no configured key opens: left unchanged."
+                    )
+                }
+                throw ExitCode(1)
+            }
         }
     }
 }

@@ -389,6 +389,11 @@ final class PausingStore: GatewayStore, @unchecked Sendable {
     func sweep(now: Date, unusedClientsBefore: Date) async throws -> Int {
         try await store.sweep(now: now, unusedClientsBefore: unusedClientsBefore)
     }
+    func replaceUpstream(grantID: String, expected: UpstreamTokens, with tokens: UpstreamTokens) async throws -> Bool {
+        try await store.replaceUpstream(grantID: grantID, expected: expected, with: tokens)
+    }
+    func activeGrants(now: Date) async throws -> [Grant] { try await store.activeGrants(now: now) }
+    func sealingKeyIDs(now: Date) async throws -> Set<String> { try await store.sealingKeyIDs(now: now) }
 }
 
 extension GatewayStore {

@@ -1,6 +1,7 @@
 import Foundation
 import JWTAuth
 import Logging
+import ServiceSupport
 import Testing
 
 @testable import McpGateway
@@ -10,7 +11,9 @@ struct UpstreamTokenServiceTests {
     let clock = ManualClock(Date(timeIntervalSince1970: 1_750_000_000))
     let cipher = TokenCipher(secret: String(repeating: "u", count: 40))
 
-    func setUp(expiresIn: TimeInterval, refreshToken: String? = "upstream-refresh") async throws
+    func setUp(
+        expiresIn: TimeInterval, refreshToken: String? = "upstream-refresh", serviceCipher: TokenCipher? = nil
+    ) async throws
         -> (SQLiteGatewayStore, FakeProvider, UpstreamTokenService)
     {
         let store = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
@@ -44,8 +47,66 @@ struct UpstreamTokenServiceTests {
             callbackURL: "http://localhost:8788/callback", http: provider, fetcher: provider, clock: clock,
             logger: Logger(label: "test"))
         let service = UpstreamTokenService(
-            store: store, refresher: upstreamProvider, cipher: cipher, clock: clock, logger: Logger(label: "test"))
+            store: store, refresher: upstreamProvider, cipher: serviceCipher ?? cipher, clock: clock,
+            logger: Logger(label: "test"))
         return (store, provider, service)
+    }
+
+    @Test(arguments: [3600.0, 30.0])
+    func aMissingKeyKeepsTheGrant(expiresIn: TimeInterval) async throws {
+        // The gateway restarted with a new key and without the old one (which the start-up check refuses; a row
+        // written by another instance can still get here).
+        let newKey = TokenCipher(secret: String(repeating: "n", count: 40))
+        let (store, provider, service) = try await setUp(expiresIn: expiresIn, serviceCipher: newKey)
+        await #expect(throws: UpstreamAccessError.credentialsUnreadable) { try await service.accessToken(grantID: "g") }
+        #expect(try await store.grant(id: "g")?.revokedAt == nil)  // kept
+        #expect(provider.snapshot.refreshCount == 0)  // the provider's refresh token was not spent either
+        // With the old key back, the same grant works.
+        let (_, _, fixed) = try await setUp(
+            expiresIn: 3600,
+            serviceCipher: TokenCipher(
+                secret: String(repeating: "n", count: 40), previousSecrets: [String(repeating: "u", count: 40)]))
+        #expect(try await fixed.accessToken(grantID: "g") == "old-access")
+    }
+
+    @Test func aKeptRefreshTokenIsSealedAgainUnderTheCurrentKey() throws {
+        let old = cipher
+        let rotated = TokenCipher(
+            secret: String(repeating: "n", count: 40), previousSecrets: [String(repeating: "u", count: 40)])
+        let first = try UpstreamTokenVault(cipher: old).seal(
+            UpstreamTokenResponse(json: ["access_token": "a1", "refresh_token": "r1", "expires_in": 60]), grantID: "g",
+            now: clock.now, previous: nil)
+        // The provider does not rotate refresh tokens: the response has none, and the kept one moves to the new key.
+        let second = try UpstreamTokenVault(cipher: rotated).seal(
+            UpstreamTokenResponse(json: ["access_token": "a2", "expires_in": 60]), grantID: "g", now: clock.now,
+            previous: first)
+        #expect(UpstreamTokenVault.keyIDs(of: second) == [rotated.current.id])
+        #expect(try rotated.open(try #require(second.refreshToken), context: "refresh:g") == "r1")
+    }
+
+    @Test func resealMovesEveryGrantToTheCurrentKeySoTheOldOneCanGo() async throws {
+        let (store, _, _) = try await setUp(expiresIn: 3600)
+        let newSecret = String(repeating: "n", count: 40)
+        let rotated = TokenCipher(secret: newSecret, previousSecrets: [String(repeating: "u", count: 40)])
+        let onlyNew = TokenCipher(secret: newSecret)
+        // Before: the start-up check refuses the new key alone.
+        await #expect(throws: ConfigurationError.self) {
+            try await UpstreamTokenResealer.checkKeys(store: store, cipher: onlyNew, now: clock.now)
+        }
+        try await UpstreamTokenResealer.checkKeys(store: store, cipher: rotated, now: clock.now)
+        let report = try await UpstreamTokenResealer(store: store, cipher: rotated).reseal(now: clock.now)
+        #expect(report == .init(resealed: 1))
+        #expect(
+            try await UpstreamTokenResealer(store: store, cipher: rotated).reseal(now: clock.now) == .init(current: 1))
+        // After: the new key alone opens everything, and start-up accepts it.
+        try await UpstreamTokenResealer.checkKeys(store: store, cipher: onlyNew, now: clock.now)
+        let grant = try #require(try await store.grant(id: "g"))
+        #expect(try UpstreamTokenVault(cipher: onlyNew).accessToken(of: grant) == "old-access")
+        #expect(try UpstreamTokenVault(cipher: onlyNew).refreshToken(of: grant) == "upstream-refresh")
+        // A key nobody has: reported, left alone.
+        let stranger = TokenCipher(secret: String(repeating: "z", count: 40))
+        let unreadable = try await UpstreamTokenResealer(store: store, cipher: stranger).reseal(now: clock.now)
+        #expect(unreadable.unreadable == [onlyNew.current.id: 1])
     }
 
     @Test func aFreshTokenIsUsedAsIs() async throws {

@@ -98,7 +98,15 @@ final class AccessTokenCache: GatewayStore {
         return outcome
     }
 
+    func replaceUpstream(grantID: String, expected: UpstreamTokens, with tokens: UpstreamTokens) async throws -> Bool {
+        defer { forget(grantID: grantID) }
+        return try await store.replaceUpstream(grantID: grantID, expected: expected, with: tokens)
+    }
+
     // MARK: Everything else, unchanged
+
+    func activeGrants(now: Date) async throws -> [Grant] { try await store.activeGrants(now: now) }
+    func sealingKeyIDs(now: Date) async throws -> Set<String> { try await store.sealingKeyIDs(now: now) }
 
     func insert(client: RegisteredClient) async throws { try await store.insert(client: client) }
     func save(client: RegisteredClient) async throws { try await store.save(client: client) }

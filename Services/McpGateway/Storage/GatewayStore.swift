@@ -38,6 +38,14 @@ protocol GatewayStore: Sendable {
     func revokeGrant(id: String, now: Date) async throws
     /// Replaces a grant's upstream tokens after a refresh with the provider.
     func updateUpstream(grantID: String, tokens: UpstreamTokens) async throws
+    /// Replaces a grant's upstream tokens only if they are still `expected` (a re-seal must not undo a refresh that
+    /// ran meanwhile); `false` when they changed.
+    func replaceUpstream(grantID: String, expected: UpstreamTokens, with tokens: UpstreamTokens) async throws -> Bool
+
+    /// The grants that are neither revoked nor expired.
+    func activeGrants(now: Date) async throws -> [Grant]
+    /// The ids of the keys the upstream tokens of active grants are sealed under.
+    func sealingKeyIDs(now: Date) async throws -> Set<String>
 
     /// Deletes what has expired, and clients registered before `unusedClientsBefore` that never obtained a grant;
     /// returns how many rows went.

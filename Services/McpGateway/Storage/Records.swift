@@ -90,7 +90,7 @@ struct PendingAuthorization: Codable, Sendable {
 }
 
 /// The user's upstream tokens, encrypted; what the gateway uses to call TodosAPI on their behalf.
-struct UpstreamTokens: Codable, Sendable {
+struct UpstreamTokens: Codable, Sendable, Equatable {
     var accessToken: SealedValue
     var refreshToken: SealedValue?
     var expiresAt: Date

@@ -152,6 +152,39 @@ struct SQLiteGatewayStore: GatewayStore {
         }
     }
 
+    func replaceUpstream(grantID: String, expected: UpstreamTokens, with tokens: UpstreamTokens) async throws -> Bool {
+        try await database.write { db in
+            guard var grant = try Grant.fetchOne(db, key: grantID), grant.upstream == expected else { return false }
+            grant.upstream = tokens
+            try grant.update(db, columns: ["upstream"])
+            return true
+        }
+    }
+
+    func activeGrants(now: Date) async throws -> [Grant] {
+        try await database.read { db in
+            try Grant.fetchAll(
+                db, sql: "SELECT * FROM oauthGrant WHERE revokedAt IS NULL AND expiresAt > ?", arguments: [now])
+        }
+    }
+
+    func sealingKeyIDs(now: Date) async throws -> Set<String> {
+        try await database.read { db in
+            Set(
+                try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT json_extract(upstream, '$.accessToken.keyID') FROM oauthGrant
+                          WHERE revokedAt IS NULL AND expiresAt > ?1
+                        UNION
+                        SELECT json_extract(upstream, '$.refreshToken.keyID') FROM oauthGrant
+                          WHERE revokedAt IS NULL AND expiresAt > ?1
+                            AND json_extract(upstream, '$.refreshToken.keyID') IS NOT NULL
+                        """,
+                    arguments: [now]))
+        }
+    }
+
     func sweep(now: Date, unusedClientsBefore: Date) async throws -> Int {
         try await database.write { db in
             var removed = 0

@@ -30,6 +30,9 @@ struct TokenCipher: Sendable {
     let current: Key
     private let keys: [String: Key]
 
+    /// The ids of every configured key, current and old.
+    var keyIDs: Set<String> { Set(keys.keys) }
+
     init(secret: String, previousSecrets: [String] = []) {
         let current = Self.derive(secret)
         self.current = current

@@ -1,5 +1,6 @@
 import Foundation
 import JWTAuth
+import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceSupport
@@ -9,6 +10,9 @@ import ServiceSupport
 /// the API promises): the tools hand them to the client as structured content unchanged.
 struct TodosAPIClient: Sendable {
     let http: KeepAliveHTTPClient
+    /// Where failures are described in full: a tool result tells the user what happened, never the API's address or
+    /// a connection error.
+    var logger = Logger(label: "McpGateway.TodosAPIClient")
 
     /// How a request proves who it is for. Never a gateway token: TodosAPI does not accept those.
     enum Credential: Sendable, Equatable {
@@ -92,7 +96,10 @@ struct TodosAPIClient: Sendable {
             status = Int(response.status.code)
             json = response.body.readableBytes == 0 ? nil : try? JSONValue(parsing: response.body.readableBytesView)
         } catch {
-            return .failure(.unreachable("The Todos API at \(baseURL) is unreachable (\(error))"))
+            logger.error(
+                "TodosAPI is unreachable",
+                metadata: ["http.url": "\(baseURL)\(path)", "http.method": "\(method)", "error": "\(error)"])
+            return .failure(.unreachable)
         }
         let message = json?.objectValue?["error_description"]?.stringValue
         switch status {
@@ -101,7 +108,9 @@ struct TodosAPIClient: Sendable {
         case 403: return .failure(.forbidden(message ?? "insufficient scope"))
         case 404: return .failure(.notFound)
         case 400, 413, 415, 422: return .failure(.rejected(message ?? "invalid request"))
-        default: return .failure(.failed(status: status))
+        default:
+            logger.error("TodosAPI failed", metadata: ["http.url": "\(baseURL)\(path)", "http.status": "\(status)"])
+            return .failure(.failed(status: status))
         }
     }
 }

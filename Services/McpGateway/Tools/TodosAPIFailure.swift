@@ -5,8 +5,10 @@ import JWTAuth
 enum TodosAPIFailure: Error, Equatable {
     /// The user's sign-in cannot be renewed (revoked, expired, or refused by the provider).
     case signInRequired
-    /// The identity provider could not be reached to renew the sign-in.
-    case providerUnavailable(String)
+    /// The identity provider could not be reached to renew the sign-in (the detail is in the log).
+    case providerUnavailable
+    /// The gateway cannot decrypt the user's stored sign-in (a key configuration problem on the server).
+    case credentialsUnreadable
     /// TodosAPI refused the credential (401).
     case unauthorized(String)
     /// TodosAPI says the user may not do this (403).
@@ -19,21 +21,24 @@ enum TodosAPIFailure: Error, Equatable {
     case failed(status: Int)
     /// A 2xx answer without the shape the API promises.
     case unexpectedBody
-    /// No answer at all: connection refused, timeout, a body that is not JSON.
-    case unreachable(String)
+    /// No answer at all: connection refused, timeout (the detail is in the log).
+    case unreachable
 
     var message: String {
         switch self {
         case .signInRequired: "Your sign-in has expired or was revoked. Reconnect to sign in again."
-        case .providerUnavailable(let reason):
-            "The identity provider is unavailable, so your session could not be renewed: \(reason)"
+        case .providerUnavailable:
+            "The identity provider could not be reached to renew your sign-in. Try again in a moment."
+        case .credentialsUnreadable:
+            "The gateway is temporarily unavailable: it cannot read your stored sign-in (a configuration problem on the"
+                + " server, which its operator can see in the log). Your sign-in is kept; try again later."
         case .unauthorized(let reason): "The Todos API refused your sign-in: \(reason). Reconnect to sign in again."
         case .forbidden(let reason): "The Todos API says your account may not do this: \(reason)."
         case .notFound: "No such todo: it does not exist or belongs to someone else."
         case .rejected(let reason): "The Todos API refused the request: \(reason)."
         case .failed(let status): "The Todos API failed (HTTP \(status)). Try again later."
         case .unexpectedBody: "The Todos API answered with an unexpected body."
-        case .unreachable(let reason): reason
+        case .unreachable: "The Todos API could not be reached. Try again in a moment."
         }
     }
 }

@@ -10,7 +10,8 @@ struct GrantCredentials: TodosAPICredentialSource {
         } catch {
             switch error {
             case .signInRequired: throw .signInRequired
-            case .providerUnavailable(let reason): throw .providerUnavailable(reason)
+            case .providerUnavailable: throw .providerUnavailable
+            case .credentialsUnreadable: throw .credentialsUnreadable
             }
         }
     }

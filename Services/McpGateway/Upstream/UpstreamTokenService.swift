@@ -16,6 +16,10 @@ enum UpstreamAccessError: Error, Equatable {
     case signInRequired
     /// The provider is unreachable or failing: try again later.
     case providerUnavailable(String)
+    /// The grant's upstream tokens are sealed under a key this gateway does not have (`GATEWAY_ENCRYPTION_KEY`
+    /// changed without the old one in `GATEWAY_ENCRYPTION_KEYS_OLD`) or do not authenticate. An operator's mistake,
+    /// not the user's: the grant is kept, so that it works again once the key is back.
+    case credentialsUnreadable
 }
 
 /// Hands out the user's upstream access token for a tool call, refreshing it first when it expires within a minute.
@@ -69,7 +73,7 @@ actor UpstreamTokenService {
         } else {
             grant = try await activeGrant(grantID)
         }
-        if let token = freshToken(of: grant) { return token }
+        if let token = try freshToken(of: grant) { return token }
         if let running = refreshing[grantID] { return try await value(of: running) }
         let task = Task { try await self.refresh(grantID: grantID) }
         refreshing[grantID] = task
@@ -80,17 +84,18 @@ actor UpstreamTokenService {
     private func activeGrant(_ grantID: String) async throws(UpstreamAccessError) -> Grant {
         let found: Grant?
         do { found = try await store.grant(id: grantID) } catch {
-            throw .providerUnavailable("the gateway's storage failed: \(error)")
+            logger.error("Reading a grant failed", metadata: ["oauth.grant_id": "\(grantID)", "error": "\(error)"])
+            throw .providerUnavailable("the gateway's storage failed")
         }
         guard let grant = found, grant.isActive(at: clock.now) else { throw .signInRequired }
         return grant
     }
 
     /// The grant's access token, unless it expires within ``refreshMargin``.
-    private func freshToken(of grant: Grant) -> String? {
-        guard grant.upstream.expiresAt.timeIntervalSince(clock.now) > Self.refreshMargin,
-            let token = try? vault.accessToken(of: grant)
-        else { return nil }
+    private func freshToken(of grant: Grant) throws(UpstreamAccessError) -> String? {
+        guard grant.upstream.expiresAt.timeIntervalSince(clock.now) > Self.refreshMargin else { return nil }
+        let token: String
+        do { token = try vault.accessToken(of: grant) } catch { throw unreadable(grant, error) }
         opened.withLock { opened in
             if opened.count >= Self.openedLimit { opened.removeAll() }
             opened[grant.id] = (grant.upstream.accessToken, token)
@@ -108,8 +113,10 @@ actor UpstreamTokenService {
         // Read the grant again: a refresh that finished while this caller was loading it must not be repeated with
         // the refresh token it already used up (the provider would see a reuse and revoke the user's session).
         let grant = try await activeGrant(grantID)
-        if let token = freshToken(of: grant) { return token }
-        guard let refreshToken = try? vault.refreshToken(of: grant) else {
+        if let token = try freshToken(of: grant) { return token }
+        let stored: String?
+        do { stored = try vault.refreshToken(of: grant) } catch { throw unreadable(grant, error) }
+        guard let refreshToken = stored else {
             logger.info(
                 "Upstream token expired and there is no refresh token; the user must sign in again",
                 metadata: ["oauth.client_id": "\(grant.clientID)"])
@@ -129,7 +136,22 @@ actor UpstreamTokenService {
             try await store.revokeGrant(id: grant.id, now: clock.now)
             throw UpstreamAccessError.signInRequired
         } catch let error as UpstreamError {
+            logger.error(
+                "Refreshing the upstream tokens failed; the grant is kept",
+                metadata: ["oauth.client_id": "\(grant.clientID)", "error": "\(error)"])
             throw UpstreamAccessError.providerUnavailable(error.description)
         }
+    }
+
+    /// Logs, once per call, why a grant's tokens cannot be opened, naming the key id (never a key), and keeps the
+    /// grant.
+    private func unreadable(_ grant: Grant, _ error: any Error) -> UpstreamAccessError {
+        logger.error(
+            "Cannot decrypt the upstream tokens of a grant; it is kept, and works again once the key is configured",
+            metadata: [
+                "oauth.client_id": "\(grant.clientID)", "oauth.grant_id": "\(grant.id)",
+                "crypto.key_id": "\(grant.upstream.accessToken.keyID)", "error": "\(error)",
+            ])
+        return .credentialsUnreadable
     }
 }

@@ -6,14 +6,22 @@ import JWTAuth
 struct UpstreamTokenVault {
     let cipher: TokenCipher
 
-    /// Seals a token response. Without a new refresh token (providers that do not rotate), the previous one is kept.
+    /// Seals a token response under the current key. Without a new refresh token (providers that do not rotate), the
+    /// previous one is kept, sealed again under the current key: every update leaves nothing under an old key, so old
+    /// keys can be retired.
     func seal(_ tokens: UpstreamTokenResponse, grantID: String, now: Date, previous: UpstreamTokens?) throws
         -> UpstreamTokens
     {
-        UpstreamTokens(
+        var refreshToken = try tokens.refreshToken.map { try cipher.seal($0, context: "refresh:" + grantID) }
+        if refreshToken == nil, let kept = previous?.refreshToken {
+            refreshToken =
+                kept.keyID == cipher.current.id
+                ? kept
+                : try cipher.seal(cipher.open(kept, context: "refresh:" + grantID), context: "refresh:" + grantID)
+        }
+        return UpstreamTokens(
             accessToken: try cipher.seal(tokens.accessToken, context: "access:" + grantID),
-            refreshToken: try tokens.refreshToken.map { try cipher.seal($0, context: "refresh:" + grantID) }
-                ?? previous?.refreshToken,
+            refreshToken: refreshToken,
             expiresAt: now.addingTimeInterval(tokens.expiresIn ?? 3600),
             scope: tokens.scope ?? previous?.scope ?? [])
     }
@@ -24,5 +32,23 @@ struct UpstreamTokenVault {
 
     func refreshToken(of grant: Grant) throws -> String? {
         try grant.upstream.refreshToken.map { try cipher.open($0, context: "refresh:" + grant.id) }
+    }
+
+    /// The grant's tokens sealed again under the current key; `nil` when they already are.
+    func resealed(_ grant: Grant) throws -> UpstreamTokens? {
+        let upstream = grant.upstream
+        guard
+            upstream.accessToken.keyID != cipher.current.id
+                || (upstream.refreshToken.map { $0.keyID != cipher.current.id } ?? false)
+        else { return nil }
+        var resealed = upstream
+        resealed.accessToken = try cipher.seal(accessToken(of: grant), context: "access:" + grant.id)
+        resealed.refreshToken = try refreshToken(of: grant).map { try cipher.seal($0, context: "refresh:" + grant.id) }
+        return resealed
+    }
+
+    /// The ids of the keys `upstream` is sealed under.
+    static func keyIDs(of upstream: UpstreamTokens) -> Set<String> {
+        Set([upstream.accessToken.keyID] + (upstream.refreshToken.map { [$0.keyID] } ?? []))
     }
 }
