@@ -18,6 +18,10 @@ struct DevIdPConfiguration: Sendable {
     var accessTokenLifetime: TimeInterval
     var idTokenLifetime: TimeInterval
     var refreshTokenLifetime: TimeInterval
+    /// `DEVIDP_REFRESH_REUSE_INTERVAL`: like Auth0's rotation setting "Reuse Interval", how long after its rotation a
+    /// refresh token may be presented again (a client that lost the response retries) before that counts as reuse.
+    /// 0, the default as in Auth0, makes every second use a reuse that revokes the family.
+    var refreshReuseInterval: TimeInterval = 0
 
     static let oidcScopes = ["openid", "profile", "email", "offline_access"]
     static let authorizationCodeLifetime: TimeInterval = 60
@@ -79,7 +83,8 @@ struct DevIdPConfiguration: Sendable {
             accessTokenLifetime: try settings.duration("DEVIDP_ACCESS_TOKEN_TTL", default: 3600, in: 5...86_400 * 30),
             idTokenLifetime: try settings.duration("DEVIDP_ID_TOKEN_TTL", default: 3600, in: 5...86_400 * 30),
             refreshTokenLifetime: try settings.duration(
-                "DEVIDP_REFRESH_TOKEN_TTL", default: 30 * 86_400, in: 60...86_400 * 365))
+                "DEVIDP_REFRESH_TOKEN_TTL", default: 30 * 86_400, in: 60...86_400 * 365),
+            refreshReuseInterval: try settings.duration("DEVIDP_REFRESH_REUSE_INTERVAL", default: 0, in: 0...86_400))
     }
 
     /// Both or neither of a client's id and secret.

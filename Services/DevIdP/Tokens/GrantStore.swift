@@ -37,7 +37,8 @@ actor GrantStore {
         let grant: Grant
         let family: String
         let expiresAt: Date
-        var rotated = false
+        /// When the token was first used; `nil` while unused.
+        var rotatedAt: Date?
     }
 
     private let clock: any WallClock
@@ -130,17 +131,21 @@ actor GrantStore {
     }
 
     /// Uses a refresh token once. Presenting a rotated token again revokes its whole family (reuse detection, as
-    /// Auth0's refresh token rotation does).
-    func useRefreshToken(_ token: String, clientID: String) -> RefreshOutcome {
+    /// Auth0's refresh token rotation does), unless it comes within `reuseInterval` of its first use (Auth0's "Reuse
+    /// Interval"): then it is honoured again.
+    func useRefreshToken(_ token: String, clientID: String, reuseInterval: TimeInterval = 0) -> RefreshOutcome {
         let key = SecretDigest.hex(token)
         guard var entry = refreshTokens[key], entry.grant.clientID == clientID, entry.expiresAt > clock.now,
             !revokedFamilies.contains(entry.family)
         else { return .invalid }
-        guard !entry.rotated else {
-            revokedFamilies.insert(entry.family)
-            return .reused
+        if let rotatedAt = entry.rotatedAt {
+            guard clock.now.timeIntervalSince(rotatedAt) < reuseInterval else {
+                revokedFamilies.insert(entry.family)
+                return .reused
+            }
+            return .valid(entry)
         }
-        entry.rotated = true
+        entry.rotatedAt = clock.now
         refreshTokens[key] = entry
         return .valid(entry)
     }

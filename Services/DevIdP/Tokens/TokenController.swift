@@ -101,7 +101,9 @@ struct TokenController {
     private func refreshToken(_ parameters: FormParameters, client: Client) async throws -> TokenResponse {
         let token = try parameters.required("refresh_token")
         let entry: GrantStore.RefreshToken
-        switch await store.useRefreshToken(token, clientID: client.id) {
+        switch await store.useRefreshToken(
+            token, clientID: client.id, reuseInterval: configuration.refreshReuseInterval)
+        {
         case .invalid: throw ErrorResponse.invalidGrant("The refresh token is invalid, expired or revoked")
         case .reused: throw ErrorResponse.invalidGrant("The refresh token was already used; its family is revoked")
         case .valid(let valid): entry = valid

@@ -42,7 +42,7 @@ struct AuthorizationRequestValidator {
                 message: "The application asked to return to an address it did not register. Nothing was sent there.")
         }
 
-        // The redirect URI is trusted from here on: errors go back to the client.
+        // The redirect URI is trusted from here on: errors go back to the client (RFC 6749 §4.1.2.1).
         let state = try single("state")
         var request = ClientAuthorizationRequest(
             clientID: clientID, redirectURI: redirectURI, redirectURIIncluded: sentRedirect != nil, scope: [],
@@ -50,35 +50,44 @@ struct AuthorizationRequestValidator {
         func fail(_ error: String, _ description: String) -> AuthorizeFailure {
             .redirect(request, error: error, description: description)
         }
+        func parameter(_ name: String) throws(AuthorizeFailure) -> String? {
+            do { return try query.single(name) } catch { throw fail("invalid_request", error.message) }
+        }
         if let state, state.utf8.count > Self.maximumStateLength {
             throw fail("invalid_request", "state is longer than \(Self.maximumStateLength) bytes")
         }
-        guard let responseType = try single("response_type") else {
+        guard let responseType = try parameter("response_type") else {
             throw fail("invalid_request", "The request has no response_type: send response_type=code")
         }
         guard responseType == "code" else {
             throw fail("unsupported_response_type", "Only response_type=code is supported")
         }
-        if let mode = try single("response_mode"), mode != "query" {
+        if let mode = try parameter("response_mode"), mode != "query" {
             throw fail("invalid_request", "Only response_mode=query is supported")
         }
-        guard let challenge = try single("code_challenge") else {
+        guard let challenge = try parameter("code_challenge") else {
             throw fail("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256")
         }
-        guard try single("code_challenge_method") == "S256" else {
+        guard try parameter("code_challenge_method") == "S256" else {
             throw fail("invalid_request", "code_challenge_method must be S256")
         }
         guard PKCE.isWellFormedS256Challenge(challenge) else {
             throw fail("invalid_request", "code_challenge must be the base64url SHA-256 of the code verifier")
         }
-        if let text = try single("scope"), text.utf8.count > 1024 { throw fail("invalid_scope", "scope is too long") }
-        let scope = try single("scope").map(ScopeSet.init(spaceSeparated:)) ?? GatewayScopes.default
+        if let text = try parameter("scope"), text.utf8.count > 1024 {
+            throw fail("invalid_scope", "scope is too long")
+        }
+        let scope = try parameter("scope").map(ScopeSet.init(spaceSeparated:)) ?? GatewayScopes.default
         let unsupported = scope.subtracting(GatewayScopes.supported)
         guard unsupported.isEmpty else { throw fail("invalid_scope", "Unsupported scope: \(unsupported)") }
-        let resource = try single("resource")
-        if let resource, !configuration.isOwnResource(resource) {
-            throw fail("invalid_target", "This server only issues tokens for the resource \(configuration.resource)")
+        // RFC 8707 §2: `resource` may be repeated; every value must be a resource of this server.
+        let resources = query.pairs.filter { $0.name == "resource" && !$0.value.isEmpty }.map(\.value)
+        if let foreign = resources.first(where: { !configuration.isOwnResource($0) }) {
+            throw fail(
+                "invalid_target",
+                "This server only issues tokens for the resource \(configuration.resource), not \(foreign.prefix(200))")
         }
+        let resource = resources.first
         request.scope = scope.isEmpty ? GatewayScopes.default : scope
         request.codeChallenge = challenge
         request.resource = resource

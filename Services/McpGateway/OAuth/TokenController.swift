@@ -27,9 +27,9 @@ struct TokenController {
         guard client.grantTypes.contains(grantType) else {
             throw ErrorResponse.unauthorizedClient("This client did not register the \(grantType) grant")
         }
-        if let resource = try parameters.single("resource"),
-            !configuration.isOwnResource(resource)
-        {
+        // RFC 8707 §2: `resource` may be repeated; every value must be a resource of this server.
+        let resources = parameters.pairs.filter { $0.name == "resource" && !$0.value.isEmpty }.map(\.value)
+        if resources.contains(where: { !configuration.isOwnResource($0) }) {
             throw ErrorResponse.invalidTarget(
                 "This server only issues tokens for the resource \(configuration.resource)")
         }

@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// Turns every error into a JSON ``ErrorResponse``: the service's own errors as they are, Hummingbird's `HTTPError`s
 /// (unknown route, body too large, undecodable JSON) in the same shape, and anything unexpected into a 500 that is
@@ -19,6 +20,13 @@ public struct ErrorRenderingMiddleware<Context: RequestContext>: RouterMiddlewar
             throw error
         } catch let error as HTTPError {
             throw ErrorResponse(error)
+        } catch let error as HTTPParserError {
+            // A body whose framing is broken (a bad chunk size, an unknown transfer coding): the client's fault, seen
+            // only once the handler reads the body. The connection cannot be trusted to continue.
+            context.logger.notice("Malformed request body", metadata: ["error": "\(error)"])
+            throw ErrorResponse(
+                status: .badRequest, code: "invalid_request", message: "The request body is not valid HTTP/1.1 framing",
+                headers: [.connection: "close"])
         } catch let error as any HTTPResponseError {
             // Any other error that knows its status (e.g. NIOTooManyBytesError): same status, JSON body.
             throw ErrorResponse(HTTPError(error.status))
