@@ -201,6 +201,29 @@ struct TokenTests {
         }
     }
 
+    @Test func aReuseIntervalHonoursARetryAndOnlyWithinIt() async throws {
+        let app = try await App(environment: ["DEVIDP_REFRESH_REUSE_INTERVAL": "10s"])
+        try await app.run { client in
+            let (code, verifier) = try await authorize(client)
+            let first = try #require(
+                try json(try await exchange(client, code: code, verifier: verifier))["refresh_token"]?.stringValue)
+            func refresh(_ token: String) async throws -> TestResponse {
+                try await client.postForm(
+                    "/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", token)],
+                    headers: basic(App.gatewayID, App.gatewaySecret))
+            }
+            #expect(try await refresh(first).status == .ok)
+            // The answer was lost: the same token again, 9 s later, is honoured (Auth0's "Reuse Interval").
+            app.clock.advance(by: 9)
+            let retry = try json(try await refresh(first))
+            let fresh = try #require(retry["refresh_token"]?.stringValue)
+            // After the interval it is a reuse: the family goes.
+            app.clock.advance(by: 2)
+            try expectOAuthError(try await refresh(first), .badRequest, "invalid_grant")
+            try expectOAuthError(try await refresh(fresh), .badRequest, "invalid_grant")
+        }
+    }
+
     @Test func revokedRefreshTokensStopWorking() async throws {
         let app = try await App()
         try await app.run { client in

@@ -238,7 +238,7 @@ struct MCPEndpointTests {
         }
     }
 
-    @Test func aRefusedUpstreamRefreshRevokesTheGrant() async throws {
+    @Test func aRefusedUpstreamRefreshIsA401SoThatTheClientAuthorizesAgain() async throws {
         let app = try await App()
         app.provider.update {
             $0.accessLifetime = 30  // expires within the refresh margin at once
@@ -248,10 +248,14 @@ struct MCPEndpointTests {
             let tokens = try await client.signIn(app: app)
             let session = try await client.initialize(tokens.accessToken)
             let reply = try await client.callTool(tokens.accessToken, session: session, "list-todos")
-            #expect(reply.result?["isError"] == true)
-            #expect(
-                reply.result?["content"]?.arrayValue?.first?.objectValue?["text"]?.stringValue?.contains("sign") == true
-            )
+            // Not a tool result the model would read: a 401 invalid_token, which MCP clients answer by authorizing.
+            #expect(reply.status == .unauthorized)
+            let challenge = reply.response.headers[.wwwAuthenticate] ?? ""
+            #expect(challenge.hasPrefix("Bearer ") && challenge.contains(#"error="invalid_token""#))
+            #expect(challenge.contains(metadata))
+            let error = reply.messages.first?["error"]?.objectValue
+            #expect(error?["code"] == -31001)
+            #expect(reply.messages.first?["id"] == 7)
             #expect(app.provider.snapshot.refreshCount == 1)
             let next = try await client.callTool(tokens.accessToken, session: session, "whoami")
             #expect(next.status == .unauthorized)

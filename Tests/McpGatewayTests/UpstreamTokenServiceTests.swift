@@ -139,6 +139,32 @@ struct UpstreamTokenServiceTests {
         #expect(try await store.grant(id: "g")?.revokedAt != nil)
     }
 
+    @Test func aRefreshIsRecordedBeforeTheProviderIsCalledAndClearedAfter() async throws {
+        let (store, provider, service) = try await setUp(expiresIn: 30)
+        // The provider may have received (and spent) the token when the answer is lost: the attempt stays recorded.
+        provider.update { $0.refreshBehaviour = .unreachable }
+        await #expect(throws: UpstreamAccessError.self) { try await service.accessToken(grantID: "g") }
+        #expect(try await store.grant(id: "g")?.upstream.refreshStartedAt == clock.now)
+        // The next attempt succeeds: the new tokens carry no marker.
+        provider.update { $0.refreshBehaviour = .succeed }
+        clock.advance(by: 1)
+        _ = try await service.accessToken(grantID: "g")
+        let grant = try #require(try await store.grant(id: "g"))
+        #expect(grant.upstream.refreshStartedAt == nil)
+        #expect(grant.revokedAt == nil)
+    }
+
+    @Test func aRefusalAfterAnInterruptedRefreshEndsTheSignInWithAReason() async throws {
+        let (store, provider, service) = try await setUp(expiresIn: 30)
+        // As if the gateway had died during a refresh: the marker is there, the tokens are the old ones.
+        var interrupted = try #require(try await store.grant(id: "g")).upstream
+        interrupted.refreshStartedAt = clock.now.addingTimeInterval(-5)
+        try await store.updateUpstream(grantID: "g", tokens: interrupted)
+        provider.update { $0.refreshBehaviour = .invalidGrant }
+        await #expect(throws: UpstreamAccessError.signInRequired) { try await service.accessToken(grantID: "g") }
+        #expect(try await store.grant(id: "g")?.revokedAt != nil)
+    }
+
     @Test func anUnreachableProviderIsTemporaryAndKeepsTheGrant() async throws {
         let (store, provider, service) = try await setUp(expiresIn: 30)
         provider.update { $0.refreshBehaviour = .unreachable }

@@ -57,6 +57,13 @@ struct MCPServer: Sendable {
             .insufficientScope(message, scope: needed, id: request.id), status: .forbidden, headers: headers)
     }
 
+    /// The `WWW-Authenticate` challenge sent with a ``JSONRPCError/signInRequiredCode`` error: `invalid_token`, so
+    /// that the MCP client runs its authorization again (RFC 6750 §3.1; MCP authorization).
+    var signInChallenge: String {
+        BearerAuthError.rejected("The sign-in behind this access token has ended; authorize again")
+            .challenge(resourceMetadata: resourceMetadataURL)
+    }
+
     /// The error for a request refused for want of a place in ``userRequests`` or ``sessionRequests``.
     func busy(id: JSONRPCID?) -> JSONRPCError {
         .busy(

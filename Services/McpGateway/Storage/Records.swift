@@ -96,6 +96,10 @@ struct UpstreamTokens: Codable, Sendable, Equatable {
     var expiresAt: Date
     /// The scopes the upstream provider granted.
     var scope: ScopeSet
+    /// Set, durably, just before the refresh token is sent to the provider, and cleared with the tokens it returns.
+    /// Still set on the next attempt means the last one never finished (the gateway stopped while the provider may
+    /// already have spent the token): a refusal then is no reuse attack.
+    var refreshStartedAt: Date? = nil
 }
 
 /// Who signed in, from the ID token.

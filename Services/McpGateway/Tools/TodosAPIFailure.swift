@@ -49,7 +49,9 @@ extension ToolResult {
     init<Payload>(_ outcome: Result<Payload, TodosAPIFailure>, success: (Payload) -> JSONValue) {
         switch outcome {
         case .success(let payload): self = .success(success(payload))
-        case .failure(let failure): self = .failure(failure.message)
+        case .failure(let failure):
+            self = .failure(failure.message)
+            signInRequired = failure == .signInRequired
         }
     }
 }

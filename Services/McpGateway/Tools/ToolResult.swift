@@ -7,6 +7,9 @@ struct ToolResult: Sendable, Equatable {
     let structured: JSONValue?
     private let textBytes: [UInt8]
     let isError: Bool
+    /// The user's sign-in has ended (revoked, or refused by the provider): the MCP layer answers with a 401 so that the
+    /// client signs the user in again, instead of a result the model would read.
+    var signInRequired = false
 
     var text: String { String(decoding: textBytes, as: UTF8.self) }
 

@@ -123,16 +123,43 @@ actor UpstreamTokenService {
             try await store.revokeGrant(id: grant.id, now: clock.now)
             throw UpstreamAccessError.signInRequired
         }
+        // Record the attempt durably before the provider can spend the token: if this process dies before it stores
+        // what the provider returns, the next attempt knows.
+        let interrupted = grant.upstream.refreshStartedAt
+        var attempt = grant.upstream
+        attempt.refreshStartedAt = clock.now
+        guard try await store.replaceUpstream(grantID: grant.id, expected: grant.upstream, with: attempt) else {
+            // Another instance refreshed meanwhile: use what it stored.
+            let current = try await activeGrant(grantID)
+            if let token = try freshToken(of: current) { return token }
+            throw UpstreamAccessError.providerUnavailable("a concurrent refresh of this grant did not finish")
+        }
         do {
             let response = try await refresher.refresh(refreshToken: refreshToken)
-            let tokens = try vault.seal(response, grantID: grant.id, now: clock.now, previous: grant.upstream)
+            let tokens = try vault.seal(response, grantID: grant.id, now: clock.now, previous: attempt)
             try await store.updateUpstream(grantID: grant.id, tokens: tokens)
             logger.debug("Upstream token refreshed", metadata: ["oauth.client_id": "\(grant.clientID)"])
             return response.accessToken
         } catch UpstreamError.invalidGrant(let reason) {
-            logger.info(
-                "The provider refused the refresh; revoking the grant",
-                metadata: ["oauth.client_id": "\(grant.clientID)", "reason": "\(reason)"])
+            let metadata: Logger.Metadata = [
+                "oauth.client_id": "\(grant.clientID)", "oauth.grant_id": "\(grant.id)", "reason": "\(reason)",
+            ]
+            if let interrupted {
+                logger.warning(
+                    """
+                    The provider refused a refresh token that an earlier refresh, started at \(interrupted) and never \
+                    finished (the gateway stopped during it), had probably spent: not a reuse attack. The user must \
+                    sign in again; the client is told so with a 401
+                    """,
+                    metadata: metadata)
+            } else {
+                logger.notice(
+                    """
+                    The provider refused the refresh (the user's session there ended or was revoked); the user must \
+                    sign in again, the client is told so with a 401
+                    """,
+                    metadata: metadata)
+            }
             try await store.revokeGrant(id: grant.id, now: clock.now)
             throw UpstreamAccessError.signInRequired
         } catch let error as UpstreamError {

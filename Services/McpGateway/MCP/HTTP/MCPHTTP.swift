@@ -60,6 +60,7 @@ enum MCPHTTP {
         case JSONRPCError.methodNotFoundCode: stateless ? .notFound : .ok
         case JSONRPCError.invalidParamsCode: stateless ? .badRequest : .ok
         case JSONRPCError.busyCode: .tooManyRequests
+        case JSONRPCError.signInRequiredCode: .unauthorized
         default: .ok
         }
     }

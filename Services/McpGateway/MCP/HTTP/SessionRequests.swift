@@ -41,8 +41,10 @@ struct SessionRequests: Sendable {
         defer { permit.release() }
         let outcome = await server.dispatcher.answer(rpc, revision: session.revision, caller: caller)
         var status = HTTPResponse.Status.ok
+        var replyHeaders = headers
         if case .error(let error) = outcome { status = MCPHTTP.status(of: error, stateless: false) }
-        return MCPHTTP.reply(outcome.response(id: rpc.id), accept: accept, status: status, headers: headers)
+        if status == .unauthorized { replyHeaders[.wwwAuthenticate] = server.signInChallenge }
+        return MCPHTTP.reply(outcome.response(id: rpc.id), accept: accept, status: status, headers: replyHeaders)
     }
 
     /// `initialize`: negotiates the revision (the one asked for when the gateway speaks it, else 2025-11-25) and

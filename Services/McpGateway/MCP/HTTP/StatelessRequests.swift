@@ -51,7 +51,8 @@ struct StatelessRequests: Sendable {
             let outcome = await server.dispatcher.answer(rpc, revision: .v20260728, caller: caller)
             var status = HTTPResponse.Status.ok
             if case .error(let error) = outcome { status = MCPHTTP.status(of: error, stateless: true) }
-            return MCPHTTP.reply(outcome.response(id: rpc.id), accept: accept, status: status)
+            let headers: HTTPFields = status == .unauthorized ? [.wwwAuthenticate: server.signInChallenge] : [:]
+            return MCPHTTP.reply(outcome.response(id: rpc.id), accept: accept, status: status, headers: headers)
         }
     }
 

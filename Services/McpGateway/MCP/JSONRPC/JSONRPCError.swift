@@ -25,6 +25,9 @@ struct JSONRPCError: Error, Sendable, Equatable {
     static let busyCode = -31000
     /// The gateway's own: the access token lacks the scope the tool needs (sent with a 403 step-up challenge).
     static let insufficientScopeCode = -31003
+    /// The gateway's own: the user's sign-in has ended (sent with a 401 `invalid_token` challenge, so that the client
+    /// authorizes again).
+    static let signInRequiredCode = -31001
 
     static func parseError(_ reason: String) -> Self {
         Self(code: parseErrorCode, message: "Parse error: \(reason)")
@@ -64,6 +67,10 @@ struct JSONRPCError: Error, Sendable, Equatable {
 
     static func busy(_ message: String, id: JSONRPCID?) -> Self {
         Self(code: busyCode, message: message, id: id)
+    }
+
+    static func signInRequired(_ message: String, id: JSONRPCID?) -> Self {
+        Self(code: signInRequiredCode, message: message, data: ["error": "invalid_token"], id: id)
     }
 
     static func insufficientScope(_ message: String, scope: String, id: JSONRPCID?) -> Self {

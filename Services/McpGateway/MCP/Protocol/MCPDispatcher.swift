@@ -84,6 +84,7 @@ struct MCPDispatcher: Sendable {
         do {
             let result = try await tools.call(
                 name, arguments: ToolArguments(arguments), caller: caller.toolCaller(trace: trace))
+            if result.signInRequired { return .error(.signInRequired(result.text, id: request.id)) }
             return .encoded(result.encoded(extra: stateless ? statelessResultMembers : []))
         } catch {
             return .error(.invalidParams(error.message, id: request.id))
