@@ -47,6 +47,24 @@ struct GatewayConfigurationTests {
         #expect(!server.clientMetadataDocuments.allowPrivateAddresses)
     }
 
+    @Test(arguments: [
+        (["PUBLIC_URL": "http://mcp.example.com"], "PUBLIC_URL"),
+        (["AUTH0_DOMAIN": "http://acme.us.auth0.com"], "AUTH0_DOMAIN"),
+        (["CLIENT_ID_METADATA_ALLOW_PRIVATE": "true", "PUBLIC_URL": "https://mcp.example.com"],
+         "CLIENT_ID_METADATA_ALLOW_PRIVATE"),
+    ])
+    func insecureSettingsAreRefusedUnlessLocal(changes: [String: String], variable: String) {
+        #expect {
+            try load(minimal.merging(changes) { $1 })
+        } throws: { ($0 as? ConfigurationError)?.variable == variable }
+    }
+
+    @Test func localDevelopmentMayUsePlainHTTP() throws {
+        let local = try load(
+            minimal.merging(["PUBLIC_URL": "http://127.0.0.1:8788", "CLIENT_ID_METADATA_ALLOW_PRIVATE": "true"]) { $1 })
+        #expect(local.server?.clientMetadataDocuments.allowPrivateAddresses == true)
+    }
+
     @Test func idTokenAlgorithmsAndTheProvidersName() throws {
         #expect(try load(minimal).server?.upstream.idTokenAlgorithms == [.rs256])
         let configured = try load(minimal.merging(["OIDC_ID_TOKEN_ALGORITHMS": "rs512, ES256"]) { $1 })

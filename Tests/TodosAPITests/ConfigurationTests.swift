@@ -89,4 +89,22 @@ struct TodosAPIConfigurationTests {
         }
         #expect(error?.variable == variable)
     }
+
+    @Test(arguments: [
+        (["OIDC_ISSUER": "http://idp.example.com/"], "OIDC_ISSUER"),
+        (["AUTH0_DOMAIN": "http://acme.us.auth0.com"], "AUTH0_DOMAIN"),
+        (["AUTH0_DOMAIN": "acme.us.auth0.com", "JWKS_REFRESH_COOLDOWN": "0"], "JWKS_REFRESH_COOLDOWN"),
+        (["ACCESS_TEAM_DOMAIN": "http://team.cloudflareaccess.com", "ACCESS_AUD": "aud"], "ACCESS_TEAM_DOMAIN"),
+    ])
+    func insecureSettingsAreRefusedUnlessLocal(environment: [String: String], variable: String) {
+        #expect {
+            try TodosAPIConfiguration.load(from: Settings(environment: environment))
+        } throws: { ($0 as? ConfigurationError)?.variable == variable }
+    }
+
+    @Test func localProvidersMayUsePlainHTTPAndNoCooldown() throws {
+        let configuration = try TodosAPIConfiguration.load(
+            from: Settings(environment: ["OIDC_ISSUER": "http://127.0.0.1:8790/", "JWKS_REFRESH_COOLDOWN": "0"]))
+        #expect(configuration.jwksRefreshCooldown == 0)
+    }
 }

@@ -76,9 +76,7 @@ struct AuthorizationServerSettings: Sendable {
             refreshTokenReuseInterval: try settings.duration("REFRESH_TOKEN_REUSE_INTERVAL", default: 60, in: 0...3600),
             unusedClientLifetime: try settings.duration(
                 "UNUSED_CLIENT_TTL", default: 86_400, in: 600...365 * 86_400),
-            clientMetadataDocuments: ClientMetadataDocumentSettings(
-                enabled: try settings.boolean("CLIENT_ID_METADATA_DOCUMENTS", default: true),
-                allowPrivateAddresses: try settings.boolean("CLIENT_ID_METADATA_ALLOW_PRIVATE", default: false)))
+            clientMetadataDocuments: try ClientMetadataDocumentSettings.load(from: settings))
     }
 
     private static func secret(_ settings: Settings, _ name: String) throws(ConfigurationError) -> String {
@@ -99,6 +97,20 @@ struct ClientMetadataDocumentSettings: Sendable {
     /// `CLIENT_ID_METADATA_ALLOW_PRIVATE`: for development only, documents may be fetched from loopback and private
     /// addresses, and over plain http from loopback.
     var allowPrivateAddresses = false
+
+    static func load(from settings: Settings) throws(ConfigurationError) -> ClientMetadataDocumentSettings {
+        let allowPrivate = try settings.boolean("CLIENT_ID_METADATA_ALLOW_PRIVATE", default: false)
+        // Development only: on a gateway the internet can reach, it would let anyone make it fetch internal URLs.
+        if allowPrivate, !PlainHTTPRule.isLoopback(settings.string("PUBLIC_URL", default: "http://localhost:8788")) {
+            throw ConfigurationError(
+                variable: "CLIENT_ID_METADATA_ALLOW_PRIVATE",
+                problem: "is for development on this machine only, and PUBLIC_URL is not a loopback URL",
+                example: "false")
+        }
+        return ClientMetadataDocumentSettings(
+            enabled: try settings.boolean("CLIENT_ID_METADATA_DOCUMENTS", default: true),
+            allowPrivateAddresses: allowPrivate)
+    }
 }
 
 /// `AUTH_MODE=external`: which tokens of which authorization server `/mcp` accepts.

@@ -47,6 +47,9 @@ struct GatewayConfiguration: Sendable {
     static func load(from settings: Settings) throws(ConfigurationError) -> GatewayConfiguration {
         let publicURL = try normalizedPublicURL(
             settings.url("PUBLIC_URL", default: "http://localhost:8788", example: "https://mcp.example.com"))
+        // OAuth over plain http would expose codes and tokens, and cookies could not be Secure. Behind a proxy that
+        // terminates TLS, PUBLIC_URL is the https URL clients use.
+        try PlainHTTPRule.check(publicURL, variable: "PUBLIC_URL", example: "https://mcp.example.com")
         let origins = try allowedOrigins(from: settings)
         return GatewayConfiguration(
             publicURL: publicURL,

@@ -55,8 +55,24 @@ struct TodosAPIConfiguration: Sendable {
             tokens: tokens,
             access: access,
             leeway: try settings.duration("JWT_LEEWAY", default: 60, in: 0...600),
-            jwksRefreshCooldown: try settings.duration("JWKS_REFRESH_COOLDOWN", default: 5, in: 0...3600),
+            jwksRefreshCooldown: try jwksRefreshCooldown(settings, issuer: tokens?.issuer),
             databasePath: settings.string("TODOS_DATABASE", default: ".data/todos.sqlite"))
+    }
+
+    /// `JWKS_REFRESH_COOLDOWN`: 0 (no limit on the refetches that unknown `kid`s force) is for tests against a local
+    /// provider only; against a real one, anyone could make TodosAPI hammer it.
+    private static func jwksRefreshCooldown(_ settings: Settings, issuer: String?) throws(ConfigurationError)
+        -> TimeInterval
+    {
+        let cooldown = try settings.duration("JWKS_REFRESH_COOLDOWN", default: 5, in: 0...3600)
+        if cooldown < 1, let issuer, !PlainHTTPRule.isLoopback(issuer) {
+            throw ConfigurationError(
+                variable: "JWKS_REFRESH_COOLDOWN",
+                problem: "must be at least 1s unless the issuer is on this machine (it limits the key refetches that"
+                    + " tokens naming unknown keys force on the provider)",
+                example: "5s")
+        }
+        return cooldown
     }
 
     private static func loadTokens(from settings: Settings) throws(ConfigurationError) -> TokenSettings {

@@ -19,6 +19,7 @@ public enum AccessTeamDomain {
             throw ConfigurationError(
                 variable: variable, problem: "is not an Access team domain: '\(value)'", example: example)
         }
+        try PlainHTTPRule.check(text, variable: variable, example: example)
         return text
     }
 }

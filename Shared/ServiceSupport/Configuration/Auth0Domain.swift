@@ -55,7 +55,9 @@ extension Settings {
                     variable: "AUTH0_DOMAIN", problem: "and OIDC_ISSUER are both set; set only one of them",
                     example: "acme.us.auth0.com")
             }
-            return try url("OIDC_ISSUER", example: "https://keycloak.example.com/realms/demo")
+            let issuer = try url("OIDC_ISSUER", example: "https://keycloak.example.com/realms/demo")
+            try PlainHTTPRule.check(issuer, variable: "OIDC_ISSUER", example: "https://keycloak.example.com/realms/demo")
+            return issuer
         }
         guard let domain = string("AUTH0_DOMAIN") else {
             throw ConfigurationError(
@@ -63,6 +65,8 @@ extension Settings {
                 problem: "is missing (or set OIDC_ISSUER for another OpenID Connect provider)",
                 example: "acme.us.auth0.com")
         }
-        return try Auth0Domain.issuer(from: domain)
+        let issuer = try Auth0Domain.issuer(from: domain)
+        try PlainHTTPRule.check(issuer, variable: "AUTH0_DOMAIN", example: "acme.us.auth0.com")
+        return issuer
     }
 }
