@@ -50,8 +50,10 @@ struct GatewayConfigurationTests {
     @Test(arguments: [
         (["PUBLIC_URL": "http://mcp.example.com"], "PUBLIC_URL"),
         (["AUTH0_DOMAIN": "http://acme.us.auth0.com"], "AUTH0_DOMAIN"),
-        (["CLIENT_ID_METADATA_ALLOW_PRIVATE": "true", "PUBLIC_URL": "https://mcp.example.com"],
-         "CLIENT_ID_METADATA_ALLOW_PRIVATE"),
+        (
+            ["CLIENT_ID_METADATA_ALLOW_PRIVATE": "true", "PUBLIC_URL": "https://mcp.example.com"],
+            "CLIENT_ID_METADATA_ALLOW_PRIVATE"
+        ),
     ])
     func insecureSettingsAreRefusedUnlessLocal(changes: [String: String], variable: String) {
         #expect {

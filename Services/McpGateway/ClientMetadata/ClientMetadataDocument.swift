@@ -78,6 +78,11 @@ struct ClientMetadataDocumentURL: Sendable, Equatable {
         guard (1...65535).contains(port) else {
             throw .invalidURL("The client_id URL has an invalid port.")
         }
+        // Only the https port: any other turns the gateway into a port scanner of hosts that trust it. (Development
+        // setups, with CLIENT_ID_METADATA_ALLOW_PRIVATE, may use any.)
+        guard port == 443 || allowLoopbackHTTP else {
+            throw .invalidURL("A client_id URL must use the https port (443).")
+        }
         var fetchComponents = components
         fetchComponents.percentEncodedHost = components.percentEncodedHost?.lowercased()
         guard let fetchURL = fetchComponents.string else {

@@ -80,6 +80,10 @@ struct PublicAddressPolicy: Sendable {
         if address[0] == 0x20 && address[1] == 0x01 && address[2] == 0x0D && address[3] == 0xB8 { return false }
         if address[0] == 0x20 && address[1] == 0x01 && address[2] == 0 && address[3] == 0 { return false }  // Teredo
         if address[0] == 0x01 && address[1..<8].allSatisfy({ $0 == 0 }) { return false }  // 100::/64, discard
+        // 64:ff9b:1::/48, local-use NAT64 (RFC 8215): translates to whatever IPv4 the local network chooses.
+        if address[0..<6].elementsEqual([0, 0x64, 0xFF, 0x9B, 0, 0x01]) { return false }
+        // ::ffff:0:0:0/96, IPv4-translated (RFC 2765 SIIT): an IPv4 address in another form.
+        if address[0..<12].elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0, 0]) { return false }
         return true
     }
 

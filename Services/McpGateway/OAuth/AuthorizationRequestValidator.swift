@@ -8,6 +8,10 @@ import ServiceSupport
 enum AuthorizeFailure: Error {
     case page(title: String, message: String, status: HTTPResponse.Status = .badRequest)
     case redirect(ClientAuthorizationRequest, error: String, description: String)
+    /// A client_id URL whose metadata document could not be fetched or used. The user is told only that, with the
+    /// request id: telling a refused connection from a timeout, a TLS failure or a status would let anyone probe the
+    /// hosts that trust the gateway. The reason goes to the log.
+    case metadataDocument(clientID: String, ClientMetadataDocumentError)
 }
 
 /// Validates the query of `GET /authorize`.
@@ -98,11 +102,7 @@ struct AuthorizationRequestValidator {
     private func client(_ clientID: String) async throws -> RegisteredClient? {
         do { return try await clients.clientForAuthorization(clientID) } catch let error as ClientMetadataDocumentError
         {
-            throw AuthorizeFailure.page(
-                title: "Application details not accepted",
-                message: "The application identifies itself by the URL \(clientID.prefix(300)) and its details there"
-                    + " were not accepted. \(error.description)",
-                status: error.kind == .unavailable ? .badGateway : .badRequest)
+            throw AuthorizeFailure.metadataDocument(clientID: clientID, error)
         }
     }
 

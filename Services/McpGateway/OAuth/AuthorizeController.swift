@@ -40,6 +40,16 @@ struct AuthorizeController {
             )
             .validate(query)
         } catch let failure as AuthorizeFailure {
+            if case .metadataDocument(let clientID, let error) = failure {
+                context.logger.notice(
+                    "A client metadata document was not accepted",
+                    metadata: ["oauth.client_id": "\(clientID.prefix(300))", "error": "\(error.description)"])
+                return pages.errorPage(
+                    status: .badRequest, heading: "Application details not accepted",
+                    message: "The application identifies itself by the URL \(clientID.prefix(300)), and the details"
+                        + " published there could not be used. Its developer can ask the gateway's operator for the"
+                        + " reason, quoting the request id \(context.requestID).")
+            }
             return render(failure)
         }
         do {
@@ -133,6 +143,10 @@ struct AuthorizeController {
         case .redirect(let request, let error, let description):
             return HTMLPage.redirect(
                 to: ClientRedirect.error(request, error, description, issuer: configuration.issuer))
+        case .metadataDocument:
+            return pages.errorPage(
+                status: .badRequest, heading: "Application details not accepted",
+                message: "The details the application publishes could not be used.")
         }
     }
 

@@ -31,14 +31,23 @@ public struct DocumentFetchError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
-/// Fetches documents with async-http-client: a timeout, a size limit, JSON accepted.
+/// Fetches documents with async-http-client: a timeout, a size limit, JSON accepted, no redirect followed.
 public struct HTTPDocumentFetcher: DocumentFetching {
     private let client: HTTPClient
     private let timeout: TimeAmount
     private let maximumSize: Int
 
-    /// Creates a fetcher on `client` (by default the process-wide shared client).
-    public init(client: HTTPClient = .shared, timeout: TimeAmount = .seconds(5), maximumSize: Int = 512 * 1024) {
+    /// The process-wide client of fetchers created without one. It follows no redirect: keys and discovery documents
+    /// come from the URL configured or published, and a redirect (https to http, or to another host) could substitute
+    /// another issuer's keys. A 3xx is an error like any other status but 200.
+    public static let sharedClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// Creates a fetcher on `client` (by default ``sharedClient``, which follows no redirect).
+    public init(client: HTTPClient = sharedClient, timeout: TimeAmount = .seconds(5), maximumSize: Int = 512 * 1024) {
         self.client = client
         self.timeout = timeout
         self.maximumSize = maximumSize

@@ -56,7 +56,8 @@ extension Settings {
                     example: "acme.us.auth0.com")
             }
             let issuer = try url("OIDC_ISSUER", example: "https://keycloak.example.com/realms/demo")
-            try PlainHTTPRule.check(issuer, variable: "OIDC_ISSUER", example: "https://keycloak.example.com/realms/demo")
+            try PlainHTTPRule.check(
+                issuer, variable: "OIDC_ISSUER", example: "https://keycloak.example.com/realms/demo")
             return issuer
         }
         guard let domain = string("AUTH0_DOMAIN") else {
