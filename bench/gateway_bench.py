@@ -80,7 +80,7 @@ def measure(url: str, modes: dict[str, tuple[Path, str]], processes: dict[str, i
 
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    stack = start_stack("devidp", gateway_env={"MCP_MAX_SESSIONS_PER_USER": "100", "RATE_LIMIT_TOKEN": "off"}, launcher=SERVERS_CORE)
+    stack = start_stack("devidp", gateway_env={"MCP_MAX_SESSIONS_PER_USER": "100", "RATE_LIMIT_TOKEN": "off", "RATE_LIMIT_REGISTER": "off"}, launcher=SERVERS_CORE)
     gateway_pid = stack.services[-1].process.pid
     api_pid = stack.services[1].process.pid
     results: dict = {}

@@ -35,7 +35,7 @@ struct GatewayRateLimits: Sendable {
             proxies.append(block)
         }
         return GatewayRateLimits(
-            register: try limit("RATE_LIMIT_REGISTER", default: "60/min"),
+            register: try limit("RATE_LIMIT_REGISTER", default: "20/min"),
             authorize: try limit("RATE_LIMIT_AUTHORIZE", default: "120/min"),
             token: try limit("RATE_LIMIT_TOKEN", default: "600/min"),
             revoke: try limit("RATE_LIMIT_REVOKE", default: "600/min"),
