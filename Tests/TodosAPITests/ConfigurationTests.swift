@@ -94,6 +94,12 @@ struct TodosAPIConfigurationTests {
         (["OIDC_ISSUER": "http://idp.example.com/"], "OIDC_ISSUER"),
         (["AUTH0_DOMAIN": "http://acme.us.auth0.com"], "AUTH0_DOMAIN"),
         (["AUTH0_DOMAIN": "acme.us.auth0.com", "JWKS_REFRESH_COOLDOWN": "0"], "JWKS_REFRESH_COOLDOWN"),
+        (
+            [
+                "AUTH0_DOMAIN": "acme.us.auth0.com", "JWKS_URL": "https://keys.example/jwks.json",
+                "JWKS_REFRESH_COOLDOWN": "0",
+            ], "JWKS_REFRESH_COOLDOWN"
+        ),
         (["ACCESS_TEAM_DOMAIN": "http://team.cloudflareaccess.com", "ACCESS_AUD": "aud"], "ACCESS_TEAM_DOMAIN"),
     ])
     func insecureSettingsAreRefusedUnlessLocal(environment: [String: String], variable: String) {
@@ -106,5 +112,12 @@ struct TodosAPIConfigurationTests {
         let configuration = try TodosAPIConfiguration.load(
             from: Settings(environment: ["OIDC_ISSUER": "http://127.0.0.1:8790/", "JWKS_REFRESH_COOLDOWN": "0"]))
         #expect(configuration.jwksRefreshCooldown == 0)
+        // Keys served on this machine for a remote issuer's name (a test's JWKS server): allowed too.
+        let served = try TodosAPIConfiguration.load(
+            from: Settings(environment: [
+                "AUTH0_DOMAIN": "tenant.example.test", "JWKS_URL": "http://127.0.0.1:9999/jwks.json",
+                "JWKS_REFRESH_COOLDOWN": "0",
+            ]))
+        #expect(served.jwksRefreshCooldown == 0)
     }
 }

@@ -37,8 +37,8 @@ struct GatewayRateLimits: Sendable {
         return GatewayRateLimits(
             register: try limit("RATE_LIMIT_REGISTER", default: "20/min"),
             authorize: try limit("RATE_LIMIT_AUTHORIZE", default: "120/min"),
-            token: try limit("RATE_LIMIT_TOKEN", default: "600/min"),
-            revoke: try limit("RATE_LIMIT_REVOKE", default: "600/min"),
+            token: try limit("RATE_LIMIT_TOKEN", default: "6000/min"),
+            revoke: try limit("RATE_LIMIT_REVOKE", default: "6000/min"),
             trustedProxies: proxies)
     }
 }

@@ -55,17 +55,23 @@ struct TodosAPIConfiguration: Sendable {
             tokens: tokens,
             access: access,
             leeway: try settings.duration("JWT_LEEWAY", default: 60, in: 0...600),
-            jwksRefreshCooldown: try jwksRefreshCooldown(settings, issuer: tokens?.issuer),
+            jwksRefreshCooldown: try jwksRefreshCooldown(settings, keys: tokens?.jwksSource),
             databasePath: settings.string("TODOS_DATABASE", default: ".data/todos.sqlite"))
     }
 
-    /// `JWKS_REFRESH_COOLDOWN`: 0 (no limit on the refetches that unknown `kid`s force) is for tests against a local
-    /// provider only; against a real one, anyone could make TodosAPI hammer it.
-    private static func jwksRefreshCooldown(_ settings: Settings, issuer: String?) throws(ConfigurationError)
+    /// `JWKS_REFRESH_COOLDOWN`: 0 (no limit on the refetches that unknown `kid`s force) is for tests against keys
+    /// served on this machine only; against a real provider, anyone could make TodosAPI hammer it.
+    private static func jwksRefreshCooldown(_ settings: Settings, keys: JWKSSource?) throws(ConfigurationError)
         -> TimeInterval
     {
         let cooldown = try settings.duration("JWKS_REFRESH_COOLDOWN", default: 5, in: 0...3600)
-        if cooldown < 1, let issuer, !PlainHTTPRule.isLoopback(issuer) {
+        let keysURL: String? =
+            switch keys {
+            case .url(let url)?: url
+            case .wellKnown(let issuer)?, .discovery(let issuer)?: issuer
+            case nil: nil
+            }
+        if cooldown < 1, let keysURL, !PlainHTTPRule.isLoopback(keysURL) {
             throw ConfigurationError(
                 variable: "JWKS_REFRESH_COOLDOWN",
                 problem: "must be at least 1s unless the issuer is on this machine (it limits the key refetches that"
