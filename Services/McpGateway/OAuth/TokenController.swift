@@ -52,7 +52,8 @@ struct TokenController {
             throw ErrorResponse.invalidGrant("The authorization code is invalid")
         }
         guard record.redeemedAt == nil else {
-            _ = try await store.redeem(codeDigest: digest, issuing: placeholderTokens(record), now: now)
+            // RFC 6749 §4.1.2: a code used twice revokes what it produced.
+            try await store.revokeGrant(id: record.grantID, now: now)
             context.logger.warning(
                 "Authorization code replayed; its grant is revoked",
                 metadata: ["oauth.client_id": "\(client.id)"])
@@ -142,14 +143,5 @@ struct TokenController {
         TokenResponse(
             accessToken: access, expiresIn: Int(settings.accessTokenLifetime), scope: scope.description,
             refreshToken: refresh)
-    }
-
-    /// Tokens that are never stored: redeeming an already redeemed code only revokes.
-    private func placeholderTokens(_ record: AuthorizationCodeRecord) -> IssuedTokens {
-        IssuedTokens(
-            access: AccessTokenRecord(
-                digest: "", grantID: record.grantID, clientID: record.clientID, scope: [],
-                resource: "", expiresAt: .distantPast),
-            refreshDigest: nil)
     }
 }
