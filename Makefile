@@ -47,10 +47,12 @@ $(VENV)/.installed: Tests/Interop/requirements.txt
 
 venv: $(VENV)/.installed
 
+# The store tests run on SQLite and on a throw-away PostgreSQL server (installed from Debian's packages if missing),
+# which the interop tests of several gateway instances use too.
 test: system-deps venv
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
-	swift test --skip-build $(SWIFT_BUILD_FLAGS)
-	BIN_PATH="$$(swift build --show-bin-path)" $(VENV)/bin/python -m pytest -q Tests/Interop
+	GATEWAY_TEST_REQUIRE_POSTGRES=1 BIN_PATH="$$(swift build --show-bin-path)" scripts/with-postgres.sh \
+		bash -c 'swift test --skip-build $(SWIFT_BUILD_FLAGS) && $(VENV)/bin/python -m pytest -q Tests/Interop'
 
 $(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt

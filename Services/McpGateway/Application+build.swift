@@ -8,8 +8,8 @@ import ServiceSupport
 
 /// What the gateway needs from outside, injectable for tests.
 struct GatewayDependencies: Sendable {
-    /// The gateway's database; used in `AUTH_MODE=gateway` only.
-    var store: (any GatewayStore)?
+    /// The gateway's stores; used in `AUTH_MODE=gateway` only.
+    var storage: GatewayStorage?
     var clock: any WallClock = SystemClock()
     var httpClient: HTTPClient = .shared
     /// Fetches discovery documents and key sets; by default over HTTP with `httpClient`.
@@ -25,7 +25,8 @@ struct GatewayDependencies: Sendable {
 /// The parts of the gateway's own authorization server (`AUTH_MODE=gateway`).
 struct AuthorizationServer: Sendable {
     let settings: AuthorizationServerSettings
-    let store: any GatewayStore
+    /// The stores, the access-token lookups going through ``AccessTokenCache``.
+    let storage: GatewayStorage
     let clients: ClientDirectory
     let upstream: UpstreamProvider
     let cipher: TokenCipher
@@ -53,37 +54,41 @@ struct Gateway: Sendable {
         let fetcher = dependencies.documentFetcher ?? HTTPDocumentFetcher(client: dependencies.httpClient)
         switch configuration.mode {
         case .authorizationServer(let settings):
-            guard let database = dependencies.store else {
+            guard var storage = dependencies.storage else {
                 throw ConfigurationError(
                     variable: "GATEWAY_DATABASE", problem: "was not opened", example: ".data/gateway.sqlite")
             }
-            let store = AccessTokenCache(wrapping: database)
+            storage.accessTokens = AccessTokenCache(wrapping: storage.accessTokens, feed: storage.changes)
             let cipher = TokenCipher(
                 secret: settings.encryptionSecret, previousSecrets: settings.previousEncryptionSecrets)
             let upstream = UpstreamProvider(
                 configuration: settings.upstream, callbackURL: configuration.callbackURL,
                 http: dependencies.upstreamHTTP ?? AsyncUpstreamHTTP(client: dependencies.httpClient), fetcher: fetcher,
                 clock: dependencies.clock, logger: logger)
-            try await UpstreamTokenResealer.checkKeys(store: store, cipher: cipher, now: dependencies.clock.now)
+            try await UpstreamTokenResealer.checkKeys(
+                upstreamTokens: storage.upstreamTokens, cipher: cipher, now: dependencies.clock.now)
             let upstreamTokens = UpstreamTokenService(
-                store: store, refresher: upstream, cipher: cipher, clock: dependencies.clock, logger: logger)
+                grants: storage.grants, upstreamTokens: storage.upstreamTokens, refresher: upstream, cipher: cipher,
+                clock: dependencies.clock, logger: logger)
             let documents = settings.clientMetadataDocuments
             let clients = ClientDirectory(
-                store: store,
+                store: storage.clients,
                 documents: documents.enabled
                     ? ClientMetadataDocuments(
                         fetcher: HTTPClientMetadataFetcher(
                             policy: PublicAddressPolicy(allowPrivate: documents.allowPrivateAddresses),
                             resolver: dependencies.hostResolver),
-                        store: store, clock: dependencies.clock, allowLoopbackHTTP: documents.allowPrivateAddresses,
+                        store: storage.clients, clock: dependencies.clock,
+                        allowLoopbackHTTP: documents.allowPrivateAddresses,
                         logger: logger)
                     : nil)
             self.authorizationServer = AuthorizationServer(
-                settings: settings, store: store, clients: clients, upstream: upstream, cipher: cipher,
+                settings: settings, storage: storage, clients: clients, upstream: upstream, cipher: cipher,
                 cookies: CookieSigner(secret: settings.cookieSecret, secure: configuration.isHTTPS),
                 upstreamTokens: upstreamTokens)
             self.authenticator = GatewayTokenAuthenticator(
-                configuration: configuration, store: store, tokens: upstreamTokens, clock: dependencies.clock)
+                configuration: configuration, accessTokens: storage.accessTokens, tokens: upstreamTokens,
+                clock: dependencies.clock)
         case .externalAuthorizationServer(let settings):
             self.authorizationServer = nil
             let keys = JWKSCache(
@@ -141,24 +146,29 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     HomeController(configuration: configuration, pages: gateway.pages).addRoutes(to: router)
     MetadataController(configuration: configuration).addRoutes(to: router)
     if let server = gateway.authorizationServer {
+        let storage = server.storage
         let signIn = UpstreamSignIn(
-            configuration: configuration, settings: server.settings, store: server.store, upstream: server.upstream,
-            cipher: server.cipher, cookies: server.cookies, clock: gateway.clock)
-        RegistrationController(store: server.store, clock: gateway.clock).addRoutes(to: router)
+            configuration: configuration, settings: server.settings, pendingSignIns: storage.pendingSignIns,
+            upstream: server.upstream, cipher: server.cipher, cookies: server.cookies, clock: gateway.clock)
+        RegistrationController(clients: storage.clients, clock: gateway.clock).addRoutes(to: router)
         AuthorizeController(
-            configuration: configuration, settings: server.settings, store: server.store, clients: server.clients,
-            signIn: signIn, cookies: server.cookies, cipher: server.cipher, pages: gateway.pages, clock: gateway.clock
+            configuration: configuration, settings: server.settings, clients: server.clients, signIn: signIn,
+            cookies: server.cookies, cipher: server.cipher, pages: gateway.pages, clock: gateway.clock
         ).addRoutes(to: router)
         CallbackController(
-            configuration: configuration, settings: server.settings, store: server.store, upstream: server.upstream,
-            cipher: server.cipher, cookies: server.cookies, pages: gateway.pages, clock: gateway.clock
+            configuration: configuration, settings: server.settings, pendingSignIns: storage.pendingSignIns,
+            codes: storage.codes, upstream: server.upstream, cipher: server.cipher, cookies: server.cookies,
+            pages: gateway.pages, clock: gateway.clock
         ).addRoutes(to: router)
         TokenController(
-            configuration: configuration, settings: server.settings, store: server.store, clients: server.clients,
-            clock: gateway.clock
+            configuration: configuration, settings: server.settings, codes: storage.codes, grants: storage.grants,
+            refreshTokens: storage.refreshTokens, clients: server.clients, clock: gateway.clock
         )
         .addRoutes(to: router)
-        RevocationController(store: server.store, clients: server.clients, clock: gateway.clock).addRoutes(to: router)
+        RevocationController(
+            accessTokens: storage.accessTokens, refreshTokens: storage.refreshTokens, grants: storage.grants,
+            clients: server.clients, clock: gateway.clock
+        ).addRoutes(to: router)
     }
 
     // The MCP endpoints: Streamable HTTP at /mcp, and the legacy HTTP+SSE transport at /sse and /messages. All three
@@ -177,10 +187,10 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     var services: [any Service] = [
         SessionSweeper(sessions: gateway.mcp.sessions, interval: .seconds(60), logger: logger)
     ]
-    if let store = gateway.authorizationServer?.store {
+    if let storage = gateway.authorizationServer?.storage {
         services.append(
             ExpirySweeper(
-                store: store, clock: gateway.clock, interval: .seconds(60),
+                maintenance: storage.maintenance, clock: gateway.clock, interval: .seconds(60),
                 unusedClientLifetime: gateway.authorizationServer?.settings.unusedClientLifetime ?? 86_400,
                 logger: logger))
     }

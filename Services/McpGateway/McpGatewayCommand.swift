@@ -34,21 +34,22 @@ struct Serve: AsyncParsableCommand {
             if let host { configuration.host = host }
             if let port { configuration.port = port }
             let logger = Logger(label: "McpGateway")
-            // Only the gateway's own authorization server keeps state on disk.
-            var store: (any GatewayStore)?
+            // Only the gateway's own authorization server keeps state.
+            var database: OpenedDatabase?
             if case .authorizationServer(let server) = configuration.mode {
-                store = SQLiteGatewayStore(database: try GatewayDatabase.open(path: server.databasePath))
+                database = try await OpenedDatabase.open(server.database, logger: logger)
             }
             let httpClient = OutboundHTTPClient.make()
             let gateway: Gateway
             do {
                 gateway = try await Gateway(
                     configuration: configuration,
-                    dependencies: GatewayDependencies(store: store, httpClient: httpClient),
+                    dependencies: GatewayDependencies(storage: database?.storage, httpClient: httpClient),
                     logger: logger)
             } catch {
-                // A gateway that cannot start (a start-up check refused it) still shuts its HTTP client down.
+                // A gateway that cannot start (a start-up check refused it) still shuts its clients down.
                 try? await httpClient.shutdown()
+                await database?.close()
                 throw error
             }
             logger.info(
@@ -57,12 +58,13 @@ struct Serve: AsyncParsableCommand {
             // SIGTERM stops accepting connections and lets requests finish, but a client may not let its own finish:
             // after ten seconds what is left is cancelled.
             var group = ServiceGroupConfiguration(
-                services: [buildApplication(gateway: gateway, logger: logger)],
+                services: [buildApplication(gateway: gateway, logger: logger)] + (database?.services ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger)
             group.maximumGracefulShutdownDuration = .seconds(10)
             try await ServiceGroup(configuration: group).run()
             try await httpClient.shutdown()
+            await database?.close()
         }
     }
 }
@@ -90,9 +92,12 @@ struct Admin: AsyncParsableCommand {
                 print("AUTH_MODE=\(configuration.mode.name) keeps no upstream tokens: nothing to re-seal.")
                 return
             }
-            let store = SQLiteGatewayStore(database: try GatewayDatabase.open(path: server.databasePath))
+            let database = try await OpenedDatabase.open(server.database, logger: Logger(label: "McpGateway"))
+            defer { Task { await database.close() } }
             let cipher = TokenCipher(secret: server.encryptionSecret, previousSecrets: server.previousEncryptionSecrets)
-            let report = try await UpstreamTokenResealer(store: store, cipher: cipher).reseal(now: Date())
+            let report = try await UpstreamTokenResealer(
+                grants: database.storage.grants, upstreamTokens: database.storage.upstreamTokens, cipher: cipher
+            ).reseal(now: Date())
             print(
                 "Re-sealed \(report.resealed) grant(s) under key id \(cipher.current.id); \(report.current) already were;"
                     + " \(report.changedMeanwhile) refreshed meanwhile (already under it).")

@@ -348,7 +348,7 @@ struct ClientMetadataFlowTests {
                 let refreshed = try await client.postForm(
                     "/token", [("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", clientID)])
                 #expect(refreshed.status == .ok)
-                let stored = try #require(try await app.store.client(id: clientID))
+                let stored = try #require(try await app.storage.clients.client(id: clientID))
                 #expect(stored.isPublic && stored.name == "Metadata Client")
                 #expect(stored.redirectURIs == [App.redirectURI])
                 // Cached: the document was fetched once, by the first /authorize.
@@ -494,7 +494,7 @@ struct ClientMetadataFlowTests {
                         ("client_id", clientID), ("redirect_uri", App.redirectURI), ("code_verifier", pkce.verifier),
                     ])
                 let refresh = try #require(try jsonObject(token)["refresh_token"]?.stringValue)
-                let first = try #require(try await app.store.client(id: clientID))
+                let first = try #require(try await app.storage.clients.client(id: clientID))
                 server.replace(
                     "/client.json",
                     with: MetadataDocumentServer.document(
@@ -502,7 +502,7 @@ struct ClientMetadataFlowTests {
                 app.clock.advance(by: 5)
                 let old = try await client.execute(uri: authorizeQuery(clientID), method: .get)
                 #expect(old.status == .badRequest)
-                let stored = try #require(try await app.store.client(id: clientID))
+                let stored = try #require(try await app.storage.clients.client(id: clientID))
                 #expect(stored.name == "Renamed")
                 #expect(stored.redirectURIs == ["http://localhost:4040/cb"])
                 #expect(stored.createdAt == first.createdAt)
@@ -557,7 +557,7 @@ struct ClientMetadataCacheTests {
         let fetcher = AnyDocumentFetcher()
         let clock = ManualClock()
         let documents = ClientMetadataDocuments(
-            fetcher: fetcher, store: SQLiteGatewayStore(database: try GatewayDatabase.inMemory()), clock: clock,
+            fetcher: fetcher, store: GatewayStorage.sqlite(try SQLiteSchema.inMemory()).clients, clock: clock,
             allowLoopbackHTTP: false, logger: Logger(label: "test"))
         let total = ClientMetadataDocuments.capacity + 20
         for index in 0..<total {

@@ -228,7 +228,7 @@ struct HostileOAuthRequestTests {
             for _ in 0..<50 {
                 #expect(try await client.execute(uri: "/authorize?" + query, method: .get).status == .ok)
             }
-            let rows = try await app.store.database.read { db in
+            let rows = try await app.database.read { db in
                 try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pendingAuthorization") ?? -1
             }
             #expect(rows == 0)

@@ -49,7 +49,7 @@ struct RegistrationTests {
             #expect(registered["client_name"] == "Inspector")
             #expect(registered["redirect_uris"]?.arrayValue?.count == 2)
             let id = try #require(registered["client_id"]?.stringValue)
-            #expect(try await app.store.client(id: id)?.authMethod == RegisteredClient.AuthMethod.none)
+            #expect(try await app.storage.clients.client(id: id)?.authMethod == RegisteredClient.AuthMethod.none)
 
             let confidential = try jsonObject(
                 try await client.postJSON(
@@ -60,7 +60,7 @@ struct RegistrationTests {
             #expect(secret.hasPrefix("mcpgw_cs_"))
             #expect(confidential["client_secret_expires_at"] == 0)
             let confidentialID = try #require(confidential["client_id"]?.stringValue)
-            let stored = try #require(try await app.store.client(id: confidentialID))
+            let stored = try #require(try await app.storage.clients.client(id: confidentialID))
             #expect(stored.secretDigest == SecretDigest.hex(secret))
         }
     }

@@ -14,11 +14,11 @@ struct UpstreamTokenServiceTests {
     func setUp(
         expiresIn: TimeInterval, refreshToken: String? = "upstream-refresh", serviceCipher: TokenCipher? = nil
     ) async throws
-        -> (SQLiteGatewayStore, FakeProvider, UpstreamTokenService)
+        -> (GatewayStorage, FakeProvider, UpstreamTokenService)
     {
-        let store = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
+        let store = GatewayStorage.sqlite(try SQLiteSchema.inMemory())
         let provider = FakeProvider(key: try await RSASigningKey.generate(), clock: clock)
-        try await store.insert(
+        try await store.clients.insert(
             client: RegisteredClient(
                 id: "c", secretDigest: nil, authMethod: .none, name: nil, uri: nil, logoURI: nil,
                 redirectURIs: ["http://localhost/cb"],
@@ -30,7 +30,7 @@ struct UpstreamTokenServiceTests {
                 "refresh_token": refreshToken.map(JSONValue.string) ?? .null,
             ]),
             grantID: "g", now: clock.now, previous: nil)
-        try await store.insert(
+        try await store.codes.insert(
             grant: Grant(
                 id: "g", clientID: "c", user: UserProfile(subject: "auth0|alice"), scope: ["read:todos"],
                 resource: "r", upstream: upstream, createdAt: clock.now,
@@ -39,6 +39,12 @@ struct UpstreamTokenServiceTests {
             code: AuthorizationCodeRecord(
                 digest: "x", grantID: "g", clientID: "c", redirectURI: "", codeChallenge: "",
                 resource: nil, expiresAt: clock.now, redeemedAt: nil))
+        let service = makeService(store, provider, cipher: serviceCipher ?? cipher)
+        return (store, provider, service)
+    }
+
+    /// The service of one gateway instance; several may share a store.
+    func makeService(_ store: GatewayStorage, _ provider: FakeProvider, cipher: TokenCipher) -> UpstreamTokenService {
         let upstreamProvider = UpstreamProvider(
             configuration: UpstreamConfiguration(
                 issuer: FakeProvider.issuer, clientID: FakeProvider.clientID, clientSecret: FakeProvider.clientSecret,
@@ -46,10 +52,9 @@ struct UpstreamTokenServiceTests {
                 displayName: "Fake"),
             callbackURL: "http://localhost:8788/callback", http: provider, fetcher: provider, clock: clock,
             logger: Logger(label: "test"))
-        let service = UpstreamTokenService(
-            store: store, refresher: upstreamProvider, cipher: serviceCipher ?? cipher, clock: clock,
-            logger: Logger(label: "test"))
-        return (store, provider, service)
+        return UpstreamTokenService(
+            grants: store.grants, upstreamTokens: store.upstreamTokens, refresher: upstreamProvider, cipher: cipher,
+            clock: clock, logger: Logger(label: "test"))
     }
 
     @Test(arguments: [3600.0, 30.0])
@@ -59,7 +64,7 @@ struct UpstreamTokenServiceTests {
         let newKey = TokenCipher(secret: String(repeating: "n", count: 40))
         let (store, provider, service) = try await setUp(expiresIn: expiresIn, serviceCipher: newKey)
         await #expect(throws: UpstreamAccessError.credentialsUnreadable) { try await service.accessToken(grantID: "g") }
-        #expect(try await store.grant(id: "g")?.revokedAt == nil)  // kept
+        #expect(try await store.grants.grant(id: "g")?.revokedAt == nil)  // kept
         #expect(provider.snapshot.refreshCount == 0)  // the provider's refresh token was not spent either
         // With the old key back, the same grant works.
         let (_, _, fixed) = try await setUp(
@@ -91,21 +96,27 @@ struct UpstreamTokenServiceTests {
         let onlyNew = TokenCipher(secret: newSecret)
         // Before: the start-up check refuses the new key alone.
         await #expect(throws: ConfigurationError.self) {
-            try await UpstreamTokenResealer.checkKeys(store: store, cipher: onlyNew, now: clock.now)
+            try await UpstreamTokenResealer.checkKeys(
+                upstreamTokens: store.upstreamTokens, cipher: onlyNew, now: clock.now)
         }
-        try await UpstreamTokenResealer.checkKeys(store: store, cipher: rotated, now: clock.now)
-        let report = try await UpstreamTokenResealer(store: store, cipher: rotated).reseal(now: clock.now)
+        try await UpstreamTokenResealer.checkKeys(upstreamTokens: store.upstreamTokens, cipher: rotated, now: clock.now)
+        let report = try await UpstreamTokenResealer(
+            grants: store.grants, upstreamTokens: store.upstreamTokens, cipher: rotated
+        ).reseal(now: clock.now)
         #expect(report == .init(resealed: 1))
         #expect(
-            try await UpstreamTokenResealer(store: store, cipher: rotated).reseal(now: clock.now) == .init(current: 1))
+            try await UpstreamTokenResealer(grants: store.grants, upstreamTokens: store.upstreamTokens, cipher: rotated)
+                .reseal(now: clock.now) == .init(current: 1))
         // After: the new key alone opens everything, and start-up accepts it.
-        try await UpstreamTokenResealer.checkKeys(store: store, cipher: onlyNew, now: clock.now)
-        let grant = try #require(try await store.grant(id: "g"))
+        try await UpstreamTokenResealer.checkKeys(upstreamTokens: store.upstreamTokens, cipher: onlyNew, now: clock.now)
+        let grant = try #require(try await store.grants.grant(id: "g"))
         #expect(try UpstreamTokenVault(cipher: onlyNew).accessToken(of: grant) == "old-access")
         #expect(try UpstreamTokenVault(cipher: onlyNew).refreshToken(of: grant) == "upstream-refresh")
         // A key nobody has: reported, left alone.
         let stranger = TokenCipher(secret: String(repeating: "z", count: 40))
-        let unreadable = try await UpstreamTokenResealer(store: store, cipher: stranger).reseal(now: clock.now)
+        let unreadable = try await UpstreamTokenResealer(
+            grants: store.grants, upstreamTokens: store.upstreamTokens, cipher: stranger
+        ).reseal(now: clock.now)
         #expect(unreadable.unreadable == [onlyNew.current.id: 1])
     }
 
@@ -126,17 +137,54 @@ struct UpstreamTokenServiceTests {
         #expect(Set(tokens.compactMap { $0 }).count == 1)
         #expect(tokens.allSatisfy { $0 != nil && $0 != "old-access" })
         // The new tokens were stored, encrypted: the next call needs no refresh.
-        let grant = try #require(try await store.grant(id: "g"))
+        let grant = try #require(try await store.grants.grant(id: "g"))
         #expect(grant.upstream.expiresAt > clock.now.addingTimeInterval(3000))
         #expect(try await service.accessToken(grantID: "g") == tokens.first!)
         #expect(provider.snapshot.refreshCount == 1)
+    }
+
+    @Test func twoInstancesRefreshingOneGrantCauseOneRefresh() async throws {
+        let (store, provider, first) = try await setUp(expiresIn: 30)
+        provider.update { $0.refreshDelay = .milliseconds(300) }
+        // A second gateway instance on the same database: its own single-flight table, the same grant row.
+        let second = makeService(store, provider, cipher: cipher)
+        let tokens = await withTaskGroup(of: String?.self) { group in
+            for index in 0..<10 {
+                group.addTask { try? await (index % 2 == 0 ? first : second).accessToken(grantID: "g") }
+            }
+            return await group.reduce(into: [String?]()) { $0.append($1) }
+        }
+        #expect(provider.snapshot.refreshCount == 1)
+        #expect(tokens.allSatisfy { $0 != nil && $0 != "old-access" })
+        #expect(Set(tokens).count == 1)
+        let upstream = try #require(try await store.grants.grant(id: "g")).upstream
+        #expect(upstream.refreshLeaseUntil == nil && upstream.refreshStartedAt == nil)
+    }
+
+    @Test func aLeaseLeftByAStoppedInstanceLapses() async throws {
+        let (store, provider, service) = try await setUp(expiresIn: 30)
+        var held = try #require(try await store.grants.grant(id: "g")).upstream
+        held.refreshStartedAt = clock.now
+        held.refreshLeaseUntil = clock.now.addingTimeInterval(UpstreamTokenService.refreshLease)
+        try await store.upstreamTokens.updateUpstream(grantID: "g", tokens: held)
+        clock.advance(by: UpstreamTokenService.refreshLease + 1)
+        #expect(try await service.accessToken(grantID: "g") != "old-access")
+        #expect(provider.snapshot.refreshCount == 1)
+    }
+
+    @Test func aFailedRefreshReleasesItsLease() async throws {
+        let (store, provider, service) = try await setUp(expiresIn: 30)
+        provider.update { $0.refreshBehaviour = .unreachable }
+        await #expect(throws: UpstreamAccessError.self) { try await service.accessToken(grantID: "g") }
+        let upstream = try #require(try await store.grants.grant(id: "g")).upstream
+        #expect(upstream.refreshStartedAt == clock.now && upstream.refreshLeaseUntil == nil)
     }
 
     @Test func aRefusedRefreshRevokesTheGrant() async throws {
         let (store, provider, service) = try await setUp(expiresIn: 30)
         provider.update { $0.refreshBehaviour = .invalidGrant }
         await #expect(throws: UpstreamAccessError.signInRequired) { try await service.accessToken(grantID: "g") }
-        #expect(try await store.grant(id: "g")?.revokedAt != nil)
+        #expect(try await store.grants.grant(id: "g")?.revokedAt != nil)
     }
 
     @Test func aRefreshIsRecordedBeforeTheProviderIsCalledAndClearedAfter() async throws {
@@ -144,12 +192,12 @@ struct UpstreamTokenServiceTests {
         // The provider may have received (and spent) the token when the answer is lost: the attempt stays recorded.
         provider.update { $0.refreshBehaviour = .unreachable }
         await #expect(throws: UpstreamAccessError.self) { try await service.accessToken(grantID: "g") }
-        #expect(try await store.grant(id: "g")?.upstream.refreshStartedAt == clock.now)
+        #expect(try await store.grants.grant(id: "g")?.upstream.refreshStartedAt == clock.now)
         // The next attempt succeeds: the new tokens carry no marker.
         provider.update { $0.refreshBehaviour = .succeed }
         clock.advance(by: 1)
         _ = try await service.accessToken(grantID: "g")
-        let grant = try #require(try await store.grant(id: "g"))
+        let grant = try #require(try await store.grants.grant(id: "g"))
         #expect(grant.upstream.refreshStartedAt == nil)
         #expect(grant.revokedAt == nil)
     }
@@ -157,12 +205,12 @@ struct UpstreamTokenServiceTests {
     @Test func aRefusalAfterAnInterruptedRefreshEndsTheSignInWithAReason() async throws {
         let (store, provider, service) = try await setUp(expiresIn: 30)
         // As if the gateway had died during a refresh: the marker is there, the tokens are the old ones.
-        var interrupted = try #require(try await store.grant(id: "g")).upstream
+        var interrupted = try #require(try await store.grants.grant(id: "g")).upstream
         interrupted.refreshStartedAt = clock.now.addingTimeInterval(-5)
-        try await store.updateUpstream(grantID: "g", tokens: interrupted)
+        try await store.upstreamTokens.updateUpstream(grantID: "g", tokens: interrupted)
         provider.update { $0.refreshBehaviour = .invalidGrant }
         await #expect(throws: UpstreamAccessError.signInRequired) { try await service.accessToken(grantID: "g") }
-        #expect(try await store.grant(id: "g")?.revokedAt != nil)
+        #expect(try await store.grants.grant(id: "g")?.revokedAt != nil)
     }
 
     @Test func anUnreachableProviderIsTemporaryAndKeepsTheGrant() async throws {
@@ -173,12 +221,12 @@ struct UpstreamTokenServiceTests {
             Issue.record("expected providerUnavailable, got \(String(describing: error))")
             return
         }
-        #expect(try await store.grant(id: "g")?.revokedAt == nil)
+        #expect(try await store.grants.grant(id: "g")?.revokedAt == nil)
     }
 
     @Test func withoutARefreshTokenTheUserMustSignInAgain() async throws {
         let (store, _, service) = try await setUp(expiresIn: 30, refreshToken: nil)
         await #expect(throws: UpstreamAccessError.signInRequired) { try await service.accessToken(grantID: "g") }
-        #expect(try await store.grant(id: "g")?.revokedAt != nil)
+        #expect(try await store.grants.grant(id: "g")?.revokedAt != nil)
     }
 }

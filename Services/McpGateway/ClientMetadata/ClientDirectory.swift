@@ -5,7 +5,7 @@ import Logging
 /// Where the gateway finds a client by its `client_id`: in its database for clients that registered at `/register`,
 /// or at the `client_id` itself for clients that publish a Client ID Metadata Document.
 struct ClientDirectory: Sendable {
-    let store: any GatewayStore
+    let store: any ClientStore
     /// `nil` when metadata documents are turned off (`CLIENT_ID_METADATA_DOCUMENTS=false`).
     let documents: ClientMetadataDocuments?
 
@@ -33,7 +33,7 @@ struct ClientDirectory: Sendable {
 /// saved in the database too, where its grants refer to it.
 actor ClientMetadataDocuments {
     private let fetcher: any ClientMetadataFetching
-    private let store: any GatewayStore
+    private let store: any ClientStore
     private let clock: any WallClock
     private let allowLoopbackHTTP: Bool
     private let logger: Logger
@@ -55,7 +55,7 @@ actor ClientMetadataDocuments {
     private var inFlight: [String: Task<Result<RegisteredClient, ClientMetadataDocumentError>, Never>] = [:]
 
     init(
-        fetcher: any ClientMetadataFetching, store: any GatewayStore, clock: any WallClock, allowLoopbackHTTP: Bool,
+        fetcher: any ClientMetadataFetching, store: any ClientStore, clock: any WallClock, allowLoopbackHTTP: Bool,
         logger: Logger
     ) {
         self.fetcher = fetcher

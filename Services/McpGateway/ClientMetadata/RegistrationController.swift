@@ -10,7 +10,7 @@ import ServiceSupport
 /// Public clients (`token_endpoint_auth_method: none`, what MCP clients use) and confidential ones (the secret is
 /// returned once and stored as a digest). Redirect URIs must be https, or http on a loopback host, without fragment.
 struct RegistrationController {
-    let store: any GatewayStore
+    let clients: any ClientStore
     let clock: any WallClock
 
     static let bodyLimit = 16 * 1024
@@ -47,7 +47,7 @@ struct RegistrationController {
             id: GatewayTokenFormat.newClientID(), secretDigest: secret.map(SecretDigest.hex), authMethod: authMethod,
             name: name, uri: uri, logoURI: logo, redirectURIs: redirectURIs, grantTypes: grantTypes,
             createdAt: clock.now)
-        try await store.insert(client: client)
+        try await clients.insert(client: client)
         context.logger.info(
             "Client registered", metadata: ["oauth.client_id": "\(client.id)", "oauth.client_name": "\(name ?? "")"])
 

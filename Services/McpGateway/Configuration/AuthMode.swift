@@ -54,7 +54,8 @@ struct AuthorizationServerSettings: Sendable {
     /// Secret that encrypts upstream tokens at rest; older secrets decrypt only, for rotation.
     var encryptionSecret: String
     var previousEncryptionSecrets: [String]
-    var databasePath: String
+    /// `GATEWAY_DATABASE_URL` (PostgreSQL) or `GATEWAY_DATABASE` (SQLite).
+    var database: DatabaseLocation
     var accessTokenLifetime: TimeInterval
     var grantLifetime: TimeInterval
     /// `REFRESH_TOKEN_REUSE_INTERVAL`: how long after a rotation the refresh token it replaced is still accepted, for a
@@ -70,7 +71,7 @@ struct AuthorizationServerSettings: Sendable {
             cookieSecret: try secret(settings, "COOKIE_ENCRYPTION_KEY"),
             encryptionSecret: try secret(settings, "GATEWAY_ENCRYPTION_KEY"),
             previousEncryptionSecrets: settings.list("GATEWAY_ENCRYPTION_KEYS_OLD", default: []),
-            databasePath: settings.string("GATEWAY_DATABASE", default: ".data/gateway.sqlite"),
+            database: try DatabaseLocation.load(from: settings),
             accessTokenLifetime: try settings.duration("ACCESS_TOKEN_TTL", default: 3600, in: 1...86_400),
             grantLifetime: try settings.duration("GRANT_TTL", default: 30 * 86_400, in: 3600...365 * 86_400),
             refreshTokenReuseInterval: try settings.duration("REFRESH_TOKEN_REUSE_INTERVAL", default: 60, in: 0...3600),

@@ -12,7 +12,6 @@ struct AuthorizeController {
 
     let configuration: GatewayConfiguration
     let settings: AuthorizationServerSettings
-    let store: any GatewayStore
     let clients: ClientDirectory
     let signIn: UpstreamSignIn
     let cookies: CookieSigner

@@ -6,7 +6,9 @@ import ServiceSupport
 /// `POST /revoke` (RFC 7009): a client revokes its own access or refresh token; revoking a refresh token revokes the
 /// whole grant. Unknown tokens, and tokens of other clients, get the same 200 so the endpoint reveals nothing.
 struct RevocationController {
-    let store: any GatewayStore
+    let accessTokens: any AccessTokenStore
+    let refreshTokens: any RefreshTokenStore
+    let grants: any GrantStore
     let clients: ClientDirectory
     let clock: any WallClock
 
@@ -19,10 +21,10 @@ struct RevocationController {
         let client = try await ClientAuthenticator(clients: clients).authenticate(request, parameters)
         let token = try parameters.required("token")
         let digest = SecretDigest.hex(token)
-        if try await store.deleteAccessToken(digest: digest, clientID: client.id) {
+        if try await accessTokens.deleteAccessToken(digest: digest, clientID: client.id) {
             context.logger.info("Access token revoked", metadata: ["oauth.client_id": "\(client.id)"])
-        } else if let grant = try await store.grant(refreshDigest: digest), grant.clientID == client.id {
-            try await store.revokeGrant(id: grant.id, now: clock.now)
+        } else if let grant = try await refreshTokens.grant(refreshDigest: digest), grant.clientID == client.id {
+            try await grants.revokeGrant(id: grant.id, now: clock.now)
             context.logger.info("Grant revoked", metadata: ["oauth.client_id": "\(client.id)"])
         }
         return Response(status: .ok, headers: [.cacheControl: "no-store"])

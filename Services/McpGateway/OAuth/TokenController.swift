@@ -9,7 +9,9 @@ import ServiceSupport
 struct TokenController {
     let configuration: GatewayConfiguration
     let settings: AuthorizationServerSettings
-    let store: any GatewayStore
+    let codes: any AuthorizationCodeStore
+    let grants: any GrantStore
+    let refreshTokens: any RefreshTokenStore
     let clients: ClientDirectory
     let clock: any WallClock
 
@@ -48,12 +50,12 @@ struct TokenController {
         let redirectURI = try parameters.single("redirect_uri")
         let now = clock.now
         let digest = SecretDigest.hex(code)
-        guard let record = try await store.code(digest: digest), record.clientID == client.id else {
+        guard let record = try await codes.code(digest: digest), record.clientID == client.id else {
             throw ErrorResponse.invalidGrant("The authorization code is invalid")
         }
         guard record.redeemedAt == nil else {
             // RFC 6749 §4.1.2: a code used twice revokes what it produced.
-            try await store.revokeGrant(id: record.grantID, now: now)
+            try await grants.revokeGrant(id: record.grantID, now: now)
             context.logger.warning(
                 "Authorization code replayed; its grant is revoked",
                 metadata: ["oauth.client_id": "\(client.id)"])
@@ -71,11 +73,11 @@ struct TokenController {
         guard PKCE.verify(verifier, challenge: record.codeChallenge) else {
             throw ErrorResponse.invalidGrant("The code_verifier does not match the code_challenge")
         }
-        guard let grant = try await store.grant(id: record.grantID), grant.isActive(at: now) else {
+        guard let grant = try await grants.grant(id: record.grantID), grant.isActive(at: now) else {
             throw ErrorResponse.invalidGrant("The authorization was revoked")
         }
         let (tokens, access, refresh) = issue(grant: grant, client: client, scope: grant.scope, now: now)
-        switch try await store.redeem(codeDigest: digest, issuing: tokens, now: now) {
+        switch try await codes.redeem(codeDigest: digest, issuing: tokens, now: now) {
         case .redeemed:
             context.logger.info(
                 "Tokens issued",
@@ -95,7 +97,7 @@ struct TokenController {
         let presented = try parameters.required("refresh_token")
         let now = clock.now
         let digest = SecretDigest.hex(presented)
-        guard let grant = try await store.grant(refreshDigest: digest), grant.clientID == client.id else {
+        guard let grant = try await refreshTokens.grant(refreshDigest: digest), grant.clientID == client.id else {
             throw ErrorResponse.invalidGrant("The refresh token is invalid")
         }
         guard grant.isActive(at: now) else {
@@ -111,7 +113,7 @@ struct TokenController {
         }
         let (tokens, access, refresh) = issue(grant: grant, client: client, scope: scope, now: now, forceRefresh: true)
         let graceUntil = now.addingTimeInterval(settings.refreshTokenReuseInterval)
-        switch try await store.rotate(
+        switch try await refreshTokens.rotate(
             refreshDigest: digest, grantID: grant.id, issuing: tokens, now: now, graceUntil: graceUntil)
         {
         case .rotated:

@@ -5,7 +5,7 @@ import ServiceLifecycle
 
 /// Deletes expired rows of the gateway's database once a minute, until the gateway shuts down.
 struct ExpirySweeper: Service {
-    let store: any GatewayStore
+    let maintenance: any StoreMaintenance
     let clock: any WallClock
     let interval: Duration
     /// `UNUSED_CLIENT_TTL`: how long a registered client that never obtained a grant is kept.
@@ -24,9 +24,9 @@ struct ExpirySweeper: Service {
     func sweepOnce() async {
         do {
             let now = clock.now
-            let rows = try await store.sweep(
+            let report = try await maintenance.sweep(
                 now: now, unusedClientsBefore: now.addingTimeInterval(-unusedClientLifetime))
-            if rows > 0 { logger.debug("Expired data removed", metadata: ["sweep.rows": "\(rows)"]) }
+            if report.total > 0 { logger.debug("Expired data removed", metadata: ["sweep.rows": "\(report.total)"]) }
         } catch {
             logger.error("Sweeping expired data failed", metadata: ["error": "\(error)"])
         }

@@ -67,25 +67,15 @@ struct SealedValue: Codable, Sendable, Equatable {
     var combined: Data
 }
 
-/// A sign-in in progress, kept server-side under the digest of an unguessable key, bound to the browser that started it
-/// by the digest of a cookie, single use, for ten minutes.
+/// A sign-in waiting for the upstream provider's callback, kept server-side under the digest of an unguessable key
+/// (the upstream `state`), bound to the browser that started it by the digest of a cookie, single use, for ten
+/// minutes. The OIDC nonce and the encrypted PKCE verifier never leave the server.
 struct PendingAuthorization: Codable, Sendable {
-    enum Stage: String, Codable, Sendable {
-        /// Waiting for the user to approve or deny on the consent page.
-        case consent
-        /// Waiting for the upstream provider's callback.
-        case upstream
-    }
-
     var keyDigest: String
     var bindingDigest: String
-    var stage: Stage
     var request: ClientAuthorizationRequest
-    /// Consent stage: digest of the CSRF token embedded in the form.
-    var csrfDigest: String?
-    /// Upstream stage: the OIDC nonce and the encrypted PKCE verifier, which never leave the server.
-    var upstreamNonce: String?
-    var upstreamVerifier: SealedValue?
+    var upstreamNonce: String
+    var upstreamVerifier: SealedValue
     var expiresAt: Date
 }
 
@@ -100,6 +90,9 @@ struct UpstreamTokens: Codable, Sendable, Equatable {
     /// Still set on the next attempt means the last one never finished (the gateway stopped while the provider may
     /// already have spent the token): a refusal then is no reuse attack.
     var refreshStartedAt: Date? = nil
+    /// Set with ``refreshStartedAt`` and cleared when the refresh ends, whatever its outcome: while it lies in the
+    /// future another instance is refreshing, and callers wait for its result instead of refreshing too.
+    var refreshLeaseUntil: Date? = nil
 }
 
 /// Who signed in, from the ID token.

@@ -11,7 +11,8 @@ import ServiceSupport
 struct CallbackController {
     let configuration: GatewayConfiguration
     let settings: AuthorizationServerSettings
-    let store: any GatewayStore
+    let pendingSignIns: any PendingSignInStore
+    let codes: any AuthorizationCodeStore
     let upstream: UpstreamProvider
     let cipher: TokenCipher
     let cookies: CookieSigner
@@ -31,8 +32,7 @@ struct CallbackController {
                 message: "The identity provider's response is malformed: \(error.message).", headers: clearCookie)
         }
         guard let state = try? query.single("state"),
-            let pending = try await store.takePending(keyDigest: SecretDigest.hex(state), now: clock.now),
-            pending.stage == .upstream
+            let pending = try await pendingSignIns.takePending(keyDigest: SecretDigest.hex(state), now: clock.now)
         else {
             return pages.errorPage(
                 status: .badRequest, heading: "This sign-in has expired",
@@ -120,17 +120,14 @@ struct CallbackController {
     private func completeSignIn(pending: PendingAuthorization, upstreamCode: String, state: String) async throws
         -> String
     {
-        guard let sealed = pending.upstreamVerifier, let nonce = pending.upstreamNonce else {
-            throw UpstreamError.protocolViolation("the pending sign-in is incomplete")
-        }
-        let verifier = try cipher.open(sealed, context: "pkce:" + SecretDigest.hex(state))
+        let verifier = try cipher.open(pending.upstreamVerifier, context: "pkce:" + SecretDigest.hex(state))
         let tokens = try await upstream.exchange(code: upstreamCode, verifier: verifier)
         guard let idToken = tokens.idToken else {
             throw UpstreamError.protocolViolation(
                 "the token response has no id_token (is 'openid' in OIDC_SCOPE / AUTH0_SCOPE?)")
         }
         let user = await upstream.completeProfile(
-            try await upstream.validateIDToken(idToken, nonce: nonce), accessToken: tokens.accessToken)
+            try await upstream.validateIDToken(idToken, nonce: pending.upstreamNonce), accessToken: tokens.accessToken)
 
         // The gateway token carries what the client asked for and the provider actually granted (or, for providers
         // that only sign users in, what GRANTED_SCOPES allows every user).
@@ -156,7 +153,7 @@ struct CallbackController {
             upstream: try UpstreamTokenVault(cipher: cipher).seal(tokens, grantID: grantID, now: now, previous: nil),
             createdAt: now, expiresAt: now.addingTimeInterval(settings.grantLifetime), revokedAt: nil,
             currentRefreshDigest: nil, previousRefreshDigest: nil)
-        try await store.insert(
+        try await codes.insert(
             grant: grant,
             code: AuthorizationCodeRecord(
                 digest: SecretDigest.hex(code), grantID: grantID, clientID: pending.request.clientID,

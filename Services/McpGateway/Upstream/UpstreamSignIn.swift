@@ -14,7 +14,7 @@ struct UpstreamSignIn {
 
     let configuration: GatewayConfiguration
     let settings: AuthorizationServerSettings
-    let store: any GatewayStore
+    let pendingSignIns: any PendingSignInStore
     let upstream: UpstreamProvider
     let cipher: TokenCipher
     let cookies: CookieSigner
@@ -25,11 +25,10 @@ struct UpstreamSignIn {
         let binding = SecureRandom.token()
         let nonce = SecureRandom.token(byteCount: 16)
         let verifier = PKCE.makeVerifier()
-        try await store.insert(
+        try await pendingSignIns.insert(
             pending: PendingAuthorization(
-                keyDigest: SecretDigest.hex(key), bindingDigest: SecretDigest.hex(binding), stage: .upstream,
-                request: request,
-                csrfDigest: nil, upstreamNonce: nonce,
+                keyDigest: SecretDigest.hex(key), bindingDigest: SecretDigest.hex(binding), request: request,
+                upstreamNonce: nonce,
                 upstreamVerifier: try cipher.seal(verifier, context: "pkce:" + SecretDigest.hex(key)),
                 expiresAt: clock.now.addingTimeInterval(GatewayConfiguration.pendingAuthorizationLifetime)))
         // What the user signs in for: OIDC_SCOPE, plus the API scopes the MCP client asked for when the provider is the

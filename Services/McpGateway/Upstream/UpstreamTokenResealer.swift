@@ -16,13 +16,14 @@ struct UpstreamTokenResealer {
         var unreadable: [String: Int] = [:]
     }
 
-    let store: any GatewayStore
+    let grants: any GrantStore
+    let upstreamTokens: any UpstreamTokenStore
     let cipher: TokenCipher
 
     func reseal(now: Date) async throws -> Report {
         let vault = UpstreamTokenVault(cipher: cipher)
         var report = Report()
-        for grant in try await store.activeGrants(now: now) {
+        for grant in try await grants.activeGrants(.all, now: now) {
             let tokens: UpstreamTokens?
             do { tokens = try vault.resealed(grant) } catch {
                 report.unreadable[grant.upstream.accessToken.keyID, default: 0] += 1
@@ -32,7 +33,7 @@ struct UpstreamTokenResealer {
                 report.current += 1
                 continue
             }
-            if try await store.replaceUpstream(grantID: grant.id, expected: grant.upstream, with: tokens) {
+            if try await upstreamTokens.replaceUpstream(grantID: grant.id, expected: grant.upstream, with: tokens) {
                 report.resealed += 1
             } else {
                 report.changedMeanwhile += 1
@@ -43,8 +44,8 @@ struct UpstreamTokenResealer {
 
     /// Refuses to start on a database holding tokens sealed under a key that is not configured: each such grant would
     /// fail at its next tool call. Naming the key id (never the key) tells the operator which secret to put back.
-    static func checkKeys(store: any GatewayStore, cipher: TokenCipher, now: Date) async throws {
-        let missing = try await store.sealingKeyIDs(now: now).subtracting(cipher.keyIDs)
+    static func checkKeys(upstreamTokens: any UpstreamTokenStore, cipher: TokenCipher, now: Date) async throws {
+        let missing = try await upstreamTokens.sealingKeyIDs(now: now).subtracting(cipher.keyIDs)
         guard missing.isEmpty else {
             throw ConfigurationError(
                 variable: "GATEWAY_ENCRYPTION_KEYS_OLD",

@@ -24,13 +24,18 @@ enum UpstreamAccessError: Error, Equatable {
 
 /// Hands out the user's upstream access token for a tool call, refreshing it first when it expires within a minute.
 ///
-/// Refreshes are single-flight per grant: ten concurrent tool calls of one user cause one refresh. A refresh the
+/// Refreshes are single-flight per grant: ten concurrent tool calls of one user cause one refresh, on one instance
+/// (a task per grant) and across instances (a lease in the grant, taken with a compare-and-swap). A refresh the
 /// provider refuses (`invalid_grant`) revokes the gateway grant, so the client's next request gets a 401 and signs the
 /// user in again.
 actor UpstreamTokenService {
     static let refreshMargin: TimeInterval = 60
+    /// How long one refresh may hold a grant (the provider's timeout is 10 s): other callers, on any instance, wait
+    /// for its result that long at most.
+    static let refreshLease: TimeInterval = 15
 
-    private let store: any GatewayStore
+    private let grants: any GrantStore
+    private let upstreamTokens: any UpstreamTokenStore
     private let refresher: any UpstreamRefreshing
     private let vault: UpstreamTokenVault
     private let clock: any WallClock
@@ -42,10 +47,12 @@ actor UpstreamTokenService {
     private static let openedLimit = 10_000
 
     init(
-        store: any GatewayStore, refresher: any UpstreamRefreshing, cipher: TokenCipher, clock: any WallClock,
+        grants: any GrantStore, upstreamTokens: any UpstreamTokenStore, refresher: any UpstreamRefreshing,
+        cipher: TokenCipher, clock: any WallClock,
         logger: Logger
     ) {
-        self.store = store
+        self.grants = grants
+        self.upstreamTokens = upstreamTokens
         self.refresher = refresher
         self.vault = UpstreamTokenVault(cipher: cipher)
         self.clock = clock
@@ -83,7 +90,7 @@ actor UpstreamTokenService {
 
     private func activeGrant(_ grantID: String) async throws(UpstreamAccessError) -> Grant {
         let found: Grant?
-        do { found = try await store.grant(id: grantID) } catch {
+        do { found = try await grants.grant(id: grantID) } catch {
             logger.error("Reading a grant failed", metadata: ["oauth.grant_id": "\(grantID)", "error": "\(error)"])
             throw .providerUnavailable("the gateway's storage failed")
         }
@@ -112,32 +119,46 @@ actor UpstreamTokenService {
     private func refresh(grantID: String) async throws -> String {
         // Read the grant again: a refresh that finished while this caller was loading it must not be repeated with
         // the refresh token it already used up (the provider would see a reuse and revoke the user's session).
-        let grant = try await activeGrant(grantID)
-        if let token = try freshToken(of: grant) { return token }
+        var grant = try await activeGrant(grantID)
+        var attempt: UpstreamTokens
+        var leaseWait = ContinuousClock.now
+        while true {
+            if let token = try freshToken(of: grant) { return token }
+            // Another instance holds the refresh: wait for the tokens it stores, until its lease ends (then it
+            // stopped during the refresh, and this instance takes over).
+            if let lease = grant.upstream.refreshLeaseUntil, lease > clock.now,
+                ContinuousClock.now - leaseWait < .seconds(Self.refreshLease)
+            {
+                try await Task.sleep(for: .milliseconds(50))
+                grant = try await activeGrant(grantID)
+                continue
+            }
+            // Record the attempt durably before the provider can spend the token, with a compare-and-swap on what
+            // was read: of several instances, one wins; if this process dies before it stores what the provider
+            // returns, the next attempt knows.
+            attempt = grant.upstream
+            attempt.refreshStartedAt = clock.now
+            attempt.refreshLeaseUntil = clock.now.addingTimeInterval(Self.refreshLease)
+            if try await upstreamTokens.replaceUpstream(grantID: grant.id, expected: grant.upstream, with: attempt) {
+                break
+            }
+            grant = try await activeGrant(grantID)
+            leaseWait = ContinuousClock.now
+        }
+        let interrupted = grant.upstream.refreshStartedAt
         let stored: String?
         do { stored = try vault.refreshToken(of: grant) } catch { throw unreadable(grant, error) }
         guard let refreshToken = stored else {
             logger.info(
                 "Upstream token expired and there is no refresh token; the user must sign in again",
                 metadata: ["oauth.client_id": "\(grant.clientID)"])
-            try await store.revokeGrant(id: grant.id, now: clock.now)
+            try await grants.revokeGrant(id: grant.id, now: clock.now)
             throw UpstreamAccessError.signInRequired
-        }
-        // Record the attempt durably before the provider can spend the token: if this process dies before it stores
-        // what the provider returns, the next attempt knows.
-        let interrupted = grant.upstream.refreshStartedAt
-        var attempt = grant.upstream
-        attempt.refreshStartedAt = clock.now
-        guard try await store.replaceUpstream(grantID: grant.id, expected: grant.upstream, with: attempt) else {
-            // Another instance refreshed meanwhile: use what it stored.
-            let current = try await activeGrant(grantID)
-            if let token = try freshToken(of: current) { return token }
-            throw UpstreamAccessError.providerUnavailable("a concurrent refresh of this grant did not finish")
         }
         do {
             let response = try await refresher.refresh(refreshToken: refreshToken)
             let tokens = try vault.seal(response, grantID: grant.id, now: clock.now, previous: attempt)
-            try await store.updateUpstream(grantID: grant.id, tokens: tokens)
+            try await upstreamTokens.updateUpstream(grantID: grant.id, tokens: tokens)
             logger.debug("Upstream token refreshed", metadata: ["oauth.client_id": "\(grant.clientID)"])
             return response.accessToken
         } catch UpstreamError.invalidGrant(let reason) {
@@ -160,9 +181,14 @@ actor UpstreamTokenService {
                     """,
                     metadata: metadata)
             }
-            try await store.revokeGrant(id: grant.id, now: clock.now)
+            try await grants.revokeGrant(id: grant.id, now: clock.now)
             throw UpstreamAccessError.signInRequired
         } catch let error as UpstreamError {
+            // Release the lease (the marker stays: the provider may have spent the token) so that the next tool call
+            // tries again at once.
+            var released = attempt
+            released.refreshLeaseUntil = nil
+            _ = try? await upstreamTokens.replaceUpstream(grantID: grant.id, expected: attempt, with: released)
             logger.error(
                 "Refreshing the upstream tokens failed; the grant is kept",
                 metadata: ["oauth.client_id": "\(grant.clientID)", "error": "\(error)"])

@@ -26,6 +26,8 @@ final class FakeProvider: DocumentFetching, UpstreamHTTP, @unchecked Sendable {
         var exchangeFails = false
         var refreshBehaviour = RefreshBehaviour.succeed
         var refreshCount = 0
+        /// How long a refresh takes, to widen the window in which callers overlap.
+        var refreshDelay: Duration = .zero
         var exchangeCount = 0
         var accessLifetime: TimeInterval = 3600
         var lastForm: [String: String] = [:]
@@ -104,6 +106,7 @@ final class FakeProvider: DocumentFetching, UpstreamHTTP, @unchecked Sendable {
                 scope: current.grantedScope)
         case "refresh_token":
             withState { $0.refreshCount += 1 }
+            if current.refreshDelay > .zero { try await Task.sleep(for: current.refreshDelay) }
             switch current.refreshBehaviour {
             case .succeed:
                 return try tokens(

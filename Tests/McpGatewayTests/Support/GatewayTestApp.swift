@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -21,7 +22,9 @@ struct GatewayTestApp {
 
     let clock = ManualClock(Date(timeIntervalSince1970: 1_750_000_000))
     let provider: FakeProvider
-    let store: SQLiteGatewayStore
+    /// The in-memory SQLite database, and the stores on it.
+    let database: DatabaseQueue
+    let storage: GatewayStorage
     let configuration: GatewayConfiguration
     private let running = RunningGateway()
     /// The sessions of the gateway `run` started.
@@ -37,7 +40,8 @@ struct GatewayTestApp {
         values.merge(environment) { _, new in new }
         self.configuration = try GatewayConfiguration.load(from: Settings(environment: values))
         self.provider = FakeProvider(key: try await Self.key.value, clock: clock)
-        self.store = SQLiteGatewayStore(database: try GatewayDatabase.inMemory())
+        self.database = try SQLiteSchema.inMemory()
+        self.storage = .sqlite(database)
     }
 
     func run(
@@ -46,7 +50,7 @@ struct GatewayTestApp {
         let gateway = try await Gateway(
             configuration: configuration,
             dependencies: GatewayDependencies(
-                store: store, clock: clock, httpClient: Self.httpClient, documentFetcher: provider,
+                storage: storage, clock: clock, httpClient: Self.httpClient, documentFetcher: provider,
                 upstreamHTTP: provider, apiConnectTimeout: .seconds(1)
             ),
             logger: Logger(label: "test"))

@@ -14,17 +14,18 @@ protocol MCPAuthenticator: Sendable {
 /// `AUTH_MODE=gateway`: the gateway's own opaque access tokens, looked up by digest, bound to the MCP resource.
 struct GatewayTokenAuthenticator: MCPAuthenticator {
     let configuration: GatewayConfiguration
-    let store: any GatewayStore
+    let accessTokens: any AccessTokenStore
     let tokens: UpstreamTokenService
     let clock: any WallClock
 
     func authenticate(_ request: Request, challenge: MCPBearerChallenge) async throws -> MCPCaller {
         let token = try challenge.token(of: request)
         guard token.hasPrefix(GatewayTokenFormat.accessTokenPrefix),
-            let (record, grant) = try await store.accessToken(digest: SecretDigest.hex(token), now: clock.now)
+            let found = try await accessTokens.accessToken(digest: SecretDigest.hex(token), now: clock.now)
         else {
             throw challenge.error(BearerAuthError.rejected("The access token is invalid, expired or revoked"))
         }
+        let (record, grant) = (found.token, found.grant)
         guard AuthorizationRequestValidator.sameResource(record.resource, configuration.resource) else {
             throw challenge.error(BearerAuthError.invalidAudience)
         }

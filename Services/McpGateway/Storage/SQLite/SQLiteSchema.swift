@@ -3,8 +3,8 @@ import GRDB
 import ServiceSupport
 
 /// The gateway's SQLite schema, defined by migrations. Codes, access and refresh tokens reference their grant and go
-/// with it.
-enum GatewayDatabase {
+/// with it; grants reference their client and go with it.
+enum SQLiteSchema {
     /// Opens and migrates the database at `path` (see `SQLiteFile`). Synchronous: run it before the server starts.
     static func open(path: String) throws -> DatabasePool {
         try SQLiteFile.openPool(path: path, migrator: migrator)
@@ -82,6 +82,14 @@ enum GatewayDatabase {
             }
             try db.alter(table: "authorizationCode") { table in
                 table.add(column: "redirectURIRequired", .boolean).notNull().defaults(to: true)
+            }
+        }
+        migrator.registerMigration("v3: pending sign-ins wait for the provider only") { db in
+            // The consent step keeps its state in a sealed form field (ConsentTicket) since v2; no row has another
+            // stage.
+            try db.alter(table: "pendingAuthorization") { table in
+                table.drop(column: "stage")
+                table.drop(column: "csrfDigest")
             }
         }
         return migrator

@@ -1,0 +1,45 @@
+import Foundation
+import JWTAuth
+import PostgresNIO
+
+struct PostgresGrantStore: GrantStore {
+    let database: PostgresDatabaseClient
+    let changes: GrantChangeFeed
+
+    func grant(id: String) async throws -> Grant? {
+        try await database.query("SELECT \(unescaped: PostgresRecords.grantColumns) FROM oauth_grant WHERE id = \(id)")
+            .first().map(PostgresRecords.grant)
+    }
+
+    @discardableResult
+    func revokeGrant(id: String, now: Date) async throws -> Bool {
+        let revoked = try await database.transaction { connection in
+            try await PostgresGrantRows.revoke(grantID: id, connection: connection, now: now, logger: database.logger)
+        }
+        changes.publish(.grant(id: id))
+        return revoked
+    }
+
+    func activeGrants(_ filter: GrantFilter, now: Date) async throws -> [Grant] {
+        let select = "SELECT \(PostgresRecords.grantColumns) FROM oauth_grant"
+        let order = "ORDER BY created_at DESC, id"
+        let query: PostgresQuery =
+            switch filter {
+            case .all:
+                """
+                \(unescaped: select) WHERE revoked_at IS NULL AND expires_at > \(now) \(unescaped: order)
+                """
+            case .user(let subject):
+                """
+                \(unescaped: select) WHERE revoked_at IS NULL AND expires_at > \(now)
+                  AND user_profile ->> 'subject' = \(subject) \(unescaped: order)
+                """
+            case .client(let id):
+                """
+                \(unescaped: select) WHERE revoked_at IS NULL AND expires_at > \(now)
+                  AND client_id = \(id) \(unescaped: order)
+                """
+            }
+        return try await database.query(query).all().map(PostgresRecords.grant)
+    }
+}
