@@ -124,7 +124,7 @@ struct Gateway: Sendable {
             default: true
             }
         self.mcp = MCPServer(
-            tools: tools, limits: configuration.mcp, stepUp: stepUp,
+            tools: tools, limits: configuration.mcp, sessionSecret: configuration.sessionSecret, stepUp: stepUp,
             resourceMetadataURL: configuration.resourceMetadataURL, clock: dependencies.clock, logger: logger)
     }
 }

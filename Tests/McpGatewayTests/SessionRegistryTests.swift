@@ -9,10 +9,15 @@ import Testing
 struct SessionRegistryTests {
     let clock = ManualClock(Date(timeIntervalSince1970: 1_750_000_000))
 
-    func registry(maximum: Int = 10, perUser: Int = 2, idle: TimeInterval = 600) -> SessionRegistry {
+    static let secret = String(repeating: "s", count: 40)
+
+    func registry(
+        maximum: Int = 10, perUser: Int = 2, idle: TimeInterval = 600, secret: String? = Self.secret,
+        lifetime: TimeInterval = 86_400
+    ) -> SessionRegistry {
         SessionRegistry(
-            limits: .init(idleTimeout: idle, maximum: maximum, maximumPerUser: perUser), clock: clock,
-            logger: Logger(label: "test"))
+            limits: .init(idleTimeout: idle, maximum: maximum, maximumPerUser: perUser),
+            ids: SessionIDs(secret: secret, lifetime: lifetime), clock: clock, logger: Logger(label: "test"))
     }
 
     func open(_ sessions: SessionRegistry, _ owner: String) throws -> MCPSession {
@@ -75,7 +80,7 @@ struct SessionRegistryTests {
         #expect(sessions.count == 32)
     }
 
-    @Test func idleSessionsExpireUnlessTheyStream() throws {
+    @Test func idleSessionsLoseTheirStateUnlessTheyStreamAndComeBackFromTheirId() throws {
         let sessions = registry(idle: 600)
         let stale = try open(sessions, "alice")
         let streaming = try open(sessions, "carol")
@@ -87,9 +92,60 @@ struct SessionRegistryTests {
         let recent = try open(sessions, "bob")
         clock.advance(by: 200)
         #expect(sessions.closeIdle() == 1)
-        #expect(sessions.session(id: stale.id, owner: "alice") == nil)
-        #expect(sessions.session(id: recent.id, owner: "bob") != nil)
-        #expect(sessions.session(id: streaming.id, owner: "carol") != nil)
+        #expect(stale.isClosed && sessions.count == 2)
+        #expect(sessions.session(id: recent.id, owner: "bob") === recent)
+        #expect(sessions.session(id: streaming.id, owner: "carol") === streaming)
+        // The idle session's next request rebuilds it: the session lasts its lifetime, not its memory.
+        let rebuilt = try #require(sessions.session(id: stale.id, owner: "alice"))
+        #expect(rebuilt !== stale && rebuilt.revision == .v20251125 && sessions.count == 3)
+    }
+
+    @Test func anotherInstanceWithTheSameKeyTakesASessionUp() throws {
+        let first = registry()
+        let second = registry()
+        let session = try open(first, "alice")
+        let taken = try #require(second.session(id: session.id, owner: "alice"))
+        #expect(taken.id == session.id && taken.revision == session.revision && taken.transport == .streamableHTTP)
+        #expect(taken.expiresAt == session.expiresAt)
+        #expect(second.session(id: session.id, owner: "bob") == nil)
+        // Not with another key (as in external mode without MCP_SESSION_KEY), nor a legacy /sse session, whose
+        // stream lives on the instance that opened it.
+        #expect(registry(secret: nil).session(id: session.id, owner: "alice") == nil)
+        #expect(registry(secret: String(repeating: "x", count: 40)).session(id: session.id, owner: "alice") == nil)
+        let legacy = try first.open(owner: "alice", revision: .v20241105, transport: .legacySSE)
+        #expect(second.session(id: legacy.id, owner: "alice") == nil)
+    }
+
+    @Test func endedSessionsStayEndedHereAndEveryIdExpires() throws {
+        let sessions = registry(lifetime: 3600)
+        let session = try open(sessions, "alice")
+        sessions.close(session.id, reason: "the client ended it")
+        #expect(sessions.session(id: session.id, owner: "alice") == nil)
+        sessions.closeIdle()
+        #expect(sessions.session(id: session.id, owner: "alice") == nil)
+
+        let other = try open(sessions, "alice")
+        let elsewhere = registry(lifetime: 3600)
+        clock.advance(by: 3599)
+        #expect(sessions.session(id: other.id, owner: "alice") != nil)
+        #expect(elsewhere.session(id: other.id, owner: "alice") != nil)
+        clock.advance(by: 1)
+        #expect(sessions.session(id: other.id, owner: "alice") == nil)
+        #expect(registry(lifetime: 3600).session(id: other.id, owner: "alice") == nil)
+    }
+
+    @Test func forgedAndDamagedIdsFindNothing() throws {
+        let sessions = registry()
+        let id = try open(sessions, "alice").id
+        #expect(id.count > 43 && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+        var damaged = Array(id)
+        damaged[damaged.count / 2] = damaged[damaged.count / 2] == "A" ? "B" : "A"
+        let other = registry()
+        for candidate in [
+            String(damaged), String(id.dropLast()), id + "A", "", "%%%", String(repeating: "A", count: 5000),
+        ] {
+            #expect(other.session(id: candidate, owner: "alice") == nil)
+        }
     }
 
     @Test func closingEverythingEndsStreams() throws {

@@ -22,6 +22,17 @@ struct GatewayConfiguration: Sendable {
     var mode: AuthMode
     /// Per-address limits on the anonymous OAuth endpoints (`RATE_LIMIT_*`, `TRUSTED_PROXIES`).
     var rateLimits: GatewayRateLimits
+    /// `MCP_SESSION_KEY`: the secret that seals session ids, shared by every instance (see ``SessionIDs``); by
+    /// default derived from `GATEWAY_ENCRYPTION_KEY`.
+    var sessionKey: String?
+
+    /// The secret session ids are sealed with: `MCP_SESSION_KEY`, else `GATEWAY_ENCRYPTION_KEY` (in `AUTH_MODE=gateway`),
+    /// else none (a random key per process).
+    var sessionSecret: String? {
+        if let sessionKey { return sessionKey }
+        if case .authorizationServer(let settings) = mode { return settings.encryptionSecret }
+        return nil
+    }
 
     static let authorizationCodeLifetime: TimeInterval = 60
     static let pendingAuthorizationLifetime: TimeInterval = 600
@@ -61,7 +72,18 @@ struct GatewayConfiguration: Sendable {
             mcp: try MCPLimits.load(from: settings),
             idleTimeout: try settings.duration("HTTP_IDLE_TIMEOUT", default: 30, in: 1...3600),
             mode: try AuthMode.load(from: settings, resources: [publicURL + "/mcp", publicURL + "/sse"]),
-            rateLimits: try GatewayRateLimits.load(from: settings))
+            rateLimits: try GatewayRateLimits.load(from: settings),
+            sessionKey: try sessionKey(from: settings))
+    }
+
+    private static func sessionKey(from settings: Settings) throws(ConfigurationError) -> String? {
+        guard let key = settings.string("MCP_SESSION_KEY"), !key.isEmpty else { return nil }
+        guard key.utf8.count >= 32 else {
+            throw ConfigurationError(
+                variable: "MCP_SESSION_KEY", problem: "must be at least 32 characters of random data",
+                example: "$(openssl rand -base64 32)")
+        }
+        return key
     }
 
     /// `CORS_ALLOWED_ORIGINS` (or its older name `ALLOWED_ORIGINS`): browser origins, each `scheme://host[:port]`.

@@ -14,6 +14,8 @@ struct MCPLimits: Sendable {
     var maximumInFlightPerUser = 32
     /// `MCP_MAX_SESSIONS`, `MCP_MAX_SESSIONS_PER_USER`, `MCP_SESSION_IDLE_TIMEOUT`.
     var sessions = SessionRegistry.Limits(idleTimeout: 1800, maximum: 1000, maximumPerUser: 16)
+    /// `MCP_SESSION_LIFETIME`: how long a session lasts after `initialize`, on any instance (see ``SessionIDs``).
+    var sessionLifetime: TimeInterval = 86_400
     /// `MCP_MAX_STREAMS_PER_USER`: open `subscriptions/listen` streams per user (429 beyond).
     var maximumListenStreamsPerUser = 8
     /// `MCP_STREAM_BUFFER_BYTES`, `MCP_STREAM_STALL_TIMEOUT`, `MCP_KEEPALIVE_INTERVAL`: see ``EventStream``.
@@ -37,6 +39,8 @@ struct MCPLimits: Sendable {
             maximum: try settings.integer("MCP_MAX_SESSIONS", default: limits.sessions.maximum, in: 1...1_000_000),
             maximumPerUser: try settings.integer(
                 "MCP_MAX_SESSIONS_PER_USER", default: limits.sessions.maximumPerUser, in: 1...10_000))
+        limits.sessionLifetime = try settings.duration(
+            "MCP_SESSION_LIFETIME", default: limits.sessionLifetime, in: 60...30 * 86_400)
         limits.maximumListenStreamsPerUser = try settings.integer(
             "MCP_MAX_STREAMS_PER_USER", default: limits.maximumListenStreamsPerUser, in: 1...10_000)
         limits.stream = EventStream.Limits(

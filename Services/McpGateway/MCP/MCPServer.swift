@@ -24,11 +24,13 @@ struct MCPServer: Sendable {
     let logger: Logger
 
     init(
-        tools: ToolBox, limits: MCPLimits, stepUp: Bool, resourceMetadataURL: String, clock: any WallClock,
-        logger: Logger
+        tools: ToolBox, limits: MCPLimits, sessionSecret: String?, stepUp: Bool, resourceMetadataURL: String,
+        clock: any WallClock, logger: Logger
     ) {
         self.dispatcher = MCPDispatcher(tools: tools, cacheLifetimeMilliseconds: Int64(limits.cacheLifetime * 1000))
-        self.sessions = SessionRegistry(limits: limits.sessions, clock: clock, logger: logger)
+        self.sessions = SessionRegistry(
+            limits: limits.sessions, ids: SessionIDs(secret: sessionSecret, lifetime: limits.sessionLifetime),
+            clock: clock, logger: logger)
         self.limits = limits
         self.userRequests = InFlightLimiter(limit: limits.maximumInFlightPerUser)
         self.sessionRequests = InFlightLimiter(limit: limits.maximumInFlightPerSession)

@@ -69,7 +69,8 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
                 do {
                     try await body(storages)
                 } catch {
-                    try? await admin.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: logger)
+                    _ = try? await admin.query(
+                        PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"), logger: logger)
                     group.cancelAll()
                     throw error
                 }

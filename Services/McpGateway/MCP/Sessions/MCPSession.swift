@@ -17,6 +17,8 @@ final class MCPSession: Sendable {
     let owner: String
     let revision: ProtocolRevision
     let transport: Transport
+    /// The end of its lifetime (`MCP_SESSION_LIFETIME` after `initialize`).
+    let expiresAt: Date
 
     private struct State {
         var lastUsed: Date
@@ -27,11 +29,12 @@ final class MCPSession: Sendable {
 
     private let state: Mutex<State>
 
-    init(id: String, owner: String, revision: ProtocolRevision, transport: Transport, now: Date) {
+    init(id: String, owner: String, revision: ProtocolRevision, transport: Transport, now: Date, expiresAt: Date) {
         self.id = id
         self.owner = owner
         self.revision = revision
         self.transport = transport
+        self.expiresAt = expiresAt
         self.state = Mutex(State(lastUsed: now))
     }
 
