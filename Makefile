@@ -48,8 +48,9 @@ $(VENV)/.installed: Tests/Interop/requirements.txt
 venv: $(VENV)/.installed
 
 # The store tests run on SQLite and on a throw-away PostgreSQL server (installed from Debian's packages if missing),
-# which the interop tests of several gateway instances use too.
+# which the interop tests of several gateway instances behind nginx use too.
 test: system-deps venv
+	@scripts/install-system-deps.sh nginx-light
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	GATEWAY_TEST_REQUIRE_POSTGRES=1 BIN_PATH="$$(swift build --show-bin-path)" scripts/with-postgres.sh \
 		bash -c 'swift test --skip-build $(SWIFT_BUILD_FLAGS) && $(VENV)/bin/python -m pytest -q Tests/Interop'
