@@ -20,6 +20,8 @@ func buildApplication(
         keys: KeySet([try await signingKey.verificationKey()]), clock: clock)
 
     router.get("health") { _, _ in HealthStatus(at: clock.now) }
+    // Its signing key is loaded before it listens: ready as soon as it answers.
+    Readiness.addRoute(to: router, checks: [ReadinessCheck("signing_key") { nil }])
     DiscoveryController(configuration: configuration, signingKey: signingKey).addRoutes(to: router)
     AuthorizeController(
         configuration: configuration, clients: clients, store: store, pages: try await PageRenderer.load()

@@ -24,7 +24,7 @@ extension DevIdPCommand {
         func run() async throws {
             await ServiceMain.run("DevIdP") {
                 let settings = try Settings.load()
-                ServiceMain.bootstrapLogging(level: settings.string("LOG_LEVEL"))
+                try ServiceMain.bootstrapLogging(settings)
                 let configuration = try DevIdPConfiguration.load(from: settings, port: port)
                 let logger = Logger(label: "DevIdP")
                 let signingKey = try await SigningKeyFile.loadOrCreate(at: configuration.signingKeyPath)

@@ -46,6 +46,8 @@ struct Gateway: Sendable {
     let authenticator: any MCPAuthenticator
     /// Present in `AUTH_MODE=gateway` only.
     let authorizationServer: AuthorizationServer?
+    /// What `/ready` checks: the database (gateway mode), the token issuer's keys (external and access modes).
+    let readiness: [ReadinessCheck]
 
     init(configuration: GatewayConfiguration, dependencies: GatewayDependencies, logger: Logger) async throws {
         self.configuration = configuration
@@ -86,6 +88,15 @@ struct Gateway: Sendable {
                 settings: settings, storage: storage, clients: clients, upstream: upstream, cipher: cipher,
                 cookies: CookieSigner(secret: settings.cookieSecret, secure: configuration.isHTTPS),
                 upstreamTokens: upstreamTokens)
+            let maintenance = storage.maintenance
+            self.readiness = [
+                ReadinessCheck("database") {
+                    do {
+                        try await maintenance.ping()
+                        return nil
+                    } catch { return "the database does not answer: \(String(reflecting: error))" }
+                }
+            ]
             self.authenticator = GatewayTokenAuthenticator(
                 configuration: configuration, accessTokens: storage.accessTokens, tokens: upstreamTokens,
                 clock: dependencies.clock)
@@ -94,6 +105,7 @@ struct Gateway: Sendable {
             let keys = JWKSCache(
                 configuration: .init(source: settings.jwksSource), fetcher: fetcher, clock: dependencies.clock,
                 logger: logger)
+            self.readiness = [Self.keysLoaded(keys)]
             self.authenticator = ExternalTokenAuthenticator(
                 verifier: JWTVerifier(
                     configuration: .init(issuer: settings.issuer, audiences: settings.audiences), keys: keys,
@@ -103,6 +115,7 @@ struct Gateway: Sendable {
             let keys = JWKSCache(
                 configuration: .init(source: .url(settings.certsURL)), fetcher: fetcher, clock: dependencies.clock,
                 logger: logger)
+            self.readiness = [Self.keysLoaded(keys)]
             self.authenticator = AccessAssertionAuthenticator(
                 settings: settings,
                 verifier: JWTVerifier(
@@ -129,6 +142,19 @@ struct Gateway: Sendable {
     }
 }
 
+extension Gateway {
+    /// Ready once the token issuer's keys have been fetched: until then every request would be refused.
+    /// The keys are fetched now, in the background; a provider that is down is fetched again on the next request.
+    static func keysLoaded(_ keys: JWKSCache) -> ReadinessCheck {
+        Task { await keys.refresh() }
+        return ReadinessCheck("signing_keys") {
+            if keys.currentKeys != nil { return nil }
+            await keys.refresh()
+            return keys.currentKeys == nil ? "the issuer's signing keys could not be fetched yet" : nil
+        }
+    }
+}
+
 /// Builds the gateway: the MCP endpoint for every mode, plus the OAuth authorization server, consent and upstream
 /// sign-in in `AUTH_MODE=gateway`.
 func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProtocol {
@@ -143,6 +169,8 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     }
 
     router.get("health") { _, _ in HealthStatus(at: gateway.clock.now) }
+    Readiness.addRoute(to: router, checks: gateway.readiness)
+    ServiceMetrics.addRoute(to: router, token: configuration.metricsToken)
     HomeController(configuration: configuration, pages: gateway.pages).addRoutes(to: router)
     MetadataController(configuration: configuration).addRoutes(to: router)
     if let server = gateway.authorizationServer {

@@ -29,7 +29,8 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         await ServiceMain.run("McpGateway") {
             let settings = try Settings.load()
-            ServiceMain.bootstrapLogging(level: settings.string("LOG_LEVEL"))
+            try ServiceMain.bootstrapLogging(settings)
+            ServiceMetrics.bootstrap()
             var configuration = try GatewayConfiguration.load(from: settings)
             if let host { configuration.host = host }
             if let port { configuration.port = port }

@@ -11,6 +11,8 @@ struct TodosAPIDependencies: Sendable {
     var accessKeys: (any VerificationKeyProvider)? = nil
     var repository: any TodoRepository
     var clock: any WallClock = SystemClock()
+    /// What `/api/ready` checks: the database, the signing keys.
+    var readiness: [ReadinessCheck] = []
 }
 
 /// Builds the TodosAPI application: routes, authentication, error rendering and access logs.
@@ -23,6 +25,8 @@ func buildApplication(
 
     router.get("api/health") { _, _ in HealthStatus(at: dependencies.clock.now) }
     router.refuseOtherMethods(on: "api/health", allowed: [.get])
+    Readiness.addRoute(to: router, path: "api/ready", checks: dependencies.readiness)
+    ServiceMetrics.addRoute(to: router, token: configuration.metricsToken)
 
     let bearer = configuration.tokens.map {
         JWTVerifier(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import GRDB
 import Hummingbird
 import JWTAuth
 import Logging
@@ -18,7 +19,8 @@ struct TodosAPICommand: AsyncParsableCommand {
     func run() async throws {
         await ServiceMain.run("TodosAPI") {
             let settings = try Settings.load()
-            ServiceMain.bootstrapLogging(level: settings.string("LOG_LEVEL"))
+            try ServiceMain.bootstrapLogging(settings)
+            ServiceMetrics.bootstrap()
             var configuration = try TodosAPIConfiguration.load(from: settings)
             if let host { configuration.host = host }
             if let port { configuration.port = port }
@@ -42,7 +44,20 @@ struct TodosAPICommand: AsyncParsableCommand {
                 configuration: configuration,
                 dependencies: TodosAPIDependencies(
                     keys: keys ?? KeySet([]), accessKeys: accessKeys,
-                    repository: SQLiteTodoRepository(database: database)),
+                    repository: SQLiteTodoRepository(database: database),
+                    readiness: [
+                        ReadinessCheck("database") {
+                            do {
+                                try await database.read { db in try db.execute(sql: "SELECT 1") }
+                                return nil
+                            } catch { return "the database does not answer: \(error)" }
+                        }
+                    ]
+                        + [keys, accessKeys].compactMap { $0 }.map { cache in
+                            ReadinessCheck(cache === accessKeys ? "access_keys" : "signing_keys") {
+                                cache.currentKeys == nil ? "no signing keys fetched yet" : nil
+                            }
+                        }),
                 logger: logger)
             if let tokens = configuration.tokens {
                 logger.info(

@@ -107,6 +107,12 @@ actor ClientMetadataDocuments {
         } catch {
             outcome = .failure(.unavailable("The metadata document could not be used."))
         }
+        switch outcome {
+        case .success: GatewayMetrics.metadataDocumentFetch(outcome: "ok")
+        case .failure(let error):
+            GatewayMetrics.metadataDocumentFetch(
+                outcome: error.kind == .invalidDocument ? "invalid_document" : "unavailable")
+        }
         remember(outcome, for: url.text, lifetime: lifetime)
         return outcome
     }

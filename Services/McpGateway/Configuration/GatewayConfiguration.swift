@@ -25,6 +25,8 @@ struct GatewayConfiguration: Sendable {
     /// `MCP_SESSION_KEY`: the secret that seals session ids, shared by every instance (see ``SessionIDs``); by
     /// default derived from `GATEWAY_ENCRYPTION_KEY`.
     var sessionKey: String?
+    /// `METRICS_TOKEN`, required by `/metrics` when set.
+    var metricsToken: String? = nil
 
     /// The secret session ids are sealed with: `MCP_SESSION_KEY`, else `GATEWAY_ENCRYPTION_KEY` (in `AUTH_MODE=gateway`),
     /// else none (a random key per process).
@@ -73,7 +75,8 @@ struct GatewayConfiguration: Sendable {
             idleTimeout: try settings.duration("HTTP_IDLE_TIMEOUT", default: 30, in: 1...3600),
             mode: try AuthMode.load(from: settings, resources: [publicURL + "/mcp", publicURL + "/sse"]),
             rateLimits: try GatewayRateLimits.load(from: settings),
-            sessionKey: try sessionKey(from: settings))
+            sessionKey: try sessionKey(from: settings),
+            metricsToken: try settings.metricsToken())
     }
 
     private static func sessionKey(from settings: Settings) throws(ConfigurationError) -> String? {

@@ -85,7 +85,10 @@ struct AuthorizeController {
         // posts the form as it is) approves; only an explicit deny denies.
         switch try form.single("decision") {
         case "approve", nil:
-            context.logger.info("Consent given", metadata: ["oauth.client_id": "\(pending.request.clientID)"])
+            AuditLog.shared.record(
+                .consent, client: pending.request.clientID,
+                detail: ["consent.decision": "approve", "oauth.scope": "\(pending.request.scope)"],
+                requestID: context.requestID)
             let remember = approvals.remembering(pending.request, in: request, now: clock.now)
             do {
                 var response = try await signIn.start(pending.request, extraCookies: [clearConsent, remember])
@@ -95,6 +98,9 @@ struct AuthorizeController {
                 return upstreamUnavailable(error, request: pending.request, context: context)
             }
         case "deny":
+            AuditLog.shared.record(
+                .consent, client: pending.request.clientID, detail: ["consent.decision": "deny"],
+                requestID: context.requestID)
             var response = HTMLPage.redirect(
                 to: ClientRedirect.error(
                     pending.request, "access_denied", "The user denied access", issuer: configuration.issuer),

@@ -22,10 +22,14 @@ struct RevocationController {
         let token = try parameters.required("token")
         let digest = SecretDigest.hex(token)
         if try await accessTokens.deleteAccessToken(digest: digest, clientID: client.id) {
-            context.logger.info("Access token revoked", metadata: ["oauth.client_id": "\(client.id)"])
+            AuditLog.shared.record(
+                .tokenRevoked, client: client.id, detail: ["oauth.token_type": "access_token"],
+                requestID: context.requestID)
         } else if let grant = try await refreshTokens.grant(refreshDigest: digest), grant.clientID == client.id {
             try await grants.revokeGrant(id: grant.id, now: clock.now)
-            context.logger.info("Grant revoked", metadata: ["oauth.client_id": "\(client.id)"])
+            AuditLog.shared.record(
+                .tokenRevoked, user: grant.user.subject, client: client.id, grant: grant.id,
+                detail: ["oauth.token_type": "refresh_token"], requestID: context.requestID)
         }
         return Response(status: .ok, headers: [.cacheControl: "no-store"])
     }

@@ -35,11 +35,17 @@ struct TokenController {
             throw ErrorResponse.invalidTarget(
                 "This server only issues tokens for the resource \(configuration.resource)")
         }
-        let response =
-            grantType == "authorization_code"
-            ? try await redeemCode(parameters, client: client, context: context)
-            : try await refresh(parameters, client: client, context: context)
-        return try JSONResponse.make(response)
+        do {
+            let response =
+                grantType == "authorization_code"
+                ? try await redeemCode(parameters, client: client, context: context)
+                : try await refresh(parameters, client: client, context: context)
+            GatewayMetrics.tokenRequest(grantType: grantType, outcome: "issued")
+            return try JSONResponse.make(response)
+        } catch let error as ErrorResponse {
+            GatewayMetrics.tokenRequest(grantType: grantType, outcome: error.code)
+            throw error
+        }
     }
 
     private func redeemCode(_ parameters: FormParameters, client: RegisteredClient, context: GatewayRequestContext)
@@ -56,9 +62,9 @@ struct TokenController {
         guard record.redeemedAt == nil else {
             // RFC 6749 §4.1.2: a code used twice revokes what it produced.
             try await grants.revokeGrant(id: record.grantID, now: now)
-            context.logger.warning(
-                "Authorization code replayed; its grant is revoked",
-                metadata: ["oauth.client_id": "\(client.id)"])
+            GatewayMetrics.codeReplay()
+            AuditLog.shared.record(
+                .codeReplayed, client: client.id, grant: record.grantID, requestID: context.requestID)
             throw ErrorResponse.invalidGrant(
                 "The authorization code was already used; the tokens it produced are revoked")
         }
@@ -84,6 +90,10 @@ struct TokenController {
                 metadata: ["oauth.client_id": "\(client.id)", "oauth.grant_type": "authorization_code"])
             return response(access: access, refresh: refresh, scope: grant.scope)
         case .replayed:
+            GatewayMetrics.codeReplay()
+            AuditLog.shared.record(
+                .codeReplayed, user: grant.user.subject, client: client.id, grant: grant.id,
+                requestID: context.requestID)
             throw ErrorResponse.invalidGrant(
                 "The authorization code was already used; the tokens it produced are revoked")
         case .unknown:
@@ -119,9 +129,11 @@ struct TokenController {
         case .rotated:
             return response(access: access, refresh: refresh, scope: scope)
         case .reused:
-            context.logger.warning(
-                "Refresh token reused (an older token, or the previous one after its grace); its grant is revoked",
-                metadata: ["oauth.client_id": "\(client.id)", "oauth.grant_id": "\(grant.id)"])
+            // An older token, or the previous one after its grace: the grant is revoked.
+            GatewayMetrics.refreshReuse()
+            AuditLog.shared.record(
+                .refreshTokenReused, user: grant.user.subject, client: client.id, grant: grant.id,
+                requestID: context.requestID)
             throw ErrorResponse.invalidGrant("The refresh token was already used; the authorization is revoked")
         case .inactive:
             throw ErrorResponse.invalidGrant("The refresh token was revoked or expired")

@@ -86,6 +86,8 @@ protocol StoreMaintenance: Sendable {
     /// Deletes what has expired, and clients registered before `unusedClientsBefore` that never obtained a grant.
     func sweep(now: Date, unusedClientsBefore: Date) async throws -> SweepReport
     func counts(now: Date) async throws -> StoreCounts
+    /// Throws unless the database answers (`/ready`).
+    func ping() async throws
 }
 
 /// The stores of one backend, and the feed their writes are announced on.

@@ -75,8 +75,12 @@ struct CallbackController {
                 message: "The identity provider's response has no code.", headers: clearCookie)
         }
         do {
-            let grantCode = try await completeSignIn(pending: pending, upstreamCode: code, state: state)
-            context.logger.info("Sign-in completed", metadata: ["oauth.client_id": "\(pending.request.clientID)"])
+            let (grantCode, grant) = try await completeSignIn(pending: pending, upstreamCode: code, state: state)
+            let audit = AuditLog.shared
+            audit.record(
+                .signIn, user: grant.user.subject, client: grant.clientID, grant: grant.id,
+                detail: ["oauth.scope": "\(grant.scope)"], requestID: context.requestID)
+            audit.record(.codeIssued, user: grant.user.subject, client: grant.clientID, grant: grant.id)
             var response = HTMLPage.redirect(
                 to: ClientRedirect.success(pending.request, code: grantCode, issuer: configuration.issuer))
             response.headers.append(contentsOf: clearCookie)
@@ -118,7 +122,7 @@ struct CallbackController {
 
     /// Exchanges the code, verifies the ID token, stores the grant and returns a gateway authorization code.
     private func completeSignIn(pending: PendingAuthorization, upstreamCode: String, state: String) async throws
-        -> String
+        -> (code: String, grant: Grant)
     {
         let verifier = try cipher.open(pending.upstreamVerifier, context: "pkce:" + SecretDigest.hex(state))
         let tokens = try await upstream.exchange(code: upstreamCode, verifier: verifier)
@@ -161,6 +165,6 @@ struct CallbackController {
                 codeChallenge: pending.request.codeChallenge,
                 resource: pending.request.resource,
                 expiresAt: now.addingTimeInterval(GatewayConfiguration.authorizationCodeLifetime), redeemedAt: nil))
-        return code
+        return (code, grant)
     }
 }

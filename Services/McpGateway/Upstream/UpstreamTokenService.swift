@@ -122,14 +122,19 @@ actor UpstreamTokenService {
         var grant = try await activeGrant(grantID)
         var attempt: UpstreamTokens
         var leaseWait = ContinuousClock.now
+        var waited = false
         while true {
-            if let token = try freshToken(of: grant) { return token }
+            if let token = try freshToken(of: grant) {
+                if waited { GatewayMetrics.upstreamRefresh(.joined) }
+                return token
+            }
             // Another instance holds the refresh: wait for the tokens it stores, until its lease ends (then it
             // stopped during the refresh, and this instance takes over).
             if let lease = grant.upstream.refreshLeaseUntil, lease > clock.now,
                 ContinuousClock.now - leaseWait < .seconds(Self.refreshLease)
             {
                 try await Task.sleep(for: .milliseconds(50))
+                waited = true
                 grant = try await activeGrant(grantID)
                 continue
             }
@@ -159,6 +164,7 @@ actor UpstreamTokenService {
             let response = try await refresher.refresh(refreshToken: refreshToken)
             let tokens = try vault.seal(response, grantID: grant.id, now: clock.now, previous: attempt)
             try await upstreamTokens.updateUpstream(grantID: grant.id, tokens: tokens)
+            GatewayMetrics.upstreamRefresh(.refreshed)
             logger.debug("Upstream token refreshed", metadata: ["oauth.client_id": "\(grant.clientID)"])
             return response.accessToken
         } catch UpstreamError.invalidGrant(let reason) {
@@ -182,8 +188,13 @@ actor UpstreamTokenService {
                     metadata: metadata)
             }
             try await grants.revokeGrant(id: grant.id, now: clock.now)
+            GatewayMetrics.upstreamRefresh(.refused)
+            AuditLog.shared.record(
+                .grantEndedByProvider, user: grant.user.subject, client: grant.clientID, grant: grant.id,
+                detail: ["upstream.interrupted_refresh": interrupted == nil ? "false" : "true"])
             throw UpstreamAccessError.signInRequired
         } catch let error as UpstreamError {
+            GatewayMetrics.upstreamRefresh(.failed)
             // Release the lease (the marker stays: the provider may have spent the token) so that the next tool call
             // tries again at once.
             var released = attempt

@@ -18,6 +18,8 @@ struct TodosAPIConfiguration: Sendable {
     var jwksRefreshCooldown: TimeInterval
     /// The SQLite file.
     var databasePath: String
+    /// `METRICS_TOKEN`, required by `/metrics` when set.
+    var metricsToken: String? = nil
 
     /// Which bearer tokens TodosAPI accepts.
     struct TokenSettings: Sendable, Equatable {
@@ -56,7 +58,8 @@ struct TodosAPIConfiguration: Sendable {
             access: access,
             leeway: try settings.duration("JWT_LEEWAY", default: 60, in: 0...600),
             jwksRefreshCooldown: try jwksRefreshCooldown(settings, keys: tokens?.jwksSource),
-            databasePath: settings.string("TODOS_DATABASE", default: ".data/todos.sqlite"))
+            databasePath: settings.string("TODOS_DATABASE", default: ".data/todos.sqlite"),
+            metricsToken: try settings.metricsToken())
     }
 
     /// `JWKS_REFRESH_COOLDOWN`: 0 (no limit on the refetches that unknown `kid`s force) is for tests against keys

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 
 /// An issuer's signing keys, fetched from its JWKS and kept in memory.
@@ -171,6 +172,7 @@ public final class JWKSCache: VerificationKeyProvider {
                 state.refresh = nil
                 return recovered
             }
+            Counter(label: "jwks_fetches_total", dimensions: [("outcome", "ok")]).increment()
             if recovered { logger.info("JWKS fetched again after failures; using the new keys") }
             logger.debug("JWKS refreshed", metadata: ["jwks.kids": "\(keys.keyIDs.sorted())"])
         } catch {
@@ -184,6 +186,7 @@ public final class JWKSCache: VerificationKeyProvider {
                 state.refresh = nil
                 return (first, state.keys != nil)
             }
+            Counter(label: "jwks_fetches_total", dimensions: [("outcome", "failed")]).increment()
             let message: Logger.Message =
                 hasKeys
                 ? "JWKS refresh failed; keeping the cached keys until it recovers"

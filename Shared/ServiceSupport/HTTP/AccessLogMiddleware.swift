@@ -1,27 +1,40 @@
-import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metrics
+import Synchronization
 
-/// Logs one line per request: method, path (never the query string, which can carry codes), status and duration,
-/// with the request id; and returns the request id in `X-Request-Id` so that a user can quote it.
+/// The first middleware of every service: it puts the request id (and the W3C trace id, when the request carries a
+/// `traceparent`) into the request's logger, answers with `X-Request-Id` so that a user can quote it, and, once the
+/// response is known, writes an access line (`info`: method, path (never the query string, which can carry codes),
+/// status and duration) and records the request in the HTTP metrics.
+///
+/// The metrics (see ``HTTPMetrics``) are by route pattern (`/api/todos/:id`, not each id), method and status.
 public struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
-    /// Creates the middleware.
-    public init() {}
+    private let metrics: HTTPMetrics
+
+    /// Creates the middleware; its metrics go to `metrics`.
+    public init(metrics: HTTPMetrics = .shared) {
+        self.metrics = metrics
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
         let started = ContinuousClock.now
+        var context = context
+        if let trace = TraceContext(request) {
+            context.logger[metadataKey: "trace.id"] = "\(trace.traceID)"
+        }
         let requestID = context.logger[metadataKey: "hb.request.id"]?.description
         do {
             var response = try await next(request, context)
             if let requestID { response.headers[.requestID] = requestID }
-            log(request, status: response.status, since: started, context: context)
+            finish(request, status: response.status, since: started, context: context)
             return response
         } catch {
             let status = (error as? any HTTPResponseError)?.status ?? .internalServerError
-            log(request, status: status, since: started, context: context)
+            finish(request, status: status, since: started, context: context)
             if let requestID, var rendered = error as? ErrorResponse {
                 rendered.headers[.requestID] = requestID
                 throw rendered
@@ -30,11 +43,13 @@ public struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    private func log(
-        _ request: Request, status: HTTPResponse.Status, since started: ContinuousClock.Instant,
-        context: Context
+    private func finish(
+        _ request: Request, status: HTTPResponse.Status, since started: ContinuousClock.Instant, context: Context
     ) {
         let elapsed = started.duration(to: .now)
+        metrics.record(
+            route: context.endpointPath ?? "unmatched", method: request.method, status: status.code, duration: elapsed)
+        guard context.logger.logLevel <= .info else { return }
         // Microseconds, written as milliseconds with two decimals (no `String(format:)`: this runs for every request).
         let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
         let hundredths = (micros + 5) / 10
@@ -43,6 +58,48 @@ public struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
         context.logger.info(
             "\(request.method) \(request.uri.path) \(status.code)",
             metadata: ["http.status": "\(status.code)", "http.duration_ms": "\(duration)"])
+    }
+}
+
+/// `http_server_requests_total` and `http_server_request_duration_seconds`, by route, method and status. The
+/// swift-metrics handles are made once per combination and kept: a request costs one dictionary lookup.
+public final class HTTPMetrics: Sendable {
+    /// The metrics of the process's HTTP server.
+    public static let shared = HTTPMetrics()
+
+    private struct Key: Hashable {
+        let route: String
+        let method: HTTPRequest.Method
+        let status: Int
+    }
+
+    private let handles = Mutex<[Key: (Counter, Metrics.Timer)]>([:])
+
+    public init() {}
+
+    /// Methods are labelled as they are only when standard: a client inventing methods must not invent series.
+    private static let knownMethods: Set<HTTPRequest.Method> = [
+        .get, .head, .post, .put, .delete, .options, .patch, .connect, .trace,
+    ]
+
+    func record(route: String, method: HTTPRequest.Method, status: Int, duration: Duration) {
+        let method = Self.knownMethods.contains(method) ? method : HTTPRequest.Method("OTHER")!
+        let key = Key(route: route, method: method, status: status)
+        let (counter, timer) = handles.withLock { handles in
+            if let found = handles[key] { return found }
+            let dimensions = [("route", route), ("method", method.rawValue), ("status", String(status))]
+            let made = (
+                Counter(label: "http_server_requests_total", dimensions: dimensions),
+                Metrics.Timer(
+                    label: "http_server_request_duration_seconds",
+                    dimensions: [("route", route), ("method", method.rawValue)])
+            )
+            handles[key] = made
+            return made
+        }
+        counter.increment()
+        timer.recordNanoseconds(
+            duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 }
 

@@ -1,3 +1,6 @@
+import HTTPTypes
+import Hummingbird
+
 /// A W3C Trace Context (`traceparent`, and `tracestate` when present), as MCP clients send it in a request's `_meta`
 /// and as HTTP services pass it on in headers, so that one trace follows a tool call from the client through the
 /// gateway to TodosAPI.
@@ -41,4 +44,18 @@ public struct TraceContext: Sendable, Equatable {
         if bytes[0] == UInt8(ascii: "0") && bytes[1] == UInt8(ascii: "0") && bytes.count != 55 { return false }
         return !zero(3..<35) && !zero(36..<52)
     }
+}
+
+extension TraceContext {
+    /// The trace context of an HTTP request's `traceparent` and `tracestate` headers, if well formed.
+    public init?(_ request: Request) {
+        guard let parent = request.headers[.traceparent] else { return nil }
+        self.init(traceparent: parent, tracestate: request.headers[.tracestate])
+    }
+}
+
+extension HTTPField.Name {
+    /// W3C Trace Context.
+    public static let traceparent = Self("traceparent")!
+    public static let tracestate = Self("tracestate")!
 }

@@ -36,7 +36,11 @@ struct MCPAuthenticationMiddleware: RouterMiddleware {
                 message: "Requests from other sites are not allowed here; a browser client must send its Origin")
         }
         var context = context
-        context.caller = try await authenticator.authenticate(request, challenge: challenge)
+        var caller = try await authenticator.authenticate(request, challenge: challenge)
+        // A W3C trace context sent as HTTP headers follows the tool calls to TodosAPI, unless the MCP request carries
+        // its own in `_meta`.
+        caller.trace = TraceContext(request)
+        context.caller = caller
         return try await next(request, context)
     }
 }

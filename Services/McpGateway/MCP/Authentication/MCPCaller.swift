@@ -17,14 +17,17 @@ struct MCPCaller: Sendable {
     let identity: CallerIdentity
     let scope: ScopeSet
     let credentials: any TodosAPICredentialSource
+    /// The `traceparent` (and `tracestate`) headers of the HTTP request, if well formed.
+    var trace: TraceContext? = nil
 
     /// Sessions and limits belong to the user, not to a token: a refreshed token keeps using the session.
     var owner: String { identity.subject }
 
-    /// What the tools get to know of the caller.
+    /// What the tools get to know of the caller; `trace` is the one in the MCP request's `_meta`, which wins over the
+    /// HTTP headers'.
     func toolCaller(trace: TraceContext?) -> ToolCaller {
         ToolCaller(
             subject: identity.subject, name: identity.name, email: identity.email, clientID: identity.clientID,
-            scope: scope, credentials: credentials, trace: trace)
+            scope: scope, credentials: credentials, trace: trace ?? self.trace)
     }
 }

@@ -80,6 +80,7 @@ final class SessionRegistry: Sendable {
             try state.insert(session, limits: limits)
         }
         if let retired { retire(retired) }
+        GatewayMetrics.sessionsOpen(count)
         return session
     }
 
@@ -118,6 +119,7 @@ final class SessionRegistry: Sendable {
         case .present(let existing): return existing.owner == owner && !existing.isClosed ? existing : nil
         case .adopted(let retired):
             if let retired { retire(retired) }
+            GatewayMetrics.sessionsOpen(count)
             return session
         }
     }
@@ -144,6 +146,7 @@ final class SessionRegistry: Sendable {
             return session
         }
         guard let session else { return }
+        GatewayMetrics.sessionsOpen(count)
         session.close(reason: reason)
         logger.debug("MCP session closed", metadata: ["mcp.reason": "\(reason)"])
     }
@@ -160,6 +163,7 @@ final class SessionRegistry: Sendable {
                 .compactMap { state.remove($0.id) }
         }
         for session in idle { session.close(reason: "it was idle") }
+        GatewayMetrics.sessionsOpen(count)
         return idle.count
     }
 

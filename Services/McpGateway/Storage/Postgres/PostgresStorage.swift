@@ -31,12 +31,24 @@ struct PostgresDatabaseClient: Sendable {
     /// The channel writes are announced on with `NOTIFY`.
     static let changeChannel = "mcp_gateway_changes"
 
+    /// One statement outside a transaction; timed into `gateway_database_operation_duration_seconds`.
+    @discardableResult
     func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
-        try await client.query(query, logger: logger)
+        let started = ContinuousClock.now
+        defer { Self.record("query", since: started) }
+        return try await client.query(query, logger: logger)
     }
 
+    /// `body` in one transaction (committed when it returns, rolled back when it throws); timed.
     func transaction<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
-        try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        let started = ContinuousClock.now
+        defer { Self.record("transaction", since: started) }
+        return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+    }
+
+    private static func record(_ operation: String, since started: ContinuousClock.Instant) {
+        GatewayMetrics.databaseOperation(
+            backend: "postgresql", operation: operation, duration: started.duration(to: .now))
     }
 
     /// Announces a change to every instance (this one included) when the surrounding transaction commits.

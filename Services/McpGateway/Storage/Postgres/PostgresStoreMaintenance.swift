@@ -38,6 +38,10 @@ struct PostgresStoreMaintenance: StoreMaintenance {
         }
     }
 
+    func ping() async throws {
+        try await database.query("SELECT 1")
+    }
+
     func counts(now: Date) async throws -> StoreCounts {
         guard
             let row = try await database.query(

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 struct SQLiteAccessTokenStore: AccessTokenStore {
-    let database: any DatabaseWriter
+    let database: SQLiteStoreDatabase
     let changes: GrantChangeFeed
 
     func accessToken(digest: String, now: Date) async throws -> AuthenticatedAccessToken? {

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 struct SQLiteAuthorizationCodeStore: AuthorizationCodeStore {
-    let database: any DatabaseWriter
+    let database: SQLiteStoreDatabase
     let changes: GrantChangeFeed
 
     func insert(grant: Grant, code: AuthorizationCodeRecord) async throws {

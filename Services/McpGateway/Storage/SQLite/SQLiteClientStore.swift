@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 struct SQLiteClientStore: ClientStore {
-    let database: any DatabaseWriter
+    let database: SQLiteStoreDatabase
     let changes: GrantChangeFeed
 
     func insert(client: RegisteredClient) async throws {

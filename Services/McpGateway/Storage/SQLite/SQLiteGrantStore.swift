@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 struct SQLiteGrantStore: GrantStore {
-    let database: any DatabaseWriter
+    let database: SQLiteStoreDatabase
     let changes: GrantChangeFeed
 
     func grant(id: String) async throws -> Grant? {

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 struct SQLitePendingSignInStore: PendingSignInStore {
-    let database: any DatabaseWriter
+    let database: SQLiteStoreDatabase
 
     func insert(pending: PendingAuthorization) async throws {
         try await database.write { db in try pending.insert(db) }

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 struct SQLiteRefreshTokenStore: RefreshTokenStore {
-    let database: any DatabaseWriter
+    let database: SQLiteStoreDatabase
     let changes: GrantChangeFeed
 
     func grant(refreshDigest: String) async throws -> Grant? {

@@ -4,8 +4,9 @@ import GRDB
 extension GatewayStorage {
     /// The stores on one SQLite database: the embedded default, for a single gateway instance. Only this process
     /// writes, so its own announcements are every change there is.
-    static func sqlite(_ database: any DatabaseWriter) -> GatewayStorage {
+    static func sqlite(_ writer: any DatabaseWriter) -> GatewayStorage {
         let changes = GrantChangeFeed(complete: true)
+        let database = SQLiteStoreDatabase(writer: writer)
         return GatewayStorage(
             clients: SQLiteClientStore(database: database, changes: changes),
             pendingSignIns: SQLitePendingSignInStore(database: database),
@@ -44,5 +45,27 @@ enum SQLiteGrantRows {
                 sql: "UPDATE oauthGrant SET currentRefreshDigest = ? WHERE id = ?",
                 arguments: [refresh, tokens.access.grantID])
         }
+    }
+}
+
+/// The SQLite database as the stores use it: GRDB's reads and writes, timed into
+/// `gateway_database_operation_duration_seconds`.
+struct SQLiteStoreDatabase: Sendable {
+    let writer: any DatabaseWriter
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let started = ContinuousClock.now
+        defer { Self.record("read", since: started) }
+        return try await writer.read(body)
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let started = ContinuousClock.now
+        defer { Self.record("write", since: started) }
+        return try await writer.write(body)
+    }
+
+    private static func record(_ operation: String, since started: ContinuousClock.Instant) {
+        GatewayMetrics.databaseOperation(backend: "sqlite", operation: operation, duration: started.duration(to: .now))
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 struct SQLiteStoreMaintenance: StoreMaintenance {
-    let database: any DatabaseWriter
+    let database: SQLiteStoreDatabase
 
     func sweep(now: Date, unusedClientsBefore: Date) async throws -> SweepReport {
         try await database.write { db in
@@ -31,6 +31,10 @@ struct SQLiteStoreMaintenance: StoreMaintenance {
             report.clients = db.changesCount
             return report
         }
+    }
+
+    func ping() async throws {
+        try await database.read { db in try db.execute(sql: "SELECT 1") }
     }
 
     func counts(now: Date) async throws -> StoreCounts {

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 struct SQLiteUpstreamTokenStore: UpstreamTokenStore {
-    let database: any DatabaseWriter
+    let database: SQLiteStoreDatabase
     let changes: GrantChangeFeed
 
     func updateUpstream(grantID: String, tokens: UpstreamTokens) async throws {

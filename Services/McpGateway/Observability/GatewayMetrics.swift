@@ -1,0 +1,90 @@
+import Foundation
+import Metrics
+import Synchronization
+
+/// The gateway's own metrics, beside the HTTP ones every service records (`http_server_*`). All go through
+/// swift-metrics to the Prometheus registry served at `/metrics`. Every label takes a few fixed values: no user, client
+/// or token ever becomes a label.
+enum GatewayMetrics {
+    /// `oauth_token_requests_total{grant_type, outcome}`: outcome `issued`, or the OAuth error code.
+    static func tokenRequest(grantType: String, outcome: String) {
+        let grantType = ["authorization_code", "refresh_token"].contains(grantType) ? grantType : "other"
+        counter("oauth_token_requests_total", [("grant_type", grantType), ("outcome", outcome)]).increment()
+    }
+
+    /// `oauth_refresh_token_reuse_total`: refresh tokens presented again after their grace (each revoked a grant).
+    static func refreshReuse() { counter("oauth_refresh_token_reuse_total", []).increment() }
+
+    /// `oauth_code_replays_total`: authorization codes presented twice (each revoked a grant).
+    static func codeReplay() { counter("oauth_code_replays_total", []).increment() }
+
+    enum UpstreamRefreshOutcome: String {
+        case refreshed
+        /// The provider refused (`invalid_grant`): the grant was revoked.
+        case refused
+        /// The provider was unreachable or failed: the grant was kept.
+        case failed
+        /// Another instance (or task) held the refresh; its result was used.
+        case joined
+    }
+
+    /// `upstream_token_refreshes_total{outcome}`.
+    static func upstreamRefresh(_ outcome: UpstreamRefreshOutcome) {
+        counter("upstream_token_refreshes_total", [("outcome", outcome.rawValue)]).increment()
+    }
+
+    /// `client_metadata_document_fetches_total{outcome}`: `ok`, or why the document could not be used.
+    static func metadataDocumentFetch(outcome: String) {
+        counter("client_metadata_document_fetches_total", [("outcome", outcome)]).increment()
+    }
+
+    /// `mcp_sessions_open`: the sessions this instance holds.
+    static func sessionsOpen(_ count: Int) { gauge("mcp_sessions_open").record(count) }
+
+    /// `gateway_database_operation_duration_seconds{backend, operation}`.
+    static func databaseOperation(backend: String, operation: String, duration: Duration) {
+        timer("gateway_database_operation_duration_seconds", [("backend", backend), ("operation", operation)])
+            .recordNanoseconds(
+                duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+
+    // Handles are made once per label set and kept: swift-metrics' factory lookup is not free.
+
+    private struct Key: Hashable {
+        let name: String
+        let labels: [String]
+    }
+
+    private static let counters = Mutex<[Key: Counter]>([:])
+    private static let timers = Mutex<[Key: Metrics.Timer]>([:])
+    private static let gauges = Mutex<[String: Gauge]>([:])
+
+    private static func counter(_ name: String, _ labels: [(String, String)]) -> Counter {
+        let key = Key(name: name, labels: labels.flatMap { [$0.0, $0.1] })
+        return counters.withLock { counters in
+            if let found = counters[key] { return found }
+            let made = Counter(label: name, dimensions: labels)
+            counters[key] = made
+            return made
+        }
+    }
+
+    private static func timer(_ name: String, _ labels: [(String, String)]) -> Metrics.Timer {
+        let key = Key(name: name, labels: labels.flatMap { [$0.0, $0.1] })
+        return timers.withLock { timers in
+            if let found = timers[key] { return found }
+            let made = Metrics.Timer(label: name, dimensions: labels)
+            timers[key] = made
+            return made
+        }
+    }
+
+    private static func gauge(_ name: String) -> Gauge {
+        gauges.withLock { gauges in
+            if let found = gauges[name] { return found }
+            let made = Gauge(label: name)
+            gauges[name] = made
+            return made
+        }
+    }
+}

@@ -1,0 +1,293 @@
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Where every log line of a service goes: standard output, written by a background thread in batches.
+///
+/// A request that logs (an access line, say) only appends a small record to a queue: the line is formatted and written
+/// on the writer thread, many lines per `write(2)`, a few milliseconds later. Lines at `notice` and above are different:
+/// they, and everything queued before them, are written before `log` returns, so that what an operator must see (a
+/// failure, a security event, the last words before a crash) is never lost in a buffer. What is queued is written at
+/// exit too; only a SIGKILL can lose the last few milliseconds of `info` and `debug` lines.
+public final class LogOutput: Sendable {
+    /// One logged event, not yet formatted.
+    struct Record: Sendable {
+        let time: timespec
+        let level: Logger.Level
+        let label: String
+        let message: Logger.Message
+        let handlerMetadata: Logger.Metadata
+        let metadata: Logger.Metadata?
+        let source: String
+    }
+
+    /// The process's log, on standard output.
+    public static let standardOutput = LogOutput(descriptor: STDOUT_FILENO)
+
+    /// How long the writer waits for more lines before writing what it has.
+    static let batchDelay: UInt32 = 5_000  // microseconds
+
+    private let descriptor: Int32
+    private let queue = Mutex<[Record]>([])
+    private let wakeUp = NSCondition()
+    /// Held while a batch is formatted and written, so that batches reach the file in order.
+    private let writing = Mutex<LogFormat>(.text)
+    private let started = Atomic<Bool>(false)
+
+    init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    /// The format lines are written in (`LOG_FORMAT`).
+    public var format: LogFormat {
+        get { writing.withLock { $0 } }
+        set { writing.withLock { $0 = newValue } }
+    }
+
+    func append(_ record: Record) {
+        if record.level >= .notice {
+            flush(including: record)
+            return
+        }
+        startIfNeeded()
+        let first = queue.withLock { queue in
+            queue.append(record)
+            return queue.count == 1
+        }
+        if first {
+            wakeUp.lock()
+            wakeUp.signal()
+            wakeUp.unlock()
+        }
+    }
+
+    /// Writes everything queued (and `record`), now.
+    public func flush() { flush(including: nil) }
+
+    private func flush(including record: Record?) {
+        writing.withLock { format in
+            var records = queue.withLock { queue in
+                defer { queue.removeAll(keepingCapacity: true) }
+                return queue
+            }
+            if let record { records.append(record) }
+            write(records, format: format)
+        }
+    }
+
+    private func write(_ records: [Record], format: LogFormat) {
+        guard !records.isEmpty else { return }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(records.count * 160)
+        for record in records { format.append(record, to: &bytes) }
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Foundation.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return  // nowhere to report it: the log itself failed
+                }
+                offset += written
+            }
+        }
+    }
+
+    private func startIfNeeded() {
+        guard started.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        let thread = Thread { [self] in run() }
+        thread.name = "log-writer"
+        thread.start()
+        atexit { LogOutput.standardOutput.flush() }
+    }
+
+    private func run() {
+        while true {
+            wakeUp.lock()
+            while queue.withLock({ $0.isEmpty }) { wakeUp.wait() }
+            wakeUp.unlock()
+            // Let a burst of lines gather, then write them with one system call.
+            usleep(Self.batchDelay)
+            flush(including: nil)
+        }
+    }
+}
+
+/// `LOG_FORMAT`: `text` for people, `json` (one object per line) for log collectors.
+public enum LogFormat: String, Sendable, CaseIterable {
+    case text
+    case json
+
+    func append(_ record: LogOutput.Record, to bytes: inout [UInt8]) {
+        switch self {
+        case .text: appendText(record, to: &bytes)
+        case .json: appendJSON(record, to: &bytes)
+        }
+    }
+
+    /// `2026-12-01T10:22:33.123Z info McpGateway: key=value … [source] message`
+    private func appendText(_ record: LogOutput.Record, to bytes: inout [UInt8]) {
+        LogTimestamp.append(record.time, to: &bytes)
+        bytes.append(UInt8(ascii: " "))
+        bytes.append(contentsOf: record.level.rawValue.utf8)
+        bytes.append(UInt8(ascii: " "))
+        bytes.append(contentsOf: record.label.utf8)
+        bytes.append(UInt8(ascii: ":"))
+        for (key, value) in Self.merged(record).sorted(by: { $0.key < $1.key }) {
+            bytes.append(UInt8(ascii: " "))
+            bytes.append(contentsOf: key.utf8)
+            bytes.append(UInt8(ascii: "="))
+            bytes.append(contentsOf: value.description.utf8)
+        }
+        bytes.append(contentsOf: " [".utf8)
+        bytes.append(contentsOf: record.source.utf8)
+        bytes.append(contentsOf: "] ".utf8)
+        bytes.append(contentsOf: record.message.description.utf8)
+        bytes.append(UInt8(ascii: "\n"))
+    }
+
+    /// `{"timestamp":"…","level":"info","logger":"McpGateway","message":"…","source":"…",<metadata>}`
+    private func appendJSON(_ record: LogOutput.Record, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: #"{"timestamp":""#.utf8)
+        LogTimestamp.append(record.time, to: &bytes)
+        bytes.append(contentsOf: #"","level":""#.utf8)
+        bytes.append(contentsOf: record.level.rawValue.utf8)
+        bytes.append(contentsOf: #"","logger":"#.utf8)
+        JSONText.appendString(record.label, to: &bytes)
+        bytes.append(contentsOf: #","message":"#.utf8)
+        JSONText.appendString(record.message.description, to: &bytes)
+        bytes.append(contentsOf: #","source":"#.utf8)
+        JSONText.appendString(record.source, to: &bytes)
+        for (key, value) in Self.merged(record).sorted(by: { $0.key < $1.key }) {
+            bytes.append(UInt8(ascii: ","))
+            JSONText.appendString(key, to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            JSONText.append(value, to: &bytes)
+        }
+        bytes.append(contentsOf: "}\n".utf8)
+    }
+
+    private static func merged(_ record: LogOutput.Record) -> Logger.Metadata {
+        guard let metadata = record.metadata, !metadata.isEmpty else { return record.handlerMetadata }
+        return record.handlerMetadata.merging(metadata) { _, new in new }
+    }
+}
+
+/// UTC timestamps in RFC 3339 with milliseconds, formatted without `DateFormatter` or the time zone database.
+enum LogTimestamp {
+    static func append(_ time: timespec, to bytes: inout [UInt8]) {
+        var seconds = time.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var value = value
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                value %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4)
+        bytes.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2)
+        bytes.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2)
+        bytes.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2)
+        bytes.append(UInt8(ascii: "."))
+        digits(Int(time.tv_nsec / 1_000_000), 3)
+        bytes.append(UInt8(ascii: "Z"))
+    }
+}
+
+/// Just enough JSON writing for log lines.
+enum JSONText {
+    static func appendString(_ string: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: #"\""#.utf8)
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: #"\\"#.utf8)
+            case UInt8(ascii: "\n"): bytes.append(contentsOf: #"\n"#.utf8)
+            case UInt8(ascii: "\r"): bytes.append(contentsOf: #"\r"#.utf8)
+            case UInt8(ascii: "\t"): bytes.append(contentsOf: #"\t"#.utf8)
+            case 0..<0x20, 0x7F:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: #"\u00"#.utf8)
+                bytes.append(hex[Int(byte >> 4)])
+                bytes.append(hex[Int(byte & 0xF)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    static func append(_ value: Logger.MetadataValue, to bytes: inout [UInt8]) {
+        switch value {
+        case .string(let string): appendString(string, to: &bytes)
+        case .stringConvertible(let convertible): appendString(convertible.description, to: &bytes)
+        case .array(let values):
+            bytes.append(UInt8(ascii: "["))
+            for (index, value) in values.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                append(value, to: &bytes)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .dictionary(let values):
+            bytes.append(UInt8(ascii: "{"))
+            for (index, (key, value)) in values.sorted(by: { $0.key < $1.key }).enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                appendString(key, to: &bytes)
+                bytes.append(UInt8(ascii: ":"))
+                append(value, to: &bytes)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+}
+
+/// A swift-log handler that hands records to a ``LogOutput``.
+public struct ServiceLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    private let label: String
+    private let output: LogOutput
+
+    public init(label: String, level: Logger.Level, output: LogOutput = .standardOutput) {
+        self.label = label
+        self.logLevel = level
+        self.output = output
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(
+        level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
+        function: String, line: UInt
+    ) {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        var handlerMetadata = self.metadata
+        if let provided = metadataProvider?.get(), !provided.isEmpty {
+            handlerMetadata.merge(provided) { _, new in new }
+        }
+        output.append(
+            LogOutput.Record(
+                time: time, level: level, label: label, message: message, handlerMetadata: handlerMetadata,
+                metadata: metadata, source: source))
+    }
+}
