@@ -3,6 +3,7 @@ the OAuth flow hops instances at every step, sessions and stateless requests wor
 refused on the other within a second, and an instance killed (SIGKILL) during a storm of refreshes and tool calls
 loses nothing."""
 
+import json
 import threading
 import time
 
@@ -198,3 +199,39 @@ def test_an_instance_killed_during_a_storm_loses_nothing(cluster: Cluster):
     assert "Unexpected error" not in cluster.gateways[1].output()
     # No refresh was taken for a replay: no grant was revoked.
     assert revoked_grants(cluster) == revoked_before
+
+
+def test_admin_revokes_a_users_access_on_every_instance(cluster: Cluster):
+    first_client, second_client = sign_in(cluster.url, "alice"), sign_in(cluster.url, "alice")
+    bob = sign_in(cluster.url, "bob")
+    with httpx.Client(timeout=10) as http:
+        for tokens in (first_client, second_client, bob):
+            for index in (0, 1):  # both instances have the tokens in their caches
+                assert call_tool(http, cluster.gateway_url(index), tokens["access_token"], "whoami").status_code == 200
+
+        listed = cluster.admin("grants", "--user", "auth0|alice", "--json")
+        assert listed.returncode == 0, listed.stderr
+        grants = json.loads(listed.stdout)
+        assert {first_client["client_id"], second_client["client_id"]} <= {grant["clientID"] for grant in grants}
+        assert all(grant["user"] == "auth0|alice" for grant in grants)
+        assert "token" not in listed.stdout.lower() and "digest" not in listed.stdout.lower()
+
+        revoked = cluster.admin("revoke", "--user", "auth0|alice")
+        assert revoked.returncode == 0, revoked.stderr
+        assert f"Revoked {len(grants)} grant(s)." in revoked.stdout
+        assert "audit grant_revoked" in revoked.stderr and "actor=admin" in revoked.stderr
+        started = time.monotonic()
+        for tokens in (first_client, second_client):
+            for index in (0, 1):
+                while call_tool(http, cluster.gateway_url(index), tokens["access_token"], "whoami").status_code != 401:
+                    assert time.monotonic() - started < 1.0, f"instance {index} still accepts a revoked token"
+                    time.sleep(0.02)
+        # Bob is untouched.
+        assert call_tool(http, cluster.gateway_url(0), bob["access_token"], "whoami").status_code == 200
+
+    assert json.loads(cluster.admin("grants", "--user", "auth0|alice", "--json").stdout) == []
+    counts = json.loads(cluster.admin("counts", "--json").stdout)
+    assert counts["activeGrants"] >= 1 and counts["users"] >= 1
+    missing = cluster.admin("revoke", "--grant", "no-such-grant")
+    assert missing.returncode == 3 and "No active grant" in missing.stderr
+    assert cluster.admin("revoke").returncode == 64

@@ -27,6 +27,8 @@ public final class LogOutput: Sendable {
 
     /// The process's log, on standard output.
     public static let standardOutput = LogOutput(descriptor: STDOUT_FILENO)
+    /// On standard error: for commands whose standard output is their result.
+    public static let standardError = LogOutput(descriptor: STDERR_FILENO)
 
     /// How long the writer waits for more lines before writing what it has.
     static let batchDelay: UInt32 = 5_000  // microseconds
@@ -102,7 +104,10 @@ public final class LogOutput: Sendable {
         let thread = Thread { [self] in run() }
         thread.name = "log-writer"
         thread.start()
-        atexit { LogOutput.standardOutput.flush() }
+        atexit {
+            LogOutput.standardOutput.flush()
+            LogOutput.standardError.flush()
+        }
     }
 
     private func run() {

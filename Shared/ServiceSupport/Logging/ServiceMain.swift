@@ -6,7 +6,9 @@ import Logging
 public enum ServiceMain {
     /// Bootstraps swift-log once: `LOG_LEVEL` (`trace` … `critical`, default `info`) and `LOG_FORMAT` (`text`, the
     /// default, or `json`), to standard output through ``LogOutput`` (buffered below `notice`).
-    public static func bootstrapLogging(_ settings: Settings) throws(ConfigurationError) {
+    public static func bootstrapLogging(_ settings: Settings, output: LogOutput = .standardOutput)
+        throws(ConfigurationError)
+    {
         let levelName = settings.string("LOG_LEVEL", default: "info").lowercased()
         guard let level = Logger.Level(rawValue: levelName) else {
             throw ConfigurationError(
@@ -17,8 +19,8 @@ public enum ServiceMain {
         guard let format = LogFormat(rawValue: formatName) else {
             throw ConfigurationError(variable: "LOG_FORMAT", problem: "must be text or json", example: "json")
         }
-        LogOutput.standardOutput.format = format
-        LoggingSystem.bootstrap { label in ServiceLogHandler(label: label, level: level) }
+        output.format = format
+        LoggingSystem.bootstrap { label in ServiceLogHandler(label: label, level: level, output: output) }
     }
 
     /// Runs `body`; on a ``ConfigurationError`` prints `<service>: <one line>` to standard error and exits with 1,
