@@ -97,6 +97,9 @@ class Service:
         return Service(self.name, self.args, self.env, self.health_url)
 
     def output(self) -> str:
+        """What the process wrote so far. The services write `info` and `debug` lines in batches a few milliseconds
+        after they are logged (LogOutput), so this waits a little first: a request's access line is in."""
+        time.sleep(0.05)
         self.log.flush()
         return self.log_path.read_text()
 
