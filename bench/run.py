@@ -71,38 +71,54 @@ def main() -> None:
     env = {**os.environ, **shared, "DEV_VARS_FILE": str(workdir / "none")}
     token = subprocess.run([str(RELEASE / "DevIdP"), "token", "--user", "alice"], env=env, cwd=workdir,
                            capture_output=True, text=True, check=True).stdout.strip()
-    api_port = free_port()
-    api = Service("todos-api", [*SERVER_CORE, str(RELEASE / "TodosAPI"), "--port", str(api_port)],
-                  {**shared, "TODOS_DATABASE": str(workdir / "todos.sqlite")}, f"http://127.0.0.1:{api_port}/api/health")
     results: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "wrk": f"-t{THREADS} -c{CONNECTIONS} -d{DURATION}",
-                     "todos_api_setup": "TodosAPI on one core, wrk on the other" if PINNED else "unpinned"}
-    try:
-        base = f"http://127.0.0.1:{api_port}"
-        results["todos_api_health"] = wrk(base + "/api/health", pinned=True)
-        results["todos_api_me"] = wrk(base + "/api/me", {"Authorization": f"Bearer {token}"}, pinned=True)
-        # A user's ten todos: the three samples every new user gets, and seven more.
-        import httpx2 as httpx
-        for number in range(7):
-            httpx.post(base + "/api/todos", headers={"Authorization": f"Bearer {token}"},
-                       json={"title": f"Benchmark todo {number}", "description": "One of ten"}).raise_for_status()
-        listed = httpx.get(base + "/api/todos", headers={"Authorization": f"Bearer {token}"}).json()["todos"]
-        assert len(listed) == 10, listed
-        results["todos_api_list"] = wrk(base + "/api/todos", {"Authorization": f"Bearer {token}"}, pinned=True)
-    finally:
-        api.stop()
+                     "todos_api_setup": "each server on one core, wrk on the other" if PINNED else "unpinned"}
+    import httpx2 as httpx
+
+    def todos_api(label: str, settings: dict[str, str], list_todos: bool = False) -> None:
+        """TodosAPI as shipped (LOG_LEVEL=info: an access line per request, metrics recorded), or with `settings`."""
+        api_port = free_port()
+        api = Service("todos-api", [*SERVER_CORE, str(RELEASE / "TodosAPI"), "--port", str(api_port)],
+                      {**shared, "LOG_LEVEL": "info", "TODOS_DATABASE": str(workdir / f"todos-{label}.sqlite"),
+                       **settings}, f"http://127.0.0.1:{api_port}/api/health")
+        try:
+            base = f"http://127.0.0.1:{api_port}"
+            results[f"todos_api_health{label}"] = wrk(base + "/api/health", pinned=True)
+            results[f"todos_api_me{label}"] = wrk(base + "/api/me", {"Authorization": f"Bearer {token}"}, pinned=True)
+            if list_todos:
+                # A user's ten todos: the three samples every new user gets, and seven more.
+                for number in range(7):
+                    httpx.post(base + "/api/todos", headers={"Authorization": f"Bearer {token}"},
+                               json={"title": f"Benchmark todo {number}", "description": "One of ten"}).raise_for_status()
+                listed = httpx.get(base + "/api/todos", headers={"Authorization": f"Bearer {token}"}).json()["todos"]
+                assert len(listed) == 10, listed
+                results[f"todos_api_list{label}"] = wrk(base + "/api/todos", {"Authorization": f"Bearer {token}"},
+                                                        pinned=True)
+            if settings.get("LOG_LEVEL", "info") == "info":
+                lines = api.output().count("GET /api/me 200")
+                assert lines > 1000, f"the access log has {lines} lines for /api/me: logging is not on"
+        finally:
+            api.stop()
+
+    todos_api("", {}, list_todos=True)
+    todos_api("_logs_off", {"LOG_LEVEL": "warning"})
+    todos_api("_metrics_off", {"METRICS_ENABLED": "false"})
 
     python = ROOT / ".venv" / "bin" / "python"
     for workers in (1, 2):
         port = free_port()
         fastapi = Service(
             f"fastapi-{workers}",
-            [str(python), "-m", "uvicorn", "fastapi_me:app", "--host", "127.0.0.1", "--port", str(port),
+            [*(SERVER_CORE if workers == 1 else []), str(python), "-m", "uvicorn", "fastapi_me:app", "--host",
+             "127.0.0.1", "--port", str(port),
              "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
             {"ISSUER": issuer, "AUDIENCE": "urn:todos-api", "JWKS_URL": issuer + ".well-known/jwks.json",
              "PYTHONPATH": str(ROOT / "bench")},
             f"http://127.0.0.1:{port}/api/health")
         try:
-            results[f"fastapi_me_{workers}_worker"] = wrk(f"http://127.0.0.1:{port}/api/me", {"Authorization": f"Bearer {token}"})
+            # One worker on one core, as TodosAPI; two workers take both cores (wrk shares them).
+            results[f"fastapi_me_{workers}_worker"] = wrk(f"http://127.0.0.1:{port}/api/me",
+                                                          {"Authorization": f"Bearer {token}"}, pinned=workers == 1)
         finally:
             fastapi.stop()
     idp.stop()
@@ -113,19 +129,26 @@ def main() -> None:
     results["list_vs_me_ratio"] = round(results["todos_api_list"]["rps"] / me["rps"], 3)
     results["vs_fastapi_1_worker"] = round(me["rps"] / results["fastapi_me_1_worker"]["rps"], 1)
     results["vs_fastapi_2_workers"] = round(me["rps"] / results["fastapi_me_2_worker"]["rps"], 1)
+    results["logs_off_vs_fastapi_1_worker"] = round(
+        results["todos_api_me_logs_off"]["rps"] / results["fastapi_me_1_worker"]["rps"], 1)
+    results["metrics_cost"] = round(1 - me["rps"] / results["todos_api_me_metrics_off"]["rps"], 3)
     print(f"\nMachine: {results['machine']}   wrk {results['wrk']}")
-    print(f"{'endpoint':42} {'req/s':>10} {'p50':>9} {'p99':>9}")
-    for name, label in [("todos_api_health", "TodosAPI GET /api/health (no auth)"),
-                        ("todos_api_me", "TodosAPI GET /api/me (RS256 + JWKS)"),
-                        ("todos_api_list", "TodosAPI GET /api/todos (ten todos)"),
-                        ("fastapi_me_1_worker", "FastAPI + PyJWT /api/me, 1 worker"),
+    print(f"{'endpoint':52} {'req/s':>10} {'p50':>9} {'p99':>9}")
+    for name, label in [("todos_api_health", "TodosAPI GET /api/health (logs on)"),
+                        ("todos_api_me", "TodosAPI GET /api/me (RS256 + JWKS, logs on)"),
+                        ("todos_api_list", "TodosAPI GET /api/todos (ten todos, logs on)"),
+                        ("todos_api_health_logs_off", "TodosAPI GET /api/health (LOG_LEVEL=warning)"),
+                        ("todos_api_me_logs_off", "TodosAPI GET /api/me (LOG_LEVEL=warning)"),
+                        ("todos_api_me_metrics_off", "TodosAPI GET /api/me (logs on, METRICS_ENABLED=false)"),
+                        ("fastapi_me_1_worker", "FastAPI + PyJWT /api/me, 1 worker (one core)"),
                         ("fastapi_me_2_worker", "FastAPI + PyJWT /api/me, 2 workers")]:
         row = results[name]
-        print(f"{label:42} {row['rps']:>10.0f} {row['p50']:>9} {row['p99']:>9}")
-    print(f"\n/api/me keeps {results['auth_cost_ratio']:.0%} of /api/health's throughput (authentication cost).")
+        print(f"{label:52} {row['rps']:>10.0f} {row['p50']:>9} {row['p99']:>9}")
+    print(f"\nLogs on: /api/me keeps {results['auth_cost_ratio']:.0%} of /api/health's throughput (authentication cost).")
     print(f"/api/todos (ten todos) serves {results['list_vs_me_ratio']:.0%} of /api/me's throughput.")
-    print(f"/api/me is {results['vs_fastapi_1_worker']}x FastAPI + PyJWT (1 worker), "
-          f"{results['vs_fastapi_2_workers']}x with 2 workers.")
+    print(f"/api/me is {results['vs_fastapi_1_worker']}x FastAPI + PyJWT (1 worker, one core each) with logs on, "
+          f"{results['logs_off_vs_fastapi_1_worker']}x with logs off; {results['vs_fastapi_2_workers']}x 2 workers.")
+    print(f"Metrics cost {results['metrics_cost']:.1%} of /api/me's throughput.")
     (ROOT / ".build" / "bench-results.json").write_text(json.dumps(results, indent=2))
 
 

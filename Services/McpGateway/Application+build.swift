@@ -170,7 +170,7 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
 
     router.get("health") { _, _ in HealthStatus(at: gateway.clock.now) }
     Readiness.addRoute(to: router, checks: gateway.readiness)
-    ServiceMetrics.addRoute(to: router, token: configuration.metricsToken)
+    if configuration.metricsEnabled { ServiceMetrics.addRoute(to: router, token: configuration.metricsToken) }
     HomeController(configuration: configuration, pages: gateway.pages).addRoutes(to: router)
     MetadataController(configuration: configuration).addRoutes(to: router)
     if let server = gateway.authorizationServer {

@@ -30,10 +30,10 @@ struct Serve: AsyncParsableCommand {
         await ServiceMain.run("McpGateway") {
             let settings = try Settings.load()
             try ServiceMain.bootstrapLogging(settings)
-            ServiceMetrics.bootstrap()
             var configuration = try GatewayConfiguration.load(from: settings)
             if let host { configuration.host = host }
             if let port { configuration.port = port }
+            if configuration.metricsEnabled { ServiceMetrics.bootstrap() }
             let logger = Logger(label: "McpGateway")
             // Only the gateway's own authorization server keeps state.
             var database: OpenedDatabase?

@@ -26,7 +26,7 @@ func buildApplication(
     router.get("api/health") { _, _ in HealthStatus(at: dependencies.clock.now) }
     router.refuseOtherMethods(on: "api/health", allowed: [.get])
     Readiness.addRoute(to: router, path: "api/ready", checks: dependencies.readiness)
-    ServiceMetrics.addRoute(to: router, token: configuration.metricsToken)
+    if configuration.metricsEnabled { ServiceMetrics.addRoute(to: router, token: configuration.metricsToken) }
 
     let bearer = configuration.tokens.map {
         JWTVerifier(

@@ -20,8 +20,8 @@ struct TodosAPICommand: AsyncParsableCommand {
         await ServiceMain.run("TodosAPI") {
             let settings = try Settings.load()
             try ServiceMain.bootstrapLogging(settings)
-            ServiceMetrics.bootstrap()
             var configuration = try TodosAPIConfiguration.load(from: settings)
+            if configuration.metricsEnabled { ServiceMetrics.bootstrap() }
             if let host { configuration.host = host }
             if let port { configuration.port = port }
             let logger = Logger(label: "TodosAPI")

@@ -27,6 +27,8 @@ struct GatewayConfiguration: Sendable {
     var sessionKey: String?
     /// `METRICS_TOKEN`, required by `/metrics` when set.
     var metricsToken: String? = nil
+    /// `METRICS_ENABLED`.
+    var metricsEnabled = true
 
     /// The secret session ids are sealed with: `MCP_SESSION_KEY`, else `GATEWAY_ENCRYPTION_KEY` (in `AUTH_MODE=gateway`),
     /// else none (a random key per process).
@@ -76,7 +78,8 @@ struct GatewayConfiguration: Sendable {
             mode: try AuthMode.load(from: settings, resources: [publicURL + "/mcp", publicURL + "/sse"]),
             rateLimits: try GatewayRateLimits.load(from: settings),
             sessionKey: try sessionKey(from: settings),
-            metricsToken: try settings.metricsToken())
+            metricsToken: try settings.metricsToken(),
+            metricsEnabled: try settings.metricsEnabled())
     }
 
     private static func sessionKey(from settings: Settings) throws(ConfigurationError) -> String? {

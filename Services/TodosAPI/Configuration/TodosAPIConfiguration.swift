@@ -20,6 +20,8 @@ struct TodosAPIConfiguration: Sendable {
     var databasePath: String
     /// `METRICS_TOKEN`, required by `/metrics` when set.
     var metricsToken: String? = nil
+    /// `METRICS_ENABLED`.
+    var metricsEnabled = true
 
     /// Which bearer tokens TodosAPI accepts.
     struct TokenSettings: Sendable, Equatable {
@@ -59,7 +61,8 @@ struct TodosAPIConfiguration: Sendable {
             leeway: try settings.duration("JWT_LEEWAY", default: 60, in: 0...600),
             jwksRefreshCooldown: try jwksRefreshCooldown(settings, keys: tokens?.jwksSource),
             databasePath: settings.string("TODOS_DATABASE", default: ".data/todos.sqlite"),
-            metricsToken: try settings.metricsToken())
+            metricsToken: try settings.metricsToken(),
+            metricsEnabled: try settings.metricsEnabled())
     }
 
     /// `JWKS_REFRESH_COOLDOWN`: 0 (no limit on the refetches that unknown `kid`s force) is for tests against keys

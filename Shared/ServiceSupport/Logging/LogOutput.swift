@@ -2,10 +2,6 @@ import Foundation
 import Logging
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Where every log line of a service goes: standard output, written by a background thread in batches.
 ///
 /// A request that logs (an access line, say) only appends a small record to a queue: the line is formatted and written
@@ -16,7 +12,8 @@ import Synchronization
 public final class LogOutput: Sendable {
     /// One logged event, not yet formatted.
     struct Record: Sendable {
-        let time: timespec
+        /// Seconds since 1970.
+        let time: Double
         let level: Logger.Level
         let label: String
         let message: Logger.Message
@@ -184,8 +181,10 @@ public enum LogFormat: String, Sendable, CaseIterable {
 
 /// UTC timestamps in RFC 3339 with milliseconds, formatted without `DateFormatter` or the time zone database.
 enum LogTimestamp {
-    static func append(_ time: timespec, to bytes: inout [UInt8]) {
-        var seconds = time.tv_sec
+    static func append(_ time: Double, to bytes: inout [UInt8]) {
+        let whole = time.rounded(.down)
+        var seconds = time_t(whole)
+        let milliseconds = min(Int((time - whole) * 1000), 999)
         var parts = tm()
         gmtime_r(&seconds, &parts)
         func digits(_ value: Int, _ count: Int) {
@@ -210,7 +209,7 @@ enum LogTimestamp {
         bytes.append(UInt8(ascii: ":"))
         digits(Int(parts.tm_sec), 2)
         bytes.append(UInt8(ascii: "."))
-        digits(Int(time.tv_nsec / 1_000_000), 3)
+        digits(milliseconds, 3)
         bytes.append(UInt8(ascii: "Z"))
     }
 }
@@ -284,8 +283,7 @@ public struct ServiceLogHandler: LogHandler {
         level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
         function: String, line: UInt
     ) {
-        var time = timespec()
-        clock_gettime(CLOCK_REALTIME, &time)
+        let time = Date().timeIntervalSince1970
         var handlerMetadata = self.metadata
         if let provided = metadataProvider?.get(), !provided.isEmpty {
             handlerMetadata.merge(provided) { _, new in new }

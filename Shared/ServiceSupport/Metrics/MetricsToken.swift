@@ -1,4 +1,9 @@
 extension Settings {
+    /// `METRICS_ENABLED` (default `true`): `false` records no metrics and serves no `/metrics`.
+    public func metricsEnabled() throws(ConfigurationError) -> Bool {
+        try boolean("METRICS_ENABLED", default: true)
+    }
+
     /// `METRICS_TOKEN`: when set, `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>` (at least 16
     /// characters).
     public func metricsToken() throws(ConfigurationError) -> String? {
