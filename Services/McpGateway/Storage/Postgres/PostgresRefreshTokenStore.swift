@@ -19,35 +19,22 @@ struct PostgresRefreshTokenStore: RefreshTokenStore {
         async throws -> RefreshRotation
     {
         guard let newDigest = tokens.refreshDigest else { preconditionFailure("a rotation issues a refresh token") }
-        let logger = database.logger
-        let outcome: RefreshRotation = try await database.transaction { connection in
-            // FOR UPDATE: concurrent rotations of one grant, on any instances, take turns, each seeing the one before.
-            guard
-                let row = try await connection.query(
-                    "SELECT \(unescaped: PostgresRecords.grantColumns) FROM oauth_grant WHERE id = \(grantID) FOR UPDATE",
-                    logger: logger
-                ).first(),
-                case let grant = try PostgresRecords.grant(row), grant.isActive(at: now)
-            else { return .inactive }
-            switch RefreshRotationRule.decide(presented: refreshDigest, grant: grant, now: now) {
-            case .rotateCurrent:
-                try await connection.query(
-                    """
-                    UPDATE oauth_grant SET previous_refresh_digest = current_refresh_digest,
-                      current_refresh_digest = \(newDigest), previous_refresh_valid_until = \(graceUntil)
-                    WHERE id = \(grantID)
-                    """, logger: logger)
-            case .replaceSuccessor:
-                try await connection.query(
-                    "UPDATE oauth_grant SET current_refresh_digest = \(newDigest) WHERE id = \(grantID)", logger: logger
-                )
-            case .revoke:
-                try await PostgresGrantRows.revoke(grantID: grantID, connection: connection, now: now, logger: logger)
-                return .reused
-            }
-            try await PostgresGrantRows.store(
-                tokens, connection: connection, now: now, firstRefreshToken: false, logger: logger)
-            return .rotated
+        let access = tokens.access
+        // One call, one transaction: the function (PostgresSchema, migration 2) holds the grant's row from the
+        // decision to the new tokens, so concurrent rotations of one grant, on any instances, take turns.
+        let row = try await database.query(
+            """
+            SELECT gateway_rotate_refresh_token(\(refreshDigest), \(grantID), \(newDigest), \(access.digest), \
+            \(access.clientID), \(access.scope.description), \(access.resource), \(access.expiresAt), \(now), \
+            \(graceUntil))
+            """
+        ).first()
+        let outcome: RefreshRotation
+        switch try row?.decode(String.self) {
+        case "rotated": outcome = .rotated
+        case "reused": outcome = .reused
+        case "inactive": outcome = .inactive
+        case let other: throw PostgresStoreError.corruptRow("gateway_rotate_refresh_token answered \(other ?? "nothing")")
         }
         if outcome != .rotated { changes.publish(.grant(id: grantID)) }
         return outcome
