@@ -82,6 +82,17 @@ struct SecurityTests {
         #expect(throws: ErrorResponse.self) { try FormParameters(encoded: "a=%ZZ") }
     }
 
+    @Test(arguments: ["a=%", "a=%4", "a=x%4", "a=%%41", "a=%FF", "a=%C3", "a=%C3%28", "%G1=1"])
+    func formParametersRefuseMalformedEscapesAndInvalidUTF8(_ encoded: String) {
+        #expect(throws: ErrorResponse.self) { try FormParameters(encoded: encoded) }
+    }
+
+    @Test func formDecodingTakesPlainValuesAsTheyAre() throws {
+        #expect(FormParameters.decode("gwa_abc-DEF_123.~") == "gwa_abc-DEF_123.~")
+        #expect(FormParameters.decode("%41%62+%2b%2B") == "Ab ++")
+        #expect(FormParameters.decode("%e2%9c%93") == "✓")
+    }
+
     @Test(arguments: ["client_id=abc%00zzz", "state=a%0Db", "x%09=1", "scope=read%7F", "code=%C2%85", "a=%1F"])
     func formParametersRefuseControlCharacters(_ encoded: String) {
         #expect {

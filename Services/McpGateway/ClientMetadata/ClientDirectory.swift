@@ -1,6 +1,7 @@
 import Foundation
 import JWTAuth
 import Logging
+import Synchronization
 
 /// Where the gateway finds a client by its `client_id`: in its database for clients that registered at `/register`,
 /// or at the `client_id` itself for clients that publish a Client ID Metadata Document.
@@ -8,6 +9,15 @@ struct ClientDirectory: Sendable {
     let store: any ClientStore
     /// `nil` when metadata documents are turned off (`CLIENT_ID_METADATA_DOCUMENTS=false`).
     let documents: ClientMetadataDocuments?
+    /// Registered clients recently read: every token request authenticates its client, and a registration does not
+    /// change. A deleted client may stay here for ``RecentClients/lifetime``, but its grants, codes and tokens are
+    /// gone with it, so it can obtain nothing.
+    private let recent = RecentClients()
+
+    init(store: any ClientStore, documents: ClientMetadataDocuments?) {
+        self.store = store
+        self.documents = documents
+    }
 
     /// The client an authorization request names. A metadata document client is fetched (or taken from the cache,
     /// as long as its document's cache headers allow), so that the redirect URIs checked are the published ones.
@@ -24,7 +34,35 @@ struct ClientDirectory: Sendable {
     /// again: the redirect URI was checked against the document when the user approved.
     func client(_ clientID: String) async throws -> RegisteredClient? {
         if ClientMetadataDocumentURL.isCandidate(clientID), documents == nil { return nil }
-        return try await store.client(id: clientID)
+        if let known = recent.client(clientID) { return known }
+        guard let client = try await store.client(id: clientID) else { return nil }
+        // A metadata document client's record changes when its document does: not kept.
+        if !ClientMetadataDocumentURL.isCandidate(clientID) { recent.remember(client) }
+        return client
+    }
+}
+
+/// A small, bounded memory of registered clients, each for ``lifetime``.
+final class RecentClients: Sendable {
+    static let lifetime: Duration = .seconds(30)
+    static let capacity = 10_000
+
+    private let entries = Mutex<[String: (client: RegisteredClient, until: ContinuousClock.Instant)]>([:])
+
+    func client(_ id: String) -> RegisteredClient? {
+        entries.withLock { entries in
+            guard let entry = entries[id], entry.until > .now else { return nil }
+            return entry.client
+        }
+    }
+
+    func remember(_ client: RegisteredClient) {
+        entries.withLock { entries in
+            let now = ContinuousClock.now
+            if entries.count >= Self.capacity { entries = entries.filter { $0.value.until > now } }
+            if entries.count >= Self.capacity { entries.removeAll() }
+            entries[client.id] = (client, now + Self.lifetime)
+        }
     }
 }
 

@@ -82,7 +82,7 @@ struct TokenController {
         guard let grant = try await grants.grant(id: record.grantID), grant.isActive(at: now) else {
             throw ErrorResponse.invalidGrant("The authorization was revoked")
         }
-        let (tokens, access, refresh) = issue(grant: grant, client: client, scope: grant.scope, now: now)
+        let (tokens, access, refresh) = issue(grant: GrantSummary(grant), client: client, scope: grant.scope, now: now)
         switch try await codes.redeem(codeDigest: digest, issuing: tokens, now: now) {
         case .redeemed:
             context.logger.info(
@@ -140,7 +140,9 @@ struct TokenController {
         }
     }
 
-    private func issue(grant: Grant, client: RegisteredClient, scope: ScopeSet, now: Date, forceRefresh: Bool = false)
+    private func issue(
+        grant: GrantSummary, client: RegisteredClient, scope: ScopeSet, now: Date, forceRefresh: Bool = false
+    )
         -> (IssuedTokens, access: String, refresh: String?)
     {
         let access = GatewayTokenFormat.newAccessToken()

@@ -1,4 +1,5 @@
 import Foundation
+import JWTAuth
 
 // The gateway's storage, one small protocol per aggregate. SQLite implements them for one instance
 // (`Storage/SQLite/`), PostgreSQL for several instances sharing one database (`Storage/Postgres/`); both pass the same
@@ -53,8 +54,9 @@ protocol GrantStore: Sendable {
 
 /// Refresh tokens and their rotation.
 protocol RefreshTokenStore: Sendable {
-    /// The grant a refresh token belongs to, whether the token is current, previous or older.
-    func grant(refreshDigest: String) async throws -> Grant?
+    /// The grant a refresh token belongs to, whether the token is current, previous or older: what a token or
+    /// revocation request needs to know of it (not its upstream tokens).
+    func grant(refreshDigest: String) async throws -> GrantSummary?
     /// Rotates a refresh token by the rule in ``RefreshRotation``; when the newest token is presented, the one it
     /// replaces stays a grace token until `graceUntil`.
     func rotate(refreshDigest: String, grantID: String, issuing tokens: IssuedTokens, now: Date, graceUntil: Date)
@@ -103,6 +105,38 @@ struct GatewayStorage: Sendable {
     let changes: GrantChangeFeed
     /// Which backend, for logs and `admin` output: "sqlite" or "postgresql".
     let backend: String
+}
+
+/// A grant without its upstream tokens.
+struct GrantSummary: Sendable, Equatable {
+    var id: String
+    var clientID: String
+    var user: UserProfile
+    var scope: ScopeSet
+    var resource: String
+    var expiresAt: Date
+    var revokedAt: Date?
+
+    init(
+        id: String, clientID: String, user: UserProfile, scope: ScopeSet, resource: String, expiresAt: Date,
+        revokedAt: Date?
+    ) {
+        self.id = id
+        self.clientID = clientID
+        self.user = user
+        self.scope = scope
+        self.resource = resource
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+    }
+
+    init(_ grant: Grant) {
+        self.init(
+            id: grant.id, clientID: grant.clientID, user: grant.user, scope: grant.scope, resource: grant.resource,
+            expiresAt: grant.expiresAt, revokedAt: grant.revokedAt)
+    }
+
+    func isActive(at now: Date) -> Bool { revokedAt == nil && expiresAt > now }
 }
 
 struct AuthenticatedAccessToken: Sendable {

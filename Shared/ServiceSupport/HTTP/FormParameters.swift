@@ -58,8 +58,40 @@ public struct FormParameters: Sendable {
     /// Whether `name` was sent at all.
     public func contains(_ name: String) -> Bool { pairs.contains { $0.name == name } }
 
-    private static func decode(_ part: Substring) -> String? {
-        part.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    /// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte, and the bytes must be UTF-8; `nil`
+    /// for a malformed escape or invalid UTF-8. Most values (tokens, ids) contain neither and are taken as they are.
+    static func decode(_ part: Substring) -> String? {
+        let utf8 = part.utf8
+        guard utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) else { return String(part) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(utf8.count)
+        var index = utf8.startIndex
+        func hex(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        while index < utf8.endIndex {
+            let byte = utf8[index]
+            switch byte {
+            case UInt8(ascii: "+"):
+                bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                let first = utf8.index(after: index)
+                guard first < utf8.endIndex, case let second = utf8.index(after: first), second < utf8.endIndex,
+                    let high = hex(utf8[first]), let low = hex(utf8[second])
+                else { return nil }
+                bytes.append(high << 4 | low)
+                index = second
+            default:
+                bytes.append(byte)
+            }
+            index = utf8.index(after: index)
+        }
+        return String(validating: bytes, as: UTF8.self)
     }
 }
 

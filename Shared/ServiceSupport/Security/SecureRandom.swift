@@ -1,11 +1,12 @@
+import Crypto
 import JWTAuth
 
 /// Unguessable values from the system's cryptographically secure generator.
 public enum SecureRandom {
-    /// `byteCount` random bytes.
+    /// `byteCount` random bytes, from BoringSSL's generator (seeded by the kernel; no system call per value).
     public static func bytes(_ byteCount: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<byteCount).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        guard byteCount > 0 else { return [] }
+        return SymmetricKey(size: SymmetricKeySize(bitCount: byteCount * 8)).withUnsafeBytes { Array($0) }
     }
 
     /// A base64url token of `byteCount` random bytes (32 bytes = 256 bits by default), optionally prefixed so that

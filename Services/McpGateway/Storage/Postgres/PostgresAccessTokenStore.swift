@@ -8,14 +8,10 @@ struct PostgresAccessTokenStore: AccessTokenStore {
 
     func accessToken(digest: String, now: Date) async throws -> AuthenticatedAccessToken? {
         // One round trip: the token and its grant, if both still count.
-        let tokenColumns = PostgresRecords.accessTokenColumns.split(separator: ", ").map { "t.\($0) AS t_\($0)" }
-        let grantColumns = PostgresRecords.grantColumns.split(separator: ",").map {
-            "g." + $0.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
         guard
             let row = try await database.query(
                 """
-                SELECT \(unescaped: (tokenColumns + grantColumns).joined(separator: ", "))
+                SELECT \(unescaped: Self.columns)
                 FROM access_token t JOIN oauth_grant g ON g.id = t.grant_id
                 WHERE t.digest = \(digest) AND t.expires_at > \(now) AND g.revoked_at IS NULL AND g.expires_at > \(now)
                 """
@@ -30,6 +26,15 @@ struct PostgresAccessTokenStore: AccessTokenStore {
             expiresAt: try cells["t_expires_at"].decode(Date.self))
         return AuthenticatedAccessToken(token: token, grant: try PostgresRecords.grant(row))
     }
+
+    /// The token's columns prefixed `t_`, then the grant's.
+    private static let columns: String = {
+        let token = PostgresRecords.accessTokenColumns.split(separator: ", ").map { "t.\($0) AS t_\($0)" }
+        let grant = PostgresRecords.grantColumns.split(separator: ",").map {
+            "g." + $0.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return (token + grant).joined(separator: ", ")
+    }()
 
     func deleteAccessToken(digest: String, clientID: String) async throws -> Bool {
         let deleted = try await database.transaction { connection in

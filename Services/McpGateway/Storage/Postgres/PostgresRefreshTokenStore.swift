@@ -6,13 +6,22 @@ struct PostgresRefreshTokenStore: RefreshTokenStore {
     let database: PostgresDatabaseClient
     let changes: GrantChangeFeed
 
-    func grant(refreshDigest: String) async throws -> Grant? {
-        try await database.query(
-            """
-            SELECT \(unescaped: PostgresRecords.grantColumns) FROM oauth_grant
-            WHERE id = (SELECT grant_id FROM refresh_token WHERE digest = \(refreshDigest))
-            """
-        ).first().map(PostgresRecords.grant)
+    func grant(refreshDigest: String) async throws -> GrantSummary? {
+        guard
+            let row = try await database.query(
+                """
+                SELECT id, client_id, user_profile, scope, resource, expires_at, revoked_at FROM oauth_grant
+                WHERE id = (SELECT grant_id FROM refresh_token WHERE digest = \(refreshDigest))
+                """
+            ).first()
+        else { return nil }
+        let cells = row.makeRandomAccess()
+        return GrantSummary(
+            id: try cells["id"].decode(String.self), clientID: try cells["client_id"].decode(String.self),
+            user: try cells["user_profile"].decode(UserProfile.self),
+            scope: ScopeSet(spaceSeparated: try cells["scope"].decode(String.self)),
+            resource: try cells["resource"].decode(String.self), expiresAt: try cells["expires_at"].decode(Date.self),
+            revokedAt: try cells["revoked_at"].decode(Date?.self))
     }
 
     func rotate(refreshDigest: String, grantID: String, issuing tokens: IssuedTokens, now: Date, graceUntil: Date)
@@ -34,7 +43,8 @@ struct PostgresRefreshTokenStore: RefreshTokenStore {
         case "rotated": outcome = .rotated
         case "reused": outcome = .reused
         case "inactive": outcome = .inactive
-        case let other: throw PostgresStoreError.corruptRow("gateway_rotate_refresh_token answered \(other ?? "nothing")")
+        case let other:
+            throw PostgresStoreError.corruptRow("gateway_rotate_refresh_token answered \(other ?? "nothing")")
         }
         if outcome != .rotated { changes.publish(.grant(id: grantID)) }
         return outcome

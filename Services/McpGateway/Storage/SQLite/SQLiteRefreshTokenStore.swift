@@ -5,13 +5,14 @@ struct SQLiteRefreshTokenStore: RefreshTokenStore {
     let database: SQLiteStoreDatabase
     let changes: GrantChangeFeed
 
-    func grant(refreshDigest: String) async throws -> Grant? {
+    func grant(refreshDigest: String) async throws -> GrantSummary? {
         try await database.read { db in
             try Grant.fetchOne(
                 db,
                 sql: "SELECT oauthGrant.* FROM oauthGrant JOIN refreshToken ON refreshToken.grantID = oauthGrant.id "
                     + "WHERE refreshToken.digest = ?",
-                arguments: [refreshDigest])
+                arguments: [refreshDigest]
+            ).map(GrantSummary.init)
         }
     }
 
