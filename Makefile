@@ -67,6 +67,8 @@ bench: venv $(VENV)/.bench-installed
 	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/run.py
 	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/gateway_bench.py
 	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/mcp_abuse.py
+	@scripts/install-system-deps.sh nginx-light
+	RELEASE_BIN="$$(swift build -c release --show-bin-path)" scripts/with-postgres.sh $(VENV)/bin/python bench/cluster_bench.py
 
 format:
 	swift format -i -r Package.swift Shared Services Tests
