@@ -71,7 +71,7 @@ struct Gateway: Sendable {
                 upstreamTokens: storage.upstreamTokens, cipher: cipher, now: dependencies.clock.now)
             let upstreamTokens = UpstreamTokenService(
                 grants: storage.grants, upstreamTokens: storage.upstreamTokens, refresher: upstream, cipher: cipher,
-                clock: dependencies.clock, logger: logger)
+                clock: dependencies.clock, logger: logger, sharedDatabase: storage.backend != "sqlite")
             let documents = settings.clientMetadataDocuments
             let clients = ClientDirectory(
                 store: storage.clients,
@@ -94,7 +94,11 @@ struct Gateway: Sendable {
                     do {
                         try await maintenance.ping()
                         return nil
-                    } catch { return "the database does not answer: \(String(reflecting: error))" }
+                    } catch {
+                        // The detail (addresses, server messages) goes to the log, not to whoever asks /ready.
+                        logger.warning("Readiness: the database does not answer", metadata: ["error": "\(error)"])
+                        return "the database does not answer"
+                    }
                 }
             ]
             self.authenticator = GatewayTokenAuthenticator(

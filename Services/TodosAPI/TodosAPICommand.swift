@@ -50,7 +50,11 @@ struct TodosAPICommand: AsyncParsableCommand {
                             do {
                                 try await database.read { db in try db.execute(sql: "SELECT 1") }
                                 return nil
-                            } catch { return "the database does not answer: \(error)" }
+                            } catch {
+                                logger.warning(
+                                    "Readiness: the database does not answer", metadata: ["error": "\(error)"])
+                                return "the database does not answer"
+                            }
                         }
                     ]
                         + [keys, accessKeys].compactMap { $0 }.map { cache in

@@ -46,12 +46,13 @@ struct SessionRegistryTests {
         clock.advance(by: 1)
         let bobs = try open(sessions, "bob")
         let third = try open(sessions, "alice")
-        #expect(sessions.session(id: second.id, owner: "alice") == nil)
         #expect(second.isClosed)
-        #expect(sessions.session(id: first.id, owner: "alice") != nil)
-        #expect(sessions.session(id: third.id, owner: "alice") != nil)
-        #expect(sessions.session(id: bobs.id, owner: "bob") != nil)
+        #expect(sessions.session(id: first.id, owner: "alice") === first)
+        #expect(sessions.session(id: third.id, owner: "alice") === third)
+        #expect(sessions.session(id: bobs.id, owner: "bob") === bobs)
         #expect(sessions.count(of: "alice") == 2)
+        // Retired means ended: its id is refused here from now on.
+        #expect(sessions.session(id: second.id, owner: "alice") == nil)
     }
 
     @Test func aFullGatewayRefusesNewSessionsInsteadOfEndingAnotherUsers() throws {
@@ -114,6 +115,40 @@ struct SessionRegistryTests {
         #expect(registry(secret: String(repeating: "x", count: 40)).session(id: session.id, owner: "alice") == nil)
         let legacy = try first.open(owner: "alice", revision: .v20241105, transport: .legacySSE)
         #expect(second.session(id: legacy.id, owner: "alice") == nil)
+    }
+
+    @Test func aDeleteEndsASessionThisInstanceDoesNotHoldWithoutTakingItUp() throws {
+        let opening = registry(perUser: 1)
+        let elsewhere = registry(perUser: 1)
+        let session = try open(opening, "alice")
+        let held = try open(elsewhere, "alice")  // at Alice's cap on this instance
+        #expect(elsewhere.end(id: session.id, owner: "alice"))
+        #expect(!held.isClosed && elsewhere.count(of: "alice") == 1)  // nothing retired to make room
+        #expect(elsewhere.session(id: session.id, owner: "alice") == nil)
+        #expect(!elsewhere.end(id: session.id, owner: "alice"))
+        #expect(!elsewhere.end(id: held.id, owner: "bob"))
+        #expect(!elsewhere.end(id: "garbage", owner: "alice"))
+        #expect(elsewhere.end(id: held.id, owner: "alice") && held.isClosed)
+        let legacy = try opening.open(owner: "alice", revision: .v20241105, transport: .legacySSE)
+        #expect(!opening.end(id: legacy.id, owner: "alice") && !legacy.isClosed)
+    }
+
+    @Test func endedIdsAreBounded() throws {
+        let sessions = SessionRegistry(
+            limits: .init(idleTimeout: 600, maximum: 10, maximumPerUser: 10),
+            ids: SessionIDs(secret: Self.secret, lifetime: 86_400), clock: clock, logger: Logger(label: "test"),
+            endedCapacity: 50)
+        var closed: [MCPSession] = []
+        for _ in 0..<70 {
+            let session = try open(sessions, "alice")
+            sessions.close(session.id, reason: "test")
+            closed.append(session)
+            clock.advance(by: 1)
+        }
+        #expect(sessions.endedCount == 50)
+        // The oldest were forgotten (their ids would be taken up again); the newest are still refused.
+        #expect(sessions.session(id: closed.last!.id, owner: "alice") == nil)
+        #expect(sessions.session(id: closed.first!.id, owner: "alice") != nil)
     }
 
     @Test func endedSessionsStayEndedHereAndEveryIdExpires() throws {

@@ -174,10 +174,17 @@ struct UpstreamTokenServiceTests {
 
     @Test func aFailedRefreshReleasesItsLease() async throws {
         let (store, provider, service) = try await setUp(expiresIn: 30)
+        // A clock with a fraction of a second: what SQLite's JSON gives back must still compare equal.
+        clock.advance(by: 0.123_456_7)
         provider.update { $0.refreshBehaviour = .unreachable }
         await #expect(throws: UpstreamAccessError.self) { try await service.accessToken(grantID: "g") }
         let upstream = try #require(try await store.grants.grant(id: "g")).upstream
-        #expect(upstream.refreshStartedAt == clock.now && upstream.refreshLeaseUntil == nil)
+        #expect(
+            upstream.refreshStartedAt == Date(timeIntervalSince1970: clock.now.timeIntervalSince1970.rounded(.down)))
+        #expect(upstream.refreshLeaseUntil == nil)
+        // So the next call tries again at once.
+        provider.update { $0.refreshBehaviour = .succeed }
+        #expect(try await service.accessToken(grantID: "g") != "old-access")
     }
 
     @Test func aRefusedRefreshRevokesTheGrant() async throws {

@@ -193,7 +193,7 @@ extension Admin {
     struct DeleteClient: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "delete-client",
-            abstract: "Delete a client with its grants and tokens (they stop working at once on every instance).")
+            abstract: "Delete a client with its grants and tokens.")
         @Argument(help: "The client id.") var id: String
 
         func run() async throws {
@@ -235,8 +235,9 @@ extension Admin {
             commandName: "revoke",
             abstract: "Revoke a grant, all of a user's, or all of a client's.",
             discussion: """
-                The tokens of a revoked grant stop working at once on every gateway instance (a PostgreSQL database \
-                tells the others within milliseconds). The user signs in again from their MCP client.
+                On PostgreSQL every running gateway instance refuses the revoked tokens within milliseconds; on SQLite \
+                the running gateway is another process, and refuses them when its cache entry ends (at most 10 \
+                seconds). The user signs in again from their MCP client.
                 """)
         @Option(help: "A grant id.") var grant: String?
         @Option(help: "A user's subject: all of the user's grants.") var user: String?

@@ -18,7 +18,8 @@ enum DatabaseLocation: Sendable, Equatable {
             return .sqlite(path: settings.string("GATEWAY_DATABASE", default: ".data/gateway.sqlite"))
         }
         var location = try PostgresLocation(url: url)
-        location.maximumConnections = try settings.integer("GATEWAY_DATABASE_MAX_CONNECTIONS", default: 10, in: 1...500)
+        // One connection is held by the listener for other instances' changes: at least one more serves requests.
+        location.maximumConnections = try settings.integer("GATEWAY_DATABASE_MAX_CONNECTIONS", default: 10, in: 2...500)
         return .postgres(location)
     }
 
@@ -53,6 +54,10 @@ struct PostgresLocation: Sendable, Equatable {
     var tls: TLSMode
     var rootCertificatePath: String?
     var maximumConnections = 10
+    /// `application_name`, as `pg_stat_activity` shows it.
+    var applicationName = "McpGateway"
+    /// `connect_timeout`, in seconds.
+    var connectTimeout = 5
     /// Whether the server is on this machine (loopback or a Unix socket).
     var isLocal: Bool
 
@@ -74,6 +79,13 @@ struct PostgresLocation: Sendable, Equatable {
         var query: [String: String] = [:]
         for item in components.queryItems ?? [] { query[item.name] = item.value ?? "" }
         let known: Set = ["sslmode", "sslrootcert", "host", "application_name", "connect_timeout"]
+        applicationName = query["application_name"].flatMap { $0.isEmpty ? nil : $0 } ?? "McpGateway"
+        if let timeout = query["connect_timeout"] {
+            guard let seconds = Int(timeout), (1...300).contains(seconds) else {
+                throw invalid("has a connect_timeout that is not 1 to 300 seconds")
+            }
+            connectTimeout = seconds
+        }
         if let unknown = query.keys.sorted().first(where: { !known.contains($0) }) {
             throw invalid("has a parameter this gateway does not understand: \(unknown)")
         }
@@ -86,13 +98,15 @@ struct PostgresLocation: Sendable, Equatable {
         }
         host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
         port = components.port ?? 5432
-        guard let user = components.user?.removingPercentEncoding, !user.isEmpty else {
+        // URLComponents' `user`, `password` and `path` are already percent-decoded: decoded again, `%2541` in a password
+        // would become `A`.
+        guard let user = components.user, !user.isEmpty else {
             throw invalid("must name the user (postgres://USER:PASSWORD@HOST/DATABASE)")
         }
         username = user
-        password = components.password?.removingPercentEncoding
+        password = components.password
         let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        database = path.isEmpty ? nil : path.removingPercentEncoding
+        database = path.isEmpty ? nil : path
         rootCertificatePath = query["sslrootcert"]
         let local = unixSocketPath != nil || RedirectURI.isLoopback(host: host)
         if let mode = query["sslmode"] {
@@ -132,7 +146,9 @@ struct PostgresLocation: Sendable, Equatable {
                 tlsConfiguration.certificateVerification = .none
                 tls = .prefer(tlsConfiguration)
             case .require:
-                tlsConfiguration.certificateVerification = .none
+                // As libpq: with a CA given, `require` checks the certificate against it (but not the host name).
+                tlsConfiguration.certificateVerification =
+                    rootCertificatePath == nil ? .none : .noHostnameVerification
                 tls = .require(tlsConfiguration)
             case .verifyFull: tls = .require(tlsConfiguration)
             }
@@ -141,8 +157,8 @@ struct PostgresLocation: Sendable, Equatable {
         }
         configuration.options.maximumConnections = maximumConnections
         configuration.options.minimumConnections = 1
-        configuration.options.connectTimeout = .seconds(5)
-        configuration.options.additionalStartupParameters = [("application_name", "McpGateway")]
+        configuration.options.connectTimeout = .seconds(Int64(connectTimeout))
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
         return configuration
     }
 }

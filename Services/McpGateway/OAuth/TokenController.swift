@@ -21,6 +21,22 @@ struct TokenController {
 
     @Sendable func token(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let parameters = try await request.formParameters(limit: 16 * 1024)
+        // The grant type as asked, for the metrics (any unknown value counts as "other").
+        let asked = (try? parameters.single("grant_type")) ?? nil
+        do {
+            let response = try await answer(parameters, request: request, context: context)
+            GatewayMetrics.tokenRequest(grantType: asked ?? "none", outcome: "issued")
+            return response
+        } catch {
+            GatewayMetrics.tokenRequest(
+                grantType: asked ?? "none", outcome: (error as? ErrorResponse)?.code ?? "server_error")
+            throw error
+        }
+    }
+
+    private func answer(_ parameters: FormParameters, request: Request, context: GatewayRequestContext) async throws
+        -> Response
+    {
         let client = try await ClientAuthenticator(clients: clients).authenticate(request, parameters)
         let grantType = try parameters.required("grant_type")
         guard ["authorization_code", "refresh_token"].contains(grantType) else {
@@ -35,17 +51,11 @@ struct TokenController {
             throw ErrorResponse.invalidTarget(
                 "This server only issues tokens for the resource \(configuration.resource)")
         }
-        do {
-            let response =
-                grantType == "authorization_code"
-                ? try await redeemCode(parameters, client: client, context: context)
-                : try await refresh(parameters, client: client, context: context)
-            GatewayMetrics.tokenRequest(grantType: grantType, outcome: "issued")
-            return try JSONResponse.make(response)
-        } catch let error as ErrorResponse {
-            GatewayMetrics.tokenRequest(grantType: grantType, outcome: error.code)
-            throw error
-        }
+        let response =
+            grantType == "authorization_code"
+            ? try await redeemCode(parameters, client: client, context: context)
+            : try await refresh(parameters, client: client, context: context)
+        return try JSONResponse.make(response)
     }
 
     private func redeemCode(_ parameters: FormParameters, client: RegisteredClient, context: GatewayRequestContext)

@@ -8,7 +8,7 @@ import Synchronization
 enum GatewayMetrics {
     /// `oauth_token_requests_total{grant_type, outcome}`: outcome `issued`, or the OAuth error code.
     static func tokenRequest(grantType: String, outcome: String) {
-        let grantType = ["authorization_code", "refresh_token"].contains(grantType) ? grantType : "other"
+        let grantType = ["authorization_code", "refresh_token", "none"].contains(grantType) ? grantType : "other"
         counter("oauth_token_requests_total", [("grant_type", grantType), ("outcome", outcome)]).increment()
     }
 

@@ -32,7 +32,7 @@ actor UpstreamTokenService {
     static let refreshMargin: TimeInterval = 60
     /// How long one refresh may hold a grant (the provider's timeout is 10 s): other callers, on any instance, wait
     /// for its result that long at most.
-    static let refreshLease: TimeInterval = 15
+    static let refreshLease: TimeInterval = 12
 
     private let grants: any GrantStore
     private let upstreamTokens: any UpstreamTokenStore
@@ -40,6 +40,9 @@ actor UpstreamTokenService {
     private let vault: UpstreamTokenVault
     private let clock: any WallClock
     private let logger: Logger
+    /// Whether other processes refresh the same grants (PostgreSQL): then their leases are waited for. With SQLite this
+    /// process is the only one, and a lease found in the database was left by a previous run that stopped.
+    private let sharedDatabase: Bool
     private var refreshing: [String: Task<String, any Error>] = [:]
     /// Access tokens already decrypted, by grant, with the ciphertext they came from: a tool call whose grant still
     /// holds that ciphertext, fresh, gets its token without decrypting it again or waiting for the actor. Bounded.
@@ -49,8 +52,9 @@ actor UpstreamTokenService {
     init(
         grants: any GrantStore, upstreamTokens: any UpstreamTokenStore, refresher: any UpstreamRefreshing,
         cipher: TokenCipher, clock: any WallClock,
-        logger: Logger
+        logger: Logger, sharedDatabase: Bool = true
     ) {
+        self.sharedDatabase = sharedDatabase
         self.grants = grants
         self.upstreamTokens = upstreamTokens
         self.refresher = refresher
@@ -130,7 +134,7 @@ actor UpstreamTokenService {
             }
             // Another instance holds the refresh: wait for the tokens it stores, until its lease ends (then it
             // stopped during the refresh, and this instance takes over).
-            if let lease = grant.upstream.refreshLeaseUntil, lease > clock.now,
+            if sharedDatabase, let lease = grant.upstream.refreshLeaseUntil, lease > clock.now,
                 ContinuousClock.now - leaseWait < .seconds(Self.refreshLease)
             {
                 try await Task.sleep(for: .milliseconds(50))
@@ -141,9 +145,12 @@ actor UpstreamTokenService {
             // Record the attempt durably before the provider can spend the token, with a compare-and-swap on what
             // was read: of several instances, one wins; if this process dies before it stores what the provider
             // returns, the next attempt knows.
+            // Whole seconds: the value is compared again after a round trip through the database's JSON, where a
+            // fraction of a second may not come back bit for bit.
+            let started = Date(timeIntervalSince1970: clock.now.timeIntervalSince1970.rounded(.down))
             attempt = grant.upstream
-            attempt.refreshStartedAt = clock.now
-            attempt.refreshLeaseUntil = clock.now.addingTimeInterval(Self.refreshLease)
+            attempt.refreshStartedAt = started
+            attempt.refreshLeaseUntil = started.addingTimeInterval(Self.refreshLease)
             if try await upstreamTokens.replaceUpstream(grantID: grant.id, expected: grant.upstream, with: attempt) {
                 break
             }
@@ -163,7 +170,13 @@ actor UpstreamTokenService {
         do {
             let response = try await refresher.refresh(refreshToken: refreshToken)
             let tokens = try vault.seal(response, grantID: grant.id, now: clock.now, previous: attempt)
-            try await upstreamTokens.updateUpstream(grantID: grant.id, tokens: tokens)
+            // Stored only if this attempt still holds the grant: another instance that took over after the lease
+            // lapsed (a slow provider) must not have its tokens overwritten.
+            if try await !upstreamTokens.replaceUpstream(grantID: grant.id, expected: attempt, with: tokens) {
+                logger.warning(
+                    "An upstream refresh outlived its lease and another refresh replaced the grant's tokens meanwhile",
+                    metadata: ["oauth.client_id": "\(grant.clientID)", "oauth.grant_id": "\(grant.id)"])
+            }
             GatewayMetrics.upstreamRefresh(.refreshed)
             logger.debug("Upstream token refreshed", metadata: ["oauth.client_id": "\(grant.clientID)"])
             return response.accessToken

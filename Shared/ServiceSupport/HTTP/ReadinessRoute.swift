@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// One thing a service needs before it can serve: its database answering, its keys fetched.
 public struct ReadinessCheck: Sendable {
@@ -47,22 +48,41 @@ public enum Readiness {
     static func evaluate(_ checks: [ReadinessCheck]) async -> [(name: String, problem: String?)] {
         await withTaskGroup(of: (Int, String?).self) { group in
             for (index, check) in checks.enumerated() {
-                group.addTask {
-                    await withTaskGroup(of: String??.self) { race in
-                        race.addTask { .some(await check.check()) }
-                        race.addTask {
-                            try? await Task.sleep(for: timeout)
-                            return Task.isCancelled ? nil : .some("no answer within 2 s")
-                        }
-                        let first = await race.next() ?? nil
-                        race.cancelAll()
-                        return (index, first ?? nil)
-                    }
-                }
+                group.addTask { (index, await answer(of: check)) }
             }
             var results = checks.map { (name: $0.name, problem: String?.none) }
             for await (index, problem) in group { results[index].problem = problem }
             return results
+        }
+    }
+
+    /// The check's answer, or "no answer" after ``timeout``. The check runs in a task of its own, so that one stuck
+    /// in a call that ignores cancellation (a query on a connection that went dark) cannot hold the probe.
+    private static func answer(of check: ReadinessCheck) async -> String? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            let first = FirstAnswer(continuation)
+            let work = Task { first.answer(await check.check()) }
+            Task {
+                try? await Task.sleep(for: timeout)
+                first.answer("no answer within 2 s")
+                work.cancel()
+            }
+        }
+    }
+
+    /// Resumes a continuation with the first answer given; later ones are dropped.
+    private final class FirstAnswer: Sendable {
+        private let continuation: Mutex<CheckedContinuation<String?, Never>?>
+
+        init(_ continuation: CheckedContinuation<String?, Never>) {
+            self.continuation = Mutex(continuation)
+        }
+
+        func answer(_ problem: String?) {
+            continuation.withLock { continuation in
+                defer { continuation = nil }
+                return continuation
+            }?.resume(returning: problem)
         }
     }
 

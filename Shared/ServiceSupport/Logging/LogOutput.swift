@@ -8,7 +8,7 @@ import Synchronization
 /// on the writer thread, many lines per `write(2)`, a few milliseconds later. Lines at `notice` and above are different:
 /// they, and everything queued before them, are written before `log` returns, so that what an operator must see (a
 /// failure, a security event, the last words before a crash) is never lost in a buffer. What is queued is written at
-/// exit too; only a SIGKILL can lose the last few milliseconds of `info` and `debug` lines.
+/// exit too; a SIGKILL or a crash loses the last few milliseconds of `info` and `debug` lines.
 public final class LogOutput: Sendable {
     /// One logged event, not yet formatted.
     struct Record: Sendable {
@@ -30,8 +30,17 @@ public final class LogOutput: Sendable {
     /// How long the writer waits for more lines before writing what it has.
     static let batchDelay: UInt32 = 5_000  // microseconds
 
+    /// Lines waiting at most: when standard output stops taking them (a stuck pipe), later `info` and `debug` lines
+    /// are dropped and counted rather than held in memory without bound.
+    static let queueCapacity = 100_000
+
+    private struct Queue {
+        var records: [Record] = []
+        var dropped = 0
+    }
+
     private let descriptor: Int32
-    private let queue = Mutex<[Record]>([])
+    private let queue = Mutex(Queue())
     private let wakeUp = NSCondition()
     /// Held while a batch is formatted and written, so that batches reach the file in order.
     private let writing = Mutex<LogFormat>(.text)
@@ -54,8 +63,12 @@ public final class LogOutput: Sendable {
         }
         startIfNeeded()
         let first = queue.withLock { queue in
-            queue.append(record)
-            return queue.count == 1
+            guard queue.records.count < Self.queueCapacity else {
+                queue.dropped += 1
+                return false
+            }
+            queue.records.append(record)
+            return queue.records.count == 1
         }
         if first {
             wakeUp.lock()
@@ -69,9 +82,16 @@ public final class LogOutput: Sendable {
 
     private func flush(including record: Record?) {
         writing.withLock { format in
-            var records = queue.withLock { queue in
-                defer { queue.removeAll(keepingCapacity: true) }
-                return queue
+            var (records, dropped) = queue.withLock { queue in
+                defer { queue = Queue() }
+                return (queue.records, queue.dropped)
+            }
+            if dropped > 0 {
+                records.append(
+                    Record(
+                        time: Date().timeIntervalSince1970, level: .warning, label: "LogOutput",
+                        message: "\(dropped) log lines below notice were dropped: standard output did not keep up",
+                        handlerMetadata: [:], metadata: nil, source: "ServiceSupport"))
             }
             if let record { records.append(record) }
             write(records, format: format)
@@ -110,7 +130,7 @@ public final class LogOutput: Sendable {
     private func run() {
         while true {
             wakeUp.lock()
-            while queue.withLock({ $0.isEmpty }) { wakeUp.wait() }
+            while queue.withLock({ $0.records.isEmpty && $0.dropped == 0 }) { wakeUp.wait() }
             wakeUp.unlock()
             // Let a burst of lines gather, then write them with one system call.
             usleep(Self.batchDelay)

@@ -3,7 +3,7 @@ import JWTAuth
 
 /// Unguessable values from the system's cryptographically secure generator.
 public enum SecureRandom {
-    /// `byteCount` random bytes, from BoringSSL's generator (seeded by the kernel; no system call per value).
+    /// `byteCount` random bytes from the system's generator, eight bytes per call (not a call per byte).
     public static func bytes(_ byteCount: Int) -> [UInt8] {
         guard byteCount > 0 else { return [] }
         return SymmetricKey(size: SymmetricKeySize(bitCount: byteCount * 8)).withUnsafeBytes { Array($0) }

@@ -124,13 +124,18 @@ struct StreamableHTTPEndpoint: Sendable {
     /// `DELETE` with `Mcp-Session-Id`: the client ends its session.
     @Sendable func delete(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let caller = try context.requireCaller()
-        do {
-            let session = try SessionRequests(server: server).session(of: request, caller: caller, id: nil)
-            server.sessions.close(session.id, reason: "the client ended it")
-            return Response(status: .ok)
-        } catch {
-            return error.response
+        guard let id = request.headers[MCPHTTP.sessionID] else {
+            // Without a session (MCP 2026-07-28), POST is the only method.
+            return MCPHTTP.error(
+                .invalidRequest("DELETE ends a session of MCP 2025 revisions: send its Mcp-Session-Id"),
+                status: .methodNotAllowed, headers: [.allow: "POST"])
         }
+        guard server.sessions.end(id: id, owner: caller.owner) else {
+            return MCPHTTP.error(
+                .invalidRequest("Session not found: it expired or was ended; send initialize to open a new one"),
+                status: .notFound)
+        }
+        return Response(status: .ok)
     }
 }
 

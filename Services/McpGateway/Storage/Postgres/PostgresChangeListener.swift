@@ -17,6 +17,7 @@ struct PostgresChangeListener: Service {
         await cancelWhenGracefulShutdown {
             var delay: Duration = .milliseconds(250)
             while !Task.isCancelled {
+                let started = ContinuousClock.now
                 do {
                     try await listen()
                 } catch  where !Task.isCancelled {
@@ -26,6 +27,8 @@ struct PostgresChangeListener: Service {
                         metadata: ["error": "\(String(reflecting: error))", "retry.delay": "\(delay)"])
                 } catch {}
                 changes.setComplete(false)
+                // A connection that lasted a while was fine: retry soon again.
+                if ContinuousClock.now - started > .seconds(30) { delay = .milliseconds(250) }
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }

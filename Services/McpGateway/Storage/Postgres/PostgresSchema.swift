@@ -97,8 +97,9 @@ enum PostgresSchema {
                 "CREATE INDEX refresh_token_grant_id ON refresh_token (grant_id)",
             ]),
         Migration(
-            version: 2, name: "refresh token rotation in one round trip",
+            version: 2, name: "refresh token rotation in one round trip; revoked grants indexed for the sweep",
             statements: [
+                "CREATE INDEX oauth_grant_revoked_at ON oauth_grant (revoked_at) WHERE revoked_at IS NOT NULL",
                 // The rule of RefreshRotation (RefreshRotationRule in Swift), applied where the row is: one call is
                 // one transaction that holds the grant's row (FOR UPDATE) from the decision to the new tokens. A
                 // refresh grant then costs one round trip to the database instead of six.
@@ -136,7 +137,7 @@ enum PostgresSchema {
                   RETURN 'rotated';
                 END
                 $$
-                """
+                """,
             ]),
     ]
 

@@ -6,6 +6,12 @@ struct PostgresStoreMaintenance: StoreMaintenance {
 
     func sweep(now: Date, unusedClientsBefore: Date) async throws -> SweepReport {
         try await database.transaction { connection in
+            // Every instance sweeps once a minute; one at a time is enough, and concurrent sweeps would only wait
+            // for each other's row locks. The lock ends with the transaction.
+            let lock = try await connection.query(
+                "SELECT pg_try_advisory_xact_lock(7239055151807010002)", logger: database.logger
+            ).first()
+            guard try lock?.decode(Bool.self) == true else { return SweepReport() }
             func count(_ query: PostgresQuery) async throws -> Int {
                 var rows = 0
                 for try await _ in try await connection.query(query, logger: database.logger) { rows += 1 }
@@ -20,10 +26,10 @@ struct PostgresStoreMaintenance: StoreMaintenance {
                 DELETE FROM authorization_code WHERE expires_at <= \(now.addingTimeInterval(-Retention.codes)) RETURNING 1
                 """)
             // Expired grants, and revoked ones after their retention, with everything that references them.
-            report.grants = try await count(
+            report.grants = try await count("DELETE FROM oauth_grant WHERE expires_at <= \(now) RETURNING 1")
+            report.grants += try await count(
                 """
-                DELETE FROM oauth_grant
-                WHERE expires_at <= \(now) OR revoked_at <= \(now.addingTimeInterval(-Retention.revokedGrants))
+                DELETE FROM oauth_grant WHERE revoked_at <= \(now.addingTimeInterval(-Retention.revokedGrants))
                 RETURNING 1
                 """)
             // Registrations nothing came of (anyone can register), so that /register cannot be used to fill the

@@ -1,0 +1,62 @@
+import Foundation
+import ServiceSupport
+import Testing
+
+@testable import McpGateway
+
+@Suite("GATEWAY_DATABASE_URL")
+struct DatabaseLocationTests {
+    func load(_ values: [String: String]) throws -> DatabaseLocation {
+        try DatabaseLocation.load(from: Settings(environment: values))
+    }
+
+    @Test func withoutAURLTheGatewayKeepsItsSQLiteFile() throws {
+        #expect(try load([:]) == .sqlite(path: ".data/gateway.sqlite"))
+        #expect(try load(["GATEWAY_DATABASE": "/var/lib/g.sqlite"]) == .sqlite(path: "/var/lib/g.sqlite"))
+    }
+
+    @Test func aURLIsParsedAsLibpqDoes() throws {
+        guard
+            case .postgres(let location) = try load([
+                "GATEWAY_DATABASE_URL": "postgresql://gw:p%2541%40x@db.internal:6432/mcp%2Dgateway?sslmode=require"
+                    + "&application_name=edge-1&connect_timeout=9",
+                "GATEWAY_DATABASE_MAX_CONNECTIONS": "25",
+            ])
+        else {
+            Issue.record("not PostgreSQL")
+            return
+        }
+        #expect(location.username == "gw" && location.password == "p%41@x")  // decoded once, not twice
+        #expect(location.host == "db.internal" && location.port == 6432 && location.database == "mcp-gateway")
+        #expect(location.tls == .require && location.applicationName == "edge-1" && location.connectTimeout == 9)
+        #expect(location.maximumConnections == 25 && !location.isLocal && !location.mayBeUnencrypted)
+        #expect(location.displayName == "gw@db.internal:6432/mcp-gateway")
+    }
+
+    @Test func tlsIsVerifiedByDefaultOffThisMachine() throws {
+        #expect(try PostgresLocation(url: "postgres://u@db.example.com/d").tls == .verifyFull)
+        #expect(try PostgresLocation(url: "postgres://u@127.0.0.1/d").tls == .prefer)
+        let socket = try PostgresLocation(url: "postgres://u@/d?host=/var/run/postgresql")
+        #expect(socket.unixSocketPath == "/var/run/postgresql/.s.PGSQL.5432" && socket.isLocal)
+        // An explicit choice for a private network is allowed, and flagged for a warning.
+        #expect(try PostgresLocation(url: "postgres://u@postgres/d?sslmode=disable").mayBeUnencrypted)
+    }
+
+    @Test(arguments: [
+        "mysql://u@h/d", "postgres://h/d", "postgres://u@h/d?sslmode=sometimes", "postgres://u@h/d?pool=3",
+        "postgres://u@h/d?host=db2", "postgres://u@h/d?connect_timeout=0", "not a url",
+    ])
+    func badURLsAreOneLineErrors(_ url: String) {
+        #expect {
+            try DatabaseLocation.load(from: Settings(environment: ["GATEWAY_DATABASE_URL": url]))
+        } throws: { error in
+            (error as? ConfigurationError)?.variable == "GATEWAY_DATABASE_URL"
+        }
+    }
+
+    @Test func oneConnectionIsNotEnough() {
+        #expect(throws: ConfigurationError.self) {
+            try load(["GATEWAY_DATABASE_URL": "postgres://u@h/d", "GATEWAY_DATABASE_MAX_CONNECTIONS": "1"])
+        }
+    }
+}
