@@ -60,3 +60,13 @@ struct DatabaseLocationTests {
         }
     }
 }
+
+@Suite("Identifiers operators type")
+struct IdentifierTests {
+    @Test func clientAndGrantIdsNeverLookLikeOptions() {
+        for id in (0..<2000).flatMap({ _ in [GatewayTokenFormat.newClientID(), GatewayTokenFormat.newGrantID()] }) {
+            #expect(!id.hasPrefix("-") && id.count == 22)
+            #expect(id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+        }
+    }
+}

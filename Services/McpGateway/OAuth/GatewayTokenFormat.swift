@@ -13,6 +13,15 @@ enum GatewayTokenFormat {
     static func newAuthorizationCode() -> String { SecureRandom.token(prefix: authorizationCodePrefix) }
     static func newClientSecret() -> String { SecureRandom.token(prefix: clientSecretPrefix) }
     /// Client ids are public: 128 bits are enough to make them unguessable.
-    static func newClientID() -> String { SecureRandom.token(byteCount: 16) }
-    static func newGrantID() -> String { SecureRandom.token(byteCount: 16) }
+    static func newClientID() -> String { newIdentifier() }
+    static func newGrantID() -> String { newIdentifier() }
+
+    /// 128 random bits in base64url, never beginning with `-`: an operator passes these ids to `McpGateway admin`, whose
+    /// command line would take `-abc…` for an option.
+    private static func newIdentifier() -> String {
+        while true {
+            let id = SecureRandom.token(byteCount: 16)
+            if !id.hasPrefix("-") { return id }
+        }
+    }
 }
