@@ -70,8 +70,7 @@ def main() -> None:
                 {"python": python.process.pid, "todos_api": cluster.api.process.pid}))
         finally:
             python.stop()
-        reuse = cluster.gateways[0].output().count('"audit.event":"refresh_token_reused"') + \
-            sum(gateway.output().count("audit refresh_token_reused") for gateway in cluster.gateways)
+        reuse = sum(gateway.output().count("audit refresh_token_reused") for gateway in cluster.gateways)
         assert reuse == 0, "a refresh was taken for a replay during the benchmark"
     finally:
         cluster.stop()

@@ -177,6 +177,11 @@ struct ReadinessAndMetricsTests {
         #expect(throws: ConfigurationError.self) {
             try Settings(environment: ["METRICS_TOKEN": "short"]).metricsToken()
         }
+        #expect(throws: ConfigurationError.self) {
+            try Settings(environment: ["METRICS_TOKEN": "has spaces in it, sixteen+"]).metricsToken()
+        }
+        #expect(
+            try Settings(environment: ["METRICS_TOKEN": "abc+/def-._~0123=="]).metricsToken() == "abc+/def-._~0123==")
         #expect(try Settings(environment: [:]).metricsToken() == nil)
     }
 }

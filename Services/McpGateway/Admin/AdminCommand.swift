@@ -287,15 +287,7 @@ extension Admin {
                 let now = Date()
                 let report = try await context.storage.maintenance.sweep(
                     now: now, unusedClientsBefore: now.addingTimeInterval(-context.settings.unusedClientLifetime))
-                if output.json {
-                    struct Purged: Encodable {
-                        var pendingSignIns, accessTokens, codes, grants, clients: Int
-                    }
-                    return try printJSON(
-                        Purged(
-                            pendingSignIns: report.pendingSignIns, accessTokens: report.accessTokens,
-                            codes: report.codes, grants: report.grants, clients: report.clients))
-                }
+                if output.json { return try printJSON(report) }
                 print(
                     "Deleted \(report.total) row(s): \(report.grants) grant(s), \(report.accessTokens) access token(s), "
                         + "\(report.codes) code(s), \(report.pendingSignIns) pending sign-in(s), "

@@ -1,6 +1,6 @@
 import Foundation
 import Metrics
-import Synchronization
+import ServiceSupport
 
 /// The gateway's own metrics, beside the HTTP ones every service records (`http_server_*`). All go through
 /// swift-metrics to the Prometheus registry served at `/metrics`. Every label takes a few fixed values: no user, client
@@ -44,47 +44,34 @@ enum GatewayMetrics {
     /// `gateway_database_operation_duration_seconds{backend, operation}`.
     static func databaseOperation(backend: String, operation: String, duration: Duration) {
         timer("gateway_database_operation_duration_seconds", [("backend", backend), ("operation", operation)])
-            .recordNanoseconds(
-                duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+            .record(duration)
     }
 
-    // Handles are made once per label set and kept: swift-metrics' factory lookup is not free.
+    // Handles are made once per label set and kept.
 
     private struct Key: Hashable {
         let name: String
         let labels: [String]
+
+        init(_ name: String, _ labels: [(String, String)]) {
+            self.name = name
+            self.labels = labels.flatMap { [$0.0, $0.1] }
+        }
     }
 
-    private static let counters = Mutex<[Key: Counter]>([:])
-    private static let timers = Mutex<[Key: Metrics.Timer]>([:])
-    private static let gauges = Mutex<[String: Gauge]>([:])
+    private static let counters = MetricHandles<Key, Counter>()
+    private static let timers = MetricHandles<Key, Metrics.Timer>()
+    private static let gauges = MetricHandles<String, Gauge>()
 
     private static func counter(_ name: String, _ labels: [(String, String)]) -> Counter {
-        let key = Key(name: name, labels: labels.flatMap { [$0.0, $0.1] })
-        return counters.withLock { counters in
-            if let found = counters[key] { return found }
-            let made = Counter(label: name, dimensions: labels)
-            counters[key] = made
-            return made
-        }
+        counters.handle(Key(name, labels)) { Counter(label: name, dimensions: labels) }
     }
 
     private static func timer(_ name: String, _ labels: [(String, String)]) -> Metrics.Timer {
-        let key = Key(name: name, labels: labels.flatMap { [$0.0, $0.1] })
-        return timers.withLock { timers in
-            if let found = timers[key] { return found }
-            let made = Metrics.Timer(label: name, dimensions: labels)
-            timers[key] = made
-            return made
-        }
+        timers.handle(Key(name, labels)) { Metrics.Timer(label: name, dimensions: labels) }
     }
 
     private static func gauge(_ name: String) -> Gauge {
-        gauges.withLock { gauges in
-            if let found = gauges[name] { return found }
-            let made = Gauge(label: name)
-            gauges[name] = made
-            return made
-        }
+        gauges.handle(name) { Gauge(label: name) }
     }
 }

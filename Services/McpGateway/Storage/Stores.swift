@@ -155,7 +155,7 @@ struct ClientSummary: Sendable, Equatable {
     var activeGrants: Int
 }
 
-struct SweepReport: Sendable, Equatable {
+struct SweepReport: Sendable, Equatable, Encodable {
     var pendingSignIns = 0
     var accessTokens = 0
     var codes = 0

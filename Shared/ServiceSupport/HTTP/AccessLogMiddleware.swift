@@ -73,7 +73,12 @@ public final class HTTPMetrics: Sendable {
         let status: Int
     }
 
-    private let handles = Mutex<[Key: (Counter, Metrics.Timer)]>([:])
+    private struct Handles: Sendable {
+        let requests: Counter
+        let duration: Metrics.Timer
+    }
+
+    private let handles = MetricHandles<Key, Handles>()
 
     public init() {}
 
@@ -85,21 +90,17 @@ public final class HTTPMetrics: Sendable {
     func record(route: String, method: HTTPRequest.Method, status: Int, duration: Duration) {
         let method = Self.knownMethods.contains(method) ? method : HTTPRequest.Method("OTHER")!
         let key = Key(route: route, method: method, status: status)
-        let (counter, timer) = handles.withLock { handles in
-            if let found = handles[key] { return found }
-            let dimensions = [("route", route), ("method", method.rawValue), ("status", String(status))]
-            let made = (
-                Counter(label: "http_server_requests_total", dimensions: dimensions),
-                Metrics.Timer(
+        let handles = handles.handle(key) {
+            Handles(
+                requests: Counter(
+                    label: "http_server_requests_total",
+                    dimensions: [("route", route), ("method", method.rawValue), ("status", String(status))]),
+                duration: Metrics.Timer(
                     label: "http_server_request_duration_seconds",
-                    dimensions: [("route", route), ("method", method.rawValue)])
-            )
-            handles[key] = made
-            return made
+                    dimensions: [("route", route), ("method", method.rawValue)]))
         }
-        counter.increment()
-        timer.recordNanoseconds(
-            duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        handles.requests.increment()
+        handles.duration.record(duration)
     }
 }
 

@@ -1,4 +1,5 @@
 import Hummingbird
+import JWTAuth
 import Metrics
 import NIOCore
 import Prometheus
@@ -33,11 +34,9 @@ public enum ServiceMetrics {
     public static func addRoute<Context: RequestContext>(to router: Router<Context>, token: String?) {
         router.get("metrics") { request, _ -> Response in
             if let token {
-                let presented = request.headers[.authorization].flatMap { value -> Substring? in
-                    guard value.lowercased().hasPrefix("bearer ") else { return nil }
-                    return value.dropFirst(7)
-                }
-                guard let presented, SecretDigest.matches(String(presented), digest: SecretDigest.hex(token)) else {
+                let presented = try? BearerCredentials.token(
+                    fromAuthorizationHeaders: request.headers[values: .authorization])
+                guard let presented, SecretDigest.matches(presented, digest: SecretDigest.hex(token)) else {
                     return Response(
                         status: .unauthorized,
                         headers: [.wwwAuthenticate: #"Bearer realm="metrics""#, .contentType: "text/plain"],
