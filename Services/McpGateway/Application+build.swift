@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import Hummingbird
 import JWTAuth
 import Logging
@@ -8,7 +9,7 @@ import ServiceSupport
 
 /// What the gateway needs from outside, injectable for tests.
 struct GatewayDependencies: Sendable {
-    /// The gateway's stores; used in `AUTH_MODE=gateway` only.
+    /// The gateway's stores: every one in `AUTH_MODE=gateway`, the signing keys of downstream tokens in every mode.
     var storage: GatewayStorage?
     var clock: any WallClock = SystemClock()
     var httpClient: HTTPClient = .shared
@@ -46,6 +47,8 @@ struct Gateway: Sendable {
     let authenticator: any MCPAuthenticator
     /// Present in `AUTH_MODE=gateway` only.
     let authorizationServer: AuthorizationServer?
+    /// The keys downstream tokens are signed with; present when the gateway mints them (``DownstreamTokenKind``).
+    let signingKeys: SigningKeyRing?
     /// What `/ready` checks: the database (gateway mode), the token issuer's keys (external and access modes).
     let readiness: [ReadinessCheck]
 
@@ -54,15 +57,34 @@ struct Gateway: Sendable {
         self.clock = dependencies.clock
         self.pages = try await PageRenderer.load()
         let fetcher = dependencies.documentFetcher ?? HTTPDocumentFetcher(client: dependencies.httpClient)
+        guard var storage = dependencies.storage else {
+            throw ConfigurationError(
+                variable: "GATEWAY_DATABASE", problem: "was not opened", example: ".data/gateway.sqlite")
+        }
+        let cipher = TokenCipher(
+            secret: configuration.encryptionSecret, previousSecrets: configuration.previousEncryptionSecrets)
+        // The minter, when tool calls present tokens the gateway signs; its keys are loaded (or made) now.
+        let minter: DownstreamTokenMinter?
+        if configuration.downstream.kind == .mint {
+            let ring = SigningKeyRing(
+                store: storage.signingKeys, cipher: cipher,
+                schedule: .init(
+                    rotation: configuration.downstream.keyRotation,
+                    retention: configuration.downstream.lifetime + Self.verifierLeeway),
+                logger: logger)
+            try await ring.refresh(now: dependencies.clock.now)
+            self.signingKeys = ring
+            minter = DownstreamTokenMinter(
+                issuer: configuration.issuer, audience: configuration.downstream.audience,
+                lifetime: configuration.downstream.lifetime, keys: ring, clock: dependencies.clock)
+        } else {
+            self.signingKeys = nil
+            minter = nil
+        }
+        var readiness: [ReadinessCheck] = [Self.databaseAnswers(storage.maintenance, logger: logger)]
         switch configuration.mode {
         case .authorizationServer(let settings):
-            guard var storage = dependencies.storage else {
-                throw ConfigurationError(
-                    variable: "GATEWAY_DATABASE", problem: "was not opened", example: ".data/gateway.sqlite")
-            }
             storage.accessTokens = AccessTokenCache(wrapping: storage.accessTokens, feed: storage.changes)
-            let cipher = TokenCipher(
-                secret: settings.encryptionSecret, previousSecrets: settings.previousEncryptionSecrets)
             let upstream = UpstreamProvider(
                 configuration: settings.upstream, callbackURL: configuration.callbackURL,
                 http: dependencies.upstreamHTTP ?? AsyncUpstreamHTTP(client: dependencies.httpClient), fetcher: fetcher,
@@ -88,45 +110,41 @@ struct Gateway: Sendable {
                 settings: settings, storage: storage, clients: clients, upstream: upstream, cipher: cipher,
                 cookies: CookieSigner(secret: settings.cookieSecret, secure: configuration.isHTTPS),
                 upstreamTokens: upstreamTokens)
-            let maintenance = storage.maintenance
-            self.readiness = [
-                ReadinessCheck("database") {
-                    do {
-                        try await maintenance.ping()
-                        return nil
-                    } catch {
-                        // The detail (addresses, server messages) goes to the log, not to whoever asks /ready.
-                        logger.warning("Readiness: the database does not answer", metadata: ["error": "\(error)"])
-                        return "the database does not answer"
-                    }
-                }
-            ]
             self.authenticator = GatewayTokenAuthenticator(
                 configuration: configuration, accessTokens: storage.accessTokens, tokens: upstreamTokens,
-                clock: dependencies.clock)
+                downstream: minter.map(GrantDownstreamCredentials.mint) ?? .upstream, clock: dependencies.clock)
         case .externalAuthorizationServer(let settings):
             self.authorizationServer = nil
             let keys = JWKSCache(
                 configuration: .init(source: settings.jwksSource), fetcher: fetcher, clock: dependencies.clock,
                 logger: logger)
-            self.readiness = [Self.keysLoaded(keys)]
+            readiness.append(Self.keysLoaded(keys))
             self.authenticator = ExternalTokenAuthenticator(
                 verifier: JWTVerifier(
                     configuration: .init(issuer: settings.issuer, audiences: settings.audiences), keys: keys,
-                    clock: dependencies.clock))
+                    clock: dependencies.clock),
+                minter: try Self.required(minter))
         case .cloudflareAccess(let settings):
             self.authorizationServer = nil
             let keys = JWKSCache(
                 configuration: .init(source: .url(settings.certsURL)), fetcher: fetcher, clock: dependencies.clock,
                 logger: logger)
-            self.readiness = [Self.keysLoaded(keys)]
+            readiness.append(Self.keysLoaded(keys))
             self.authenticator = AccessAssertionAuthenticator(
                 settings: settings,
                 verifier: JWTVerifier(
                     configuration: CloudflareAccess.verifierConfiguration(
                         teamDomain: settings.teamDomain, audiences: settings.audiences),
-                    keys: keys, clock: dependencies.clock))
+                    keys: keys, clock: dependencies.clock),
+                minter: try Self.required(minter))
         }
+        if let ring = signingKeys {
+            readiness.append(
+                ReadinessCheck("downstream_signing_keys") {
+                    ring.keys == nil ? "the keys downstream tokens are signed with are not loaded" : nil
+                })
+        }
+        self.readiness = readiness
         guard let origin = KeepAliveHTTPClient.Origin(configuration.apiBaseURL) else {
             throw ConfigurationError(
                 variable: "API_BASE_URL", problem: "must be an http or https URL", example: "http://localhost:8789")
@@ -147,6 +165,33 @@ struct Gateway: Sendable {
 }
 
 extension Gateway {
+    /// The clock skew verifiers allow on `exp`: a replaced signing key stays published this much longer than its last
+    /// token's lifetime.
+    static let verifierLeeway: TimeInterval = 300
+
+    /// The minter in the modes where configuration guarantees one (`DOWNSTREAM_TOKENS` must be `mint` there).
+    private static func required(_ minter: DownstreamTokenMinter?) throws(ConfigurationError) -> DownstreamTokenMinter {
+        guard let minter else {
+            throw ConfigurationError(
+                variable: "DOWNSTREAM_TOKENS", problem: "must be mint in this mode", example: "mint")
+        }
+        return minter
+    }
+
+    /// Ready while the database answers. The detail of a failure (addresses, server messages) goes to the log, not to
+    /// whoever asks `/ready`.
+    static func databaseAnswers(_ maintenance: any StoreMaintenance, logger: Logger) -> ReadinessCheck {
+        ReadinessCheck("database") {
+            do {
+                try await maintenance.ping()
+                return nil
+            } catch {
+                logger.warning("Readiness: the database does not answer", metadata: ["error": "\(error)"])
+                return "the database does not answer"
+            }
+        }
+    }
+
     /// Ready once the token issuer's keys have been fetched: until then every request would be refused.
     /// The keys are fetched now, in the background; a provider that is down is fetched again on the next request.
     static func keysLoaded(_ keys: JWKSCache) -> ReadinessCheck {
@@ -176,7 +221,8 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     Readiness.addRoute(to: router, checks: gateway.readiness)
     if configuration.metricsEnabled { ServiceMetrics.addRoute(to: router, token: configuration.metricsToken) }
     HomeController(configuration: configuration, pages: gateway.pages).addRoutes(to: router)
-    MetadataController(configuration: configuration).addRoutes(to: router)
+    MetadataController(configuration: configuration, publishesKeys: gateway.signingKeys != nil).addRoutes(to: router)
+    if let keys = gateway.signingKeys { JWKSController(keys: keys).addRoutes(to: router) }
     if let server = gateway.authorizationServer {
         let storage = server.storage
         let signIn = UpstreamSignIn(
@@ -219,6 +265,9 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     var services: [any Service] = [
         SessionSweeper(sessions: gateway.mcp.sessions, interval: .seconds(60), logger: logger)
     ]
+    if let keys = gateway.signingKeys {
+        services.append(SigningKeyRotation(ring: keys, clock: gateway.clock, logger: logger))
+    }
     if let storage = gateway.authorizationServer?.storage {
         services.append(
             ExpirySweeper(

@@ -35,11 +35,8 @@ struct Serve: AsyncParsableCommand {
             if let port { configuration.port = port }
             if configuration.metricsEnabled { ServiceMetrics.bootstrap() }
             let logger = Logger(label: "McpGateway")
-            // Only the gateway's own authorization server keeps state.
-            var database: OpenedDatabase?
-            if case .authorizationServer(let server) = configuration.mode {
-                database = try await OpenedDatabase.open(server.database, logger: logger)
-            }
+            // Grants (AUTH_MODE=gateway) and, in every mode, the keys downstream tokens are signed with.
+            let database: OpenedDatabase? = try await OpenedDatabase.open(configuration.database, logger: logger)
             let httpClient = OutboundHTTPClient.make()
             let gateway: Gateway
             do {

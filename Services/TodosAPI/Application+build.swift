@@ -9,6 +9,8 @@ struct TodosAPIDependencies: Sendable {
     var keys: any VerificationKeyProvider
     /// Cloudflare Access's signing keys; unused unless Access is configured.
     var accessKeys: (any VerificationKeyProvider)? = nil
+    /// The MCP gateway's signing keys; unused unless `GATEWAY_ISSUER` is set.
+    var gatewayKeys: (any VerificationKeyProvider)? = nil
     var repository: any TodoRepository
     var clock: any WallClock = SystemClock()
     /// What `/api/ready` checks: the database, the signing keys.
@@ -28,10 +30,21 @@ func buildApplication(
     Readiness.addRoute(to: router, path: "api/ready", checks: dependencies.readiness)
     if configuration.metricsEnabled { ServiceMetrics.addRoute(to: router, token: configuration.metricsToken) }
 
-    let bearer = configuration.tokens.map {
-        JWTVerifier(
-            configuration: configuration.verifierConfiguration($0), keys: dependencies.keys, clock: dependencies.clock)
+    // Each trusted issuer with its own keys, audiences and token types; a token of any other issuer is refused.
+    var verifiers: [(settings: TodosAPIConfiguration.TokenSettings, keys: any VerificationKeyProvider)] = []
+    if let provider = configuration.tokens { verifiers.append((provider, dependencies.keys)) }
+    if let gateway = configuration.gateway {
+        verifiers.append((gateway, dependencies.gatewayKeys ?? dependencies.keys))
     }
+    let bearer =
+        verifiers.isEmpty
+        ? nil
+        : TrustedIssuers(
+            verifiers.map {
+                JWTVerifier(
+                    configuration: configuration.verifierConfiguration($0.settings), keys: $0.keys,
+                    clock: dependencies.clock)
+            })
     let access = configuration.access.map { settings in
         (
             verifier: JWTVerifier(

@@ -39,11 +39,16 @@ struct TodosAPICommand: AsyncParsableCommand {
                         .url(CloudflareAccess.certsURL(teamDomain: $0.teamDomain))),
                     logger: Logger(label: "TodosAPI.AccessKeys"))
             }
-            for cache in [keys, accessKeys].compactMap({ $0 }) { Task { await cache.refresh() } }
+            let gatewayKeys = configuration.gateway.map {
+                JWKSCache(
+                    configuration: configuration.jwksConfiguration($0.jwksSource),
+                    logger: Logger(label: "TodosAPI.GatewayKeys"))
+            }
+            for cache in [keys, accessKeys, gatewayKeys].compactMap({ $0 }) { Task { await cache.refresh() } }
             let app = buildApplication(
                 configuration: configuration,
                 dependencies: TodosAPIDependencies(
-                    keys: keys ?? KeySet([]), accessKeys: accessKeys,
+                    keys: keys ?? KeySet([]), accessKeys: accessKeys, gatewayKeys: gatewayKeys,
                     repository: SQLiteTodoRepository(database: database),
                     readiness: [
                         ReadinessCheck("database") {
@@ -57,9 +62,13 @@ struct TodosAPICommand: AsyncParsableCommand {
                             }
                         }
                     ]
-                        + [keys, accessKeys].compactMap { $0 }.map { cache in
-                            ReadinessCheck(cache === accessKeys ? "access_keys" : "signing_keys") {
-                                cache.currentKeys == nil ? "no signing keys fetched yet" : nil
+                        + [("signing_keys", keys), ("access_keys", accessKeys), ("gateway_keys", gatewayKeys)]
+                        .compactMap { name, cache in cache.map { (name, $0) } }
+                        .map { name, cache in
+                            ReadinessCheck(name) {
+                                // An issuer that started after TodosAPI (the gateway, in a compose file) is asked again.
+                                if cache.currentKeys == nil { await cache.refresh() }
+                                return cache.currentKeys == nil ? "no signing keys fetched yet" : nil
                             }
                         }),
                 logger: logger)
@@ -67,6 +76,11 @@ struct TodosAPICommand: AsyncParsableCommand {
                 logger.info(
                     "TodosAPI accepts tokens from \(tokens.issuer) for \(tokens.audiences.sorted())",
                     metadata: ["jwks": "\(tokens.jwksSource)"])
+            }
+            if let gateway = configuration.gateway {
+                logger.info(
+                    "TodosAPI accepts the MCP gateway's tokens from \(gateway.issuer) for \(gateway.audiences.sorted())",
+                    metadata: ["jwks": "\(gateway.jwksSource)"])
             }
             if let access = configuration.access {
                 logger.info(

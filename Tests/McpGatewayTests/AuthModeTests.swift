@@ -103,21 +103,6 @@ struct AuthModeTests {
         }
     }
 
-    @Test func inExternalModeToolsForwardTheCallersToken() async throws {
-        let api = FakeTodosAPI()
-        try await api.run { apiURL in
-            let app = try await App(environment: Self.external.merging(["API_BASE_URL": apiURL]) { _, new in new })
-            try await app.run { client in
-                let token = try app.provider.sign(claims(app))
-                let session = try await client.initialize(token)
-                let reply = try await client.callTool(token, session: session, "list-todos")
-                #expect(reply.result?["isError"] == false)
-            }
-            #expect(api.seen.first?.authorization?.hasPrefix("Bearer eyJ") == true)
-            #expect(api.seen.first?.accessToken == nil)
-        }
-    }
-
     // MARK: access
 
     @Test func accessModeTakesTheIdentityFromTheAssertion() async throws {
@@ -175,29 +160,6 @@ struct AuthModeTests {
             // A bearer token is no substitute for the assertion.
             let bearer = try await client.mcp(try app.provider.sign(assertion(app)), Self.ping)
             #expect(bearer.status == .unauthorized)
-        }
-    }
-
-    @Test func inAccessModeToolsForwardTheAssertionAsALinkedAppToken() async throws {
-        let api = FakeTodosAPI()
-        try await api.run { apiURL in
-            let app = try await App(environment: Self.access.merging(["API_BASE_URL": apiURL]) { _, new in new })
-            let jwt = try app.provider.sign(assertion(app))
-            try await app.run { client in
-                let headers: HTTPFields = [HTTPField.Name("Cf-Access-Jwt-Assertion")!: jwt]
-                let initialize = try await client.mcp(
-                    nil,
-                    #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"playground","version":"1"}}}"#,
-                    extra: headers)
-                let session = try #require(initialize.response.headers[HTTPField.Name("Mcp-Session-Id")!])
-                let reply = try await client.mcp(
-                    nil, session: session,
-                    #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list-todos","arguments":{}}}"#,
-                    extra: headers)
-                #expect(reply.result?["isError"] == false)
-            }
-            #expect(api.seen.first?.accessToken == jwt)
-            #expect(api.seen.first?.authorization == nil)
         }
     }
 }

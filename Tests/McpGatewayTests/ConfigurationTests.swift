@@ -150,6 +150,7 @@ struct GatewayConfigurationTests {
     @Test func externalMode() throws {
         let configuration = try load([
             "AUTH_MODE": "external", "AUTH0_DOMAIN": "acme.us.auth0.com", "PUBLIC_URL": "https://mcp.example.com",
+            "GATEWAY_ENCRYPTION_KEY": String(repeating: "e", count: 32),
         ])
         guard case .externalAuthorizationServer(let settings) = configuration.mode else {
             Issue.record("not external: \(configuration.mode.name)")
@@ -158,13 +159,17 @@ struct GatewayConfigurationTests {
         #expect(settings.issuer == "https://acme.us.auth0.com/")
         #expect(settings.audiences == ["https://mcp.example.com/mcp", "https://mcp.example.com/sse"])
         #expect(settings.jwksSource == .discovery(issuer: "https://acme.us.auth0.com/"))
-        // No secrets are needed: the gateway issues nothing in this mode.
+        // No authorization server; the gateway signs only the tokens it presents to TodosAPI, for the API's audience.
         #expect(configuration.server == nil)
+        #expect(configuration.downstream.kind == .mint)
+        #expect(configuration.downstream.audience == "urn:todos-api")
+        #expect(configuration.downstream.lifetime == 300)
     }
 
     @Test func accessMode() throws {
         let configuration = try load([
             "AUTH_MODE": "access", "TEAM_DOMAIN": "acme.cloudflareaccess.com/", "POLICY_AUD": "aud-tag",
+            "GATEWAY_ENCRYPTION_KEY": String(repeating: "e", count: 32),
         ])
         guard case .cloudflareAccess(let settings) = configuration.mode else {
             Issue.record("not access: \(configuration.mode.name)")

@@ -18,17 +18,32 @@ struct TestApp {
 
     static let accessTeam = "https://acme.cloudflareaccess.com"
     static let accessAudience = "todos-api-aud"
+    static let gatewayIssuer = "https://mcp.example.com"
+    private static let gatewayKey = Task { try await RSASigningKey.generate() }
 
     let clock = ManualClock(now)
     let signingKey: RSASigningKey
     let keys: any VerificationKeyProvider
     let tokens: TodosAPIConfiguration.TokenSettings?
     let access: TodosAPIConfiguration.AccessSettings?
+    /// The MCP gateway as a second trusted issuer, with its own key.
+    let gateway: TodosAPIConfiguration.TokenSettings?
+    let gatewayKey: RSASigningKey
 
     /// `access`: Cloudflare Access assertions signed with the same key are accepted too; `bearer: false` leaves only
     /// them.
-    init(keys: (any VerificationKeyProvider)? = nil, access: ScopeSet? = nil, bearer: Bool = true) async throws {
+    init(
+        keys: (any VerificationKeyProvider)? = nil, access: ScopeSet? = nil, bearer: Bool = true,
+        trustsGateway: Bool = false
+    ) async throws {
         self.signingKey = try await Self.signingKey.value
+        self.gatewayKey = try await Self.gatewayKey.value
+        self.gateway =
+            trustsGateway
+            ? .init(
+                issuer: Self.gatewayIssuer, audiences: [Self.audience], jwksSource: .url("https://unused.invalid/gw"),
+                acceptedTypes: TodosAPIConfiguration.gatewayTokenTypes)
+            : nil
         if let keys { self.keys = keys } else { self.keys = KeySet([try await signingKey.verificationKey()]) }
         self.tokens =
             bearer
@@ -39,12 +54,14 @@ struct TestApp {
 
     func run(_ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let configuration = TodosAPIConfiguration(
-            host: "127.0.0.1", port: 0, tokens: tokens, access: access, leeway: 60, jwksRefreshCooldown: 5,
-            databasePath: ":memory:")
+            host: "127.0.0.1", port: 0, tokens: tokens, gateway: gateway, access: access, leeway: 60,
+            jwksRefreshCooldown: 5, databasePath: ":memory:")
         let repository = SQLiteTodoRepository(database: try TodoDatabase.inMemory(), clock: clock)
         let app = buildApplication(
             configuration: configuration,
-            dependencies: TodosAPIDependencies(keys: keys, repository: repository, clock: clock),
+            dependencies: TodosAPIDependencies(
+                keys: keys, gatewayKeys: KeySet([try await gatewayKey.verificationKey()]), repository: repository,
+                clock: clock),
             logger: Logger(label: "test"))
         try await app.test(.router, test)
     }
@@ -63,6 +80,23 @@ struct TestApp {
             if value == .null { claims.removeValue(forKey: name) } else { claims[name] = value }
         }
         return try signingKey.sign(claims)
+    }
+
+    /// A token as the MCP gateway mints them (``gatewayKey``, `typ: at+jwt`) for `user`, with `scope`.
+    func gatewayToken(
+        _ user: String = "alice", scope: String = "read:todos", changes: [String: JSONValue] = [:],
+        type: String = "at+jwt", key: RSASigningKey? = nil
+    ) throws -> String {
+        var claims: [String: JSONValue] = [
+            "iss": .string(Self.gatewayIssuer), "sub": .string("auth0|\(user)"), "aud": .string(Self.audience),
+            "iat": .integer(Int64(Self.now.timeIntervalSince1970)),
+            "exp": .integer(Int64(Self.now.timeIntervalSince1970) + 300), "scope": .string(scope),
+            "client_id": "mcp-client", "act": ["sub": "mcp-client"], "jti": "j1",
+        ]
+        for (name, value) in changes {
+            if value == .null { claims.removeValue(forKey: name) } else { claims[name] = value }
+        }
+        return try (key ?? gatewayKey).sign(claims, type: type)
     }
 
     /// A Cloudflare Access assertion for `user` (a user's has `sub` and `email`; pass `sub: ""` and a

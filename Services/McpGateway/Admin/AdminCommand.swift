@@ -24,6 +24,7 @@ struct Admin: AsyncParsableCommand {
 
 /// The settings and the opened database, for one admin command.
 struct AdminContext {
+    let configuration: GatewayConfiguration
     let settings: AuthorizationServerSettings
     let database: OpenedDatabase
     var storage: GatewayStorage { database.storage }
@@ -39,9 +40,9 @@ struct AdminContext {
             throw ExitCode.failure
         }
         let database = try await OpenedDatabase.open(
-            server.database, logger: Logger(label: "McpGateway.admin"), waitForServer: .seconds(5))
+            configuration.database, logger: Logger(label: "McpGateway.admin"), waitForServer: .seconds(5))
         do {
-            try await body(AdminContext(settings: server, database: database))
+            try await body(AdminContext(configuration: configuration, settings: server, database: database))
         } catch {
             await database.close()
             throw error
@@ -331,9 +332,9 @@ extension Admin {
 
         func run() async throws {
             try await AdminContext.run { context in
-                let settings = context.settings
+                let configuration = context.configuration
                 let cipher = TokenCipher(
-                    secret: settings.encryptionSecret, previousSecrets: settings.previousEncryptionSecrets)
+                    secret: configuration.encryptionSecret, previousSecrets: configuration.previousEncryptionSecrets)
                 let report = try await UpstreamTokenResealer(
                     grants: context.storage.grants, upstreamTokens: context.storage.upstreamTokens, cipher: cipher
                 ).reseal(now: Date())

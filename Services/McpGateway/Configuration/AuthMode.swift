@@ -15,6 +15,13 @@ enum AuthMode: Sendable {
     /// the user's identity in `Cf-Access-Jwt-Assertion`.
     case cloudflareAccess(CloudflareAccessSettings)
 
+    /// Whether the provider's own access tokens can serve TodosAPI: in `AUTH_MODE=gateway`, when an audience is
+    /// requested for them and the provider grants API scopes itself; `nil` in the modes without a provider token.
+    var upstreamCanServeAPI: Bool? {
+        guard case .authorizationServer(let settings) = self else { return nil }
+        return settings.upstream.audience != nil && settings.upstream.grantedScopes == nil
+    }
+
     var name: String {
         switch self {
         case .authorizationServer: "gateway"
@@ -51,11 +58,6 @@ struct AuthorizationServerSettings: Sendable {
     var upstream: UpstreamConfiguration
     /// Secret for signing cookies (approvals, CSRF): `COOKIE_ENCRYPTION_KEY`, as in the Cloudflare demo.
     var cookieSecret: String
-    /// Secret that encrypts upstream tokens at rest; older secrets decrypt only, for rotation.
-    var encryptionSecret: String
-    var previousEncryptionSecrets: [String]
-    /// `GATEWAY_DATABASE_URL` (PostgreSQL) or `GATEWAY_DATABASE` (SQLite).
-    var database: DatabaseLocation
     var accessTokenLifetime: TimeInterval
     var grantLifetime: TimeInterval
     /// `REFRESH_TOKEN_REUSE_INTERVAL`: how long after a rotation the refresh token it replaced is still accepted, for a
@@ -68,26 +70,13 @@ struct AuthorizationServerSettings: Sendable {
     static func load(from settings: Settings) throws(ConfigurationError) -> AuthorizationServerSettings {
         AuthorizationServerSettings(
             upstream: try UpstreamConfiguration.load(from: settings),
-            cookieSecret: try secret(settings, "COOKIE_ENCRYPTION_KEY"),
-            encryptionSecret: try secret(settings, "GATEWAY_ENCRYPTION_KEY"),
-            previousEncryptionSecrets: settings.list("GATEWAY_ENCRYPTION_KEYS_OLD", default: []),
-            database: try DatabaseLocation.load(from: settings),
+            cookieSecret: try GatewayConfiguration.secret(settings, "COOKIE_ENCRYPTION_KEY"),
             accessTokenLifetime: try settings.duration("ACCESS_TOKEN_TTL", default: 3600, in: 1...86_400),
             grantLifetime: try settings.duration("GRANT_TTL", default: 30 * 86_400, in: 3600...365 * 86_400),
             refreshTokenReuseInterval: try settings.duration("REFRESH_TOKEN_REUSE_INTERVAL", default: 60, in: 0...3600),
             unusedClientLifetime: try settings.duration(
                 "UNUSED_CLIENT_TTL", default: 86_400, in: 600...365 * 86_400),
             clientMetadataDocuments: try ClientMetadataDocumentSettings.load(from: settings))
-    }
-
-    private static func secret(_ settings: Settings, _ name: String) throws(ConfigurationError) -> String {
-        let value = try settings.required(name, example: "$(openssl rand -base64 32)")
-        guard value.utf8.count >= 32 else {
-            throw ConfigurationError(
-                variable: name, problem: "must be at least 32 characters of random data",
-                example: "$(openssl rand -base64 32)")
-        }
-        return value
     }
 }
 

@@ -20,6 +20,15 @@ struct GatewayConfiguration: Sendable {
     var idleTimeout: TimeInterval
     /// How `/mcp` authenticates its callers (`AUTH_MODE`).
     var mode: AuthMode
+    /// How tool calls authenticate to TodosAPI (`DOWNSTREAM_TOKENS`, …).
+    var downstream: DownstreamTokenSettings
+    /// `GATEWAY_DATABASE_URL` (PostgreSQL) or `GATEWAY_DATABASE` (SQLite): the grants of `AUTH_MODE=gateway`, and in
+    /// every mode the keys downstream tokens are signed with.
+    var database: DatabaseLocation
+    /// `GATEWAY_ENCRYPTION_KEY`: seals upstream tokens and signing keys at rest; `GATEWAY_ENCRYPTION_KEYS_OLD`, older
+    /// secrets that still open what they sealed, for rotation.
+    var encryptionSecret: String
+    var previousEncryptionSecrets: [String] = []
     /// Per-address limits on the anonymous OAuth endpoints (`RATE_LIMIT_*`, `TRUSTED_PROXIES`).
     var rateLimits: GatewayRateLimits
     /// `MCP_SESSION_KEY`: the secret that seals session ids, shared by every instance (see ``SessionIDs``); by
@@ -30,13 +39,8 @@ struct GatewayConfiguration: Sendable {
     /// `METRICS_ENABLED`.
     var metricsEnabled = true
 
-    /// The secret session ids are sealed with: `MCP_SESSION_KEY`, else `GATEWAY_ENCRYPTION_KEY` (in `AUTH_MODE=gateway`),
-    /// else none (a random key per process).
-    var sessionSecret: String? {
-        if let sessionKey { return sessionKey }
-        if case .authorizationServer(let settings) = mode { return settings.encryptionSecret }
-        return nil
-    }
+    /// The secret session ids are sealed with: `MCP_SESSION_KEY`, else `GATEWAY_ENCRYPTION_KEY`.
+    var sessionSecret: String { sessionKey ?? encryptionSecret }
 
     static let authorizationCodeLifetime: TimeInterval = 60
     static let pendingAuthorizationLifetime: TimeInterval = 600
@@ -66,6 +70,7 @@ struct GatewayConfiguration: Sendable {
         // terminates TLS, PUBLIC_URL is the https URL clients use.
         try PlainHTTPRule.check(publicURL, variable: "PUBLIC_URL", example: "https://mcp.example.com")
         let origins = try allowedOrigins(from: settings)
+        let mode = try AuthMode.load(from: settings, resources: [publicURL + "/mcp", publicURL + "/sse"])
         return GatewayConfiguration(
             publicURL: publicURL,
             host: settings.string("HOST", default: "127.0.0.1"),
@@ -75,11 +80,27 @@ struct GatewayConfiguration: Sendable {
             allowedOrigins: Set(origins).union([origin(of: publicURL)]),
             mcp: try MCPLimits.load(from: settings),
             idleTimeout: try settings.duration("HTTP_IDLE_TIMEOUT", default: 30, in: 1...3600),
-            mode: try AuthMode.load(from: settings, resources: [publicURL + "/mcp", publicURL + "/sse"]),
+            mode: mode,
+            downstream: try DownstreamTokenSettings.load(
+                from: settings, mode: mode.name, upstreamCanServeAPI: mode.upstreamCanServeAPI),
+            database: try DatabaseLocation.load(from: settings),
+            encryptionSecret: try secret(settings, "GATEWAY_ENCRYPTION_KEY"),
+            previousEncryptionSecrets: settings.list("GATEWAY_ENCRYPTION_KEYS_OLD", default: []),
             rateLimits: try GatewayRateLimits.load(from: settings),
             sessionKey: try sessionKey(from: settings),
             metricsToken: try settings.metricsToken(),
             metricsEnabled: try settings.metricsEnabled())
+    }
+
+    /// A required secret of at least 32 characters.
+    static func secret(_ settings: Settings, _ name: String) throws(ConfigurationError) -> String {
+        let value = try settings.required(name, example: "$(openssl rand -base64 32)")
+        guard value.utf8.count >= 32 else {
+            throw ConfigurationError(
+                variable: name, problem: "must be at least 32 characters of random data",
+                example: "$(openssl rand -base64 32)")
+        }
+        return value
     }
 
     private static func sessionKey(from settings: Settings) throws(ConfigurationError) -> String? {

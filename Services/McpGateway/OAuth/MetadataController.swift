@@ -10,6 +10,8 @@ import NIOCore
 /// check that the resource is the URL they connected to (or a parent of it).
 struct MetadataController {
     let configuration: GatewayConfiguration
+    /// Whether the gateway signs tokens (downstream tokens) and serves its keys at `/.well-known/jwks.json`.
+    var publishesKeys = false
 
     /// The authorization servers named in the protected resource metadata: the gateway itself, or the external
     /// one. Behind Cloudflare Access there is none: Access signs users in before requests arrive, so no metadata is
@@ -62,6 +64,7 @@ struct MetadataController {
         if case .authorizationServer(let settings) = configuration.mode, settings.clientMetadataDocuments.enabled {
             metadata["client_id_metadata_document_supported"] = true
         }
+        if publishesKeys { metadata["jwks_uri"] = .string(base + "/.well-known/jwks.json") }
         return .object(metadata)
     }
 

@@ -151,3 +151,11 @@ struct IssuedTokens: Sendable {
     var access: AccessTokenRecord
     var refreshDigest: String?
 }
+
+/// A key of the gateway's ``SigningKeyRing``: its `kid`, its PKCS#8 PEM sealed with ``TokenCipher`` (the `kid` is the
+/// authenticated context), and when it was made, from which its use and retirement follow.
+struct StoredSigningKey: Codable, Sendable, Equatable {
+    var id: String
+    var privateKey: SealedValue
+    var createdAt: Date
+}

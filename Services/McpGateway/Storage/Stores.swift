@@ -83,6 +83,18 @@ protocol UpstreamTokenStore: Sendable {
     func sealingKeyIDs(now: Date) async throws -> Set<String>
 }
 
+/// The keys the gateway signs downstream tokens with (``SigningKeyRing``), private halves sealed. Shared by every
+/// instance, so that each publishes the keys any of them signs with.
+protocol SigningKeyStore: Sendable {
+    /// Every stored key, oldest first.
+    func signingKeys() async throws -> [StoredSigningKey]
+    /// Adds `key` unless a key created after `unlessCreatedAfter` exists (another instance rotated first): of several
+    /// instances rotating at once, one adds a key. Whether `key` was added.
+    func insert(signingKey key: StoredSigningKey, unlessCreatedAfter: Date) async throws -> Bool
+    /// Deletes the keys with these ids (retired keys; already deleted ones are ignored).
+    func deleteSigningKeys(ids: [String]) async throws
+}
+
 /// Removal of what has expired, and counts for operators.
 protocol StoreMaintenance: Sendable {
     /// Deletes what has expired, and clients registered before `unusedClientsBefore` that never obtained a grant.
@@ -101,6 +113,7 @@ struct GatewayStorage: Sendable {
     var refreshTokens: any RefreshTokenStore
     var accessTokens: any AccessTokenStore
     var upstreamTokens: any UpstreamTokenStore
+    var signingKeys: any SigningKeyStore
     var maintenance: any StoreMaintenance
     let changes: GrantChangeFeed
     /// Which backend, for logs and `admin` output: "sqlite" or "postgresql".

@@ -14,13 +14,10 @@ struct TodosAPIClient: Sendable {
     /// a connection error.
     var logger = Logger(label: "McpGateway.TodosAPIClient")
 
-    /// How a request proves who it is for. Never a gateway token: TodosAPI does not accept those.
+    /// How a request proves who it is for. Never a token the MCP client presented: TodosAPI does not accept those.
     enum Credential: Sendable, Equatable {
-        /// `Authorization: Bearer`: an access token of the API's issuer.
+        /// `Authorization: Bearer`: an access token of an issuer TodosAPI trusts (the provider, or the gateway).
         case bearer(String)
-        /// `Cf-Access-Token`: a Cloudflare Access token, which Access in front of TodosAPI exchanges for an assertion
-        /// of TodosAPI's own application (a linked app token).
-        case accessToken(String)
     }
 
     /// Where TodosAPI is, for messages.
@@ -29,9 +26,16 @@ struct TodosAPIClient: Sendable {
         return (origin.secure ? "https://" : "http://") + origin.hostHeader + origin.basePath
     }
 
+    /// The scopes TodosAPI's endpoints require (docs/openapi.yaml): a credential carries the one a request needs.
+    enum Scope {
+        static let readTodos = "read:todos"
+        static let writeTodos = "write:todos"
+        static let readBilling = "read:billing"
+    }
+
     /// The caller's todos (`GET /api/todos`), each an object with `id`, `title`, `completed`, ….
     func listTodos(for caller: ToolCaller) async -> Result<[JSONValue], TodosAPIFailure> {
-        await send(.GET, "/api/todos", for: caller).flatMap { body in
+        await send(.GET, "/api/todos", scope: Scope.readTodos, for: caller).flatMap { body in
             guard let todos = body?.objectValue?["todos"]?.arrayValue else { return .failure(.unexpectedBody) }
             return .success(todos)
         }
@@ -39,7 +43,7 @@ struct TodosAPIClient: Sendable {
 
     /// The caller's billing details (`GET /api/billing`): the `billing` object.
     func billing(for caller: ToolCaller) async -> Result<JSONValue, TodosAPIFailure> {
-        await send(.GET, "/api/billing", for: caller).flatMap { body in
+        await send(.GET, "/api/billing", scope: Scope.readBilling, for: caller).flatMap { body in
             guard let billing = body?.objectValue?["billing"], billing.objectValue != nil else {
                 return .failure(.unexpectedBody)
             }
@@ -49,19 +53,20 @@ struct TodosAPIClient: Sendable {
 
     /// Creates a todo (`POST /api/todos`); the created todo.
     func createTodo(_ fields: [String: JSONValue], for caller: ToolCaller) async -> Result<JSONValue, TodosAPIFailure> {
-        await send(.POST, "/api/todos", body: .object(fields), for: caller).flatMap(Self.todo)
+        await send(.POST, "/api/todos", scope: Scope.writeTodos, body: .object(fields), for: caller).flatMap(Self.todo)
     }
 
     /// Changes a todo (`PATCH /api/todos/{id}`); the todo as it now is.
     func updateTodo(id: String, changes: [String: JSONValue], for caller: ToolCaller) async
         -> Result<JSONValue, TodosAPIFailure>
     {
-        await send(.PATCH, "/api/todos/\(id)", body: .object(changes), for: caller).flatMap(Self.todo)
+        await send(.PATCH, "/api/todos/\(id)", scope: Scope.writeTodos, body: .object(changes), for: caller).flatMap(
+            Self.todo)
     }
 
     /// Deletes a todo (`DELETE /api/todos/{id}`).
     func deleteTodo(id: String, for caller: ToolCaller) async -> Result<Void, TodosAPIFailure> {
-        await send(.DELETE, "/api/todos/\(id)", for: caller).map { _ in () }
+        await send(.DELETE, "/api/todos/\(id)", scope: Scope.writeTodos, for: caller).map { _ in () }
     }
 
     private static func todo(_ body: JSONValue?) -> Result<JSONValue, TodosAPIFailure> {
@@ -70,15 +75,14 @@ struct TodosAPIClient: Sendable {
     }
 
     /// One request as the caller: a 2xx body (nil when empty), or what went wrong.
-    private func send(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil, for caller: ToolCaller) async
-        -> Result<JSONValue?, TodosAPIFailure>
-    {
+    private func send(
+        _ method: HTTPMethod, _ path: String, scope: String, body: JSONValue? = nil, for caller: ToolCaller
+    ) async -> Result<JSONValue?, TodosAPIFailure> {
         let credential: Credential
-        do { credential = try await caller.credentials.credential() } catch { return .failure(error) }
+        do { credential = try await caller.credentials.credential(scope: scope) } catch { return .failure(error) }
         var request = KeepAliveHTTPClient.Request(method: method, path: path)
         switch credential {
         case .bearer(let token): request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        case .accessToken(let token): request.headers.add(name: "Cf-Access-Token", value: token)
         }
         request.headers.add(name: "Accept", value: "application/json")
         if let trace = caller.trace {

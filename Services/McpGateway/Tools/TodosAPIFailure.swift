@@ -9,6 +9,9 @@ enum TodosAPIFailure: Error, Equatable {
     case providerUnavailable
     /// The gateway cannot decrypt the user's stored sign-in (a key configuration problem on the server).
     case credentialsUnreadable
+    /// The gateway cannot sign the token it presents to TodosAPI (its signing keys are not loaded; the detail is in the
+    /// log).
+    case gatewayUnavailable
     /// TodosAPI refused the credential (401).
     case unauthorized(String)
     /// TodosAPI says the user may not do this (403).
@@ -32,6 +35,9 @@ enum TodosAPIFailure: Error, Equatable {
         case .credentialsUnreadable:
             "The gateway is temporarily unavailable: it cannot read your stored sign-in (a configuration problem on the"
                 + " server, which its operator can see in the log). Your sign-in is kept; try again later."
+        case .gatewayUnavailable:
+            "The gateway cannot sign requests to the Todos API right now (a problem on the server, which its operator"
+                + " can see in the log). Try again in a moment."
         case .unauthorized(let reason): "The Todos API refused your sign-in: \(reason). Reconnect to sign in again."
         case .forbidden(let reason): "The Todos API says your account may not do this: \(reason)."
         case .notFound: "No such todo: it does not exist or belongs to someone else."

@@ -18,13 +18,9 @@ struct ToolCaller: Sendable {
     var trace: TraceContext?
 }
 
-/// Produces the credential that TodosAPI accepts for the caller, renewing it first when it must.
+/// Produces the credential that TodosAPI accepts for the caller, renewing it first when it must. Never the credential
+/// the MCP client presented to the gateway (see ``DownstreamTokenKind``).
 protocol TodosAPICredentialSource: Sendable {
-    func credential() async throws(TodosAPIFailure) -> TodosAPIClient.Credential
-}
-
-/// A credential the caller brought and that TodosAPI accepts as it is.
-struct FixedCredential: TodosAPICredentialSource {
-    let value: TodosAPIClient.Credential
-    func credential() async throws(TodosAPIFailure) -> TodosAPIClient.Credential { value }
+    /// A credential for a request that needs `scope`, TodosAPI's scope for the endpoint called.
+    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPIClient.Credential
 }

@@ -1,12 +1,19 @@
-/// The credential of a gateway grant for the tools: the user's upstream access token, kept with the grant and renewed
-/// by ``UpstreamTokenService`` when it is about to expire.
+/// The credential of a gateway grant for the tools (`DOWNSTREAM_TOKENS=upstream`): the user's upstream access token,
+/// kept with the grant and renewed by ``UpstreamTokenService`` when it is about to expire.
 struct GrantCredentials: TodosAPICredentialSource {
     let tokens: UpstreamTokenService
     let grant: Grant
 
-    func credential() async throws(TodosAPIFailure) -> TodosAPIClient.Credential {
+    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPIClient.Credential {
+        .bearer(try await Self.upstreamAccessToken(tokens, grant: grant))
+    }
+
+    /// The grant's upstream access token, renewed if it must be; a provider that ended the sign-in ends the grant.
+    static func upstreamAccessToken(_ tokens: UpstreamTokenService, grant: Grant) async throws(TodosAPIFailure)
+        -> String
+    {
         do {
-            return .bearer(try await tokens.accessToken(grantID: grant.id, known: grant))
+            return try await tokens.accessToken(grantID: grant.id, known: grant)
         } catch {
             switch error {
             case .signInRequired: throw .signInRequired

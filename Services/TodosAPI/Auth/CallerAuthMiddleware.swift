@@ -7,7 +7,8 @@ import ServiceSupport
 /// each route.
 ///
 /// - A bearer token (`Authorization: Bearer`), when the request has one and an issuer is configured: verified as an
-///   access token; its scopes are its `scope`/`permissions`. Failures answer 400/401/503 with an RFC 6750 challenge.
+///   access token of one of the trusted issuers (the provider, the MCP gateway); its scopes are its
+///   `scope`/`permissions`. Failures answer 400/401/503 with an RFC 6750 challenge.
 /// - Otherwise a Cloudflare Access assertion, when Access is configured: `Cf-Access-Jwt-Assertion` (added by Access
 ///   in front of TodosAPI), or `Cf-Access-Token` (a linked app token forwarded by the gateway, when nothing sits in
 ///   between). Its user has the configured `ACCESS_SCOPES`. An invalid assertion is a 403, as Access answers.
@@ -17,7 +18,7 @@ import ServiceSupport
 /// through Access) while the bearer token names the user the call is for.
 struct CallerAuthMiddleware: RouterMiddleware {
     typealias Context = TodosRequestContext
-    let bearer: JWTVerifier?
+    let bearer: TrustedIssuers?
     let access: (verifier: JWTVerifier, scopes: ScopeSet)?
 
     static let assertionHeader = HTTPField.Name(CloudflareAccess.assertionHeader)!

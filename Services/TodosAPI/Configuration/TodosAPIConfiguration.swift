@@ -3,13 +3,16 @@ import JWTAuth
 import ServiceSupport
 
 /// Everything TodosAPI reads from its environment (or `.dev.vars`). At least one way of authenticating callers must be
-/// configured: bearer tokens of an OAuth issuer (`AUTH0_DOMAIN` / `OIDC_ISSUER`), Cloudflare Access assertions
-/// (`ACCESS_TEAM_DOMAIN` and `ACCESS_AUD`), or both.
+/// configured: bearer tokens of an OAuth issuer (`AUTH0_DOMAIN` / `OIDC_ISSUER`), bearer tokens the MCP gateway signs
+/// (`GATEWAY_ISSUER`), Cloudflare Access assertions (`ACCESS_TEAM_DOMAIN` and `ACCESS_AUD`), or several of them.
 struct TodosAPIConfiguration: Sendable {
     var host: String
     var port: Int
-    /// Bearer access tokens: whose, and for which audiences. `nil` when only Access assertions are accepted.
+    /// Bearer access tokens of the identity provider: whose, and for which audiences. `nil` when it is not trusted
+    /// directly (only the gateway's tokens, or only Access assertions, are accepted).
     var tokens: TokenSettings?
+    /// Bearer access tokens the MCP gateway signs for its users (`GATEWAY_ISSUER`); `nil` unless configured.
+    var gateway: TokenSettings? = nil
     /// Cloudflare Access assertions. `nil` unless `ACCESS_TEAM_DOMAIN` is set.
     var access: AccessSettings?
     /// Tolerance for clock skew.
@@ -31,7 +34,12 @@ struct TodosAPIConfiguration: Sendable {
         var audiences: Set<String>
         /// Where the issuer's signing keys are: `JWKS_URL`, else OIDC discovery.
         var jwksSource: JWKSSource
+        /// The `typ` headers accepted (a token without `typ` is accepted too).
+        var acceptedTypes: Set<String> = JWTVerifier.accessTokenTypes
     }
+
+    /// The `typ` of the gateway's tokens (RFC 9068): an ID token or any other JWT of the gateway does not pass for one.
+    static let gatewayTokenTypes: Set<String> = ["at+jwt", "application/at+jwt"]
 
     /// Which Cloudflare Access assertions TodosAPI accepts, and what their users may do.
     struct AccessSettings: Sendable, Equatable {
@@ -49,17 +57,21 @@ struct TodosAPIConfiguration: Sendable {
 
     static func load(from settings: Settings) throws(ConfigurationError) -> TodosAPIConfiguration {
         let access = try loadAccess(from: settings)
-        // Bearer tokens are optional only when Access is configured.
+        let gateway = try loadGateway(from: settings)
+        // The provider's tokens are optional only when the gateway's, or Access assertions, are accepted.
         let tokens: TokenSettings? =
-            access != nil && settings.string("AUTH0_DOMAIN") == nil && settings.string("OIDC_ISSUER") == nil
+            (access != nil || gateway != nil) && settings.string("AUTH0_DOMAIN") == nil
+                && settings.string("OIDC_ISSUER") == nil
             ? nil : try loadTokens(from: settings)
+        let leeway = try settings.duration("JWT_LEEWAY", default: 60, in: 0...600)
         return TodosAPIConfiguration(
             host: settings.string("HOST", default: "127.0.0.1"),
             port: try settings.integer("PORT", default: 8789, in: 1...65535),
             tokens: tokens,
+            gateway: gateway,
             access: access,
-            leeway: try settings.duration("JWT_LEEWAY", default: 60, in: 0...600),
-            jwksRefreshCooldown: try jwksRefreshCooldown(settings, keys: tokens?.jwksSource),
+            leeway: leeway,
+            jwksRefreshCooldown: try jwksRefreshCooldown(settings, keys: [tokens?.jwksSource, gateway?.jwksSource]),
             databasePath: settings.string("TODOS_DATABASE", default: ".data/todos.sqlite"),
             metricsToken: try settings.metricsToken(),
             metricsEnabled: try settings.metricsEnabled())
@@ -67,17 +79,18 @@ struct TodosAPIConfiguration: Sendable {
 
     /// `JWKS_REFRESH_COOLDOWN`: 0 (no limit on the refetches that unknown `kid`s force) is for tests against keys
     /// served on this machine only; against a real provider, anyone could make TodosAPI hammer it.
-    private static func jwksRefreshCooldown(_ settings: Settings, keys: JWKSSource?) throws(ConfigurationError)
+    private static func jwksRefreshCooldown(_ settings: Settings, keys: [JWKSSource?]) throws(ConfigurationError)
         -> TimeInterval
     {
         let cooldown = try settings.duration("JWKS_REFRESH_COOLDOWN", default: 5, in: 0...3600)
-        let keysURL: String? =
-            switch keys {
+        let keysURLs: [String] = keys.compactMap { source in
+            switch source {
             case .url(let url)?: url
             case .wellKnown(let issuer)?, .discovery(let issuer)?: issuer
             case nil: nil
             }
-        if cooldown < 1, let keysURL, !PlainHTTPRule.isLoopback(keysURL) {
+        }
+        if cooldown < 1, let keysURL = keysURLs.first(where: { !PlainHTTPRule.isLoopback($0) }) {
             throw ConfigurationError(
                 variable: "JWKS_REFRESH_COOLDOWN",
                 problem: "must be at least 1s unless the issuer is on this machine (it limits the key refetches that"
@@ -104,6 +117,38 @@ struct TodosAPIConfiguration: Sendable {
                 .discovery(issuer: issuer)
             }
         return TokenSettings(issuer: issuer, audiences: Set(audiences), jwksSource: jwksSource)
+    }
+
+    /// `GATEWAY_ISSUER`: the MCP gateway's public URL, the `iss` of the tokens it signs for its users. Their audience
+    /// is `GATEWAY_AUDIENCE` (by default the audiences of the provider's tokens, else `urn:todos-api`), their keys at
+    /// `GATEWAY_JWKS_URL` (by default `<GATEWAY_ISSUER>/.well-known/jwks.json`).
+    private static func loadGateway(from settings: Settings) throws(ConfigurationError) -> TokenSettings? {
+        guard settings.string("GATEWAY_ISSUER") != nil else {
+            for name in ["GATEWAY_AUDIENCE", "GATEWAY_JWKS_URL"] where settings.string(name) != nil {
+                throw ConfigurationError(
+                    variable: "GATEWAY_ISSUER", problem: "is missing (\(name) is set)",
+                    example: "https://mcp.example.com")
+            }
+            return nil
+        }
+        var issuer = try settings.url("GATEWAY_ISSUER", example: "https://mcp.example.com")
+        // The gateway's issuer is its PUBLIC_URL, which it writes without a trailing slash.
+        while issuer.hasSuffix("/") { issuer.removeLast() }
+        try PlainHTTPRule.check(issuer, variable: "GATEWAY_ISSUER", example: "https://mcp.example.com")
+        let audienceSetting = try settings.oneOf(["GATEWAY_AUDIENCE", "OIDC_AUDIENCE", "AUTH0_AUDIENCE"])
+        let audiences = audienceSetting.map { settings.list($0.name, default: []) } ?? ["urn:todos-api"]
+        guard !audiences.isEmpty else {
+            throw ConfigurationError(
+                variable: audienceSetting?.name ?? "GATEWAY_AUDIENCE", problem: "names no audience",
+                example: "urn:todos-api")
+        }
+        let jwks = try settings.url(
+            "GATEWAY_JWKS_URL", default: issuer + "/.well-known/jwks.json",
+            example: "https://mcp.example.com/.well-known/jwks.json")
+        try PlainHTTPRule.check(
+            jwks, variable: "GATEWAY_JWKS_URL", example: "https://mcp.example.com/.well-known/jwks.json")
+        return TokenSettings(
+            issuer: issuer, audiences: Set(audiences), jwksSource: .url(jwks), acceptedTypes: gatewayTokenTypes)
     }
 
     private static func loadAccess(from settings: Settings) throws(ConfigurationError) -> AccessSettings? {
@@ -134,7 +179,8 @@ struct TodosAPIConfiguration: Sendable {
 
     func verifierConfiguration(_ tokens: TokenSettings) -> JWTVerifier.Configuration {
         JWTVerifier.Configuration(
-            issuer: tokens.issuer, audiences: tokens.audiences, leeway: leeway, cacheCapacity: 10_000)
+            issuer: tokens.issuer, audiences: tokens.audiences, leeway: leeway, cacheCapacity: 10_000,
+            acceptedTypes: tokens.acceptedTypes)
     }
 
     func jwksConfiguration(_ source: JWKSSource) -> JWKSCache.Configuration {

@@ -16,6 +16,7 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
     let configuration: GatewayConfiguration
     let accessTokens: any AccessTokenStore
     let tokens: UpstreamTokenService
+    let downstream: GrantDownstreamCredentials
     let clock: any WallClock
 
     func authenticate(_ request: Request, challenge: MCPBearerChallenge) async throws -> MCPCaller {
@@ -32,13 +33,16 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
         let identity = CallerIdentity(
             subject: grant.user.subject, name: grant.user.name, email: grant.user.email, clientID: grant.clientID)
         return MCPCaller(
-            identity: identity, scope: record.scope, credentials: GrantCredentials(tokens: tokens, grant: grant))
+            identity: identity, scope: record.scope,
+            credentials: downstream.credentials(for: grant, scope: record.scope, tokens: tokens))
     }
 }
 
-/// `AUTH_MODE=external`: JWT access tokens of another authorization server whose audience is the MCP resource.
+/// `AUTH_MODE=external`: JWT access tokens of another authorization server whose audience is the MCP resource. The
+/// tools reach TodosAPI with tokens the gateway mints: the client's token is for the gateway, not for the API.
 struct ExternalTokenAuthenticator: MCPAuthenticator {
     let verifier: JWTVerifier
+    let minter: DownstreamTokenMinter
 
     func authenticate(_ request: Request, challenge: MCPBearerChallenge) async throws -> MCPCaller {
         let token = try challenge.token(of: request)
@@ -50,16 +54,19 @@ struct ExternalTokenAuthenticator: MCPAuthenticator {
             subject: verified.subject ?? "", name: verified.string("name") ?? verified.string("preferred_username"),
             email: verified.string("email"), clientID: verified.string("azp") ?? verified.string("client_id"))
         return MCPCaller(
-            identity: identity, scope: verified.scopes, credentials: FixedCredential(value: .bearer(token)))
+            identity: identity, scope: verified.scopes,
+            credentials: MintedCredential(minter: minter, principal: identity.principal, granted: verified.scopes))
     }
 }
 
 /// `AUTH_MODE=access`: the `Cf-Access-Jwt-Assertion` Cloudflare Access adds to every request it lets through,
-/// verified against the team's certificates, issuer and the application's AUD. Missing → 401, invalid → 403.
+/// verified against the team's certificates, issuer and the application's AUD. Missing → 401, invalid → 403. The
+/// tools reach TodosAPI with tokens the gateway mints, with the `ACCESS_SCOPES` the user has.
 struct AccessAssertionAuthenticator: MCPAuthenticator {
     static let header = HTTPField.Name(CloudflareAccess.assertionHeader)!
     let settings: CloudflareAccessSettings
     let verifier: JWTVerifier
+    let minter: DownstreamTokenMinter
 
     func authenticate(_ request: Request, challenge: MCPBearerChallenge) async throws -> MCPCaller {
         guard let assertion = request.headers[Self.header], !assertion.isEmpty else {
@@ -86,7 +93,8 @@ struct AccessAssertionAuthenticator: MCPAuthenticator {
             subject: subject, name: verified.string("name"), email: verified.string("email"),
             clientID: verified.string("common_name"))
         return MCPCaller(
-            identity: identity, scope: settings.scopes, credentials: FixedCredential(value: .accessToken(assertion)))
+            identity: identity, scope: settings.scopes,
+            credentials: MintedCredential(minter: minter, principal: identity.principal, granted: settings.scopes))
     }
 }
 

@@ -8,11 +8,15 @@ struct CallerIdentity: Sendable, Equatable {
     var email: String?
     /// The OAuth client acting for the user, when there is one.
     var clientID: String?
+
+    /// Whom the tokens the gateway mints for this caller speak for.
+    var principal: DownstreamPrincipal {
+        DownstreamPrincipal(subject: subject, clientID: clientID, name: name, email: email)
+    }
 }
 
 /// The authenticated caller of `/mcp`, `/sse` and `/messages`: identity, the scopes the tools may use, and how the
-/// tools reach TodosAPI for them. Never the credential the MCP client presented to the gateway, except in external
-/// mode, where the client's token is itself a token of TodosAPI's issuer (see docs/external-authorization-server.md).
+/// tools reach TodosAPI for them. Never the credential the MCP client presented to the gateway (no token passthrough).
 struct MCPCaller: Sendable {
     let identity: CallerIdentity
     let scope: ScopeSet

@@ -139,6 +139,18 @@ enum PostgresSchema {
                 $$
                 """,
             ]),
+        Migration(
+            version: 3, name: "the keys downstream tokens are signed with",
+            statements: [
+                """
+                CREATE TABLE signing_key (
+                  id text PRIMARY KEY,
+                  sealed_by text NOT NULL,
+                  sealed_key bytea NOT NULL,
+                  created_at timestamptz NOT NULL
+                )
+                """
+            ]),
     ]
 
     /// Applies the migrations this database lacks; returns the versions applied.

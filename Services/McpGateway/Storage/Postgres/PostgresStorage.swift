@@ -18,6 +18,7 @@ extension GatewayStorage {
             refreshTokens: PostgresRefreshTokenStore(database: database, changes: changes),
             accessTokens: PostgresAccessTokenStore(database: database, changes: changes),
             upstreamTokens: PostgresUpstreamTokenStore(database: database, changes: changes),
+            signingKeys: PostgresSigningKeyStore(database: database),
             maintenance: PostgresStoreMaintenance(database: database),
             changes: changes, backend: "postgresql")
     }

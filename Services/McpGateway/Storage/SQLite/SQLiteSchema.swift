@@ -92,6 +92,14 @@ enum SQLiteSchema {
                 table.drop(column: "csrfDigest")
             }
         }
+        migrator.registerMigration("v4: the keys downstream tokens are signed with") { db in
+            try db.create(table: "signingKey") { table in
+                table.primaryKey("id", .text)
+                table.column("sealedBy", .text).notNull()
+                table.column("sealedKey", .blob).notNull()
+                table.column("createdAt", .datetime).notNull()
+            }
+        }
         return migrator
     }
 }

@@ -15,6 +15,7 @@ extension GatewayStorage {
             refreshTokens: SQLiteRefreshTokenStore(database: database, changes: changes),
             accessTokens: SQLiteAccessTokenStore(database: database, changes: changes),
             upstreamTokens: SQLiteUpstreamTokenStore(database: database, changes: changes),
+            signingKeys: SQLiteSigningKeyStore(database: database),
             maintenance: SQLiteStoreMaintenance(database: database),
             changes: changes, backend: "sqlite")
     }
