@@ -112,7 +112,10 @@ struct Gateway: Sendable {
                 upstreamTokens: upstreamTokens)
             self.authenticator = GatewayTokenAuthenticator(
                 configuration: configuration, accessTokens: storage.accessTokens, tokens: upstreamTokens,
-                downstream: minter.map(GrantDownstreamCredentials.mint) ?? .upstream, clock: dependencies.clock)
+                downstream: try Self.downstream(
+                    configuration.downstream, minter: minter, provider: upstream, clock: dependencies.clock,
+                    logger: logger),
+                clock: dependencies.clock)
         case .externalAuthorizationServer(let settings):
             self.authorizationServer = nil
             let keys = JWKSCache(
@@ -169,7 +172,21 @@ extension Gateway {
     /// token's lifetime.
     static let verifierLeeway: TimeInterval = 300
 
-    /// The minter in the modes where configuration guarantees one (`DOWNSTREAM_TOKENS` must be `mint` there).
+    /// How callers of `AUTH_MODE=gateway` get their credential for TodosAPI.
+    private static func downstream(
+        _ settings: DownstreamTokenSettings, minter: DownstreamTokenMinter?, provider: UpstreamProvider,
+        clock: any WallClock, logger: Logger
+    ) throws(ConfigurationError) -> GrantDownstreamCredentials {
+        switch settings.kind {
+        case .upstream: return .upstream
+        case .exchange:
+            return .exchange(
+                TokenExchanges(provider: provider, audience: settings.audience, clock: clock, logger: logger))
+        case .mint: return .mint(try required(minter))
+        }
+    }
+
+    /// The minter, which exists whenever `DOWNSTREAM_TOKENS` is `mint` (always in the external and access modes).
     private static func required(_ minter: DownstreamTokenMinter?) throws(ConfigurationError) -> DownstreamTokenMinter {
         guard let minter else {
             throw ConfigurationError(

@@ -56,9 +56,13 @@ class Stack:
 def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = None,
                 devidp_env: dict[str, str] | None = None, common_env: dict[str, str] | None = None,
                 api_env: dict[str, str] | None = None, nanoidp_options: dict | None = None,
-                gateway_port: int | None = None, launcher: list[str] | None = None) -> Stack:
+                gateway_port: int | None = None, launcher: list[str] | None = None,
+                provider_issuer: str | None = None) -> Stack:
     """`api_env`, `gateway_env` and `devidp_env` may use `{gateway_url}`, filled in once the gateway's port is known.
-    `launcher` prefixes every command (the benchmarks pin the services to one core with `taskset -c 0`)."""
+    `launcher` prefixes every command (the benchmarks pin the services to one core with `taskset -c 0`).
+    `upstream="given"` signs users in with a provider the test runs itself (`provider_issuer`, an OpenID provider
+    of `standin_providers`, say), registered with `GATEWAY_CLIENT_ID`/`GATEWAY_CLIENT_SECRET`; a provider without
+    OpenID Connect is configured by `gateway_env` alone."""
     launcher = launcher or []
     workdir = Path(tempfile.mkdtemp(prefix="stack-"))
     gateway_port, api_port = gateway_port or free_port(), free_port()
@@ -69,7 +73,11 @@ def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = N
 
     services: list[Service] = []
     try:
-        if upstream == "devidp":
+        if upstream == "given":
+            issuer = provider_issuer or ""
+            issuer_env = {"OIDC_ISSUER": issuer} if provider_issuer else {}
+            idp = None
+        elif upstream == "devidp":
             idp_port = free_port()
             issuer = f"http://127.0.0.1:{idp_port}/"
             idp = Service("devidp", [*launcher, str(BIN / "DevIdP"), "serve", "--port", str(idp_port)], {

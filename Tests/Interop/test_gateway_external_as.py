@@ -1,8 +1,9 @@
 """AUTH_MODE=external, the set-up of the Zuplo + Auth0 guide: MCP clients register and sign in with another
 authorization server (nanoidp here, written independently of this project), and the gateway is only a resource
 server. The official Python MCP SDK discovers nanoidp from the gateway's protected resource metadata, registers
-there dynamically, gets a JWT access token whose audience is the gateway's /mcp URL, and calls the tools; the tools
-reach TodosAPI with that token, which TodosAPI accepts because it is configured to accept that audience."""
+there dynamically, gets a JWT access token whose audience is the gateway's /mcp URL, and calls the tools. The tools
+never forward that token (token passthrough): they reach TodosAPI with short-lived tokens the gateway signs, and
+TodosAPI trusts the gateway (GATEWAY_ISSUER) beside nanoidp, for its own audience only."""
 
 import time
 
@@ -22,7 +23,7 @@ def stack():
         "nanoidp",
         nanoidp_options={"dynamic_registration": True},
         gateway_env={"AUTH_MODE": "external"},
-        api_env={"AUTH0_AUDIENCE": "urn:todos-api,{gateway_url}/mcp"},
+        api_env={"GATEWAY_ISSUER": "{gateway_url}"},
     )
     yield stack
     stack.stop()
@@ -61,6 +62,10 @@ def test_python_sdk_signs_in_with_the_external_server_and_calls_tools(stack: Sta
             assert claims["iss"] == stack.idp_issuer
             assert stack.mcp_url in ([claims["aud"]] if isinstance(claims["aud"], str) else claims["aud"])
             assert any("transaction_id" in page.text for page in connection.browser.pages)
+            # TodosAPI does not take the client's own token: it is for the gateway, not for the API.
+            direct = httpx.get(f"{stack.api_url}/api/todos", headers={"Authorization": f"Bearer {token}"})
+            assert direct.status_code == 401, direct.text
+            assert "audience" in direct.headers["www-authenticate"]
 
     anyio.run(run)
 
@@ -104,11 +109,12 @@ def test_a_token_nanoidp_issued_for_todos_api_is_not_a_gateway_token(stack: Stac
 
 def test_devidp_as_the_external_server_as_docs_describe():
     """The local recipe of docs/external-authorization-server.md: DevIdP plays an Auth0 tenant whose default audience
-    is the MCP endpoint, TodosAPI accepts both audiences, and the Python SDK registers and signs in at DevIdP."""
+    is the MCP endpoint, TodosAPI trusts DevIdP and the gateway for its own audience only, and the Python SDK
+    registers and signs in at DevIdP."""
     stack = start_stack(
-        "devidp", gateway_env={"AUTH_MODE": "external"},
+        "devidp", gateway_env={"AUTH_MODE": "external", "DOWNSTREAM_AUDIENCE": "urn:todos-api"},
         devidp_env={"AUTH0_AUDIENCE": "{gateway_url}/mcp,urn:todos-api"},
-        api_env={"AUTH0_AUDIENCE": "{gateway_url}/mcp,urn:todos-api"})
+        api_env={"AUTH0_AUDIENCE": "urn:todos-api", "GATEWAY_ISSUER": "{gateway_url}"})
     try:
         metadata = httpx.get(f"{stack.gateway_url}/.well-known/oauth-protected-resource/mcp").json()
         assert metadata["authorization_servers"] == [stack.idp_issuer]
@@ -126,6 +132,8 @@ def test_devidp_as_the_external_server_as_docs_describe():
                 token = connection.storage.tokens.access_token
                 claims = jwt.decode(token, options={"verify_signature": False})
                 assert claims["aud"] == stack.mcp_url or stack.mcp_url in claims["aud"]
+                direct = httpx.get(f"{stack.api_url}/api/todos", headers={"Authorization": f"Bearer {token}"})
+                assert direct.status_code == 401
 
         anyio.run(run)
     finally:

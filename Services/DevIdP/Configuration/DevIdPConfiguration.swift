@@ -60,7 +60,9 @@ struct DevIdPConfiguration: Sendable {
                 Client(
                     id: gateway.id, kind: .confidential, secretDigest: SecretDigest.hex(gateway.secret),
                     name: "MCP Gateway", redirectURIs: redirects,
-                    grantTypes: ["authorization_code", "refresh_token", "password"], createdAt: now))
+                    grantTypes: [
+                        "authorization_code", "refresh_token", "password", TokenExchangeGrant.grantType,
+                    ], createdAt: now))
         }
         if let machine = try clientCredentials(settings, id: "DEVIDP_M2M_CLIENT_ID", secret: "DEVIDP_M2M_CLIENT_SECRET")
         {

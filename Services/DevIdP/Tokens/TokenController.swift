@@ -5,7 +5,7 @@ import NIOCore
 import ServiceSupport
 
 /// `POST /oauth/token`: the grants an Auth0 tenant offers: `authorization_code`, `refresh_token` (rotating),
-/// `client_credentials` and `password`.
+/// `client_credentials`, `password`, and RFC 8693 token exchange (``TokenExchangeGrant``).
 struct TokenController {
     let configuration: DevIdPConfiguration
     let clients: ClientRegistry
@@ -23,7 +23,10 @@ struct TokenController {
         let parameters = try await TokenRequestBody.parameters(of: request)
         let client = try authenticate(request, parameters)
         let grantType = try parameters.required("grant_type")
-        guard ["authorization_code", "refresh_token", "client_credentials", "password"].contains(grantType) else {
+        guard
+            ["authorization_code", "refresh_token", "client_credentials", "password", TokenExchangeGrant.grantType]
+                .contains(grantType)
+        else {
             throw ErrorResponse.unsupportedGrantType(grantType)
         }
         guard client.grantTypes.contains(grantType) else {
@@ -34,6 +37,9 @@ struct TokenController {
             case "authorization_code": try await authorizationCode(parameters, client: client)
             case "refresh_token": try await refreshToken(parameters, client: client)
             case "client_credentials": try clientCredentials(parameters, client: client)
+            case TokenExchangeGrant.grantType:
+                try await TokenExchangeGrant(configuration: configuration, issuer: issuer).exchange(
+                    parameters, client: client)
             default: try await password(parameters, client: client)
             }
         return try JSONResponse.make(response)
@@ -182,6 +188,12 @@ struct TokenController {
     }
 
     private func audience(_ parameters: FormParameters) throws -> String {
+        try Self.audience(parameters, configuration: configuration)
+    }
+
+    /// The `audience` parameter (Auth0's name for the API a token is for), one of the tenant's APIs; the first by
+    /// default.
+    static func audience(_ parameters: FormParameters, configuration: DevIdPConfiguration) throws -> String {
         let audience = try parameters.single("audience") ?? configuration.audiences[0]
         guard configuration.audiences.contains(audience) else {
             throw ErrorResponse(status: .forbidden, code: "access_denied", message: "Service not found: \(audience)")

@@ -14,16 +14,21 @@ struct TokenIssuer: Sendable {
     }
 
     /// An access token for `user`. With `openid` it is also good for `/userinfo`, so `aud` is an array, as Auth0 does.
-    func accessToken(user: DemoUser, clientID: String, scope: ScopeSet, audience: String, grantType: String?)
-        throws -> String
-    {
+    /// `permissions` lists the user's API permissions (Auth0 RBAC), unless `narrowed` (an exchange) keeps fewer.
+    func accessToken(
+        user: DemoUser, clientID: String, scope: ScopeSet, audience: String, grantType: String?,
+        narrowed: Bool = false
+    ) throws -> String {
+        let permissions = user.permissions.filter(configuration.apiPermissions.contains).filter {
+            !narrowed || scope.contains($0)
+        }
         let now = clock.now
         var claims: [String: JSONValue] = [
             "iss": .string(configuration.issuer), "sub": .string(user.userID), "azp": .string(clientID),
             "iat": .integer(Int64(now.timeIntervalSince1970)),
             "exp": .integer(Int64(now.addingTimeInterval(configuration.accessTokenLifetime).timeIntervalSince1970)),
             "scope": .string(scope.description),
-            "permissions": .array(user.permissions.filter(configuration.apiPermissions.contains).map(JSONValue.string)),
+            "permissions": .array(permissions.map(JSONValue.string)),
         ]
         claims["aud"] =
             scope.contains("openid")

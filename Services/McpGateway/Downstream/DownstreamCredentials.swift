@@ -7,6 +7,8 @@ enum GrantDownstreamCredentials: Sendable {
     case upstream
     /// Tokens the gateway signs, while the grant's sign-in with the provider holds.
     case mint(DownstreamTokenMinter)
+    /// Tokens the provider exchanges the grant's upstream token for.
+    case exchange(TokenExchanges)
 
     func credentials(for grant: Grant, scope: ScopeSet, tokens: UpstreamTokenService) -> any TodosAPICredentialSource {
         switch self {
@@ -19,6 +21,8 @@ enum GrantDownstreamCredentials: Sendable {
                     subject: grant.user.subject, clientID: grant.clientID, name: grant.user.name,
                     email: grant.user.email),
                 granted: scope, grant: (tokens, grant))
+        case .exchange(let exchanges):
+            return ExchangedCredential(exchanges: exchanges, tokens: tokens, grant: grant, granted: scope)
         }
     }
 }

@@ -90,6 +90,19 @@ final class UpstreamProvider: Sendable {
         try await tokenRequest([("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
     }
 
+    /// Exchanges the user's access token for one of `audience` with `scope` (RFC 8693 token exchange), for
+    /// `DOWNSTREAM_TOKENS=exchange`. `invalidGrant` means the provider no longer accepts the user's token.
+    func exchange(subjectToken: String, audience: String, scope: ScopeSet) async throws(UpstreamError)
+        -> UpstreamTokenResponse
+    {
+        try await tokenRequest([
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"), ("subject_token", subjectToken),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+            ("requested_token_type", "urn:ietf:params:oauth:token-type:access_token"), ("audience", audience),
+            ("scope", scope.description),
+        ])
+    }
+
     /// Verifies an ID token (OpenID Connect Core §3.1.3.7): signature by the provider's JWKS with an algorithm of
     /// `OIDC_ID_TOKEN_ALGORITHMS`, `iss`, `aud` containing our client id, `azp` (when present) our client id, `exp`,
     /// and `nonce`. A token without `kid` is accepted when the provider publishes exactly one key for its algorithm

@@ -24,6 +24,8 @@ public struct TokenResponse: Encodable, Sendable {
     public let scope: String
     public var refreshToken: String?
     public var idToken: String?
+    /// `issued_token_type` of an RFC 8693 token exchange response.
+    public var issuedTokenType: String?
 
     /// Creates a token response.
     public init(accessToken: String, expiresIn: Int, scope: String, refreshToken: String? = nil, idToken: String? = nil)
@@ -42,5 +44,6 @@ public struct TokenResponse: Encodable, Sendable {
         case scope
         case refreshToken = "refresh_token"
         case idToken = "id_token"
+        case issuedTokenType = "issued_token_type"
     }
 }
