@@ -33,6 +33,10 @@ struct AuthorizationServer: Sendable {
     let cipher: TokenCipher
     let cookies: CookieSigner
     let upstreamTokens: UpstreamTokenService
+    /// How clients authenticate at `/token` and `/revoke`.
+    let clientAuthenticator: ClientAuthenticator
+    /// The JWT-bearer grant of identity assertions, when trusted issuers are configured.
+    let identityAssertions: JWTBearerGrant?
 }
 
 /// The gateway's parts, built once, shared by the routes.
@@ -47,8 +51,8 @@ struct Gateway: Sendable {
     let authenticator: any MCPAuthenticator
     /// Present in `AUTH_MODE=gateway` only.
     let authorizationServer: AuthorizationServer?
-    /// The keys downstream tokens are signed with; present when the gateway mints them (``DownstreamTokenKind``).
-    let signingKeys: SigningKeyRing?
+    /// The keys downstream tokens are signed with (``DownstreamTokenMinter``).
+    let signingKeys: SigningKeyRing
     /// What `/ready` checks: the database (gateway mode), the token issuer's keys (external and access modes).
     let readiness: [ReadinessCheck]
 
@@ -63,24 +67,19 @@ struct Gateway: Sendable {
         }
         let cipher = TokenCipher(
             secret: configuration.encryptionSecret, previousSecrets: configuration.previousEncryptionSecrets)
-        // The minter, when tool calls present tokens the gateway signs; its keys are loaded (or made) now.
-        let minter: DownstreamTokenMinter?
-        if configuration.downstream.kind == .mint {
-            let ring = SigningKeyRing(
-                store: storage.signingKeys, cipher: cipher,
-                schedule: .init(
-                    rotation: configuration.downstream.keyRotation,
-                    retention: configuration.downstream.lifetime + Self.verifierLeeway),
-                logger: logger)
-            try await ring.refresh(now: dependencies.clock.now)
-            self.signingKeys = ring
-            minter = DownstreamTokenMinter(
-                issuer: configuration.issuer, audience: configuration.downstream.audience,
-                lifetime: configuration.downstream.lifetime, keys: ring, clock: dependencies.clock)
-        } else {
-            self.signingKeys = nil
-            minter = nil
-        }
+        // The tokens the gateway signs for TodosAPI: for every call when DOWNSTREAM_TOKENS=mint, and for grants that
+        // hold no provider token whatever the setting. The keys are loaded (or made) now.
+        let ring = SigningKeyRing(
+            store: storage.signingKeys, cipher: cipher,
+            schedule: .init(
+                rotation: configuration.downstream.keyRotation,
+                retention: configuration.downstream.lifetime + Self.verifierLeeway),
+            logger: logger)
+        try await ring.refresh(now: dependencies.clock.now)
+        self.signingKeys = ring
+        let minter = DownstreamTokenMinter(
+            issuer: configuration.issuer, audience: configuration.downstream.audience,
+            lifetime: configuration.downstream.lifetime, keys: ring, clock: dependencies.clock)
         var readiness: [ReadinessCheck] = [Self.databaseAnswers(storage.maintenance, logger: logger)]
         switch configuration.mode {
         case .authorizationServer(let settings):
@@ -106,15 +105,38 @@ struct Gateway: Sendable {
                         allowLoopbackHTTP: documents.allowPrivateAddresses,
                         logger: logger)
                     : nil)
+            let oneTime = OneTimeAssertion(usedAssertions: storage.usedAssertions, clock: dependencies.clock)
+            let identityAssertions: JWTBearerGrant? =
+                settings.identityAssertionIssuers.isEmpty
+                ? nil
+                : JWTBearerGrant(
+                    issuers: JWTBearerGrant.verifiers(
+                        issuers: settings.identityAssertionIssuers, audience: configuration.issuer, fetcher: fetcher,
+                        clock: dependencies.clock, logger: logger),
+                    oneTime: oneTime,
+                    issuing: GrantWithoutCode(
+                        grants: storage.grants, accessTokenLifetime: settings.accessTokenLifetime,
+                        resource: configuration.resource),
+                    resources: configuration.resourceNames)
             self.authorizationServer = AuthorizationServer(
                 settings: settings, storage: storage, clients: clients, upstream: upstream, cipher: cipher,
                 cookies: CookieSigner(secret: settings.cookieSecret, secure: configuration.isHTTPS),
-                upstreamTokens: upstreamTokens)
+                upstreamTokens: upstreamTokens,
+                clientAuthenticator: ClientAuthenticator(
+                    clients: clients,
+                    assertions: ClientAssertions(
+                        clients: clients,
+                        keys: ClientKeys(fetcher: fetcher, clock: dependencies.clock, logger: logger),
+                        oneTime: oneTime, audiences: [configuration.issuer, configuration.publicURL + "/token"])),
+                identityAssertions: identityAssertions)
             self.authenticator = GatewayTokenAuthenticator(
                 configuration: configuration, accessTokens: storage.accessTokens, tokens: upstreamTokens,
-                downstream: try Self.downstream(
-                    configuration.downstream, minter: minter, provider: upstream, clock: dependencies.clock,
-                    logger: logger),
+                downstream: GrantDownstreamCredentials(
+                    kind: configuration.downstream.kind, minter: minter,
+                    exchanges: configuration.downstream.kind == .exchange
+                        ? TokenExchanges(
+                            provider: upstream, audience: configuration.downstream.audience,
+                            clock: dependencies.clock, logger: logger) : nil),
                 clock: dependencies.clock)
         case .externalAuthorizationServer(let settings):
             self.authorizationServer = nil
@@ -126,7 +148,7 @@ struct Gateway: Sendable {
                 verifier: JWTVerifier(
                     configuration: .init(issuer: settings.issuer, audiences: settings.audiences), keys: keys,
                     clock: dependencies.clock),
-                minter: try Self.required(minter))
+                minter: minter)
         case .cloudflareAccess(let settings):
             self.authorizationServer = nil
             let keys = JWKSCache(
@@ -139,14 +161,12 @@ struct Gateway: Sendable {
                     configuration: CloudflareAccess.verifierConfiguration(
                         teamDomain: settings.teamDomain, audiences: settings.audiences),
                     keys: keys, clock: dependencies.clock),
-                minter: try Self.required(minter))
+                minter: minter)
         }
-        if let ring = signingKeys {
-            readiness.append(
-                ReadinessCheck("downstream_signing_keys") {
-                    ring.keys == nil ? "the keys downstream tokens are signed with are not loaded" : nil
-                })
-        }
+        readiness.append(
+            ReadinessCheck("downstream_signing_keys") {
+                ring.keys == nil ? "the keys downstream tokens are signed with are not loaded" : nil
+            })
         self.readiness = readiness
         guard let origin = KeepAliveHTTPClient.Origin(configuration.apiBaseURL) else {
             throw ConfigurationError(
@@ -171,29 +191,6 @@ extension Gateway {
     /// The clock skew verifiers allow on `exp`: a replaced signing key stays published this much longer than its last
     /// token's lifetime.
     static let verifierLeeway: TimeInterval = 300
-
-    /// How callers of `AUTH_MODE=gateway` get their credential for TodosAPI.
-    private static func downstream(
-        _ settings: DownstreamTokenSettings, minter: DownstreamTokenMinter?, provider: UpstreamProvider,
-        clock: any WallClock, logger: Logger
-    ) throws(ConfigurationError) -> GrantDownstreamCredentials {
-        switch settings.kind {
-        case .upstream: return .upstream
-        case .exchange:
-            return .exchange(
-                TokenExchanges(provider: provider, audience: settings.audience, clock: clock, logger: logger))
-        case .mint: return .mint(try required(minter))
-        }
-    }
-
-    /// The minter, which exists whenever `DOWNSTREAM_TOKENS` is `mint` (always in the external and access modes).
-    private static func required(_ minter: DownstreamTokenMinter?) throws(ConfigurationError) -> DownstreamTokenMinter {
-        guard let minter else {
-            throw ConfigurationError(
-                variable: "DOWNSTREAM_TOKENS", problem: "must be mint in this mode", example: "mint")
-        }
-        return minter
-    }
 
     /// Ready while the database answers. The detail of a failure (addresses, server messages) goes to the log, not to
     /// whoever asks `/ready`.
@@ -238,8 +235,8 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     Readiness.addRoute(to: router, checks: gateway.readiness)
     if configuration.metricsEnabled { ServiceMetrics.addRoute(to: router, token: configuration.metricsToken) }
     HomeController(configuration: configuration, pages: gateway.pages).addRoutes(to: router)
-    MetadataController(configuration: configuration, publishesKeys: gateway.signingKeys != nil).addRoutes(to: router)
-    if let keys = gateway.signingKeys { JWKSController(keys: keys).addRoutes(to: router) }
+    MetadataController(configuration: configuration).addRoutes(to: router)
+    JWKSController(keys: gateway.signingKeys).addRoutes(to: router)
     if let server = gateway.authorizationServer {
         let storage = server.storage
         let signIn = UpstreamSignIn(
@@ -257,12 +254,13 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
         ).addRoutes(to: router)
         TokenController(
             configuration: configuration, settings: server.settings, codes: storage.codes, grants: storage.grants,
-            refreshTokens: storage.refreshTokens, clients: server.clients, clock: gateway.clock
+            refreshTokens: storage.refreshTokens, clients: server.clients, authenticator: server.clientAuthenticator,
+            identityAssertions: server.identityAssertions, clock: gateway.clock
         )
         .addRoutes(to: router)
         RevocationController(
             accessTokens: storage.accessTokens, refreshTokens: storage.refreshTokens, grants: storage.grants,
-            clients: server.clients, clock: gateway.clock
+            authenticator: server.clientAuthenticator, clock: gateway.clock
         ).addRoutes(to: router)
     }
 
@@ -282,9 +280,7 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     var services: [any Service] = [
         SessionSweeper(sessions: gateway.mcp.sessions, interval: .seconds(60), logger: logger)
     ]
-    if let keys = gateway.signingKeys {
-        services.append(SigningKeyRotation(ring: keys, clock: gateway.clock, logger: logger))
-    }
+    services.append(SigningKeyRotation(ring: gateway.signingKeys, clock: gateway.clock, logger: logger))
     if let storage = gateway.authorizationServer?.storage {
         services.append(
             ExpirySweeper(

@@ -18,11 +18,12 @@ struct RegistrationTests {
             #expect(server["issuer"] == "http://localhost:8788")
             #expect(server["registration_endpoint"] == "http://localhost:8788/register")
             #expect(server["code_challenge_methods_supported"] == ["S256"])
-            #expect(server["grant_types_supported"] == ["authorization_code", "refresh_token"])
+            #expect(server["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials"])
             #expect(
                 server["token_endpoint_auth_methods_supported"] == [
-                    "none", "client_secret_basic", "client_secret_post",
+                    "none", "client_secret_basic", "client_secret_post", "private_key_jwt",
                 ])
+            #expect(server["jwks_uri"] == "http://localhost:8788/.well-known/jwks.json")
             #expect(server["authorization_response_iss_parameter_supported"] == true)
             #expect(server["scopes_supported"] == ["offline_access", "read:billing", "read:todos", "write:todos"])
             for path in ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"] {

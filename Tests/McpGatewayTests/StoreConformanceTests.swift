@@ -255,9 +255,9 @@ struct StoreConformanceTests {
 
             var grant = try fixture.grant()
             grant.user = UserProfile(subject: "auth0|älice", name: "Älice \"A\"", email: "a@example.com")
-            grant.upstream.refreshToken = try TokenCipher(secret: String(repeating: "k", count: 40)).seal(
+            grant.upstream?.refreshToken = try TokenCipher(secret: String(repeating: "k", count: 40)).seal(
                 "refresh", context: "refresh:grant")
-            grant.upstream.refreshStartedAt = now.addingTimeInterval(-5)
+            grant.upstream?.refreshStartedAt = now.addingTimeInterval(-5)
             var code = fixture.code()
             code.redirectURIRequired = false
             code.resource = "http://localhost:8788/mcp"
@@ -435,24 +435,27 @@ struct StoreConformanceTests {
             let winners = await withTaskGroup(of: Bool.self) { group in
                 for index in 0..<12 {
                     group.addTask {
-                        var attempt = grant.upstream
+                        guard let read = grant.upstream else { return false }
+                        var attempt = read
                         attempt.refreshStartedAt = now.addingTimeInterval(Double(index))
                         return
                             (try? await instances[index % 2].upstreamTokens.replaceUpstream(
-                                grantID: "grant", expected: grant.upstream, with: attempt)) ?? false
+                                grantID: "grant", expected: read, with: attempt)) ?? false
                     }
                 }
                 return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
             }
             #expect(winners == 1)
-            let marked = try #require(try await instances[1].grants.grant(id: "grant")).upstream
+            let marked = try #require(try await instances[1].grants.grant(id: "grant")?.upstream)
             #expect(marked.refreshStartedAt != nil)
             var refreshed = marked
             refreshed.refreshStartedAt = nil
             refreshed.expiresAt = now.addingTimeInterval(7200)
             try await instances[1].upstreamTokens.updateUpstream(grantID: "grant", tokens: refreshed)
             #expect(try await instances[0].grants.grant(id: "grant")?.upstream == refreshed)
-            #expect(try await instances[0].upstreamTokens.sealingKeyIDs(now: now) == [grant.upstream.accessToken.keyID])
+            #expect(
+                try await instances[0].upstreamTokens.sealingKeyIDs(now: now)
+                    == Set([grant.upstream?.accessToken.keyID].compactMap { $0 }))
         }
     }
 }
@@ -471,18 +474,18 @@ struct AccessTokenCacheTests {
                 _ = try await storage.codes.redeem(
                     codeDigest: "code", issuing: fixture.tokens("a1", refresh: "r1"), now: now)
                 let cached = try #require(try await cache.accessToken(digest: "a1", now: now))
-                #expect(cached.grant.upstream.expiresAt == grant.upstream.expiresAt)
+                #expect(cached.grant.upstream?.expiresAt == grant.upstream?.expiresAt)
                 switch write {
                 case "revoke":
                     try await storage.grants.revokeGrant(id: "grant", now: now)
                 case "delete":
                     #expect(try await cache.deleteAccessToken(digest: "a1", clientID: "client"))
                 case "upstream":
-                    var upstream = grant.upstream
+                    var upstream = try #require(grant.upstream)
                     upstream.expiresAt = now.addingTimeInterval(99_999)
                     try await storage.upstreamTokens.updateUpstream(grantID: "grant", tokens: upstream)
                     let fresh = try await cache.accessToken(digest: "a1", now: now)
-                    #expect(fresh?.grant.upstream.expiresAt == now.addingTimeInterval(99_999), "\(write)")
+                    #expect(fresh?.grant.upstream?.expiresAt == now.addingTimeInterval(99_999), "\(write)")
                     return
                 case "reuse":
                     _ = try await storage.refreshTokens.rotate(

@@ -178,7 +178,13 @@ struct TokenTests {
             try expectOAuthError(
                 try await client.postForm(
                     "/token", [("client_id", registered.id), ("grant_type", "client_credentials")]), .badRequest,
-                "unsupported_grant_type")
+                "unauthorized_client")
+            // Identity assertions are not accepted unless IDENTITY_ASSERTION_ISSUERS names trusted issuers.
+            try expectOAuthError(
+                try await client.postForm(
+                    "/token",
+                    [("client_id", registered.id), ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")]),
+                .badRequest, "unsupported_grant_type")
             try expectOAuthError(
                 try await client.postForm(
                     "/token",

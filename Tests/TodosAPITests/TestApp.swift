@@ -42,7 +42,7 @@ struct TestApp {
             trustsGateway
             ? .init(
                 issuer: Self.gatewayIssuer, audiences: [Self.audience], jwksSource: .url("https://unused.invalid/gw"),
-                acceptedTypes: TodosAPIConfiguration.gatewayTokenTypes)
+                acceptedTypes: TodosAPIConfiguration.gatewayTokenTypes, requiresType: true)
             : nil
         if let keys { self.keys = keys } else { self.keys = KeySet([try await signingKey.verificationKey()]) }
         self.tokens =
@@ -85,7 +85,7 @@ struct TestApp {
     /// A token as the MCP gateway mints them (``gatewayKey``, `typ: at+jwt`) for `user`, with `scope`.
     func gatewayToken(
         _ user: String = "alice", scope: String = "read:todos", changes: [String: JSONValue] = [:],
-        type: String = "at+jwt", key: RSASigningKey? = nil
+        type: String? = "at+jwt", key: RSASigningKey? = nil
     ) throws -> String {
         var claims: [String: JSONValue] = [
             "iss": .string(Self.gatewayIssuer), "sub": .string("auth0|\(user)"), "aud": .string(Self.audience),

@@ -65,8 +65,9 @@ struct TrustedIssuerTests {
                 "The access token was signed with an unknown key"
             ),
             (try app.gatewayToken(key: stranger), "The access token was signed with an unknown key"),
-            // An ID token or any other JWT of the gateway does not pass for an access token.
+            // An ID token or any other JWT of the gateway does not pass for an access token, typed or not.
             (try app.gatewayToken(type: "JWT"), "The access token's type is not accepted"),
+            (try app.gatewayToken(type: nil), "The token has no type (typ)"),
             (
                 try app.gatewayToken(changes: ["exp": .integer(Int64(TestApp.now.timeIntervalSince1970) - 120)]),
                 "The access token expired"
@@ -108,7 +109,7 @@ struct TrustedIssuerTests {
                 == .init(
                     issuer: "https://mcp.example.com", audiences: ["urn:todos-api"],
                     jwksSource: .url("https://mcp.example.com/.well-known/jwks.json"),
-                    acceptedTypes: ["at+jwt", "application/at+jwt"]))
+                    acceptedTypes: ["at+jwt", "application/at+jwt"], requiresType: true))
         // The gateway alone (behind Cloudflare Access, say): the provider is not trusted directly.
         let alone = try TodosAPIConfiguration.load(
             from: Settings(environment: [
@@ -128,7 +129,7 @@ struct TrustedIssuerTests {
             (["GATEWAY_ISSUER": "http://mcp.example.com"], "GATEWAY_ISSUER"),
             (["GATEWAY_ISSUER": "https://mcp.example.com", "GATEWAY_AUDIENCE": " , "], "GATEWAY_AUDIENCE"),
             (
-                ["GATEWAY_ISSUER": "https://mcp.example.com", "GATEWAY_JWKS_URL": "http://mcp.example.com/jwks"],
+                ["GATEWAY_ISSUER": "https://mcp.example.com", "GATEWAY_JWKS_URL": "jwks.json"],
                 "GATEWAY_JWKS_URL"
             ),
         ] as [([String: String], String)])

@@ -22,6 +22,9 @@ struct DevIdPConfiguration: Sendable {
     /// refresh token may be presented again (a client that lost the response retries) before that counts as reuse.
     /// 0, the default as in Auth0, makes every second use a reuse that revokes the family.
     var refreshReuseInterval: TimeInterval = 0
+    /// The authorization servers DevIdP issues identity assertions (ID-JAG) for: `DEVIDP_ID_JAG_AUDIENCES`, by default
+    /// the gateway's `PUBLIC_URL`.
+    var identityAssertionAudiences: [String] = []
 
     static let oidcScopes = ["openid", "profile", "email", "offline_access"]
     static let authorizationCodeLifetime: TimeInterval = 60
@@ -64,6 +67,17 @@ struct DevIdPConfiguration: Sendable {
                         "authorization_code", "refresh_token", "password", TokenExchangeGrant.grantType,
                     ], createdAt: now))
         }
+        // An AI agent of the enterprise: it signs users in here and exchanges their ID tokens for identity assertions
+        // (ID-JAG) to the MCP gateway, which knows it by the same client id (`McpGateway admin add-client --id`).
+        if let agent = try clientCredentials(
+            settings, id: "DEVIDP_AGENT_CLIENT_ID", secret: "DEVIDP_AGENT_CLIENT_SECRET")
+        {
+            clients.append(
+                Client(
+                    id: agent.id, kind: .confidential, secretDigest: SecretDigest.hex(agent.secret),
+                    name: "Enterprise agent", redirectURIs: [],
+                    grantTypes: ["password", TokenExchangeGrant.grantType], createdAt: now))
+        }
         if let machine = try clientCredentials(settings, id: "DEVIDP_M2M_CLIENT_ID", secret: "DEVIDP_M2M_CLIENT_SECRET")
         {
             clients.append(
@@ -86,7 +100,12 @@ struct DevIdPConfiguration: Sendable {
             idTokenLifetime: try settings.duration("DEVIDP_ID_TOKEN_TTL", default: 3600, in: 5...86_400 * 30),
             refreshTokenLifetime: try settings.duration(
                 "DEVIDP_REFRESH_TOKEN_TTL", default: 30 * 86_400, in: 60...86_400 * 365),
-            refreshReuseInterval: try settings.duration("DEVIDP_REFRESH_REUSE_INTERVAL", default: 0, in: 0...86_400))
+            refreshReuseInterval: try settings.duration("DEVIDP_REFRESH_REUSE_INTERVAL", default: 0, in: 0...86_400),
+            identityAssertionAudiences: settings.list(
+                "DEVIDP_ID_JAG_AUDIENCES",
+                default: [settings.string("PUBLIC_URL", default: "http://localhost:8788")].map {
+                    $0.hasSuffix("/") ? String($0.dropLast()) : $0
+                }))
     }
 
     /// Both or neither of a client's id and secret.

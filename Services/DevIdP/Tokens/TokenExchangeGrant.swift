@@ -2,17 +2,28 @@ import Foundation
 import JWTAuth
 import ServiceSupport
 
-/// RFC 8693 token exchange at `/oauth/token`, as Keycloak, Okta and Auth0's custom token exchange offer it: a client
-/// presents a user's access token of this tenant (`subject_token`) and gets one for another of the tenant's APIs
-/// (`audience`), with the scopes it asks for among those the presented token carries.
+/// RFC 8693 token exchange at `/oauth/token`, two ways:
+/// - a user's access token of this tenant (`subject_token`) for one of another of the tenant's APIs (`audience`), with
+///   the scopes asked for among those the presented token carries (as Keycloak and Okta offer it);
+/// - a user's ID token, issued to the requesting client, for an Identity Assertion JWT Authorization Grant (ID-JAG)
+///   to an MCP authorization server (`audience`, one of `DEVIDP_ID_JAG_AUDIENCES`) for one `resource`: what an
+///   enterprise's identity provider gives an AI agent under MCP's enterprise-managed authorization
+///   (``identityAssertion(_:client:)``).
 struct TokenExchangeGrant {
     static let grantType = "urn:ietf:params:oauth:grant-type:token-exchange"
     static let accessTokenType = "urn:ietf:params:oauth:token-type:access_token"
+    static let idTokenType = "urn:ietf:params:oauth:token-type:id_token"
+    static let identityAssertionType = "urn:ietf:params:oauth:token-type:id-jag"
+    /// How long an identity assertion is valid: minutes, it is used once at once.
+    static let identityAssertionLifetime: TimeInterval = 300
 
     let configuration: DevIdPConfiguration
     let issuer: TokenIssuer
 
     func exchange(_ parameters: FormParameters, client: Client) async throws -> TokenResponse {
+        if try parameters.single("requested_token_type") == Self.identityAssertionType {
+            return try await identityAssertion(parameters, client: client)
+        }
         let subjectToken = try parameters.required("subject_token")
         guard try parameters.required("subject_token_type") == Self.accessTokenType else {
             throw ErrorResponse.invalidRequest("subject_token_type must be \(Self.accessTokenType)")
@@ -49,6 +60,52 @@ struct TokenExchangeGrant {
                 audience: audience, grantType: "token-exchange", narrowed: true),
             expiresIn: Int(configuration.accessTokenLifetime), scope: scope.description)
         response.issuedTokenType = Self.accessTokenType
+        return response
+    }
+
+    /// An ID-JAG for the user of an ID token DevIdP issued to `client`: `typ: oauth-id-jag+jwt`, `aud` the MCP
+    /// authorization server, `client_id` the requesting client, `resource`, `jti`, five minutes.
+    func identityAssertion(_ parameters: FormParameters, client: Client) async throws -> TokenResponse {
+        let subjectToken = try parameters.required("subject_token")
+        guard try parameters.required("subject_token_type") == Self.idTokenType else {
+            throw ErrorResponse.invalidRequest("An identity assertion is issued for an ID token (subject_token_type)")
+        }
+        let audience = try parameters.required("audience")
+        guard configuration.identityAssertionAudiences.contains(audience) else {
+            throw ErrorResponse.invalidTarget(
+                "DevIdP issues identity assertions only for \(configuration.identityAssertionAudiences)")
+        }
+        let resource = try parameters.required("resource")
+        let verifier = JWTVerifier(
+            configuration: .init(
+                issuer: configuration.issuer, audiences: [client.id], cacheCapacity: 0,
+                acceptedTypes: JWTVerifier.idTokenTypes),
+            keys: KeySet([try await issuer.signingKey.verificationKey()]), clock: issuer.clock)
+        let idToken: VerifiedToken
+        do { idToken = try await verifier.verify(subjectToken) } catch {
+            throw ErrorResponse.invalidGrant(
+                "The subject_token is not an ID token this tenant issued to this client: \(error.message)")
+        }
+        guard let userID = idToken.subject, let user = configuration.users.user(id: userID) else {
+            throw ErrorResponse.invalidGrant("The subject_token names no user of this tenant")
+        }
+        let requested = ScopeSet(spaceSeparated: try parameters.single("scope") ?? "")
+        let scope = requested.intersection(ScopeSet(user.permissions))
+        let now = issuer.clock.now
+        var claims: [String: JSONValue] = [
+            "iss": .string(configuration.issuer), "sub": .string(user.userID), "aud": .string(audience),
+            "client_id": .string(client.id), "resource": .string(resource),
+            "jti": .string(SecureRandom.token(byteCount: 16)), "iat": .integer(Int64(now.timeIntervalSince1970)),
+            "exp": .integer(Int64(now.addingTimeInterval(Self.identityAssertionLifetime).timeIntervalSince1970)),
+            "email": .string(user.email), "name": .string(user.name),
+            "auth_time": .integer(Int64(idToken.claims["auth_time"]?.doubleValue ?? now.timeIntervalSince1970)),
+        ]
+        if !scope.isEmpty { claims["scope"] = .string(scope.description) }
+        var response = TokenResponse(
+            accessToken: try issuer.signingKey.sign(claims, type: "oauth-id-jag+jwt"),
+            expiresIn: Int(Self.identityAssertionLifetime), scope: scope.description)
+        response.tokenType = "N_A"
+        response.issuedTokenType = Self.identityAssertionType
         return response
     }
 }

@@ -14,8 +14,8 @@ struct Admin: AsyncParsableCommand {
         commandName: "admin",
         abstract: "Inspect and maintain the gateway's database (clients, grants, tokens).",
         subcommands: [
-            Clients.self, ShowClient.self, DeleteClient.self, Grants.self, Revoke.self, Purge.self, Counts.self,
-            Reseal.self,
+            Clients.self, ShowClient.self, AddClient.self, DeleteClient.self, Grants.self, Revoke.self, Purge.self,
+            Counts.self, Reseal.self,
         ])
 
     /// Exit code of a lookup that found nothing.
@@ -87,8 +87,13 @@ struct ClientView: Encodable {
     var grantTypes: [String]
     var createdAt: Date
     var activeGrants: Int?
+    /// The scope the operator allowed a machine or identity-assertion client; `nil` for the others.
+    var scope: String?
+    var jwksURI: String?
 
     init(_ client: RegisteredClient, activeGrants: Int? = nil) {
+        scope = client.scope?.description
+        jwksURI = client.jwksURI
         id = client.id
         name = client.name
         authMethod = client.authMethod.rawValue
@@ -103,22 +108,24 @@ struct ClientView: Encodable {
 struct GrantView: Encodable {
     var id: String
     var clientID: String
-    var user: String
+    /// The user's subject; `nil` for a machine client's grant.
+    var user: String?
     var email: String?
     var scope: String
     var createdAt: Date
     var expiresAt: Date
-    var upstreamExpiresAt: Date
+    /// When the provider's access token expires; `nil` when no provider signed the grant in.
+    var upstreamExpiresAt: Date?
 
     init(_ grant: Grant) {
         id = grant.id
         clientID = grant.clientID
-        user = grant.user.subject
-        email = grant.user.email
+        user = grant.user?.subject
+        email = grant.user?.email
         scope = grant.scope.description
         createdAt = grant.createdAt
         expiresAt = grant.expiresAt
-        upstreamExpiresAt = grant.upstream.expiresAt
+        upstreamExpiresAt = grant.upstream?.expiresAt
     }
 }
 
@@ -180,6 +187,9 @@ extension Admin {
                 print("Auth method:   \(client.authMethod.rawValue)")
                 print("Redirect URIs: \(client.redirectURIs.joined(separator: " "))")
                 print("Grant types:   \(client.grantTypes.joined(separator: " "))")
+                if let scope = client.scope { print("Allowed scope: \(scope)") }
+                if let uri = client.jwksURI { print("JWKS URI:      \(uri)") }
+                if client.jwks != nil { print("JWKS:          registered") }
                 print("Created:       \(client.createdAt.adminText)")
                 print("Active grants: \(grants.count)")
                 if !grants.isEmpty {
@@ -206,7 +216,7 @@ extension Admin {
                 }
                 for grant in grants {
                     AuditLog.shared.record(
-                        .grantRevoked, user: grant.user.subject, client: grant.clientID, grant: grant.id,
+                        .grantRevoked, user: grant.user?.subject, client: grant.clientID, grant: grant.id,
                         detail: ["actor": "admin", "reason": "client deleted"])
                 }
                 print("Deleted client \(id) and its \(grants.count) active grant(s).")
@@ -268,7 +278,7 @@ extension Admin {
                 for target in targets where try await context.storage.grants.revokeGrant(id: target.id, now: now) {
                     revoked += 1
                     AuditLog.shared.record(
-                        .grantRevoked, user: target.user.subject, client: target.clientID, grant: target.id,
+                        .grantRevoked, user: target.user?.subject, client: target.clientID, grant: target.id,
                         detail: ["actor": "admin"])
                 }
                 print("Revoked \(revoked) grant(s).")
@@ -376,6 +386,9 @@ func printGrants(_ grants: [Grant]) {
     printTable(
         ["GRANT ID", "USER", "CLIENT ID", "SCOPE", "CREATED", "EXPIRES"],
         grants.map {
-            [$0.id, $0.user.subject, $0.clientID, $0.scope.description, $0.createdAt.adminText, $0.expiresAt.adminText]
+            [
+                $0.id, $0.user?.subject ?? "(machine client)", $0.clientID, $0.scope.description,
+                $0.createdAt.adminText, $0.expiresAt.adminText,
+            ]
         })
 }

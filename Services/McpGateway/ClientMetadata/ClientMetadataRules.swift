@@ -31,6 +31,11 @@ struct ClientMetadataRules {
     /// `grant_types`: `authorization_code`, optionally with `refresh_token` (the default is both).
     func grantTypes() throws -> [String] {
         let grantTypes = try strings("grant_types") ?? ["authorization_code", "refresh_token"]
+        if grantTypes.contains(where: { $0 == "client_credentials" || $0 == JWTBearerGrant.grantType }) {
+            throw ErrorResponse.invalidClientMetadata(
+                "grant_types: machine clients (client_credentials) and clients of identity assertions (jwt-bearer) are"
+                    + " registered by the gateway's operator (McpGateway admin add-client)")
+        }
         guard !grantTypes.isEmpty, grantTypes.contains("authorization_code"),
             Set(grantTypes).isSubset(of: Self.grantTypes)
         else {

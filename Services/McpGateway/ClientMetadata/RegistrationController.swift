@@ -32,9 +32,10 @@ struct RegistrationController {
         let rules = ClientMetadataRules(metadata: metadata)
         let redirectURIs = try rules.redirectURIs()
         let method = try rules.string("token_endpoint_auth_method") ?? "client_secret_basic"
-        guard let authMethod = RegisteredClient.AuthMethod(rawValue: method) else {
+        guard let authMethod = RegisteredClient.AuthMethod(rawValue: method), authMethod != .privateKeyJWT else {
             throw ErrorResponse.invalidClientMetadata(
-                "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
+                "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post (clients with"
+                    + " private_key_jwt are registered by the gateway's operator: McpGateway admin add-client)")
         }
         let grantTypes = try rules.grantTypes()
         try rules.checkResponseTypesAndScope()

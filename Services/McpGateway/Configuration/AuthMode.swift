@@ -66,9 +66,24 @@ struct AuthorizationServerSettings: Sendable {
     /// `UNUSED_CLIENT_TTL`: registered clients that never obtained a grant are deleted after this long.
     var unusedClientLifetime: TimeInterval
     var clientMetadataDocuments: ClientMetadataDocumentSettings
+    /// `IDENTITY_ASSERTION_ISSUERS`: the enterprise identity providers whose identity assertions (ID-JAG) `/token`
+    /// accepts with the JWT-bearer grant; none by default.
+    var identityAssertionIssuers: [String] = []
 
     static func load(from settings: Settings) throws(ConfigurationError) -> AuthorizationServerSettings {
-        AuthorizationServerSettings(
+        let issuers = settings.list("IDENTITY_ASSERTION_ISSUERS", default: [])
+        for issuer in issuers {
+            guard let url = URLComponents(string: issuer), url.scheme == "https" || url.scheme == "http",
+                url.host?.isEmpty == false, url.query == nil, url.fragment == nil
+            else {
+                throw ConfigurationError(
+                    variable: "IDENTITY_ASSERTION_ISSUERS",
+                    problem: "must list issuer URLs, comma-separated ('\(issuer)' is not one)",
+                    example: "https://acme.okta.com")
+            }
+            try PlainHTTPRule.check(issuer, variable: "IDENTITY_ASSERTION_ISSUERS", example: "https://acme.okta.com")
+        }
+        return AuthorizationServerSettings(
             upstream: try UpstreamConfiguration.load(from: settings),
             cookieSecret: try GatewayConfiguration.secret(settings, "COOKIE_ENCRYPTION_KEY"),
             accessTokenLifetime: try settings.duration("ACCESS_TOKEN_TTL", default: 3600, in: 1...86_400),
@@ -76,7 +91,8 @@ struct AuthorizationServerSettings: Sendable {
             refreshTokenReuseInterval: try settings.duration("REFRESH_TOKEN_REUSE_INTERVAL", default: 60, in: 0...3600),
             unusedClientLifetime: try settings.duration(
                 "UNUSED_CLIENT_TTL", default: 86_400, in: 600...365 * 86_400),
-            clientMetadataDocuments: try ClientMetadataDocumentSettings.load(from: settings))
+            clientMetadataDocuments: try ClientMetadataDocumentSettings.load(from: settings),
+            identityAssertionIssuers: issuers)
     }
 }
 

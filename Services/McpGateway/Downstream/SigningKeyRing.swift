@@ -80,10 +80,8 @@ final class SigningKeyRing: Sendable {
                 ? Date.distantPast
                 : newest == nil ? now : now.addingTimeInterval(-(schedule.rotation - schedule.lead))
             let key = try await RSASigningKey.generate()
-            let sealed = try cipher.seal(key.pemRepresentation, context: Self.context(key.keyID))
             if try await store.insert(
-                signingKey: StoredSigningKey(id: key.keyID, privateKey: sealed, createdAt: now),
-                unlessCreatedAfter: threshold)
+                signingKey: try Self.stored(key, cipher: cipher, createdAt: now), unlessCreatedAfter: threshold)
             {
                 logger.notice(
                     "New signing key for downstream tokens",
@@ -153,6 +151,13 @@ final class SigningKeyRing: Sendable {
             let successor = successors.last(where: { $0.addingTimeInterval(schedule.lead + schedule.retention) <= now })
         else { return [] }
         return keys.filter { $0.created < successor }.map(\.id)
+    }
+
+    /// `key` as it is stored: its private half sealed under the current `GATEWAY_ENCRYPTION_KEY`.
+    static func stored(_ key: RSASigningKey, cipher: TokenCipher, createdAt: Date) throws -> StoredSigningKey {
+        StoredSigningKey(
+            id: key.keyID, privateKey: try cipher.seal(key.pemRepresentation, context: context(key.keyID)),
+            createdAt: createdAt)
     }
 
     /// The authenticated data a key is sealed with: a sealed key moved to another row does not open.

@@ -10,8 +10,6 @@ import NIOCore
 /// check that the resource is the URL they connected to (or a parent of it).
 struct MetadataController {
     let configuration: GatewayConfiguration
-    /// Whether the gateway signs tokens (downstream tokens) and serves its keys at `/.well-known/jwks.json`.
-    var publishesKeys = false
 
     /// The authorization servers named in the protected resource metadata: the gateway itself, or the external
     /// one. Behind Cloudflare Access there is none: Access signs users in before requests arrive, so no metadata is
@@ -54,17 +52,27 @@ struct MetadataController {
             "scopes_supported": .array(GatewayScopes.supported.sorted.map(JSONValue.string)),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
-            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "token_endpoint_auth_methods_supported": [
+                "none", "client_secret_basic", "client_secret_post", "private_key_jwt",
+            ],
+            "token_endpoint_auth_signing_alg_values_supported": .array(
+                SignatureAlgorithm.all.map { .string($0.rawValue) }),
             "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": true,
             "service_documentation": .string(base + "/"),
         ]
-        if case .authorizationServer(let settings) = configuration.mode, settings.clientMetadataDocuments.enabled {
-            metadata["client_id_metadata_document_supported"] = true
+        if case .authorizationServer(let settings) = configuration.mode {
+            if settings.clientMetadataDocuments.enabled { metadata["client_id_metadata_document_supported"] = true }
+            if !settings.identityAssertionIssuers.isEmpty {
+                metadata["grant_types_supported"] = [
+                    "authorization_code", "refresh_token", "client_credentials", .string(JWTBearerGrant.grantType),
+                ]
+            }
         }
-        if publishesKeys { metadata["jwks_uri"] = .string(base + "/.well-known/jwks.json") }
+        // The keys of the tokens the gateway signs for TodosAPI.
+        metadata["jwks_uri"] = .string(base + "/.well-known/jwks.json")
         return .object(metadata)
     }
 

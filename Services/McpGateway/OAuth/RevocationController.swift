@@ -9,7 +9,7 @@ struct RevocationController {
     let accessTokens: any AccessTokenStore
     let refreshTokens: any RefreshTokenStore
     let grants: any GrantStore
-    let clients: ClientDirectory
+    let authenticator: ClientAuthenticator
     let clock: any WallClock
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
@@ -18,7 +18,7 @@ struct RevocationController {
 
     @Sendable func revoke(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let parameters = try await request.formParameters(limit: 16 * 1024)
-        let client = try await ClientAuthenticator(clients: clients).authenticate(request, parameters)
+        let client = try await authenticator.authenticate(request, parameters)
         let token = try parameters.required("token")
         let digest = SecretDigest.hex(token)
         if try await accessTokens.deleteAccessToken(digest: digest, clientID: client.id) {
@@ -28,7 +28,7 @@ struct RevocationController {
         } else if let grant = try await refreshTokens.grant(refreshDigest: digest), grant.clientID == client.id {
             try await grants.revokeGrant(id: grant.id, now: clock.now)
             AuditLog.shared.record(
-                .tokenRevoked, user: grant.user.subject, client: client.id, grant: grant.id,
+                .tokenRevoked, user: grant.user?.subject, client: client.id, grant: grant.id,
                 detail: ["oauth.token_type": "refresh_token"], requestID: context.requestID)
         }
         return Response(status: .ok, headers: [.cacheControl: "no-store"])

@@ -4,7 +4,8 @@ import JWTAuth
 import Logging
 import ServiceSupport
 
-/// `POST /token`: exchanges authorization codes (PKCE S256) and rotates refresh tokens. Form-encoded only; errors are
+/// `POST /token`: exchanges authorization codes (PKCE S256), rotates refresh tokens, and issues tokens to machine
+/// clients (`client_credentials`) and for identity assertions (``JWTBearerGrant``). Form-encoded only; errors are
 /// RFC 6749 JSON with `Cache-Control: no-store`.
 struct TokenController {
     let configuration: GatewayConfiguration
@@ -13,7 +14,13 @@ struct TokenController {
     let grants: any GrantStore
     let refreshTokens: any RefreshTokenStore
     let clients: ClientDirectory
+    /// How clients authenticate (secrets, `private_key_jwt`).
+    let authenticator: ClientAuthenticator
+    /// Present when `IDENTITY_ASSERTION_ISSUERS` names trusted enterprise providers.
+    let identityAssertions: JWTBearerGrant?
     let clock: any WallClock
+
+    static let grantTypes = ["authorization_code", "refresh_token", "client_credentials", JWTBearerGrant.grantType]
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
         router.post("token", use: token)
@@ -37,9 +44,11 @@ struct TokenController {
     private func answer(_ parameters: FormParameters, request: Request, context: GatewayRequestContext) async throws
         -> Response
     {
-        let client = try await ClientAuthenticator(clients: clients).authenticate(request, parameters)
+        let client = try await authenticator.authenticate(request, parameters)
         let grantType = try parameters.required("grant_type")
-        guard ["authorization_code", "refresh_token"].contains(grantType) else {
+        guard Self.grantTypes.contains(grantType),
+            grantType != JWTBearerGrant.grantType || identityAssertions != nil
+        else {
             throw ErrorResponse.unsupportedGrantType(grantType)
         }
         guard client.grantTypes.contains(grantType) else {
@@ -51,11 +60,31 @@ struct TokenController {
             throw ErrorResponse.invalidTarget(
                 "This server only issues tokens for the resource \(configuration.resource)")
         }
-        let response =
-            grantType == "authorization_code"
-            ? try await redeemCode(parameters, client: client, context: context)
-            : try await refresh(parameters, client: client, context: context)
+        let response: TokenResponse
+        switch grantType {
+        case "authorization_code": response = try await redeemCode(parameters, client: client, context: context)
+        case "refresh_token": response = try await refresh(parameters, client: client, context: context)
+        case "client_credentials":
+            // RFC 6749 §4.4: a token for the client itself, within the scope the operator allowed it.
+            response = try await issuing.issue(
+                user: nil, client: client,
+                scope: try GrantWithoutCode.scope(
+                    requested: try parameters.single("scope"), allowed: client.scope ?? []),
+                now: clock.now)
+        default:
+            guard let identityAssertions else { throw ErrorResponse.unsupportedGrantType(grantType) }
+            response = try await identityAssertions.issue(parameters, client: client, now: clock.now)
+        }
+        if grantType == "client_credentials" || grantType == JWTBearerGrant.grantType {
+            context.logger.info(
+                "Tokens issued", metadata: ["oauth.client_id": "\(client.id)", "oauth.grant_type": "\(grantType)"])
+        }
         return try JSONResponse.make(response)
+    }
+
+    var issuing: GrantWithoutCode {
+        GrantWithoutCode(
+            grants: grants, accessTokenLifetime: settings.accessTokenLifetime, resource: configuration.resource)
     }
 
     private func redeemCode(_ parameters: FormParameters, client: RegisteredClient, context: GatewayRequestContext)
@@ -102,7 +131,7 @@ struct TokenController {
         case .replayed:
             GatewayMetrics.codeReplay()
             AuditLog.shared.record(
-                .codeReplayed, user: grant.user.subject, client: client.id, grant: grant.id,
+                .codeReplayed, user: grant.user?.subject, client: client.id, grant: grant.id,
                 requestID: context.requestID)
             throw ErrorResponse.invalidGrant(
                 "The authorization code was already used; the tokens it produced are revoked")
@@ -142,7 +171,7 @@ struct TokenController {
             // An older token, or the previous one after its grace: the grant is revoked.
             GatewayMetrics.refreshReuse()
             AuditLog.shared.record(
-                .refreshTokenReused, user: grant.user.subject, client: client.id, grant: grant.id,
+                .refreshTokenReused, user: grant.user?.subject, client: client.id, grant: grant.id,
                 requestID: context.requestID)
             throw ErrorResponse.invalidGrant("The refresh token was already used; the authorization is revoked")
         case .inactive:

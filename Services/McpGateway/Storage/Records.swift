@@ -1,12 +1,15 @@
 import Foundation
 import JWTAuth
 
-/// A client registered through `/register` (RFC 7591).
+/// A client registered through `/register` (RFC 7591), described by a metadata document, or registered by the
+/// operator (`McpGateway admin add-client`: machine clients and clients of identity assertions).
 struct RegisteredClient: Codable, Sendable, Equatable {
     enum AuthMethod: String, Codable, Sendable {
         case none
         case clientSecretBasic = "client_secret_basic"
         case clientSecretPost = "client_secret_post"
+        /// A JWT signed with the client's key (RFC 7523 §2.2), the key from `jwks` or `jwksURI`.
+        case privateKeyJWT = "private_key_jwt"
     }
 
     var id: String
@@ -19,6 +22,11 @@ struct RegisteredClient: Codable, Sendable, Equatable {
     var redirectURIs: [String]
     var grantTypes: [String]
     var createdAt: Date
+    /// The client's public keys for `private_key_jwt`: a JWK Set document, or where it is published.
+    var jwks: String? = nil
+    var jwksURI: String? = nil
+    /// The scopes the operator allows a client of `client_credentials` or `jwt-bearer`; `nil` for the others.
+    var scope: ScopeSet? = nil
 
     var isPublic: Bool { authMethod == .none }
 }
@@ -102,15 +110,17 @@ struct UserProfile: Codable, Sendable, Equatable {
     var email: String?
 }
 
-/// An authorization a user gave one client: the root that codes, access and refresh tokens hang from. Revoking it
-/// revokes all of them.
+/// An authorization given to one client: the root that codes, access and refresh tokens hang from. Revoking it
+/// revokes all of them. A user signed in through the provider gave it (`upstream` holds the provider's tokens), or
+/// the enterprise's provider asserted the user (an identity assertion: no `upstream`), or it is a machine client's
+/// (client credentials: no `user`, no `upstream`).
 struct Grant: Codable, Sendable {
     var id: String
     var clientID: String
-    var user: UserProfile
+    var user: UserProfile?
     var scope: ScopeSet
     var resource: String
-    var upstream: UpstreamTokens
+    var upstream: UpstreamTokens?
     var createdAt: Date
     var expiresAt: Date
     var revokedAt: Date?

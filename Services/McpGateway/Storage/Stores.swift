@@ -46,6 +46,9 @@ protocol AuthorizationCodeStore: Sendable {
 /// Grants: what a user authorized one client to do, and the root everything else hangs from.
 protocol GrantStore: Sendable {
     func grant(id: String) async throws -> Grant?
+    /// Stores a grant with its first tokens, for grants without an authorization code (client credentials, identity
+    /// assertions).
+    func insert(grant: Grant, issuing tokens: IssuedTokens) async throws
     /// Revokes a grant and deletes the access tokens it issued; `false` when it was not active.
     @discardableResult func revokeGrant(id: String, now: Date) async throws -> Bool
     /// The grants that are neither revoked nor expired, newest first; all of them, or a user's, or a client's.
@@ -95,6 +98,13 @@ protocol SigningKeyStore: Sendable {
     func deleteSigningKeys(ids: [String]) async throws
 }
 
+/// JWTs that may be used once (client assertions, identity assertions), remembered by digest until they expire.
+protocol UsedAssertionStore: Sendable {
+    /// Records the assertion `digest` as used until `expiresAt`; `false` when it was used before and has not expired
+    /// (a replay). Several instances recording one at once: one gets `true`.
+    func markUsed(digest: String, expiresAt: Date, now: Date) async throws -> Bool
+}
+
 /// Removal of what has expired, and counts for operators.
 protocol StoreMaintenance: Sendable {
     /// Deletes what has expired, and clients registered before `unusedClientsBefore` that never obtained a grant.
@@ -114,6 +124,7 @@ struct GatewayStorage: Sendable {
     var accessTokens: any AccessTokenStore
     var upstreamTokens: any UpstreamTokenStore
     var signingKeys: any SigningKeyStore
+    var usedAssertions: any UsedAssertionStore
     var maintenance: any StoreMaintenance
     let changes: GrantChangeFeed
     /// Which backend, for logs and `admin` output: "sqlite" or "postgresql".
@@ -124,14 +135,14 @@ struct GatewayStorage: Sendable {
 struct GrantSummary: Sendable, Equatable {
     var id: String
     var clientID: String
-    var user: UserProfile
+    var user: UserProfile?
     var scope: ScopeSet
     var resource: String
     var expiresAt: Date
     var revokedAt: Date?
 
     init(
-        id: String, clientID: String, user: UserProfile, scope: ScopeSet, resource: String, expiresAt: Date,
+        id: String, clientID: String, user: UserProfile?, scope: ScopeSet, resource: String, expiresAt: Date,
         revokedAt: Date?
     ) {
         self.id = id
@@ -174,8 +185,10 @@ struct SweepReport: Sendable, Equatable, Encodable {
     var codes = 0
     var grants = 0
     var clients = 0
+    /// Used client and identity assertions past their expiry.
+    var assertions = 0
 
-    var total: Int { pendingSignIns + accessTokens + codes + grants + clients }
+    var total: Int { pendingSignIns + accessTokens + codes + grants + clients + assertions }
 }
 
 struct StoreCounts: Sendable, Equatable, Codable {

@@ -78,6 +78,8 @@ struct TodosAPIClient: Sendable {
     private func send(
         _ method: HTTPMethod, _ path: String, scope: String, body: JSONValue? = nil, for caller: ToolCaller
     ) async -> Result<JSONValue?, TodosAPIFailure> {
+        // Every endpoint of TodosAPI works with the caller's own todos or billing: a machine client has none.
+        guard !caller.isMachine else { return .failure(.noUser) }
         let credential: Credential
         do { credential = try await caller.credentials.credential(scope: scope) } catch { return .failure(error) }
         var request = KeepAliveHTTPClient.Request(method: method, path: path)

@@ -12,6 +12,8 @@ enum TodosAPIFailure: Error, Equatable {
     /// The gateway cannot sign the token it presents to TodosAPI (its signing keys are not loaded; the detail is in the
     /// log).
     case gatewayUnavailable
+    /// The caller is a machine client acting for no user, and the API works with a user's data.
+    case noUser
     /// TodosAPI refused the credential (401).
     case unauthorized(String)
     /// TodosAPI says the user may not do this (403).
@@ -38,6 +40,9 @@ enum TodosAPIFailure: Error, Equatable {
         case .gatewayUnavailable:
             "The gateway cannot sign requests to the Todos API right now (a problem on the server, which its operator"
                 + " can see in the log). Try again in a moment."
+        case .noUser:
+            "This tool works with a user's todos, and this connection is a machine client (client credentials) acting"
+                + " for no user. Connect as a user (sign in, or an identity assertion) to use it."
         case .unauthorized(let reason): "The Todos API refused your sign-in: \(reason). Reconnect to sign in again."
         case .forbidden(let reason): "The Todos API says your account may not do this: \(reason)."
         case .notFound: "No such todo: it does not exist or belongs to someone else."

@@ -10,6 +10,8 @@ struct ToolCaller: Sendable {
     var email: String?
     /// The OAuth client acting for the user, when there is one.
     var clientID: String?
+    /// A machine client (client credentials) acting for no user; `subject` is then its client id.
+    var isMachine = false
     /// The scopes this connection was granted.
     var scope: ScopeSet
     /// How calls to TodosAPI prove they are made for this user.

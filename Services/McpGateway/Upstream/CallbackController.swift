@@ -78,9 +78,9 @@ struct CallbackController {
             let (grantCode, grant) = try await completeSignIn(pending: pending, upstreamCode: code, state: state)
             let audit = AuditLog.shared
             audit.record(
-                .signIn, user: grant.user.subject, client: grant.clientID, grant: grant.id,
+                .signIn, user: grant.user?.subject, client: grant.clientID, grant: grant.id,
                 detail: ["oauth.scope": "\(grant.scope)"], requestID: context.requestID)
-            audit.record(.codeIssued, user: grant.user.subject, client: grant.clientID, grant: grant.id)
+            audit.record(.codeIssued, user: grant.user?.subject, client: grant.clientID, grant: grant.id)
             var response = HTMLPage.redirect(
                 to: ClientRedirect.success(pending.request, code: grantCode, issuer: configuration.issuer))
             response.headers.append(contentsOf: clearCookie)

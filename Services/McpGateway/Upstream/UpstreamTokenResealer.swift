@@ -24,16 +24,18 @@ struct UpstreamTokenResealer {
         let vault = UpstreamTokenVault(cipher: cipher)
         var report = Report()
         for grant in try await grants.activeGrants(.all, now: now) {
+            // Grants no provider signed in (machine clients, identity assertions) hold nothing sealed.
+            guard let upstream = grant.upstream else { continue }
             let tokens: UpstreamTokens?
             do { tokens = try vault.resealed(grant) } catch {
-                report.unreadable[grant.upstream.accessToken.keyID, default: 0] += 1
+                report.unreadable[upstream.accessToken.keyID, default: 0] += 1
                 continue
             }
             guard let tokens else {
                 report.current += 1
                 continue
             }
-            if try await upstreamTokens.replaceUpstream(grantID: grant.id, expected: grant.upstream, with: tokens) {
+            if try await upstreamTokens.replaceUpstream(grantID: grant.id, expected: upstream, with: tokens) {
                 report.resealed += 1
             } else {
                 report.changedMeanwhile += 1

@@ -67,9 +67,9 @@ actor UpstreamTokenService {
     ///
     /// - Parameter known: The grant, if the caller already loaded it; it is read from the store otherwise.
     nonisolated func accessToken(grantID: String, known: Grant? = nil) async throws(UpstreamAccessError) -> String {
-        if let known, known.id == grantID, known.isActive(at: clock.now),
-            known.upstream.expiresAt.timeIntervalSince(clock.now) > Self.refreshMargin,
-            let opened = opened.withLock({ $0[grantID] }), opened.sealed == known.upstream.accessToken
+        if let known, known.id == grantID, known.isActive(at: clock.now), let upstream = known.upstream,
+            upstream.expiresAt.timeIntervalSince(clock.now) > Self.refreshMargin,
+            let opened = opened.withLock({ $0[grantID] }), opened.sealed == upstream.accessToken
         {
             return opened.token
         }
@@ -102,14 +102,22 @@ actor UpstreamTokenService {
         return grant
     }
 
+    /// The provider's tokens of a grant; a grant no provider signed in (a machine client's, an identity assertion's)
+    /// has none to renew.
+    private func upstream(of grant: Grant) throws(UpstreamAccessError) -> UpstreamTokens {
+        guard let upstream = grant.upstream else { throw .signInRequired }
+        return upstream
+    }
+
     /// The grant's access token, unless it expires within ``refreshMargin``.
     private func freshToken(of grant: Grant) throws(UpstreamAccessError) -> String? {
-        guard grant.upstream.expiresAt.timeIntervalSince(clock.now) > Self.refreshMargin else { return nil }
+        let upstream = try upstream(of: grant)
+        guard upstream.expiresAt.timeIntervalSince(clock.now) > Self.refreshMargin else { return nil }
         let token: String
         do { token = try vault.accessToken(of: grant) } catch { throw unreadable(grant, error) }
         opened.withLock { opened in
             if opened.count >= Self.openedLimit { opened.removeAll() }
-            opened[grant.id] = (grant.upstream.accessToken, token)
+            opened[grant.id] = (upstream.accessToken, token)
         }
         return token
     }
@@ -134,7 +142,8 @@ actor UpstreamTokenService {
             }
             // Another instance holds the refresh: wait for the tokens it stores, until its lease ends (then it
             // stopped during the refresh, and this instance takes over).
-            if sharedDatabase, let lease = grant.upstream.refreshLeaseUntil, lease > clock.now,
+            let current = try upstream(of: grant)
+            if sharedDatabase, let lease = current.refreshLeaseUntil, lease > clock.now,
                 ContinuousClock.now - leaseWait < .seconds(Self.refreshLease)
             {
                 try await Task.sleep(for: .milliseconds(50))
@@ -148,16 +157,16 @@ actor UpstreamTokenService {
             // Whole seconds: the value is compared again after a round trip through the database's JSON, where a
             // fraction of a second may not come back bit for bit.
             let started = Date(timeIntervalSince1970: clock.now.timeIntervalSince1970.rounded(.down))
-            attempt = grant.upstream
+            attempt = current
             attempt.refreshStartedAt = started
             attempt.refreshLeaseUntil = started.addingTimeInterval(Self.refreshLease)
-            if try await upstreamTokens.replaceUpstream(grantID: grant.id, expected: grant.upstream, with: attempt) {
+            if try await upstreamTokens.replaceUpstream(grantID: grant.id, expected: current, with: attempt) {
                 break
             }
             grant = try await activeGrant(grantID)
             leaseWait = ContinuousClock.now
         }
-        let interrupted = grant.upstream.refreshStartedAt
+        let interrupted = try upstream(of: grant).refreshStartedAt
         let stored: String?
         do { stored = try vault.refreshToken(of: grant) } catch { throw unreadable(grant, error) }
         guard let refreshToken = stored else {
@@ -203,7 +212,7 @@ actor UpstreamTokenService {
             try await grants.revokeGrant(id: grant.id, now: clock.now)
             GatewayMetrics.upstreamRefresh(.refused)
             AuditLog.shared.record(
-                .grantEndedByProvider, user: grant.user.subject, client: grant.clientID, grant: grant.id,
+                .grantEndedByProvider, user: grant.user?.subject, client: grant.clientID, grant: grant.id,
                 detail: ["upstream.interrupted_refresh": interrupted == nil ? "false" : "true"])
             throw UpstreamAccessError.signInRequired
         } catch let error as UpstreamError {
@@ -227,7 +236,7 @@ actor UpstreamTokenService {
             "Cannot decrypt the upstream tokens of a grant; it is kept, and works again once the key is configured",
             metadata: [
                 "oauth.client_id": "\(grant.clientID)", "oauth.grant_id": "\(grant.id)",
-                "crypto.key_id": "\(grant.upstream.accessToken.keyID)", "error": "\(error)",
+                "crypto.key_id": "\(grant.upstream?.accessToken.keyID ?? "none")", "error": "\(error)",
             ])
         return .credentialsUnreadable
     }

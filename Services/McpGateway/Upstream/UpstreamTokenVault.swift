@@ -26,18 +26,19 @@ struct UpstreamTokenVault {
             scope: tokens.scope ?? previous?.scope ?? [])
     }
 
+    /// The grant's upstream access token; a grant without provider tokens has none.
     func accessToken(of grant: Grant) throws -> String {
-        try cipher.open(grant.upstream.accessToken, context: "access:" + grant.id)
+        guard let upstream = grant.upstream else { throw TokenCipher.Failure.tampered }
+        return try cipher.open(upstream.accessToken, context: "access:" + grant.id)
     }
 
     func refreshToken(of grant: Grant) throws -> String? {
-        try grant.upstream.refreshToken.map { try cipher.open($0, context: "refresh:" + grant.id) }
+        try grant.upstream?.refreshToken.map { try cipher.open($0, context: "refresh:" + grant.id) }
     }
 
-    /// The grant's tokens sealed again under the current key; `nil` when they already are.
+    /// The grant's tokens sealed again under the current key; `nil` when they already are, or when the grant has none.
     func resealed(_ grant: Grant) throws -> UpstreamTokens? {
-        let upstream = grant.upstream
-        guard
+        guard let upstream = grant.upstream,
             upstream.accessToken.keyID != cipher.current.id
                 || (upstream.refreshToken.map { $0.keyID != cipher.current.id } ?? false)
         else { return nil }

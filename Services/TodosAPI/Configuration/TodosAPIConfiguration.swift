@@ -34,8 +34,10 @@ struct TodosAPIConfiguration: Sendable {
         var audiences: Set<String>
         /// Where the issuer's signing keys are: `JWKS_URL`, else OIDC discovery.
         var jwksSource: JWKSSource
-        /// The `typ` headers accepted (a token without `typ` is accepted too).
+        /// The `typ` headers accepted.
         var acceptedTypes: Set<String> = JWTVerifier.accessTokenTypes
+        /// Whether a token without `typ` is refused (the gateway's tokens always carry `at+jwt`).
+        var requiresType = false
     }
 
     /// The `typ` of the gateway's tokens (RFC 9068): an ID token or any other JWT of the gateway does not pass for one.
@@ -135,7 +137,8 @@ struct TodosAPIConfiguration: Sendable {
         // The gateway's issuer is its PUBLIC_URL, which it writes without a trailing slash.
         while issuer.hasSuffix("/") { issuer.removeLast() }
         try PlainHTTPRule.check(issuer, variable: "GATEWAY_ISSUER", example: "https://mcp.example.com")
-        let audienceSetting = try settings.oneOf(["GATEWAY_AUDIENCE", "OIDC_AUDIENCE", "AUTH0_AUDIENCE"])
+        var audienceSetting = try settings.oneOf(["GATEWAY_AUDIENCE"])
+        if audienceSetting == nil { audienceSetting = try settings.oneOf(["OIDC_AUDIENCE", "AUTH0_AUDIENCE"]) }
         let audiences = audienceSetting.map { settings.list($0.name, default: []) } ?? ["urn:todos-api"]
         guard !audiences.isEmpty else {
             throw ConfigurationError(
@@ -145,10 +148,10 @@ struct TodosAPIConfiguration: Sendable {
         let jwks = try settings.url(
             "GATEWAY_JWKS_URL", default: issuer + "/.well-known/jwks.json",
             example: "https://mcp.example.com/.well-known/jwks.json")
-        try PlainHTTPRule.check(
-            jwks, variable: "GATEWAY_JWKS_URL", example: "https://mcp.example.com/.well-known/jwks.json")
+
         return TokenSettings(
-            issuer: issuer, audiences: Set(audiences), jwksSource: .url(jwks), acceptedTypes: gatewayTokenTypes)
+            issuer: issuer, audiences: Set(audiences), jwksSource: .url(jwks), acceptedTypes: gatewayTokenTypes,
+            requiresType: true)
     }
 
     private static func loadAccess(from settings: Settings) throws(ConfigurationError) -> AccessSettings? {
@@ -180,7 +183,7 @@ struct TodosAPIConfiguration: Sendable {
     func verifierConfiguration(_ tokens: TokenSettings) -> JWTVerifier.Configuration {
         JWTVerifier.Configuration(
             issuer: tokens.issuer, audiences: tokens.audiences, leeway: leeway, cacheCapacity: 10_000,
-            acceptedTypes: tokens.acceptedTypes)
+            acceptedTypes: tokens.acceptedTypes, requiresType: tokens.requiresType)
     }
 
     func jwksConfiguration(_ source: JWKSSource) -> JWKSCache.Configuration {

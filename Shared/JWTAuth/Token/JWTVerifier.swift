@@ -27,6 +27,9 @@ public struct JWTVerifier: Sendable {
         /// The `typ` header values accepted, lower-cased; a token without `typ` is accepted. Defaults to
         /// ``JWTVerifier/accessTokenTypes``.
         public var acceptedTypes: Set<String>
+        /// Whether a token without `typ` is refused: for tokens whose type is how they are told apart from other JWTs
+        /// of the same issuer (an identity assertion, the MCP gateway's `at+jwt`). Defaults to `false`.
+        public var requiresType: Bool
         /// Whether a token without `kid` may be verified with the issuer's only key for its algorithm (OpenID Connect
         /// Core §10.1 lets a provider that publishes one key leave `kid` out of ID tokens). Access tokens must name
         /// their key, so defaults to `false`.
@@ -42,6 +45,7 @@ public struct JWTVerifier: Sendable {
             requireSubject: Bool = true,
             cacheCapacity: Int = 4096,
             acceptedTypes: Set<String> = JWTVerifier.accessTokenTypes,
+            requiresType: Bool = false,
             allowsMissingKeyID: Bool = false
         ) {
             self.issuer = issuer
@@ -52,6 +56,7 @@ public struct JWTVerifier: Sendable {
             self.requireSubject = requireSubject
             self.cacheCapacity = cacheCapacity
             self.acceptedTypes = acceptedTypes
+            self.requiresType = requiresType
             self.allowsMissingKeyID = allowsMissingKeyID
         }
     }
@@ -121,6 +126,8 @@ public struct JWTVerifier: Sendable {
             guard let value = typ.stringValue, configuration.acceptedTypes.contains(value.lowercased()) else {
                 throw .unsupportedTokenType
             }
+        } else if configuration.requiresType {
+            throw BearerAuthError.unsupportedTokenType.with(message: "The token has no type (typ)")
         }
         guard header["crit"] == nil else {
             throw BearerAuthError.unsupportedTokenType.with(message: "The access token has critical header extensions")

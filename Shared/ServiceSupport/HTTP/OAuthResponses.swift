@@ -19,7 +19,8 @@ public enum JSONResponse {
 /// A successful token response (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3).
 public struct TokenResponse: Encodable, Sendable {
     public let accessToken: String
-    public let tokenType = "Bearer"
+    /// `Bearer`, or `N_A` for a token exchange that issues something other than an access token (RFC 8693 §2.2.1).
+    public var tokenType = "Bearer"
     public let expiresIn: Int
     public let scope: String
     public var refreshToken: String?

@@ -17,6 +17,8 @@ struct GatewayTestApp {
     static let publicURL = "http://localhost:8788"
     static let redirectURI = "http://localhost:3030/callback"
     private static let key = Task { try await RSASigningKey.generate() }
+    /// The gateway's own signing key, not the provider's: a test must tell the two issuers apart.
+    private static let gatewayKey = Task { try await RSASigningKey.generate() }
     /// One client for every test: an unreachable TodosAPI fails within a second.
     static let httpClient = OutboundHTTPClient.make(connectTimeout: .seconds(1))
 
@@ -42,6 +44,13 @@ struct GatewayTestApp {
         self.provider = FakeProvider(key: try await Self.key.value, clock: clock)
         self.database = try SQLiteSchema.inMemory()
         self.storage = .sqlite(database)
+        // The gateway's signing key, made once for every test: generating an RSA key per test costs seconds of CPU
+        // across the suite.
+        _ = try await storage.signingKeys.insert(
+            signingKey: try SigningKeyRing.stored(
+                try await Self.gatewayKey.value, cipher: TokenCipher(secret: configuration.encryptionSecret),
+                createdAt: clock.now.addingTimeInterval(-86_400)),
+            unlessCreatedAfter: .distantPast)
     }
 
     func run(

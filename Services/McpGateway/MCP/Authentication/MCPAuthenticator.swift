@@ -30,8 +30,10 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
         guard AuthorizationRequestValidator.sameResource(record.resource, configuration.resource) else {
             throw challenge.error(BearerAuthError.invalidAudience)
         }
-        let identity = CallerIdentity(
-            subject: grant.user.subject, name: grant.user.name, email: grant.user.email, clientID: grant.clientID)
+        let identity =
+            grant.user.map {
+                CallerIdentity(subject: $0.subject, name: $0.name, email: $0.email, clientID: grant.clientID)
+            } ?? .machine(clientID: grant.clientID)
         return MCPCaller(
             identity: identity, scope: record.scope,
             credentials: downstream.credentials(for: grant, scope: record.scope, tokens: tokens))

@@ -8,6 +8,13 @@ struct CallerIdentity: Sendable, Equatable {
     var email: String?
     /// The OAuth client acting for the user, when there is one.
     var clientID: String?
+    /// A machine client (client credentials) acting for no user: `subject` is its client id.
+    var isMachine = false
+
+    /// The identity of a machine client, which acts for no user.
+    static func machine(clientID: String) -> CallerIdentity {
+        CallerIdentity(subject: clientID, clientID: clientID, isMachine: true)
+    }
 
     /// Whom the tokens the gateway mints for this caller speak for.
     var principal: DownstreamPrincipal {
@@ -24,14 +31,15 @@ struct MCPCaller: Sendable {
     /// The `traceparent` (and `tracestate`) headers of the HTTP request, if well formed.
     var trace: TraceContext? = nil
 
-    /// Sessions and limits belong to the user, not to a token: a refreshed token keeps using the session.
-    var owner: String { identity.subject }
+    /// Sessions and limits belong to the user (or the machine client), not to a token: a refreshed token keeps using
+    /// the session. A client's id never passes for a user's subject.
+    var owner: String { identity.isMachine ? "client:" + identity.subject : identity.subject }
 
     /// What the tools get to know of the caller; `trace` is the one in the MCP request's `_meta`, which wins over the
     /// HTTP headers'.
     func toolCaller(trace: TraceContext?) -> ToolCaller {
         ToolCaller(
             subject: identity.subject, name: identity.name, email: identity.email, clientID: identity.clientID,
-            scope: scope, credentials: credentials, trace: trace ?? self.trace)
+            isMachine: identity.isMachine, scope: scope, credentials: credentials, trace: trace ?? self.trace)
     }
 }

@@ -8,14 +8,7 @@ struct PostgresAuthorizationCodeStore: AuthorizationCodeStore {
 
     func insert(grant: Grant, code: AuthorizationCodeRecord) async throws {
         try await database.transaction { connection in
-            try await connection.query(
-                """
-                INSERT INTO oauth_grant (id, client_id, user_profile, scope, resource, upstream, created_at, \
-                expires_at, revoked_at, current_refresh_digest, previous_refresh_digest, previous_refresh_valid_until)
-                VALUES (\(grant.id), \(grant.clientID), \(grant.user), \(grant.scope.description), \(grant.resource), \
-                \(grant.upstream), \(grant.createdAt), \(grant.expiresAt), \(grant.revokedAt), \
-                \(grant.currentRefreshDigest), \(grant.previousRefreshDigest), \(grant.previousRefreshValidUntil))
-                """, logger: database.logger)
+            try await PostgresGrantRows.insert(grant, connection: connection, logger: database.logger)
             try await connection.query(
                 """
                 INSERT INTO authorization_code (digest, grant_id, client_id, redirect_uri, redirect_uri_required, \

@@ -10,9 +10,10 @@ struct PostgresClientStore: ClientStore {
         try await database.query(
             """
             INSERT INTO client (id, secret_digest, auth_method, name, uri, logo_uri, redirect_uris, grant_types, \
-            created_at)
+            created_at, jwks, jwks_uri, scope)
             VALUES (\(client.id), \(client.secretDigest), \(client.authMethod.rawValue), \(client.name), \
-            \(client.uri), \(client.logoURI), \(client.redirectURIs), \(client.grantTypes), \(client.createdAt))
+            \(client.uri), \(client.logoURI), \(client.redirectURIs), \(client.grantTypes), \(client.createdAt), \
+            \(client.jwks), \(client.jwksURI), \(client.scope?.description))
             """)
     }
 

@@ -11,6 +11,14 @@ struct PostgresGrantStore: GrantStore {
             .first().map(PostgresRecords.grant)
     }
 
+    func insert(grant: Grant, issuing tokens: IssuedTokens) async throws {
+        try await database.transaction { connection in
+            try await PostgresGrantRows.insert(grant, connection: connection, logger: database.logger)
+            try await PostgresGrantRows.store(
+                tokens, connection: connection, now: grant.createdAt, firstRefreshToken: true, logger: database.logger)
+        }
+    }
+
     @discardableResult
     func revokeGrant(id: String, now: Date) async throws -> Bool {
         let revoked = try await database.transaction { connection in

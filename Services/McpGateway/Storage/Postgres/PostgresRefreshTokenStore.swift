@@ -18,7 +18,7 @@ struct PostgresRefreshTokenStore: RefreshTokenStore {
         let cells = row.makeRandomAccess()
         return GrantSummary(
             id: try cells["id"].decode(String.self), clientID: try cells["client_id"].decode(String.self),
-            user: try cells["user_profile"].decode(UserProfile.self),
+            user: try cells["user_profile"].decode(UserProfile?.self),
             scope: ScopeSet(spaceSeparated: try cells["scope"].decode(String.self)),
             resource: try cells["resource"].decode(String.self), expiresAt: try cells["expires_at"].decode(Date.self),
             revokedAt: try cells["revoked_at"].decode(Date?.self))

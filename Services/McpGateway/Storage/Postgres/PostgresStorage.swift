@@ -19,6 +19,7 @@ extension GatewayStorage {
             accessTokens: PostgresAccessTokenStore(database: database, changes: changes),
             upstreamTokens: PostgresUpstreamTokenStore(database: database, changes: changes),
             signingKeys: PostgresSigningKeyStore(database: database),
+            usedAssertions: PostgresUsedAssertionStore(database: database),
             maintenance: PostgresStoreMaintenance(database: database),
             changes: changes, backend: "postgresql")
     }
@@ -103,7 +104,8 @@ extension SealedValue: PostgresCodable {}
 /// Reading the gateway's records from rows whose columns are named as in ``PostgresSchema``.
 enum PostgresRecords {
     static let clientColumns =
-        "id, secret_digest, auth_method, name, uri, logo_uri, redirect_uris, grant_types, created_at"
+        "id, secret_digest, auth_method, name, uri, logo_uri, redirect_uris, grant_types, created_at, jwks, jwks_uri, "
+        + "scope"
     static let grantColumns = """
         id, client_id, user_profile, scope, resource, upstream, created_at, expires_at, revoked_at, \
         current_refresh_digest, previous_refresh_digest, previous_refresh_valid_until
@@ -125,17 +127,19 @@ enum PostgresRecords {
             uri: try cells["uri"].decode(String?.self), logoURI: try cells["logo_uri"].decode(String?.self),
             redirectURIs: try cells["redirect_uris"].decode([String].self),
             grantTypes: try cells["grant_types"].decode([String].self),
-            createdAt: try cells["created_at"].decode(Date.self))
+            createdAt: try cells["created_at"].decode(Date.self), jwks: try cells["jwks"].decode(String?.self),
+            jwksURI: try cells["jwks_uri"].decode(String?.self),
+            scope: try cells["scope"].decode(String?.self).map(ScopeSet.init(spaceSeparated:)))
     }
 
     static func grant(_ row: PostgresRow) throws -> Grant {
         let cells = row.makeRandomAccess()
         return Grant(
             id: try cells["id"].decode(String.self), clientID: try cells["client_id"].decode(String.self),
-            user: try cells["user_profile"].decode(UserProfile.self),
+            user: try cells["user_profile"].decode(UserProfile?.self),
             scope: ScopeSet(spaceSeparated: try cells["scope"].decode(String.self)),
             resource: try cells["resource"].decode(String.self),
-            upstream: try cells["upstream"].decode(UpstreamTokens.self),
+            upstream: try cells["upstream"].decode(UpstreamTokens?.self),
             createdAt: try cells["created_at"].decode(Date.self), expiresAt: try cells["expires_at"].decode(Date.self),
             revokedAt: try cells["revoked_at"].decode(Date?.self),
             currentRefreshDigest: try cells["current_refresh_digest"].decode(String?.self),
@@ -194,6 +198,18 @@ enum PostgresGrantRows {
     }
 
     /// Stores the tokens a redemption or rotation issues; a redemption's refresh token becomes the grant's first.
+    /// Inserts a new grant.
+    static func insert(_ grant: Grant, connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            """
+            INSERT INTO oauth_grant (id, client_id, user_profile, scope, resource, upstream, created_at, \
+            expires_at, revoked_at, current_refresh_digest, previous_refresh_digest, previous_refresh_valid_until)
+            VALUES (\(grant.id), \(grant.clientID), \(grant.user), \(grant.scope.description), \(grant.resource), \
+            \(grant.upstream), \(grant.createdAt), \(grant.expiresAt), \(grant.revokedAt), \
+            \(grant.currentRefreshDigest), \(grant.previousRefreshDigest), \(grant.previousRefreshValidUntil))
+            """, logger: logger)
+    }
+
     static func store(
         _ tokens: IssuedTokens, connection: PostgresConnection, now: Date, firstRefreshToken: Bool, logger: Logger
     ) async throws {

@@ -33,13 +33,15 @@ struct PostgresStoreMaintenance: StoreMaintenance {
                 RETURNING 1
                 """)
             // Registrations nothing came of (anyone can register), so that /register cannot be used to fill the
-            // disk. A client with a grant, even an expired one, stays until the grant goes.
+            // disk. A client with a grant, even an expired one, stays until the grant goes; clients the operator
+            // registered (they carry an allowed scope) stay until the operator deletes them.
             report.clients = try await count(
                 """
-                DELETE FROM client WHERE created_at <= \(unusedClientsBefore)
+                DELETE FROM client WHERE created_at <= \(unusedClientsBefore) AND scope IS NULL
                   AND NOT EXISTS (SELECT 1 FROM oauth_grant WHERE oauth_grant.client_id = client.id)
                 RETURNING 1
                 """)
+            report.assertions = try await count("DELETE FROM used_assertion WHERE expires_at <= \(now) RETURNING 1")
             return report
         }
     }

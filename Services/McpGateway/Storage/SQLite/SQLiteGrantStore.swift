@@ -9,6 +9,13 @@ struct SQLiteGrantStore: GrantStore {
         try await database.read { db in try Grant.fetchOne(db, key: id) }
     }
 
+    func insert(grant: Grant, issuing tokens: IssuedTokens) async throws {
+        try await database.write { db in
+            try grant.insert(db)
+            try SQLiteGrantRows.store(tokens, db: db, now: grant.createdAt, firstRefreshToken: true)
+        }
+    }
+
     @discardableResult
     func revokeGrant(id: String, now: Date) async throws -> Bool {
         let revoked = try await database.write { db in try SQLiteGrantRows.revoke(grantID: id, db: db, now: now) }

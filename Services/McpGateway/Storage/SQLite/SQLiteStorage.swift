@@ -16,6 +16,7 @@ extension GatewayStorage {
             accessTokens: SQLiteAccessTokenStore(database: database, changes: changes),
             upstreamTokens: SQLiteUpstreamTokenStore(database: database, changes: changes),
             signingKeys: SQLiteSigningKeyStore(database: database),
+            usedAssertions: SQLiteUsedAssertionStore(database: database),
             maintenance: SQLiteStoreMaintenance(database: database),
             changes: changes, backend: "sqlite")
     }

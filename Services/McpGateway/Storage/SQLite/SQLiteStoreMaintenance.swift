@@ -21,14 +21,17 @@ struct SQLiteStoreMaintenance: StoreMaintenance {
                 arguments: [now, now.addingTimeInterval(-Retention.revokedGrants)])
             report.grants = db.changesCount
             // Registrations nothing came of (anyone can register), so that /register cannot be used to fill the
-            // disk. A client with a grant, even an expired one, stays until the grant goes.
+            // disk. A client with a grant, even an expired one, stays until the grant goes; clients the operator
+            // registered (they carry an allowed scope) stay until the operator deletes them.
             try db.execute(
                 sql: """
-                    DELETE FROM client WHERE createdAt <= ?
+                    DELETE FROM client WHERE createdAt <= ? AND scope IS NULL
                       AND NOT EXISTS (SELECT 1 FROM oauthGrant WHERE oauthGrant.clientID = client.id)
                     """,
                 arguments: [unusedClientsBefore])
             report.clients = db.changesCount
+            try db.execute(sql: "DELETE FROM usedAssertion WHERE expiresAt <= ?", arguments: [now])
+            report.assertions = db.changesCount
             return report
         }
     }

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import JWTAuth
+import ServiceSupport
+
+extension Admin {
+    /// `admin add-client`: registers a client that no one can register through `/register`: a machine client
+    /// (`client_credentials`) or a client of enterprise identity assertions (`jwt-bearer`), authenticated by a secret
+    /// or by `private_key_jwt`.
+    struct AddClient: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add-client",
+            abstract: "Register a machine client (client credentials) or a client of identity assertions (ID-JAG).",
+            discussion: """
+                The client secret, when there is one, is printed once and stored only as a hash. With \
+                --auth private_key_jwt the client signs its token requests with its own key: give its public keys \
+                with --jwks-uri or --jwks-file.
+                """)
+
+        enum Grant: String, ExpressibleByArgument, CaseIterable {
+            case clientCredentials = "client_credentials"
+            case jwtBearer = "jwt-bearer"
+
+            var grantType: String { self == .clientCredentials ? "client_credentials" : JWTBearerGrant.grantType }
+        }
+
+        @Option(help: "A name for the client, shown by `admin clients`.") var name: String
+        @Option(help: "The grant it uses: client_credentials or jwt-bearer (identity assertions).")
+        var grant: Grant = .clientCredentials
+        @Option(help: "client_secret_basic, client_secret_post or private_key_jwt.") var auth = "client_secret_basic"
+        @Option(help: "The scopes it may be granted, space-separated (from read:todos write:todos read:billing).")
+        var scope: String
+        @Option(help: "Where its public keys are published (private_key_jwt).") var jwksURI: String?
+        @Option(help: "A file holding its public keys as a JWK Set (private_key_jwt).") var jwksFile: String?
+        @Option(help: "The client id to use, e.g. the one the enterprise identity provider names in its assertions.")
+        var id: String?
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard RegisteredClient.AuthMethod(rawValue: auth) != nil, auth != "none" else {
+                throw ValidationError("--auth must be client_secret_basic, client_secret_post or private_key_jwt")
+            }
+            let scopes = ScopeSet(spaceSeparated: scope)
+            guard !scopes.isEmpty, GatewayScopes.api.isSuperset(of: scopes) else {
+                throw ValidationError("--scope must list scopes from \(GatewayScopes.api)")
+            }
+            if auth == "private_key_jwt" {
+                guard (jwksURI == nil) != (jwksFile == nil) else {
+                    throw ValidationError("private_key_jwt needs the client's public keys: --jwks-uri or --jwks-file")
+                }
+            } else if jwksURI != nil || jwksFile != nil {
+                throw ValidationError("--jwks-uri and --jwks-file are for --auth private_key_jwt")
+            }
+            if let jwksURI {
+                guard let url = URLComponents(string: jwksURI), url.scheme == "https" || url.scheme == "http",
+                    url.host?.isEmpty == false
+                else { throw ValidationError("--jwks-uri must be an https URL") }
+                do { try PlainHTTPRule.check(jwksURI, variable: "--jwks-uri", example: "https://…") } catch {
+                    throw ValidationError("--jwks-uri must be https unless the keys are on this machine")
+                }
+            }
+            if let id, id.isEmpty || id.hasPrefix("-") || id.count > 255 || id.contains(where: \.isWhitespace) {
+                throw ValidationError("--id must be 1 to 255 characters, without spaces, not beginning with '-'")
+            }
+        }
+
+        func run() async throws {
+            let jwks = try jwksFile.map { path in
+                let text = try String(contentsOfFile: path, encoding: .utf8)
+                guard (try? JSONValue(parsing: Array(text.utf8)))?.objectValue?["keys"]?.arrayValue != nil else {
+                    throw ValidationError("\(path) does not hold a JWK Set ({\"keys\": [...]})")
+                }
+                return text
+            }
+            try await AdminContext.run { context in
+                guard let method = RegisteredClient.AuthMethod(rawValue: auth) else { throw ExitCode.validationFailure }
+                let secret = method == .privateKeyJWT ? nil : GatewayTokenFormat.newClientSecret()
+                let client = RegisteredClient(
+                    id: id ?? GatewayTokenFormat.newClientID(), secretDigest: secret.map(SecretDigest.hex),
+                    authMethod: method, name: name, uri: nil, logoURI: nil, redirectURIs: [],
+                    grantTypes: [grant.grantType], createdAt: Date(), jwks: jwks, jwksURI: jwksURI,
+                    scope: ScopeSet(spaceSeparated: scope))
+                if try await context.storage.clients.client(id: client.id) != nil {
+                    FileHandle.standardError.write(Data("A client \(client.id) exists already.\n".utf8))
+                    throw ExitCode.failure
+                }
+                try await context.storage.clients.insert(client: client)
+                if output.json {
+                    struct Added: Encodable {
+                        var client: ClientView
+                        var clientSecret: String?
+                    }
+                    return try printJSON(Added(client: ClientView(client), clientSecret: secret))
+                }
+                print("Client:        \(client.id)")
+                if let secret { print("Client secret: \(secret)   (shown once; only its hash is stored)") }
+                print("Auth method:   \(client.authMethod.rawValue)")
+                print("Grant type:    \(grant.grantType)")
+                print("Allowed scope: \(scope)")
+            }
+        }
+    }
+}
