@@ -135,7 +135,7 @@ struct Gateway: Sendable {
                     kind: configuration.downstream.kind, minter: minter,
                     exchanges: configuration.downstream.kind == .exchange
                         ? TokenExchanges(
-                            provider: upstream, audience: configuration.downstream.audience,
+                            provider: upstream, grants: storage.grants, audience: configuration.downstream.audience,
                             clock: dependencies.clock, logger: logger) : nil),
                 clock: dependencies.clock)
         case .externalAuthorizationServer(let settings):

@@ -57,12 +57,13 @@ def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = N
                 devidp_env: dict[str, str] | None = None, common_env: dict[str, str] | None = None,
                 api_env: dict[str, str] | None = None, nanoidp_options: dict | None = None,
                 gateway_port: int | None = None, launcher: list[str] | None = None,
-                provider_issuer: str | None = None) -> Stack:
+                provider_issuer: str | None = None, idp_port: int | None = None) -> Stack:
     """`api_env`, `gateway_env` and `devidp_env` may use `{gateway_url}`, filled in once the gateway's port is known.
     `launcher` prefixes every command (the benchmarks pin the services to one core with `taskset -c 0`).
     `upstream="given"` signs users in with a provider the test runs itself (`provider_issuer`, an OpenID provider
     of `standin_providers`, say), registered with `GATEWAY_CLIENT_ID`/`GATEWAY_CLIENT_SECRET`; a provider without
-    OpenID Connect is configured by `gateway_env` alone."""
+    OpenID Connect is configured by `gateway_env` alone. `idp_port` fixes DevIdP's port, so that its issuer
+    (`http://127.0.0.1:<idp_port>/`) can be named in `gateway_env` beforehand."""
     launcher = launcher or []
     workdir = Path(tempfile.mkdtemp(prefix="stack-"))
     gateway_port, api_port = gateway_port or free_port(), free_port()
@@ -78,7 +79,7 @@ def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = N
             issuer_env = {"OIDC_ISSUER": issuer} if provider_issuer else {}
             idp = None
         elif upstream == "devidp":
-            idp_port = free_port()
+            idp_port = idp_port or free_port()
             issuer = f"http://127.0.0.1:{idp_port}/"
             idp = Service("devidp", [*launcher, str(BIN / "DevIdP"), "serve", "--port", str(idp_port)], {
                 "DEVIDP_ISSUER": issuer, "DEVIDP_SIGNING_KEY": str(workdir / "devidp.pem"),

@@ -36,7 +36,9 @@ struct AdminContext {
         let configuration = try GatewayConfiguration.load(from: settings)
         guard case .authorizationServer(let server) = configuration.mode else {
             FileHandle.standardError.write(
-                Data("AUTH_MODE=\(configuration.mode.name) keeps no database: nothing to administer.\n".utf8))
+                Data(
+                    "AUTH_MODE=\(configuration.mode.name) keeps no clients or grants (only the signing keys of downstream tokens, which need no administering).\n"
+                        .utf8))
             throw ExitCode.failure
         }
         let database = try await OpenedDatabase.open(

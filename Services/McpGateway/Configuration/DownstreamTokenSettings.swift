@@ -13,7 +13,7 @@ enum DownstreamTokenKind: String, Sendable {
     /// renewed with the provider's refresh token. `AUTH_MODE=gateway` only.
     case upstream
     /// An RFC 8693 token exchange at the provider's token endpoint: the user's upstream access token for one of the
-    /// API's audience and the tool's scope (Keycloak, Okta, Auth0 custom token exchange). `AUTH_MODE=gateway` only.
+    /// API's audience and the tool's scope (Keycloak, Okta). `AUTH_MODE=gateway` only.
     case exchange
 }
 

@@ -5,10 +5,13 @@ import ServiceSupport
 import Synchronization
 
 /// `DOWNSTREAM_TOKENS=exchange`: the provider exchanges the user's upstream access token for one of TodosAPI's
-/// audience with the one scope a call needs (RFC 8693). Exchanged tokens are kept per grant and scope until a minute
-/// before they expire.
+/// audience with the one scope a call needs (RFC 8693), as Keycloak's and Okta's token exchange offer it (Auth0's
+/// custom token exchange expects a subject token type of its own, so is not this). Exchanged tokens are kept per
+/// grant and scope until a minute before they expire.
 final class TokenExchanges: Sendable {
     let provider: UpstreamProvider
+    /// Where a grant whose token the provider refuses is ended, as a refused refresh ends it.
+    let grants: any GrantStore
     let audience: String
     let clock: any WallClock
     let logger: Logger
@@ -29,8 +32,9 @@ final class TokenExchanges: Sendable {
         let usableUntil: Date
     }
 
-    init(provider: UpstreamProvider, audience: String, clock: any WallClock, logger: Logger) {
+    init(provider: UpstreamProvider, grants: any GrantStore, audience: String, clock: any WallClock, logger: Logger) {
         self.provider = provider
+        self.grants = grants
         self.audience = audience
         self.clock = clock
         self.logger = logger
@@ -45,7 +49,15 @@ final class TokenExchanges: Sendable {
             response = try await provider.exchange(subjectToken: upstreamToken, audience: audience, scope: [scope])
         } catch {
             switch error {
-            case .invalidGrant: throw .signInRequired
+            case .invalidGrant(let reason):
+                // The provider no longer accepts the user's token: the sign-in there ended. The grant ends too, so
+                // that the client is sent to sign in again rather than refreshing into the same refusal.
+                logger.notice(
+                    "The provider refused to exchange the user's token; the grant ends",
+                    metadata: ["oauth.grant_id": "\(grantID)", "reason": "\(reason)"])
+                _ = try? await grants.revokeGrant(id: grantID, now: now)
+                AuditLog.shared.record(.grantEndedByProvider, grant: grantID)
+                throw .signInRequired
             case .unreachable:
                 logger.error("The token exchange could not reach the provider", metadata: ["error": "\(error)"])
                 throw .providerUnavailable
@@ -57,8 +69,9 @@ final class TokenExchanges: Sendable {
             }
         }
         let lifetime = response.expiresIn ?? 300
+        // A short-lived token is kept for half its life.
         let exchanged = Exchanged(
-            token: response.accessToken, usableUntil: now.addingTimeInterval(lifetime - Self.margin))
+            token: response.accessToken, usableUntil: now.addingTimeInterval(lifetime - min(Self.margin, lifetime / 2)))
         cache.withLock { cache in
             if cache.count >= Self.cacheCapacity {
                 cache = cache.filter { now < $0.value.usableUntil }

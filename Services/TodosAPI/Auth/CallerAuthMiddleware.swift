@@ -10,8 +10,9 @@ import ServiceSupport
 ///   access token of one of the trusted issuers (the provider, the MCP gateway); its scopes are its
 ///   `scope`/`permissions`. Failures answer 400/401/503 with an RFC 6750 challenge.
 /// - Otherwise a Cloudflare Access assertion, when Access is configured: `Cf-Access-Jwt-Assertion` (added by Access
-///   in front of TodosAPI), or `Cf-Access-Token` (a linked app token forwarded by the gateway, when nothing sits in
-///   between). Its user has the configured `ACCESS_SCOPES`. An invalid assertion is a 403, as Access answers.
+///   in front of TodosAPI), or `Cf-Access-Token` (a linked app token, presented by a client that holds an Access token
+///   of its own when nothing sits in between). Its user has the configured `ACCESS_SCOPES`. An invalid assertion is a
+///   403, as Access answers.
 /// - A request with neither is a 401.
 ///
 /// A bearer token wins over an assertion: behind Access, the assertion may be a service token's (the gateway getting

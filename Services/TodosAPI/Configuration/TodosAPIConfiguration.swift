@@ -47,8 +47,7 @@ struct TodosAPIConfiguration: Sendable {
     struct AccessSettings: Sendable, Equatable {
         /// `https://<team>.cloudflareaccess.com`, the assertions' issuer.
         var teamDomain: String
-        /// The AUD tag(s) of TodosAPI's own Access application (and, without Access in between, of the applications
-        /// whose assertions are forwarded to it).
+        /// The AUD tag(s) of TodosAPI's own Access application.
         var audiences: Set<String>
         /// The scopes a caller authenticated by Access has: Access policies decide who gets in, not what they may do.
         var scopes: ScopeSet

@@ -81,8 +81,8 @@ final class FakeProvider: DocumentFetching, UpstreamHTTP, @unchecked Sendable {
 
     /// A JWT signed with the provider's key: an access token of an external authorization server, or an Access
     /// assertion.
-    func sign(_ claims: [String: JSONValue]) throws -> String {
-        try key.sign(claims)
+    func sign(_ claims: [String: JSONValue], type: String? = "JWT") throws -> String {
+        try key.sign(claims, type: type)
     }
 
     func post(form: [(String, String)], to url: String, headers: [(String, String)]) async throws

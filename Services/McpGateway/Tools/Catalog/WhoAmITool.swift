@@ -9,7 +9,8 @@ struct WhoAmITool: GatewayTool {
         name: "whoami", title: "Who am I",
         description:
             "Show who is signed in (identity claims), the OAuth client acting for them (none behind Cloudflare "
-            + "Access) and which scopes this connection was granted.",
+            + "Access) and which scopes this connection was granted. A machine client (client credentials) acts for "
+            + "no user: machine_client is true and sub is its client id.",
         input: TodoSchema.noArguments,
         output: [
             "type": "object",
@@ -17,6 +18,7 @@ struct WhoAmITool: GatewayTool {
                 "sub": ["type": "string"], "name": ["type": ["string", "null"]],
                 "email": ["type": ["string", "null"]], "client_id": ["type": ["string", "null"]],
                 "scopes": ["type": "array", "items": ["type": "string"]],
+                "machine_client": ["type": "boolean"],
             ],
             "required": ["sub", "client_id", "scopes"],
         ],
@@ -28,7 +30,7 @@ struct WhoAmITool: GatewayTool {
             "sub": .string(caller.subject), "name": caller.name.map(JSONValue.string) ?? .null,
             "email": caller.email.map(JSONValue.string) ?? .null,
             "client_id": caller.clientID.map(JSONValue.string) ?? .null,
-            "scopes": .array(caller.scope.sorted.map(JSONValue.string)),
+            "scopes": .array(caller.scope.sorted.map(JSONValue.string)), "machine_client": .bool(caller.isMachine),
         ])
     }
 }
