@@ -139,8 +139,9 @@ struct ReadinessAndMetricsTests {
                 return nil
             },
         ]
-        let started = ContinuousClock.now
         try await app(checks: checks).test(.router) { client in
+            // The answer, not the test app's start and shutdown, which a loaded machine slows.
+            let started = ContinuousClock.now
             try await client.execute(uri: "/ready", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(response.headers[.retryAfter] == "5")
@@ -152,8 +153,8 @@ struct ReadinessAndMetricsTests {
                 #expect(body["checks"]?["database"] == "the database does not answer")
                 #expect(body["checks"]?["keys"] == "no answer within 2 s")
             }
+            #expect(ContinuousClock.now - started < .seconds(10))
         }
-        #expect(ContinuousClock.now - started < .seconds(10))
     }
 
     @Test func metricsNeedTheTokenWhenOneIsSet() async throws {
