@@ -37,6 +37,8 @@ struct AuthorizationServer: Sendable {
     let clientAuthenticator: ClientAuthenticator
     /// The JWT-bearer grant of identity assertions, when trusted issuers are configured.
     let identityAssertions: JWTBearerGrant?
+    /// DPoP proofs at `/token` and the MCP endpoints.
+    let dpop: DPoPChecker
 }
 
 /// The gateway's parts, built once, shared by the routes.
@@ -106,6 +108,9 @@ struct Gateway: Sendable {
                         logger: logger)
                     : nil)
             let oneTime = OneTimeAssertion(usedAssertions: storage.usedAssertions, clock: dependencies.clock)
+            let dpop = DPoPChecker(
+                nonces: DPoPNonces(secret: configuration.encryptionSecret), usedProofs: storage.usedAssertions,
+                clock: dependencies.clock, nonceRequired: settings.dpopNonceRequired)
             let identityAssertions: JWTBearerGrant? =
                 settings.identityAssertionIssuers.isEmpty
                 ? nil
@@ -117,7 +122,7 @@ struct Gateway: Sendable {
                     issuing: GrantWithoutCode(
                         grants: storage.grants, accessTokenLifetime: settings.accessTokenLifetime,
                         resource: configuration.resource),
-                    resources: configuration.resourceNames)
+                    resources: configuration.resourceNames, signInIssuer: settings.upstream.issuer)
             self.authorizationServer = AuthorizationServer(
                 settings: settings, storage: storage, clients: clients, upstream: upstream, cipher: cipher,
                 cookies: CookieSigner(secret: settings.cookieSecret, secure: configuration.isHTTPS),
@@ -128,7 +133,7 @@ struct Gateway: Sendable {
                         clients: clients,
                         keys: ClientKeys(fetcher: fetcher, clock: dependencies.clock, logger: logger),
                         oneTime: oneTime, audiences: [configuration.issuer, configuration.publicURL + "/token"])),
-                identityAssertions: identityAssertions)
+                identityAssertions: identityAssertions, dpop: dpop)
             self.authenticator = GatewayTokenAuthenticator(
                 configuration: configuration, accessTokens: storage.accessTokens, tokens: upstreamTokens,
                 downstream: GrantDownstreamCredentials(
@@ -137,7 +142,7 @@ struct Gateway: Sendable {
                         ? TokenExchanges(
                             provider: upstream, grants: storage.grants, audience: configuration.downstream.audience,
                             clock: dependencies.clock, logger: logger) : nil),
-                clock: dependencies.clock)
+                dpop: dpop, clock: dependencies.clock)
         case .externalAuthorizationServer(let settings):
             self.authorizationServer = nil
             let keys = JWKSCache(
@@ -255,7 +260,7 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
         TokenController(
             configuration: configuration, settings: server.settings, codes: storage.codes, grants: storage.grants,
             refreshTokens: storage.refreshTokens, clients: server.clients, authenticator: server.clientAuthenticator,
-            identityAssertions: server.identityAssertions, clock: gateway.clock
+            identityAssertions: server.identityAssertions, dpop: server.dpop, clock: gateway.clock
         )
         .addRoutes(to: router)
         RevocationController(

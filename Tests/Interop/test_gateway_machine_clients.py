@@ -16,6 +16,7 @@ import os
 import secrets
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 
@@ -102,13 +103,19 @@ def devidp_issuer() -> str:
 
 
 @pytest.fixture(scope="module")
-def stack(enterprise, devidp_issuer):
+def unreachable_issuer() -> str:
+    """A trusted issuer nothing answers for: its keys cannot be fetched."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="module")
+def stack(enterprise, devidp_issuer, unreachable_issuer):
     """DevIdP (with the enterprise agent), TodosAPI trusting the gateway's tokens, and the gateway trusting the ID-JAGs
-    of DevIdP and of the test's enterprise."""
+    of DevIdP, of the test's enterprise and of an issuer that is down."""
     port = int(devidp_issuer.rstrip("/").rsplit(":", 1)[1])
     stack = start_stack(
         "devidp", idp_port=port,
-        gateway_env={"IDENTITY_ASSERTION_ISSUERS": f"{devidp_issuer},{enterprise.issuer}"},
+        gateway_env={"IDENTITY_ASSERTION_ISSUERS": f"{devidp_issuer},{enterprise.issuer},{unreachable_issuer}"},
         devidp_env={"DEVIDP_AGENT_CLIENT_ID": AGENT_ID, "DEVIDP_AGENT_CLIENT_SECRET": AGENT_SECRET},
         api_env={"GATEWAY_ISSUER": "{gateway_url}"})
     yield stack
@@ -155,9 +162,8 @@ def private_pem(key: SigningKey) -> str:
 # --- requests -----------------------------------------------------------------------------------------------------
 
 
-def token_request(stack: Stack, data: dict, auth: tuple[str, str] | None = None,
-                  headers: dict | None = None) -> httpx.Response:
-    return httpx.post(f"{stack.gateway_url}/token", data=data, auth=auth, headers=headers)
+def token_request(stack: Stack, data: dict, auth: tuple[str, str] | None = None) -> httpx.Response:
+    return httpx.post(f"{stack.gateway_url}/token", data=data, auth=auth)
 
 
 def assert_oauth_error(response: httpx.Response, status: int, error: str) -> dict:
@@ -183,13 +189,14 @@ def assert_issued(response: httpx.Response, scope: str) -> dict:
 
 
 def client_assertion(key: SigningKey, client_id: str, audience: str, *, headers: dict | None = None,
-                     algorithm: str = "RS256", **changes) -> str:
+                     **changes) -> str:
+    """A private_key_jwt assertion (RFC 7523 §3), RS256 with the key's kid, valid unless `changes` say otherwise."""
     now = int(time.time())
     claims = {"iss": client_id, "sub": client_id, "aud": audience, "exp": now + 120, "iat": now,
               "jti": uuid.uuid4().hex}
     claims.update(changes)
     claims = {name: value for name, value in claims.items() if value is not DROP}
-    return key.sign(claims, headers=headers, algorithm=algorithm)
+    return key.sign(claims, headers=headers)
 
 
 def assertion_form(assertion: str, **extra: str) -> dict:
@@ -221,6 +228,21 @@ async def mcp_session(url: str, auth: httpx.Auth | None = None, token: str | Non
         session = await exits.enter_async_context(ClientSession(read, write))
         await session.initialize()
         yield session
+
+
+def initialize(stack: Stack, token: str) -> httpx.Response:
+    """A plain `initialize` request to /mcp with `token`."""
+    return httpx.post(stack.mcp_url, headers={"Accept": "application/json, text/event-stream",
+                                              "Authorization": f"Bearer {token}"}, json={
+        "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+
+
+def leaves(error: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in leaves(inner)]
+    return [error]
 
 
 def structured(result) -> dict:
@@ -341,9 +363,15 @@ def test_client_credentials_scope_rules(stack: Stack):
     narrowed = token_request(stack, {"grant_type": "client_credentials", "scope": "read:todos",
                                      "resource": stack.mcp_url}, auth=(client_id, secret))
     assert_issued(narrowed, "read:todos")
-    wider = token_request(stack, {"grant_type": "client_credentials", "scope": "read:todos read:billing"},
+    # RFC 6749 §3.3: what was asked for within what the client may have (the SDK asks for a challenge's scope,
+    # offline_access included); refused only when nothing is left.
+    wider = token_request(stack, {"grant_type": "client_credentials", "scope": "read:todos read:billing offline_access"},
                           auth=(client_id, secret))
-    assert_oauth_error(wider, 400, "invalid_scope")
+    assert_issued(wider, "read:todos")
+    for outside in ["read:billing", "offline_access", "admin"]:
+        refused = token_request(stack, {"grant_type": "client_credentials", "scope": outside},
+                                auth=(client_id, secret))
+        assert_oauth_error(refused, 400, "invalid_scope")
     elsewhere = token_request(stack, {"grant_type": "client_credentials", "resource": "https://other.example/mcp"},
                               auth=(client_id, secret))
     assert_oauth_error(elsewhere, 400, "invalid_target")
@@ -357,6 +385,13 @@ def test_client_credentials_scope_rules(stack: Stack):
     posted = token_request(stack, {"grant_type": "client_credentials", "client_id": client_id,
                                    "client_secret": secret})
     assert_oauth_error(posted, 401, "invalid_client")
+    # A confidential client registered at /register is a client of users, not a machine client.
+    registered = httpx.post(f"{stack.gateway_url}/register", json={
+        "client_name": "web app", "redirect_uris": ["http://localhost:3030/callback"],
+        "token_endpoint_auth_method": "client_secret_basic"}).json()
+    web_app = token_request(stack, {"grant_type": "client_credentials"},
+                            auth=(registered["client_id"], registered["client_secret"]))
+    assert_oauth_error(web_app, 400, "unauthorized_client")
 
 
 # === 2. The Python SDK's identity assertion provider, with ID-JAGs from DevIdP =====================================
@@ -399,10 +434,11 @@ def agent_secret(stack: Stack) -> str:
 
 
 def agent_provider(stack: Stack, devidp_issuer: str, agent_secret: str, username: str, idp_scope: str | None,
-                   issued: list[dict], scope: str | None = None) -> IdentityAssertionOAuthProvider:
+                   issued: list[dict]) -> IdentityAssertionOAuthProvider:
+    """The SDK's provider for the enterprise agent (client_secret_post), asking for no scope of its own."""
     return IdentityAssertionOAuthProvider(
         stack.mcp_url, MemoryStorage(), AGENT_ID, agent_secret, stack.gateway_url,
-        devidp_assertions(devidp_issuer, username, idp_scope, issued), scope=scope)
+        devidp_assertions(devidp_issuer, username, idp_scope, issued))
 
 
 def test_sdk_identity_assertion_provider_for_alice(stack: Stack, devidp_issuer: str, agent_secret: str):
@@ -448,7 +484,19 @@ def test_sdk_identity_assertion_provider_limits_bob_to_his_permissions(stack: St
             assert all(todo["owner"] == "auth0|bob" for todo in todos)
 
     anyio.run(run)
+
+    async def write():
+        async with mcp_session(stack.mcp_url, provider) as session:
+            await session.call_tool("add-todo", {"title": "bob may not write"})
+
+    # The SDK steps up on insufficient_scope with a new ID-JAG, which DevIdP again limits to read:todos: the gateway
+    # grants read:todos again, and the SDK gives up on the tool.
+    with pytest.raises(BaseException) as refused:
+        anyio.run(write)
+    errors = [str(error) for error in leaves(refused.value)]
+    assert any("write:todos" in error for error in errors), errors
     assert issued[0]["scope"] == "read:todos"
+    assert all(claims.get("scope") == "read:todos" for claims in issued)
 
 
 def test_bob_gets_no_scope_beyond_his_permissions_when_the_agent_asks_for_none(stack: Stack, devidp_issuer: str,
@@ -468,17 +516,22 @@ def test_bob_gets_no_scope_beyond_his_permissions_when_the_agent_asks_for_none(s
             assert_oauth_error(reply, 400, "invalid_scope")
 
 
-def test_an_id_jag_from_devidp_is_used_once(stack: Stack, devidp_issuer: str, agent_secret: str):
+def test_devidp_id_jags_are_used_once_and_its_other_tokens_are_no_id_jags(stack: Stack, devidp_issuer: str,
+                                                                          agent_secret: str):
     issued: list[dict] = []
     assertion = anyio.run(devidp_assertions(devidp_issuer, "alice", "read:todos", issued), stack.gateway_url,
                           stack.mcp_url)
     form = {"grant_type": JWT_BEARER, "assertion": assertion, "client_id": AGENT_ID, "client_secret": agent_secret}
     assert_issued(token_request(stack, form), "read:todos")
     assert_oauth_error(token_request(stack, form), 400, "invalid_grant")
-    # DevIdP issues ID-JAGs only for the audiences it was told of.
+    # The same issuer's ID token and access token are signed by the same key, but they are not identity assertions.
     signed_in = httpx.post(devidp_issuer + "oauth/token", data={
         "grant_type": "password", "username": "alice", "password": "alice-password", "scope": "openid",
         "client_id": AGENT_ID, "client_secret": AGENT_SECRET}).json()
+    for other in (signed_in["id_token"], signed_in["access_token"]):
+        reply = token_request(stack, {**form, "assertion": other})
+        assert_oauth_error(reply, 400, "invalid_grant")
+    # DevIdP issues ID-JAGs only for the audiences it was told of.
     elsewhere = httpx.post(devidp_issuer + "oauth/token", data={
         "grant_type": TOKEN_EXCHANGE, "requested_token_type": ID_JAG_TOKEN_TYPE,
         "subject_token": signed_in["id_token"], "subject_token_type": ID_TOKEN_TYPE,
@@ -517,49 +570,57 @@ def test_a_replayed_client_assertion(stack: Stack, key_client):
     assert "used before" in body["error_description"]
 
 
-def hostile_client_assertions(stack: Stack, client_id: str, key: SigningKey) -> dict[str, dict]:
+def hostile_client_assertions(stack: Stack, client_id: str, key: SigningKey) -> dict[str, tuple[dict, str]]:
+    """Token requests with a bad client assertion, each with the reason the gateway must give."""
     gateway = stack.gateway_url
     now = int(time.time())
     other_key = SigningKey(key.kid)  # the client's kid, someone else's key
     public_pem = key.public_pem()
     valid_claims = {"iss": client_id, "sub": client_id, "aud": gateway, "exp": now + 120, "iat": now,
                     "jti": uuid.uuid4().hex}
+
+    def signed(**changes) -> dict:
+        headers = changes.pop("headers", None)
+        signer = changes.pop("signer", key)
+        return assertion_form(client_assertion(signer, client_id, gateway, headers=headers, **changes))
+
     return {
-        "wrong audience": assertion_form(client_assertion(key, client_id, "https://other-as.example")),
-        "audience of another endpoint": assertion_form(client_assertion(key, client_id, gateway + "/revoke")),
-        "signed by another key": assertion_form(client_assertion(other_key, client_id, gateway)),
-        "unknown kid": assertion_form(client_assertion(SigningKey("not-registered"), client_id, gateway)),
-        "expired": assertion_form(client_assertion(key, client_id, gateway, exp=now - 300, iat=now - 400)),
-        "valid for more than 600 s": assertion_form(client_assertion(key, client_id, gateway, exp=now + 900)),
-        "not yet valid": assertion_form(client_assertion(key, client_id, gateway, nbf=now + 300)),
-        "no exp": assertion_form(client_assertion(key, client_id, gateway, exp=DROP)),
-        "no jti": assertion_form(client_assertion(key, client_id, gateway, jti=DROP)),
-        "empty jti": assertion_form(client_assertion(key, client_id, gateway, jti="")),
-        "alg none": assertion_form(unsigned({"alg": "none", "kid": key.kid, "typ": "JWT"}, valid_claims)),
-        "HS256 keyed with the public key": assertion_form(
-            hmac_signed(public_pem, {"alg": "HS256", "kid": key.kid, "typ": "JWT"}, valid_claims)),
-        "iss is not sub": assertion_form(client_assertion(key, client_id, gateway, iss="someone-else")),
-        "sub is not iss": assertion_form(client_assertion(key, client_id, gateway, sub="someone-else")),
-        "client_id parameter of another client": assertion_form(
-            client_assertion(key, client_id, gateway), client_id="another-client"),
-        "unknown client_assertion_type": {
-            "grant_type": "client_credentials", "client_assertion": client_assertion(key, client_id, gateway),
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"},
-        "an ID-JAG typed token": assertion_form(
-            client_assertion(key, client_id, gateway, headers={"typ": ID_JAG_TYP})),
-        "an access token typed token": assertion_form(
-            client_assertion(key, client_id, gateway, headers={"typ": "at+jwt"})),
-        "not a JWT": assertion_form("not-a-jwt"),
-        "unknown client": assertion_form(client_assertion(key, "no-such-client", gateway)),
+        "wrong audience": (signed(aud="https://other-as.example"), "audience"),
+        "audience of another endpoint": (signed(aud=gateway + "/revoke"), "audience"),
+        "signed by another key": (signed(signer=other_key), "signature is invalid"),
+        "unknown kid": (signed(signer=SigningKey("not-registered")), "unknown key"),
+        "expired": (signed(exp=now - 300, iat=now - 400), "expired"),
+        "valid for more than 600 s": (signed(exp=now + 900), "more than 10 minutes"),
+        "not yet valid": (signed(nbf=now + 300), "not valid yet"),
+        "no exp": (signed(exp=DROP), "no expiry"),
+        "no jti": (signed(jti=DROP), "no jti"),
+        "empty jti": (signed(jti=""), "no jti"),
+        "alg none": (assertion_form(unsigned({"alg": "none", "kid": key.kid, "typ": "JWT"}, valid_claims)),
+                     "algorithm"),
+        "HS256 keyed with the public key": (assertion_form(
+            hmac_signed(public_pem, {"alg": "HS256", "kid": key.kid, "typ": "JWT"}, valid_claims)), "algorithm"),
+        "iss is not sub": (signed(iss="someone-else"), "iss and sub"),
+        "sub is not iss": (signed(sub="someone-else"), "iss and sub"),
+        "client_id parameter of another client": (
+            {**signed(), "client_id": "another-client"}, "client_id does not match"),
+        "unknown client_assertion_type": (
+            {**signed(), "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"},
+            "client_assertion_type"),
+        "an ID-JAG typed token": (signed(headers={"typ": ID_JAG_TYP}), "type"),
+        "an access token typed token": (signed(headers={"typ": "at+jwt"}), "type"),
+        "not a JWT": (assertion_form("not-a-jwt"), "must be a JWT"),
+        "unknown client": (assertion_form(client_assertion(key, "no-such-client", gateway)), "No client"),
     }
 
 
 def test_hostile_client_assertions_are_refused(stack: Stack, key_client):
     client_id, key = key_client
-    for name, form in hostile_client_assertions(stack, client_id, key).items():
+    for name, (form, reason) in hostile_client_assertions(stack, client_id, key).items():
         reply = token_request(stack, form)
         assert reply.status_code == 401, (name, reply.status_code, reply.text)
-        assert_oauth_error(reply, 401, "invalid_client")
+        body = assert_oauth_error(reply, 401, "invalid_client")
+        assert reason in body["error_description"], (name, body)
+        assert reply.headers["www-authenticate"].startswith("Basic ")
     # The client can still get tokens: nothing above consumed its key or locked it out.
     assert_issued(token_request(stack, assertion_form(client_assertion(key, client_id, stack.gateway_url))),
                   "read:todos")
@@ -585,6 +646,45 @@ def test_client_assertions_and_secrets_do_not_mix(stack: Stack, key_client):
     assert_oauth_error(by_fake_secret, 401, "invalid_client")
 
 
+def test_keys_at_a_jwks_uri_rotate(stack: Stack):
+    keys = JWKSServer()
+    try:
+        first, second = SigningKey("uri-1"), SigningKey("uri-2")
+        keys.publish(first)
+        client_id, _ = add_client(stack, auth="private_key_jwt", scope="read:todos", extra=("--jwks-uri", keys.url))
+        assert_issued(token_request(stack, assertion_form(client_assertion(first, client_id, stack.gateway_url))),
+                      "read:todos")
+        keys.publish(second)
+        time.sleep(5.5)  # a kid not seen yet refetches the JWK Set at most every 5 s
+        assert_issued(token_request(stack, assertion_form(client_assertion(second, client_id, stack.gateway_url))),
+                      "read:todos")
+        # The retired key is gone with the set it was in.
+        retired = token_request(stack, assertion_form(client_assertion(first, client_id, stack.gateway_url)))
+        assert_oauth_error(retired, 401, "invalid_client")
+    finally:
+        keys.shutdown()
+
+
+def test_machine_clients_revoke_their_tokens(stack: Stack, key_client):
+    client_id, key = key_client
+    secret_client = add_client(stack, scope="read:todos")
+    by_secret = assert_issued(token_request(stack, {"grant_type": "client_credentials"}, auth=secret_client),
+                              "read:todos")["access_token"]
+    by_key = assert_issued(token_request(stack, assertion_form(client_assertion(key, client_id, stack.gateway_url))),
+                           "read:todos")["access_token"]
+    revoked = httpx.post(f"{stack.gateway_url}/revoke", data={"token": by_secret}, auth=secret_client)
+    assert revoked.status_code == 200
+    revoked = httpx.post(f"{stack.gateway_url}/revoke", data={
+        "token": by_key, "client_assertion_type": CLIENT_ASSERTION_TYPE,
+        "client_assertion": client_assertion(key, client_id, stack.gateway_url)})
+    assert revoked.status_code == 200
+    for token in (by_secret, by_key):
+        assert initialize(stack, token).status_code == 401
+    # /revoke takes private_key_jwt, and the metadata should say so (RFC 8414 §2).
+    metadata = httpx.get(f"{stack.gateway_url}/.well-known/oauth-authorization-server").json()
+    assert "private_key_jwt" in metadata["revocation_endpoint_auth_methods_supported"], metadata
+
+
 # === 4. Hostile ID-JAGs ===========================================================================================
 
 
@@ -597,6 +697,34 @@ def enterprise_client(stack: Stack):
 
 def jwt_bearer(stack: Stack, client: tuple[str, str], assertion: str, **extra: str) -> httpx.Response:
     return token_request(stack, {"grant_type": JWT_BEARER, "assertion": assertion, **extra}, auth=client)
+
+
+def test_sdk_identity_assertion_provider_with_basic_authentication(stack: Stack, enterprise: Enterprise,
+                                                                   enterprise_client):
+    """The SDK's provider as a client_secret_basic client, with ID-JAGs from the test's enterprise."""
+    client_id, secret = enterprise_client
+    asked: list[tuple[str, str]] = []
+
+    async def assertion_provider(audience: str, resource: str) -> str:
+        asked.append((audience, resource))
+        return enterprise.id_jag(audience, client_id, resource=resource, sub="enterprise|dave", email=DROP,
+                                 name="Dave")
+
+    provider = IdentityAssertionOAuthProvider(stack.mcp_url, MemoryStorage(), client_id, secret, stack.gateway_url,
+                                              assertion_provider, scope="read:todos",
+                                              token_endpoint_auth_method="client_secret_basic")
+
+    async def run():
+        async with mcp_session(stack.mcp_url, provider) as session:
+            me = structured(await session.call_tool("whoami", {}))
+            # Another issuer than the sign-in provider: its users are kept apart by the issuer's name.
+            assert me["sub"] == f"{enterprise.issuer}|enterprise|dave" and me["name"] == "Dave"
+            assert me["email"] is None
+            assert me["scopes"] == ["read:todos"] and me["client_id"] == client_id
+            structured(await session.call_tool("list-todos", {}))
+
+    anyio.run(run)
+    assert asked == [(stack.gateway_url, stack.mcp_url)]
 
 
 def test_a_valid_id_jag_of_the_enterprise(stack: Stack, enterprise: Enterprise, enterprise_client):
@@ -617,58 +745,64 @@ def test_a_valid_id_jag_of_the_enterprise(stack: Stack, enterprise: Enterprise, 
     async def run():
         async with mcp_session(stack.mcp_url, token=issued["access_token"]) as session:
             me = structured(await session.call_tool("whoami", {}))
-            assert me["sub"] == "enterprise|carol" and me["email"] == "carol@enterprise.example"
+            assert me["sub"] == f"{enterprise.issuer}|enterprise|carol" and me["email"] == "carol@enterprise.example"
             assert me["name"] == "Carol Enterprise" and me["client_id"] == client_id
             title = f"Carol's {uuid.uuid4().hex[:6]}"
             structured(await session.call_tool("add-todo", {"title": title}))
             todos = structured(await session.call_tool("list-todos", {}))["todos"]
             assert title in [todo["title"] for todo in todos]
-            assert all(todo["owner"] == "enterprise|carol" for todo in todos)
+            assert all(todo["owner"] == f"{enterprise.issuer}|enterprise|carol" for todo in todos)
 
     anyio.run(run)
 
 
-def hostile_id_jags(stack: Stack, enterprise: Enterprise, client_id: str) -> dict[str, str]:
+def hostile_id_jags(stack: Stack, enterprise: Enterprise, client_id: str) -> dict[str, tuple[str, str]]:
+    """Bad ID-JAGs for `client_id`, each with the reason the gateway must give."""
     gateway = stack.gateway_url
     now = int(time.time())
-    untrusted = Enterprise("enterprise-1")  # the same kid, an issuer the gateway does not trust
+    untrusted = Enterprise(enterprise.key.kid)  # the same kid, an issuer the gateway does not trust
     untrusted.stop()
-    claims = enterprise.claims(gateway, client_id)
+
+    def jag(**changes) -> str:
+        return enterprise.id_jag(gateway, client_id, **changes)
+
     return {
-        "wrong audience": enterprise.id_jag(gateway, client_id, aud="https://other-as.example"),
-        "audience with a trailing slash": enterprise.id_jag(gateway, client_id, aud=gateway + "/"),
-        "the token endpoint as audience": enterprise.id_jag(gateway, client_id, aud=gateway + "/token"),
-        "another client": enterprise.id_jag(gateway, "another-client"),
-        "no client_id": enterprise.id_jag(gateway, client_id, client_id=DROP),
-        "another resource": enterprise.id_jag(gateway, client_id, resource="https://other-mcp.example/mcp"),
-        "a resource on the gateway that is not MCP": enterprise.id_jag(gateway, client_id, resource=gateway + "/token"),
-        "no resource": enterprise.id_jag(gateway, client_id, resource=DROP),
-        "typ JWT": enterprise.id_jag(gateway, client_id, typ="JWT"),
-        "no typ": enterprise.id_jag(gateway, client_id, typ=DROP),
-        "expired": enterprise.id_jag(gateway, client_id, exp=now - 300, iat=now - 400),
-        "valid for more than 600 s": enterprise.id_jag(gateway, client_id, exp=now + 900),
-        "not yet valid": enterprise.id_jag(gateway, client_id, nbf=now + 300),
-        "no exp": enterprise.id_jag(gateway, client_id, exp=DROP),
-        "no sub": enterprise.id_jag(gateway, client_id, sub=DROP),
-        "no jti": enterprise.id_jag(gateway, client_id, jti=DROP),
-        "issuer not trusted": untrusted.id_jag(gateway, client_id, key=untrusted.key),
-        "signed by a key not in the JWKS": enterprise.id_jag(gateway, client_id, key=SigningKey("rogue-kid")),
-        "signed by another key under the trusted kid": enterprise.id_jag(
-            gateway, client_id, key=SigningKey(enterprise.key.kid)),
-        "alg none": unsigned({"alg": "none", "kid": enterprise.key.kid, "typ": ID_JAG_TYP}, claims),
-        "HS256 keyed with the public key": hmac_signed(
+        "wrong audience": (jag(aud="https://other-as.example"), "audience"),
+        "audience with a trailing slash": (jag(aud=gateway + "/"), "audience"),
+        "the token endpoint as audience": (jag(aud=gateway + "/token"), "audience"),
+        "another client": (enterprise.id_jag(gateway, "another-client"), "another client"),
+        "no client_id": (jag(client_id=DROP), "another client"),
+        "another resource": (jag(resource="https://other-mcp.example/mcp"), "resource"),
+        "a resource on the gateway that is not MCP": (jag(resource=gateway + "/token"), "resource"),
+        "no resource": (jag(resource=DROP), "resource"),
+        "typ JWT": (jag(typ="JWT"), "type"),
+        "no typ": (jag(typ=DROP), "type"),
+        "expired": (jag(exp=now - 300, iat=now - 400), "expired"),
+        "valid for more than 600 s": (jag(exp=now + 900), "more than 10 minutes"),
+        "not yet valid": (jag(nbf=now + 300), "not valid yet"),
+        "no exp": (jag(exp=DROP), "no expiry"),
+        "no sub": (jag(sub=DROP), "no subject"),
+        "empty sub": (jag(sub=""), "no subject"),
+        "no jti": (jag(jti=DROP), "no jti"),
+        "issuer not trusted": (untrusted.id_jag(gateway, client_id), "not a trusted"),
+        "signed by a key not in the JWKS": (jag(key=SigningKey("rogue-kid")), "unknown key"),
+        "signed by another key under the trusted kid": (jag(key=SigningKey(enterprise.key.kid)), "signature"),
+        "alg none": (unsigned({"alg": "none", "kid": enterprise.key.kid, "typ": ID_JAG_TYP},
+                              enterprise.claims(gateway, client_id)), "algorithm"),
+        "HS256 keyed with the public key": (hmac_signed(
             enterprise.key.public_pem(), {"alg": "HS256", "kid": enterprise.key.kid, "typ": ID_JAG_TYP},
-            enterprise.claims(gateway, client_id)),
-        "not a JWT": "not-a-jwt",
+            enterprise.claims(gateway, client_id)), "algorithm"),
+        "not a JWT": ("not-a-jwt", "not a JWT"),
     }
 
 
 def test_hostile_id_jags_are_refused(stack: Stack, enterprise: Enterprise, enterprise_client):
     client_id, _ = enterprise_client
-    for name, assertion in hostile_id_jags(stack, enterprise, client_id).items():
+    for name, (assertion, reason) in hostile_id_jags(stack, enterprise, client_id).items():
         reply = jwt_bearer(stack, enterprise_client, assertion)
         assert reply.status_code == 400, (name, reply.status_code, reply.text)
-        assert_oauth_error(reply, 400, "invalid_grant")
+        body = assert_oauth_error(reply, 400, "invalid_grant")
+        assert reason in body["error_description"], (name, body)
 
 
 def test_a_replayed_id_jag(stack: Stack, enterprise: Enterprise, enterprise_client):
@@ -705,6 +839,73 @@ def test_id_jag_scope_and_client_rules(stack: Stack, enterprise: Enterprise, ent
     assert_oauth_error(no_machine, 400, "unauthorized_client")
     missing = token_request(stack, {"grant_type": JWT_BEARER}, auth=enterprise_client)
     assert_oauth_error(missing, 400, "invalid_request")
+
+
+def test_an_id_jag_scope_claim_that_is_not_a_string_widens_nothing(stack: Stack, enterprise: Enterprise,
+                                                                  enterprise_client):
+    """The `scope` of an ID-JAG is a space-separated string. One the gateway cannot read (an array, a number) must
+    not count as no restriction at all: it is refused, or read as the scopes it names."""
+    client_id, _ = enterprise_client
+    for claim, at_most in ((["read:todos"], {"read:todos"}), (7, set()), ({"read:todos": True}, set())):
+        reply = jwt_bearer(stack, enterprise_client, enterprise.id_jag(stack.gateway_url, client_id, scope=claim))
+        if reply.status_code == 200:
+            assert set(reply.json()["scope"].split()) <= at_most, (claim, reply.json())
+        else:
+            assert_oauth_error(reply, 400, "invalid_grant")
+
+
+def test_identity_assertions_for_a_client_of_keys(stack: Stack, enterprise: Enterprise):
+    """jwt-bearer with private_key_jwt: the client proves itself with its key, the enterprise vouches for the user."""
+    key = SigningKey("assertion-client")
+    client_id, _ = add_client(stack, grant="jwt-bearer", auth="private_key_jwt", scope="read:todos",
+                              extra=("--jwks-file", jwks_file(key)))
+    form = {"grant_type": JWT_BEARER, "assertion": enterprise.id_jag(stack.gateway_url, client_id),
+            "client_assertion_type": CLIENT_ASSERTION_TYPE,
+            "client_assertion": client_assertion(key, client_id, stack.gateway_url + "/token")}
+    assert_issued(token_request(stack, form), "read:todos")
+    # A new ID-JAG with the same client assertion: the client assertion is spent.
+    again = {**form, "assertion": enterprise.id_jag(stack.gateway_url, client_id)}
+    assert_oauth_error(token_request(stack, again), 401, "invalid_client")
+
+
+def test_unreachable_keys_are_refused_not_server_errors(stack: Stack, unreachable_issuer: str, enterprise_client):
+    client_id, _ = enterprise_client
+    key = SigningKey("down-1")
+    now = int(time.time())
+    assertion = key.sign({
+        "iss": unreachable_issuer, "sub": "someone", "aud": stack.gateway_url, "client_id": client_id,
+        "resource": stack.mcp_url, "jti": uuid.uuid4().hex, "iat": now, "exp": now + 120}, headers={"typ": ID_JAG_TYP})
+    assert_oauth_error(jwt_bearer(stack, enterprise_client, assertion), 400, "invalid_grant")
+    # A client whose jwks_uri is down.
+    keyed, _ = add_client(stack, auth="private_key_jwt", scope="read:todos",
+                          extra=("--jwks-uri", f"http://127.0.0.1:{free_port()}/jwks.json"))
+    reply = token_request(stack, assertion_form(client_assertion(key, keyed, stack.gateway_url)))
+    assert_oauth_error(reply, 401, "invalid_client")
+
+
+def concurrently(count: int, request) -> list[int]:
+    statuses: list[int] = []
+    barrier = threading.Barrier(count)
+
+    def send() -> None:
+        barrier.wait()
+        statuses.append(request().status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(statuses)
+
+
+def test_an_assertion_sent_many_times_at_once_is_used_once(stack: Stack, enterprise: Enterprise, enterprise_client,
+                                                           key_client):
+    client_id, key = key_client
+    form = assertion_form(client_assertion(key, client_id, stack.gateway_url))
+    assert concurrently(16, lambda: token_request(stack, form)) == [200] + [401] * 15
+    id_jag = enterprise.id_jag(stack.gateway_url, enterprise_client[0])
+    assert concurrently(16, lambda: jwt_bearer(stack, enterprise_client, id_jag)) == [200] + [400] * 15
 
 
 # === 5. Registration and metadata =================================================================================
@@ -795,18 +996,14 @@ def test_a_deleted_machine_client_loses_its_tokens(stack: Stack):
     secret_client = add_client(stack, scope="read:todos")
     key_client_id, _ = add_client(stack, auth="private_key_jwt", scope="read:todos",
                                   extra=("--jwks-file", jwks_file(key)))
-    tokens = {
-        secret_client[0]: assert_issued(token_request(stack, {"grant_type": "client_credentials"},
-                                                      auth=secret_client), "read:todos")["access_token"],
-        key_client_id: assert_issued(token_request(stack, assertion_form(
-            client_assertion(key, key_client_id, stack.gateway_url))), "read:todos")["access_token"],
+    clients = {
+        secret_client[0]: lambda: token_request(stack, {"grant_type": "client_credentials"}, auth=secret_client),
+        key_client_id: lambda: token_request(stack, assertion_form(
+            client_assertion(key, key_client_id, stack.gateway_url))),
     }
-    ping = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}
-    headers = {"Accept": "application/json, text/event-stream"}
-    for client_id, token in tokens.items():
-        working = httpx.post(stack.mcp_url, json=ping, headers={**headers, "Authorization": f"Bearer {token}"})
-        assert working.status_code == 200, working.text
+    for client_id, ask in clients.items():
+        token = assert_issued(ask(), "read:todos")["access_token"]
+        assert initialize(stack, token).status_code == 200
         shown = admin(stack, "client", client_id, "--json")
         assert shown.returncode == 0
         grants = json.loads(shown.stdout)["grants"]
@@ -815,19 +1012,26 @@ def test_a_deleted_machine_client_loses_its_tokens(stack: Stack):
         deleted = admin(stack, "delete-client", client_id)
         assert deleted.returncode == 0, deleted.stderr
         assert "its 1 active grant(s)" in deleted.stdout
+        assert admin(stack, "client", client_id).returncode == 3
         # On SQLite the running gateway is another process than the admin command: it refuses the token when its
         # cache entry ends, at most 10 seconds later (see `admin revoke --help`).
         deadline = time.monotonic() + 12
-        while True:
-            refused = httpx.post(stack.mcp_url, json=ping, headers={**headers, "Authorization": f"Bearer {token}"})
-            if refused.status_code != 200 or time.monotonic() > deadline:
-                break
+        while (refused := initialize(stack, token)).status_code == 200 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert refused.status_code == 401, refused.text
         assert refused.headers["www-authenticate"].startswith("Bearer ")
-        assert admin(stack, "client", client_id).returncode == 3
-    # Nor can they get new tokens.
-    assert_oauth_error(token_request(stack, {"grant_type": "client_credentials"}, auth=secret_client), 401,
-                       "invalid_client")
-    again = token_request(stack, assertion_form(client_assertion(key, key_client_id, stack.gateway_url)))
-    assert_oauth_error(again, 401, "invalid_client")
+        # Nor does the deleted client get a new token (the gateway may still remember the client for a while; it
+        # must refuse it all the same, never fail).
+        assert_oauth_error(ask(), 401, "invalid_client")
+
+
+def test_a_client_registered_again_under_its_id_answers_to_its_new_secret_only(stack: Stack):
+    """The operator rotates a machine client's secret (and narrows its scope) by deleting it and adding it again with
+    the same --id: from then on, the old secret gets nothing and the new one works."""
+    old = add_client(stack, scope="read:todos write:todos", extra=("--id", f"rotated-{uuid.uuid4().hex[:8]}"))
+    assert_issued(token_request(stack, {"grant_type": "client_credentials"}, auth=old), "read:todos write:todos")
+    assert admin(stack, "delete-client", old[0]).returncode == 0
+    new = add_client(stack, scope="read:todos", extra=("--id", old[0]))
+    by_old_secret = token_request(stack, {"grant_type": "client_credentials"}, auth=old)
+    assert_oauth_error(by_old_secret, 401, "invalid_client")
+    assert_issued(token_request(stack, {"grant_type": "client_credentials"}, auth=new), "read:todos")

@@ -31,7 +31,7 @@ struct CORSTests {
             #expect(response.headers[.accessControlAllowMethods] == "GET, POST, DELETE, OPTIONS")
             #expect(
                 response.headers[.accessControlAllowHeaders]
-                    == "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID")
+                    == "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID, DPoP")
             #expect(response.headers[.vary] == "Origin")
             #expect(response.headers[.accessControlAllowCredentials] == nil)
             #expect(response.headers[.wwwAuthenticate] == nil)
@@ -64,7 +64,7 @@ struct CORSTests {
             #expect(reply.response.headers[.accessControlAllowOrigin] == Self.inspector)
             #expect(
                 reply.response.headers[.accessControlExposeHeaders]
-                    == "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate")
+                    == "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate, DPoP-Nonce")
 
             let token = try await client.postForm(
                 "/token", [("grant_type", "authorization_code"), ("code", "nope")], headers: [.origin: Self.inspector])

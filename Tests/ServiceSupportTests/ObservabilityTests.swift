@@ -153,7 +153,8 @@ struct ReadinessAndMetricsTests {
                 #expect(body["checks"]?["database"] == "the database does not answer")
                 #expect(body["checks"]?["keys"] == "no answer within 2 s")
             }
-            #expect(ContinuousClock.now - started < .seconds(10))
+            // Well before the stuck check would end (30 s), even on a loaded machine.
+            #expect(ContinuousClock.now - started < .seconds(25))
         }
     }
 

@@ -89,8 +89,12 @@ struct TokenExchangeGrant {
         guard let userID = idToken.subject, let user = configuration.users.user(id: userID) else {
             throw ErrorResponse.invalidGrant("The subject_token names no user of this tenant")
         }
-        let requested = ScopeSet(spaceSeparated: try parameters.single("scope") ?? "")
-        let scope = requested.intersection(ScopeSet(user.permissions))
+        // The scope claim is always there: what was asked for, within the user's permissions (all of them when
+        // nothing was asked for); an MCP server grants no more.
+        let permissions = ScopeSet(user.permissions)
+        let scope =
+            try parameters.single("scope").map { ScopeSet(spaceSeparated: $0).intersection(permissions) }
+            ?? permissions
         let now = issuer.clock.now
         var claims: [String: JSONValue] = [
             "iss": .string(configuration.issuer), "sub": .string(user.userID), "aud": .string(audience),
@@ -99,8 +103,8 @@ struct TokenExchangeGrant {
             "exp": .integer(Int64(now.addingTimeInterval(Self.identityAssertionLifetime).timeIntervalSince1970)),
             "email": .string(user.email), "name": .string(user.name),
             "auth_time": .integer(Int64(idToken.claims["auth_time"]?.doubleValue ?? now.timeIntervalSince1970)),
+            "scope": .string(scope.description),
         ]
-        if !scope.isEmpty { claims["scope"] = .string(scope.description) }
         var response = TokenResponse(
             accessToken: try issuer.signingKey.sign(claims, type: "oauth-id-jag+jwt"),
             expiresIn: Int(Self.identityAssertionLifetime), scope: scope.description)

@@ -36,8 +36,10 @@ struct ClientDirectory: Sendable {
         if ClientMetadataDocumentURL.isCandidate(clientID), documents == nil { return nil }
         if let known = recent.client(clientID) { return known }
         guard let client = try await store.client(id: clientID) else { return nil }
-        // A metadata document client's record changes when its document does: not kept.
-        if !ClientMetadataDocumentURL.isCandidate(clientID) { recent.remember(client) }
+        // A metadata document client's record changes when its document does: not kept. Nor are the clients the
+        // operator registered (they carry a scope): they get tokens without a code or a grant, so deleting one, or
+        // replacing its secret, must take effect at once.
+        if !ClientMetadataDocumentURL.isCandidate(clientID), client.scope == nil { recent.remember(client) }
         return client
     }
 }

@@ -69,6 +69,9 @@ struct AuthorizationServerSettings: Sendable {
     /// `IDENTITY_ASSERTION_ISSUERS`: the enterprise identity providers whose identity assertions (ID-JAG) `/token`
     /// accepts with the JWT-bearer grant; none by default.
     var identityAssertionIssuers: [String] = []
+    /// `DPOP_NONCE_REQUIRED`: DPoP proofs must carry a nonce the gateway issued (RFC 9449 §8); by default a nonce is
+    /// offered in `DPoP-Nonce` and checked when a proof carries one.
+    var dpopNonceRequired = false
 
     static func load(from settings: Settings) throws(ConfigurationError) -> AuthorizationServerSettings {
         let issuers = settings.list("IDENTITY_ASSERTION_ISSUERS", default: [])
@@ -92,7 +95,8 @@ struct AuthorizationServerSettings: Sendable {
             unusedClientLifetime: try settings.duration(
                 "UNUSED_CLIENT_TTL", default: 86_400, in: 600...365 * 86_400),
             clientMetadataDocuments: try ClientMetadataDocumentSettings.load(from: settings),
-            identityAssertionIssuers: issuers)
+            identityAssertionIssuers: issuers,
+            dpopNonceRequired: try settings.boolean("DPOP_NONCE_REQUIRED", default: false))
     }
 }
 

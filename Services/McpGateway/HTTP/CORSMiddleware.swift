@@ -21,9 +21,9 @@ struct CORSMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static var allowMethods: String { "GET, POST, DELETE, OPTIONS" }
     static var allowHeaders: String {
-        "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID"
+        "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID, DPoP"
     }
-    static var exposeHeaders: String { "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate" }
+    static var exposeHeaders: String { "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate, DPoP-Nonce" }
     /// How long a browser may reuse a preflight answer (browsers cap it, Chromium at 2 hours).
     static var maxAge: String { "7200" }
 

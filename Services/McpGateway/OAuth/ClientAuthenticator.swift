@@ -81,10 +81,13 @@ struct ClientAssertions: Sendable {
         let verifier = JWTVerifier(
             configuration: .init(
                 issuer: id, audiences: audiences, allowedAlgorithms: ClientKeys.algorithms, cacheCapacity: 0,
-                acceptedTypes: ["jwt", "client-authentication+jwt"]),
+                acceptedTypes: ["jwt", "client-authentication+jwt"],
+                // A client with one key for the algorithm need not name it (the Python SDK's assertions do not).
+                allowsMissingKeyID: true),
             keys: keys, clock: oneTime.clock)
         do {
-            _ = try await oneTime.verify(assertion, with: verifier, namespace: "client:" + id)
+            let token = try await oneTime.check(assertion, with: verifier)
+            try await oneTime.consume(token, namespace: "client:" + id, leeway: verifier.configuration.leeway)
         } catch {
             throw refused("The client assertion is not valid: \(error.message)")
         }

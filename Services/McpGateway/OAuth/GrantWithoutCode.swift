@@ -10,18 +10,24 @@ struct GrantWithoutCode: Sendable {
     let accessTokenLifetime: TimeInterval
     let resource: String
 
-    /// The scope a client gets: what it asked for (or, if nothing, all it may have), which must lie within `allowed`.
+    /// The scope a client gets (RFC 6749 §3.3): what it asked for within what it may have (all it may have when it
+    /// asks for nothing). `offline_access` means nothing here, as no refresh token is issued. Refused only when
+    /// nothing is left: clients ask for what a 401 challenge named, which may be more than they may have.
     static func scope(requested: String?, allowed: ScopeSet) throws -> ScopeSet {
-        guard let requested else { return allowed }
-        let scope = ScopeSet(spaceSeparated: requested)
-        guard !scope.isEmpty, allowed.isSuperset(of: scope) else {
+        let allowed = allowed.subtracting(["offline_access"])
+        let scope = requested.map { ScopeSet(spaceSeparated: $0).intersection(allowed) } ?? allowed
+        guard !scope.isEmpty else {
             throw ErrorResponse.invalidScope(
-                "This client may be granted \(allowed.isEmpty ? "no scope" : allowed.description), not \(requested)")
+                "This client may be granted \(allowed.isEmpty ? "no scope" : allowed.description), not \(requested ?? "")"
+            )
         }
         return scope
     }
 
-    func issue(user: UserProfile?, client: RegisteredClient, scope: ScopeSet, now: Date) async throws -> TokenResponse {
+    /// `binding`: the thumbprint of the DPoP key the token is bound to, if the request proved one.
+    func issue(user: UserProfile?, client: RegisteredClient, scope: ScopeSet, binding: String?, now: Date)
+        async throws -> TokenResponse
+    {
         let access = GatewayTokenFormat.newAccessToken()
         let expiresAt = now.addingTimeInterval(accessTokenLifetime)
         let grant = Grant(
@@ -29,8 +35,10 @@ struct GrantWithoutCode: Sendable {
             upstream: nil, createdAt: now, expiresAt: expiresAt)
         let record = AccessTokenRecord(
             digest: SecretDigest.hex(access), grantID: grant.id, clientID: client.id, scope: scope,
-            resource: resource, expiresAt: expiresAt)
+            resource: resource, expiresAt: expiresAt, dpopJKT: binding)
         try await grants.insert(grant: grant, issuing: IssuedTokens(access: record, refreshDigest: nil))
-        return TokenResponse(accessToken: access, expiresIn: Int(accessTokenLifetime), scope: scope.description)
+        var response = TokenResponse(accessToken: access, expiresIn: Int(accessTokenLifetime), scope: scope.description)
+        if binding != nil { response.tokenType = "DPoP" }
+        return response
     }
 }

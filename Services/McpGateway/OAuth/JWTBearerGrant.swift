@@ -21,6 +21,15 @@ struct JWTBearerGrant: Sendable {
     let issuing: GrantWithoutCode
     /// The names of the MCP resource (`/mcp`, `/sse`) an assertion's `resource` may carry.
     let resources: [String]
+    /// The issuer of the provider users sign in with (`AUTH_MODE=gateway`): its subjects are the users'.
+    let signInIssuer: String
+
+    /// The user an assertion names. The subjects of the sign-in provider are the users' own, whichever way they
+    /// arrive; another enterprise issuer's are kept apart (`<issuer>|<sub>`), so that no trusted issuer can speak
+    /// for users of another.
+    func subject(_ subject: String, issuer: String) -> String {
+        issuer == signInIssuer ? subject : issuer + "|" + subject
+    }
 
     /// Verifiers for `issuers`, their keys fetched from each one's discovery document with `fetcher`.
     static func verifiers(
@@ -42,7 +51,9 @@ struct JWTBearerGrant: Sendable {
             }, uniquingKeysWith: { first, _ in first })
     }
 
-    func issue(_ parameters: FormParameters, client: RegisteredClient, now: Date) async throws -> TokenResponse {
+    func issue(_ parameters: FormParameters, client: RegisteredClient, binding: String?, now: Date) async throws
+        -> TokenResponse
+    {
         let assertion = try parameters.required("assertion")
         guard let issuer = (try? UnverifiedClaims.read(assertion))?["iss"]?.stringValue else {
             throw ErrorResponse.invalidGrant("The assertion is not a JWT naming its issuer")
@@ -51,7 +62,7 @@ struct JWTBearerGrant: Sendable {
             throw ErrorResponse.invalidGrant("The assertion's issuer is not a trusted enterprise identity provider")
         }
         let token: VerifiedToken
-        do { token = try await oneTime.verify(assertion, with: verifier, namespace: "id-jag:" + issuer) } catch {
+        do { token = try await oneTime.check(assertion, with: verifier) } catch {
             throw ErrorResponse.invalidGrant("The identity assertion is not valid: \(error.message)")
         }
         guard token.string("client_id") == client.id else {
@@ -72,11 +83,21 @@ struct JWTBearerGrant: Sendable {
         }
         // What the client may have, narrowed to what the enterprise granted when the assertion says.
         var allowed = client.scope ?? []
-        if let asserted = token.string("scope") { allowed = allowed.intersection(ScopeSet(spaceSeparated: asserted)) }
+        switch token.claims["scope"] {
+        case nil: break
+        case .string(let asserted)?: allowed = allowed.intersection(ScopeSet(spaceSeparated: asserted))
+        default: throw ErrorResponse.invalidGrant("The identity assertion's scope is not a space-separated string")
+        }
         let scope = try GrantWithoutCode.scope(requested: try parameters.single("scope"), allowed: allowed)
+        // Spent only now, once everything else about it holds.
+        do {
+            try await oneTime.consume(token, namespace: "id-jag:" + issuer, leeway: verifier.configuration.leeway)
+        } catch {
+            throw ErrorResponse.invalidGrant("The identity assertion is not valid: \(error.message)")
+        }
         let user = UserProfile(
-            subject: token.subject ?? "", name: token.string("name") ?? token.string("preferred_username"),
-            email: token.string("email"))
-        return try await issuing.issue(user: user, client: client, scope: scope, now: now)
+            subject: subject(token.subject ?? "", issuer: issuer),
+            name: token.string("name") ?? token.string("preferred_username"), email: token.string("email"))
+        return try await issuing.issue(user: user, client: client, scope: scope, binding: binding, now: now)
     }
 }

@@ -58,7 +58,9 @@ struct MetadataController {
             ],
             "token_endpoint_auth_signing_alg_values_supported": .array(
                 SignatureAlgorithm.all.map { .string($0.rawValue) }),
-            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": [
+                "none", "client_secret_basic", "client_secret_post", "private_key_jwt",
+            ],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": true,
             "service_documentation": .string(base + "/"),
@@ -71,12 +73,30 @@ struct MetadataController {
                 ]
             }
         }
+        // DPoP-bound tokens on request (RFC 9449 §5.1).
+        metadata["dpop_signing_alg_values_supported"] = .array(
+            DPoPProof.algorithms.map(\.rawValue).sorted().map(JSONValue.string))
         // The keys of the tokens the gateway signs for TodosAPI.
         metadata["jwks_uri"] = .string(base + "/.well-known/jwks.json")
         return .object(metadata)
     }
 
     func protectedResourceMetadata(resource: String, authorizationServers: [String]) -> JSONValue {
+        guard case .authorizationServer = configuration.mode else {
+            return baseProtectedResourceMetadata(resource: resource, authorizationServers: authorizationServers)
+        }
+        // The gateway's own tokens may be DPoP-bound (RFC 9728 §2); they need not be.
+        guard
+            case .object(var metadata) = baseProtectedResourceMetadata(
+                resource: resource, authorizationServers: authorizationServers)
+        else { return [:] }
+        metadata["dpop_signing_alg_values_supported"] = .array(
+            DPoPProof.algorithms.map(\.rawValue).sorted().map(JSONValue.string))
+        metadata["dpop_bound_access_tokens_required"] = false
+        return .object(metadata)
+    }
+
+    private func baseProtectedResourceMetadata(resource: String, authorizationServers: [String]) -> JSONValue {
         [
             "resource": .string(resource),
             "authorization_servers": .array(authorizationServers.map(JSONValue.string)),

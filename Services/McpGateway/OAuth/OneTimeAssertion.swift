@@ -27,24 +27,28 @@ struct OneTimeAssertion: Sendable {
         }
     }
 
-    /// Verifies `jwt` with `verifier`, then records it as used; `namespace` keeps the `jti`s of different issuers
-    /// apart.
-    func verify(_ jwt: String, with verifier: JWTVerifier, namespace: String) async throws(Failure) -> VerifiedToken {
+    /// Verifies `jwt` with `verifier`, and that it has a `jti` and a short life. It is not used up yet: the caller
+    /// checks what else it must say, then ``consume(_:namespace:leeway:)``s it, so that an assertion refused for
+    /// another reason (presented by the wrong client, say) is not spent.
+    func check(_ jwt: String, with verifier: JWTVerifier) async throws(Failure) -> VerifiedToken {
         let token: VerifiedToken
         do { token = try await verifier.verify(jwt) } catch { throw .invalid(error) }
         guard let id = token.string("jti"), !id.isEmpty else { throw .missingID }
-        let now = clock.now
-        guard token.expiresAt.timeIntervalSince(now) <= Self.maximumLifetime else { throw .tooLongLived }
+        guard token.expiresAt.timeIntervalSince(clock.now) <= Self.maximumLifetime else { throw .tooLongLived }
+        return token
+    }
+
+    /// Records `token` as used, on every instance; throws ``Failure/replayed`` if it was before. `namespace` keeps the
+    /// `jti`s of different issuers apart; `leeway` is the verifier's, during which an expired token still verifies.
+    func consume(_ token: VerifiedToken, namespace: String, leeway: TimeInterval) async throws(Failure) {
         let used: Bool
         do {
             used = try await usedAssertions.markUsed(
-                digest: SecretDigest.hex(namespace + "\u{0}" + id),
-                // Kept past its expiry by the verifier's leeway, during which it would still verify.
-                expiresAt: token.expiresAt.addingTimeInterval(verifier.configuration.leeway), now: now)
+                digest: SecretDigest.hex(namespace + "\u{0}" + (token.string("jti") ?? "")),
+                expiresAt: token.expiresAt.addingTimeInterval(leeway), now: clock.now)
         } catch {
             throw .invalid(.keysUnavailable.with(message: "The gateway could not record the assertion; retry"))
         }
         guard used else { throw .replayed }
-        return token
     }
 }

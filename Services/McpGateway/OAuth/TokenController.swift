@@ -18,6 +18,8 @@ struct TokenController {
     let authenticator: ClientAuthenticator
     /// Present when `IDENTITY_ASSERTION_ISSUERS` names trusted enterprise providers.
     let identityAssertions: JWTBearerGrant?
+    /// DPoP proofs: a request with one gets tokens bound to its key (RFC 9449 §5).
+    let dpop: DPoPChecker
     let clock: any WallClock
 
     static let grantTypes = ["authorization_code", "refresh_token", "client_credentials", JWTBearerGrant.grantType]
@@ -54,6 +56,11 @@ struct TokenController {
         guard client.grantTypes.contains(grantType) else {
             throw ErrorResponse.unauthorizedClient("This client did not register the \(grantType) grant")
         }
+        let proof: DPoPProof?
+        do { proof = try await dpop.proof(of: request, url: configuration.publicURL + "/token") } catch {
+            throw dpop.tokenEndpointError(error)
+        }
+        let binding = proof?.thumbprint
         // RFC 8707 §2: `resource` may be repeated; every value must be a resource of this server.
         let resources = parameters.pairs.filter { $0.name == "resource" && !$0.value.isEmpty }.map(\.value)
         if resources.contains(where: { !configuration.isOwnResource($0) }) {
@@ -62,24 +69,29 @@ struct TokenController {
         }
         let response: TokenResponse
         switch grantType {
-        case "authorization_code": response = try await redeemCode(parameters, client: client, context: context)
-        case "refresh_token": response = try await refresh(parameters, client: client, context: context)
+        case "authorization_code":
+            response = try await redeemCode(parameters, client: client, binding: binding, context: context)
+        case "refresh_token":
+            response = try await refresh(parameters, client: client, binding: binding, context: context)
         case "client_credentials":
             // RFC 6749 §4.4: a token for the client itself, within the scope the operator allowed it.
             response = try await issuing.issue(
                 user: nil, client: client,
                 scope: try GrantWithoutCode.scope(
                     requested: try parameters.single("scope"), allowed: client.scope ?? []),
-                now: clock.now)
+                binding: binding, now: clock.now)
         default:
             guard let identityAssertions else { throw ErrorResponse.unsupportedGrantType(grantType) }
-            response = try await identityAssertions.issue(parameters, client: client, now: clock.now)
+            response = try await identityAssertions.issue(
+                parameters, client: client, binding: binding, now: clock.now)
         }
         if grantType == "client_credentials" || grantType == JWTBearerGrant.grantType {
             context.logger.info(
                 "Tokens issued", metadata: ["oauth.client_id": "\(client.id)", "oauth.grant_type": "\(grantType)"])
         }
-        return try JSONResponse.make(response)
+        var answer = try JSONResponse.make(response)
+        if proof != nil { answer.headers.append(contentsOf: dpop.nonceHeader()) }
+        return answer
     }
 
     var issuing: GrantWithoutCode {
@@ -87,9 +99,9 @@ struct TokenController {
             grants: grants, accessTokenLifetime: settings.accessTokenLifetime, resource: configuration.resource)
     }
 
-    private func redeemCode(_ parameters: FormParameters, client: RegisteredClient, context: GatewayRequestContext)
-        async throws -> TokenResponse
-    {
+    private func redeemCode(
+        _ parameters: FormParameters, client: RegisteredClient, binding: String?, context: GatewayRequestContext
+    ) async throws -> TokenResponse {
         let code = try parameters.required("code")
         let verifier = try parameters.required("code_verifier")
         let redirectURI = try parameters.single("redirect_uri")
@@ -121,13 +133,16 @@ struct TokenController {
         guard let grant = try await grants.grant(id: record.grantID), grant.isActive(at: now) else {
             throw ErrorResponse.invalidGrant("The authorization was revoked")
         }
-        let (tokens, access, refresh) = issue(grant: GrantSummary(grant), client: client, scope: grant.scope, now: now)
+        var (tokens, access, refresh) = issue(
+            grant: GrantSummary(grant), client: client, scope: grant.scope, binding: binding, now: now)
+        // RFC 9449 §5: the refresh tokens of a public client are bound to the key it proved.
+        if client.isPublic, tokens.refreshDigest != nil { tokens.refreshBinding = binding }
         switch try await codes.redeem(codeDigest: digest, issuing: tokens, now: now) {
         case .redeemed:
             context.logger.info(
                 "Tokens issued",
                 metadata: ["oauth.client_id": "\(client.id)", "oauth.grant_type": "authorization_code"])
-            return response(access: access, refresh: refresh, scope: grant.scope)
+            return response(access: access, refresh: refresh, scope: grant.scope, bound: binding != nil)
         case .replayed:
             GatewayMetrics.codeReplay()
             AuditLog.shared.record(
@@ -140,9 +155,9 @@ struct TokenController {
         }
     }
 
-    private func refresh(_ parameters: FormParameters, client: RegisteredClient, context: GatewayRequestContext)
-        async throws -> TokenResponse
-    {
+    private func refresh(
+        _ parameters: FormParameters, client: RegisteredClient, binding: String?, context: GatewayRequestContext
+    ) async throws -> TokenResponse {
         let presented = try parameters.required("refresh_token")
         let now = clock.now
         let digest = SecretDigest.hex(presented)
@@ -152,6 +167,12 @@ struct TokenController {
         guard grant.isActive(at: now) else {
             throw ErrorResponse.invalidGrant("The refresh token was revoked or expired")
         }
+        if let bound = grant.dpopJKT, binding != bound {
+            throw ErrorResponse(
+                status: .badRequest, code: "invalid_dpop_proof",
+                message: "This refresh token is bound to a DPoP key: send a DPoP proof signed with it",
+                headers: dpop.nonceHeader())
+        }
         var scope = grant.scope
         if let requested = try parameters.single("scope").map(ScopeSet.init(spaceSeparated:)) {
             guard grant.scope.isSuperset(of: requested) else {
@@ -160,13 +181,14 @@ struct TokenController {
             }
             scope = requested
         }
-        let (tokens, access, refresh) = issue(grant: grant, client: client, scope: scope, now: now, forceRefresh: true)
+        let (tokens, access, refresh) = issue(
+            grant: grant, client: client, scope: scope, binding: binding, now: now, forceRefresh: true)
         let graceUntil = now.addingTimeInterval(settings.refreshTokenReuseInterval)
         switch try await refreshTokens.rotate(
             refreshDigest: digest, grantID: grant.id, issuing: tokens, now: now, graceUntil: graceUntil)
         {
         case .rotated:
-            return response(access: access, refresh: refresh, scope: scope)
+            return response(access: access, refresh: refresh, scope: scope, bound: binding != nil)
         case .reused:
             // An older token, or the previous one after its grace: the grant is revoked.
             GatewayMetrics.refreshReuse()
@@ -180,7 +202,8 @@ struct TokenController {
     }
 
     private func issue(
-        grant: GrantSummary, client: RegisteredClient, scope: ScopeSet, now: Date, forceRefresh: Bool = false
+        grant: GrantSummary, client: RegisteredClient, scope: ScopeSet, binding: String?, now: Date,
+        forceRefresh: Bool = false
     )
         -> (IssuedTokens, access: String, refresh: String?)
     {
@@ -190,13 +213,16 @@ struct TokenController {
         let refresh = wantsRefresh ? GatewayTokenFormat.newRefreshToken() : nil
         let record = AccessTokenRecord(
             digest: SecretDigest.hex(access), grantID: grant.id, clientID: client.id, scope: scope,
-            resource: grant.resource, expiresAt: now.addingTimeInterval(settings.accessTokenLifetime))
+            resource: grant.resource, expiresAt: now.addingTimeInterval(settings.accessTokenLifetime),
+            dpopJKT: binding)
         return (IssuedTokens(access: record, refreshDigest: refresh.map(SecretDigest.hex)), access, refresh)
     }
 
-    private func response(access: String, refresh: String?, scope: ScopeSet) -> TokenResponse {
-        TokenResponse(
+    private func response(access: String, refresh: String?, scope: ScopeSet, bound: Bool) -> TokenResponse {
+        var response = TokenResponse(
             accessToken: access, expiresIn: Int(settings.accessTokenLifetime), scope: scope.description,
             refreshToken: refresh)
+        if bound { response.tokenType = "DPoP" }
+        return response
     }
 }

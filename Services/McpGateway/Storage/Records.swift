@@ -129,6 +129,9 @@ struct Grant: Codable, Sendable {
     var currentRefreshDigest: String?
     var previousRefreshDigest: String?
     var previousRefreshValidUntil: Date? = nil
+    /// The thumbprint of the key a public client proved with DPoP when the grant began: its refresh tokens are bound
+    /// to that key (RFC 9449 §5).
+    var dpopJKT: String? = nil
 
     func isActive(at now: Date) -> Bool { revokedAt == nil && expiresAt > now }
 }
@@ -153,6 +156,8 @@ struct AccessTokenRecord: Codable, Sendable {
     var scope: ScopeSet
     var resource: String
     var expiresAt: Date
+    /// The thumbprint of the key the token is bound to (DPoP, RFC 9449); `nil` for a bearer token.
+    var dpopJKT: String? = nil
 }
 
 /// The tokens one token request issues: an access token, and a refresh token when the grant includes
@@ -160,6 +165,8 @@ struct AccessTokenRecord: Codable, Sendable {
 struct IssuedTokens: Sendable {
     var access: AccessTokenRecord
     var refreshDigest: String?
+    /// With the first refresh token of a public client that proved a DPoP key: the key its refresh tokens are bound to.
+    var refreshBinding: String? = nil
 }
 
 /// A key of the gateway's ``SigningKeyRing``: its `kid`, its PKCS#8 PEM sealed with ``TokenCipher`` (the `kid` is the

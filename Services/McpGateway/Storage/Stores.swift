@@ -140,11 +140,14 @@ struct GrantSummary: Sendable, Equatable {
     var resource: String
     var expiresAt: Date
     var revokedAt: Date?
+    /// The DPoP key the grant's refresh tokens are bound to (public clients that began it with a proof).
+    var dpopJKT: String? = nil
 
     init(
         id: String, clientID: String, user: UserProfile?, scope: ScopeSet, resource: String, expiresAt: Date,
-        revokedAt: Date?
+        revokedAt: Date?, dpopJKT: String? = nil
     ) {
+        self.dpopJKT = dpopJKT
         self.id = id
         self.clientID = clientID
         self.user = user
@@ -157,7 +160,7 @@ struct GrantSummary: Sendable, Equatable {
     init(_ grant: Grant) {
         self.init(
             id: grant.id, clientID: grant.clientID, user: grant.user, scope: grant.scope, resource: grant.resource,
-            expiresAt: grant.expiresAt, revokedAt: grant.revokedAt)
+            expiresAt: grant.expiresAt, revokedAt: grant.revokedAt, dpopJKT: grant.dpopJKT)
     }
 
     func isActive(at now: Date) -> Bool { revokedAt == nil && expiresAt > now }

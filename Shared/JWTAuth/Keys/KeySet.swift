@@ -69,7 +69,8 @@ public struct KeySet: Sendable {
         return KeySet(keys)
     }
 
-    private static func parseKey(_ entry: JSONValue, allowedAlgorithms: Set<SignatureAlgorithm>) async throws
+    /// One public JWK as a ``VerificationKey`` for the allowed algorithms its `kty` (and `alg`, if any) permit.
+    static func parseKey(_ entry: JSONValue, allowedAlgorithms: Set<SignatureAlgorithm>) async throws
         -> VerificationKey
     {
         guard let jwk = entry.objectValue else { throw SkipReason("not a JSON object") }

@@ -11,16 +11,18 @@ protocol MCPAuthenticator: Sendable {
     func authenticate(_ request: Request, challenge: MCPBearerChallenge) async throws -> MCPCaller
 }
 
-/// `AUTH_MODE=gateway`: the gateway's own opaque access tokens, looked up by digest, bound to the MCP resource.
+/// `AUTH_MODE=gateway`: the gateway's own opaque access tokens, looked up by digest, bound to the MCP resource; a
+/// token bound to a DPoP key only with `Authorization: DPoP` and a proof of that key for this request (RFC 9449 §7).
 struct GatewayTokenAuthenticator: MCPAuthenticator {
     let configuration: GatewayConfiguration
     let accessTokens: any AccessTokenStore
     let tokens: UpstreamTokenService
     let downstream: GrantDownstreamCredentials
+    let dpop: DPoPChecker
     let clock: any WallClock
 
     func authenticate(_ request: Request, challenge: MCPBearerChallenge) async throws -> MCPCaller {
-        let token = try challenge.token(of: request)
+        let (token, dpopScheme) = try challenge.credentials(of: request)
         guard token.hasPrefix(GatewayTokenFormat.accessTokenPrefix),
             let found = try await accessTokens.accessToken(digest: SecretDigest.hex(token), now: clock.now)
         else {
@@ -29,6 +31,26 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
         let (record, grant) = (found.token, found.grant)
         guard AuthorizationRequestValidator.sameResource(record.resource, configuration.resource) else {
             throw challenge.error(BearerAuthError.invalidAudience)
+        }
+        if let bound = record.dpopJKT {
+            guard dpopScheme else {
+                throw challenge.error(
+                    BearerAuthError.rejected(
+                        "This access token is bound to a DPoP key: send it as 'Authorization: DPoP <token>' with a"
+                            + " DPoP proof"))
+            }
+            let proof: DPoPProof?
+            do {
+                proof = try await dpop.proof(
+                    of: request, url: configuration.publicURL + request.uri.path, accessToken: token)
+            } catch { throw dpop.resourceError(error) }
+            guard let proof else { throw dpop.resourceError(.invalid("The request has no DPoP proof")) }
+            guard proof.thumbprint == bound else {
+                throw dpop.resourceError(.invalid("The DPoP proof is signed by another key than the token's"))
+            }
+        } else if dpopScheme {
+            throw challenge.error(
+                BearerAuthError.rejected("This access token is not bound to a DPoP key: send it as a Bearer token"))
         }
         let identity =
             grant.user.map {
@@ -106,7 +128,25 @@ struct MCPBearerChallenge: Sendable {
     /// `<PUBLIC_URL>/.well-known/oauth-protected-resource/mcp` (or `/sse` for the legacy transport's endpoints).
     let resourceMetadataURL: String
 
+    /// The access token of `Authorization: Bearer <token>` or (RFC 9449 §7.1) `Authorization: DPoP <token>`, and
+    /// whether it came with the DPoP scheme.
+    func credentials(of request: Request) throws -> (token: String, dpop: Bool) {
+        try refuseTokenInQuery(request)
+        let values = request.headers[values: .authorization]
+        if values.count == 1, let value = values.first, value.count > 5, value.prefix(5).lowercased() == "dpop " {
+            do {
+                return (try BearerCredentials.token(fromAuthorization: "Bearer " + value.dropFirst(5)), true)
+            } catch { throw self.error(error) }
+        }
+        return (try token(of: request), false)
+    }
+
     func token(of request: Request) throws -> String {
+        try refuseTokenInQuery(request)
+        do { return try request.bearerToken() } catch { throw self.error(error) }
+    }
+
+    private func refuseTokenInQuery(_ request: Request) throws {
         // On the raw query, so that a value the form decoder refuses cannot hide the parameter.
         if let query = request.uri.query,
             query.split(separator: "&").contains(where: { $0.lowercased().hasPrefix("access_token") })
@@ -115,7 +155,6 @@ struct MCPBearerChallenge: Sendable {
                 BearerAuthError.malformedAuthorization.with(
                     message: "Access tokens in the query string are refused: send 'Authorization: Bearer <token>'"))
         }
-        do { return try request.bearerToken() } catch { throw self.error(error) }
     }
 
     func error(_ error: BearerAuthError) -> ErrorResponse {

@@ -23,7 +23,8 @@ struct PostgresAccessTokenStore: AccessTokenStore {
             clientID: try cells["t_client_id"].decode(String.self),
             scope: ScopeSet(spaceSeparated: try cells["t_scope"].decode(String.self)),
             resource: try cells["t_resource"].decode(String.self),
-            expiresAt: try cells["t_expires_at"].decode(Date.self))
+            expiresAt: try cells["t_expires_at"].decode(Date.self),
+            dpopJKT: try cells["t_dpop_jkt"].decode(String?.self))
         return AuthenticatedAccessToken(token: token, grant: try PostgresRecords.grant(row))
     }
 

@@ -10,7 +10,7 @@ struct PostgresRefreshTokenStore: RefreshTokenStore {
         guard
             let row = try await database.query(
                 """
-                SELECT id, client_id, user_profile, scope, resource, expires_at, revoked_at FROM oauth_grant
+                SELECT id, client_id, user_profile, scope, resource, expires_at, revoked_at, dpop_jkt FROM oauth_grant
                 WHERE id = (SELECT grant_id FROM refresh_token WHERE digest = \(refreshDigest))
                 """
             ).first()
@@ -21,7 +21,7 @@ struct PostgresRefreshTokenStore: RefreshTokenStore {
             user: try cells["user_profile"].decode(UserProfile?.self),
             scope: ScopeSet(spaceSeparated: try cells["scope"].decode(String.self)),
             resource: try cells["resource"].decode(String.self), expiresAt: try cells["expires_at"].decode(Date.self),
-            revokedAt: try cells["revoked_at"].decode(Date?.self))
+            revokedAt: try cells["revoked_at"].decode(Date?.self), dpopJKT: try cells["dpop_jkt"].decode(String?.self))
     }
 
     func rotate(refreshDigest: String, grantID: String, issuing tokens: IssuedTokens, now: Date, graceUntil: Date)
@@ -29,13 +29,13 @@ struct PostgresRefreshTokenStore: RefreshTokenStore {
     {
         guard let newDigest = tokens.refreshDigest else { preconditionFailure("a rotation issues a refresh token") }
         let access = tokens.access
-        // One call, one transaction: the function (PostgresSchema, migration 2) holds the grant's row from the
+        // One call, one transaction: the function (PostgresSchema, migrations 2 and 5) holds the grant's row from the
         // decision to the new tokens, so concurrent rotations of one grant, on any instances, take turns.
         let row = try await database.query(
             """
             SELECT gateway_rotate_refresh_token(\(refreshDigest), \(grantID), \(newDigest), \(access.digest), \
             \(access.clientID), \(access.scope.description), \(access.resource), \(access.expiresAt), \(now), \
-            \(graceUntil))
+            \(graceUntil), \(access.dpopJKT))
             """
         ).first()
         let outcome: RefreshRotation

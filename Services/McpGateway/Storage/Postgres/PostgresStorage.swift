@@ -108,12 +108,12 @@ enum PostgresRecords {
         + "scope"
     static let grantColumns = """
         id, client_id, user_profile, scope, resource, upstream, created_at, expires_at, revoked_at, \
-        current_refresh_digest, previous_refresh_digest, previous_refresh_valid_until
+        current_refresh_digest, previous_refresh_digest, previous_refresh_valid_until, dpop_jkt
         """
     static let codeColumns =
         "digest, grant_id, client_id, redirect_uri, redirect_uri_required, code_challenge, resource, expires_at, "
         + "redeemed_at"
-    static let accessTokenColumns = "digest, grant_id, client_id, scope, resource, expires_at"
+    static let accessTokenColumns = "digest, grant_id, client_id, scope, resource, expires_at, dpop_jkt"
 
     static func client(_ row: PostgresRow) throws -> RegisteredClient {
         let cells = row.makeRandomAccess()
@@ -144,7 +144,8 @@ enum PostgresRecords {
             revokedAt: try cells["revoked_at"].decode(Date?.self),
             currentRefreshDigest: try cells["current_refresh_digest"].decode(String?.self),
             previousRefreshDigest: try cells["previous_refresh_digest"].decode(String?.self),
-            previousRefreshValidUntil: try cells["previous_refresh_valid_until"].decode(Date?.self))
+            previousRefreshValidUntil: try cells["previous_refresh_valid_until"].decode(Date?.self),
+            dpopJKT: try cells["dpop_jkt"].decode(String?.self))
     }
 
     static func code(_ row: PostgresRow) throws -> AuthorizationCodeRecord {
@@ -165,7 +166,8 @@ enum PostgresRecords {
             digest: try cells["digest"].decode(String.self), grantID: try cells["grant_id"].decode(String.self),
             clientID: try cells["client_id"].decode(String.self),
             scope: ScopeSet(spaceSeparated: try cells["scope"].decode(String.self)),
-            resource: try cells["resource"].decode(String.self), expiresAt: try cells["expires_at"].decode(Date.self))
+            resource: try cells["resource"].decode(String.self), expiresAt: try cells["expires_at"].decode(Date.self),
+            dpopJKT: try cells["dpop_jkt"].decode(String?.self))
     }
 }
 
@@ -203,10 +205,12 @@ enum PostgresGrantRows {
         try await connection.query(
             """
             INSERT INTO oauth_grant (id, client_id, user_profile, scope, resource, upstream, created_at, \
-            expires_at, revoked_at, current_refresh_digest, previous_refresh_digest, previous_refresh_valid_until)
+            expires_at, revoked_at, current_refresh_digest, previous_refresh_digest, previous_refresh_valid_until, \
+            dpop_jkt)
             VALUES (\(grant.id), \(grant.clientID), \(grant.user), \(grant.scope.description), \(grant.resource), \
             \(grant.upstream), \(grant.createdAt), \(grant.expiresAt), \(grant.revokedAt), \
-            \(grant.currentRefreshDigest), \(grant.previousRefreshDigest), \(grant.previousRefreshValidUntil))
+            \(grant.currentRefreshDigest), \(grant.previousRefreshDigest), \(grant.previousRefreshValidUntil), \
+            \(grant.dpopJKT))
             """, logger: logger)
     }
 
@@ -216,9 +220,9 @@ enum PostgresGrantRows {
         let access = tokens.access
         try await connection.query(
             """
-            INSERT INTO access_token (digest, grant_id, client_id, scope, resource, expires_at)
+            INSERT INTO access_token (digest, grant_id, client_id, scope, resource, expires_at, dpop_jkt)
             VALUES (\(access.digest), \(access.grantID), \(access.clientID), \(access.scope.description), \
-            \(access.resource), \(access.expiresAt))
+            \(access.resource), \(access.expiresAt), \(access.dpopJKT))
             """, logger: logger)
         guard let refresh = tokens.refreshDigest else { return }
         try await connection.query(
@@ -226,7 +230,10 @@ enum PostgresGrantRows {
             logger: logger)
         if firstRefreshToken {
             try await connection.query(
-                "UPDATE oauth_grant SET current_refresh_digest = \(refresh) WHERE id = \(access.grantID)",
+                """
+                UPDATE oauth_grant SET current_refresh_digest = \(refresh), dpop_jkt = \(tokens.refreshBinding)
+                WHERE id = \(access.grantID)
+                """,
                 logger: logger)
         }
     }

@@ -142,6 +142,11 @@ enum SQLiteSchema {
                 table.column("expiresAt", .datetime).notNull().indexed()
             }
         }
+        migrator.registerMigration("v6: DPoP-bound tokens") { db in
+            // The RFC 7638 thumbprint of the key an access token, or a public client's refresh tokens, are bound to.
+            try db.alter(table: "accessToken") { table in table.add(column: "dpopJKT", .text) }
+            try db.alter(table: "oauthGrant") { table in table.add(column: "dpopJKT", .text) }
+        }
         return migrator
     }
 }

@@ -44,8 +44,8 @@ enum SQLiteGrantRows {
             arguments: [refresh, tokens.access.grantID, now])
         if firstRefreshToken {
             try db.execute(
-                sql: "UPDATE oauthGrant SET currentRefreshDigest = ? WHERE id = ?",
-                arguments: [refresh, tokens.access.grantID])
+                sql: "UPDATE oauthGrant SET currentRefreshDigest = ?, dpopJKT = ? WHERE id = ?",
+                arguments: [refresh, tokens.refreshBinding, tokens.access.grantID])
         }
     }
 }
