@@ -89,7 +89,7 @@ struct Gateway: Sendable {
             let upstream = UpstreamProvider(
                 configuration: settings.upstream, callbackURL: configuration.callbackURL,
                 http: dependencies.upstreamHTTP ?? AsyncUpstreamHTTP(client: dependencies.httpClient), fetcher: fetcher,
-                clock: dependencies.clock, logger: logger)
+                clock: dependencies.clock, claimNames: configuration.identityClaims, logger: logger)
             try await UpstreamTokenResealer.checkKeys(
                 upstreamTokens: storage.upstreamTokens, cipher: cipher, now: dependencies.clock.now)
             let upstreamTokens = UpstreamTokenService(
@@ -122,7 +122,8 @@ struct Gateway: Sendable {
                     issuing: GrantWithoutCode(
                         grants: storage.grants, accessTokenLifetime: settings.accessTokenLifetime,
                         resource: configuration.resource),
-                    resources: configuration.resourceNames, signInIssuer: settings.upstream.issuer)
+                    resources: configuration.resourceNames, signInIssuer: settings.upstream.issuer,
+                    claimNames: configuration.identityClaims)
             self.authorizationServer = AuthorizationServer(
                 settings: settings, storage: storage, clients: clients, upstream: upstream, cipher: cipher,
                 cookies: CookieSigner(secret: settings.cookieSecret, secure: configuration.isHTTPS),
@@ -153,7 +154,7 @@ struct Gateway: Sendable {
                 verifier: JWTVerifier(
                     configuration: .init(issuer: settings.issuer, audiences: settings.audiences), keys: keys,
                     clock: dependencies.clock),
-                minter: minter)
+                minter: minter, claimNames: configuration.identityClaims)
         case .cloudflareAccess(let settings):
             self.authorizationServer = nil
             let keys = JWKSCache(
@@ -166,7 +167,7 @@ struct Gateway: Sendable {
                     configuration: CloudflareAccess.verifierConfiguration(
                         teamDomain: settings.teamDomain, audiences: settings.audiences),
                     keys: keys, clock: dependencies.clock),
-                minter: minter)
+                minter: minter, claimNames: configuration.identityClaims)
         }
         readiness.append(
             ReadinessCheck("downstream_signing_keys") {
@@ -179,7 +180,7 @@ struct Gateway: Sendable {
         }
         self.api = try KeepAliveHTTPClient(
             origin: origin, configuration: .init(connectTimeout: dependencies.apiConnectTimeout))
-        let tools = ToolBox.todos(api: TodosAPIClient(http: api, logger: logger))
+        let tools = ToolBox.todos(api: TodosAPIClient(http: api, logger: logger), policy: configuration.toolPolicy)
         // Behind Cloudflare Access there is no authorization server to step up with: a missing scope is a tool error.
         let stepUp: Bool =
             switch configuration.mode {

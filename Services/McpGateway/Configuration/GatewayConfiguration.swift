@@ -34,6 +34,10 @@ struct GatewayConfiguration: Sendable {
     /// `MCP_SESSION_KEY`: the secret that seals session ids, shared by every instance (see ``SessionIDs``); by
     /// default derived from `GATEWAY_ENCRYPTION_KEY`.
     var sessionKey: String?
+    /// `TOOL_POLICY_FILE`: who may call which tool beyond scopes; `nil` without one.
+    var toolPolicy: ToolPolicy? = nil
+    /// The claims that carry groups and roles (named by the policy file).
+    var identityClaims: IdentityClaimNames { toolPolicy?.claims ?? IdentityClaimNames() }
     /// `METRICS_TOKEN`, required by `/metrics` when set.
     var metricsToken: String? = nil
     /// `METRICS_ENABLED`.
@@ -88,6 +92,7 @@ struct GatewayConfiguration: Sendable {
             previousEncryptionSecrets: settings.list("GATEWAY_ENCRYPTION_KEYS_OLD", default: []),
             rateLimits: try GatewayRateLimits.load(from: settings),
             sessionKey: try sessionKey(from: settings),
+            toolPolicy: try ToolPolicy.load(from: settings, toolNames: ToolBox.todoToolNames),
             metricsToken: try settings.metricsToken(),
             metricsEnabled: try settings.metricsEnabled())
     }

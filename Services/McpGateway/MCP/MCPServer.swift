@@ -47,7 +47,9 @@ struct MCPServer: Sendable {
     /// that do not step up show to the user.
     func stepUpChallenge(for request: JSONRPCRequest, caller: MCPCaller) -> Response? {
         guard stepUp, request.method == "tools/call", case .string(let tool)? = request.params["name"],
-            let needed = dispatcher.tools.requiredScope(of: tool), !caller.scope.contains(needed)
+            let needed = dispatcher.tools.requiredScope(of: tool), !caller.scope.contains(needed),
+            // More scope would not help a caller the policy refuses the tool.
+            dispatcher.tools.allows(tool, for: caller.toolCaller(trace: nil))
         else { return nil }
         let message = "The tool \(tool) needs the \(needed) scope, which this access token does not have"
         let challenge = ErrorResponse(

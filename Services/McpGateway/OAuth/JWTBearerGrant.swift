@@ -23,6 +23,8 @@ struct JWTBearerGrant: Sendable {
     let resources: [String]
     /// The issuer of the provider users sign in with (`AUTH_MODE=gateway`): its subjects are the users'.
     let signInIssuer: String
+    /// Where the assertion's groups and roles are, for the tool policy.
+    var claimNames = IdentityClaimNames()
 
     /// The user an assertion names. The subjects of the sign-in provider are the users' own, whichever way they
     /// arrive; another enterprise issuer's are kept apart (`<issuer>|<sub>`), so that no trusted issuer can speak
@@ -97,7 +99,8 @@ struct JWTBearerGrant: Sendable {
         }
         let user = UserProfile(
             subject: subject(token.subject ?? "", issuer: issuer),
-            name: token.string("name") ?? token.string("preferred_username"), email: token.string("email"))
+            name: token.string("name") ?? token.string("preferred_username"), email: token.string("email"),
+            groups: claimNames.groups(in: token.claims), roles: claimNames.roles(in: token.claims))
         return try await issuing.issue(user: user, client: client, scope: scope, binding: binding, now: now)
     }
 }

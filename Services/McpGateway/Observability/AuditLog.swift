@@ -16,6 +16,7 @@ struct AuditLog: Sendable {
         case tokenRevoked = "token_revoked"
         case grantRevoked = "grant_revoked"
         case grantEndedByProvider = "grant_ended_by_provider"
+        case toolDenied = "tool_denied"
     }
 
     static let shared = AuditLog(logger: Logger(label: "McpGateway.audit"))

@@ -108,6 +108,9 @@ struct UserProfile: Codable, Sendable, Equatable {
     var subject: String
     var name: String?
     var email: String?
+    /// The groups and roles the provider's claims named (see ``IdentityClaimNames``), for the tool policy.
+    var groups: [String]? = nil
+    var roles: [String]? = nil
 }
 
 /// An authorization given to one client: the root that codes, access and refresh tokens hang from. Revoking it

@@ -1,4 +1,5 @@
 import JWTAuth
+import Logging
 
 /// The gateway's tools, in the order `tools/list` shows them (a stable order, so clients and model prompt caches can
 /// rely on it), and the one way to call one: by name, with the scope it needs checked first.
@@ -7,19 +8,37 @@ struct ToolBox: Sendable {
     private let byName: [String: any GatewayTool]
     /// The `tools` array of `tools/list`, built once: the definitions never change while the gateway runs.
     let definitions: JSONValue
+    /// Who may call which tool beyond scopes (`TOOL_POLICY_FILE`); `nil`: anyone with the scope.
+    let policy: ToolPolicy?
 
-    init(_ tools: [any GatewayTool]) {
+    init(_ tools: [any GatewayTool], policy: ToolPolicy? = nil) {
         self.tools = tools
         self.byName = Dictionary(tools.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.definitions = .array(tools.map(\.definition))
+        self.policy = policy
     }
 
+    /// The names of the Todos tools, for checking a policy file before the tools exist.
+    static let todoToolNames: Set<String> = [
+        "whoami", "list-todos", "list-billing", "add-todo", "update-todo", "delete-todo",
+    ]
+
     /// The six tools of the Todos demo, calling `api`.
-    static func todos(api: TodosAPIClient) -> ToolBox {
-        ToolBox([
-            WhoAmITool(), ListTodosTool(api: api), ListBillingTool(api: api), AddTodoTool(api: api),
-            UpdateTodoTool(api: api), DeleteTodoTool(api: api),
-        ])
+    static func todos(api: TodosAPIClient, policy: ToolPolicy? = nil) -> ToolBox {
+        ToolBox(
+            [
+                WhoAmITool(), ListTodosTool(api: api), ListBillingTool(api: api), AddTodoTool(api: api),
+                UpdateTodoTool(api: api), DeleteTodoTool(api: api),
+            ], policy: policy)
+    }
+
+    /// Whether the policy lets `caller` call `name` (always, without a policy).
+    func allows(_ name: String, for caller: ToolCaller) -> Bool { policy?.allows(name, for: caller) ?? true }
+
+    /// The `tools` array of `tools/list` for `caller`: only the tools the policy lets them call.
+    func definitions(for caller: ToolCaller) -> JSONValue {
+        guard policy != nil else { return definitions }
+        return .array(tools.filter { allows($0.name, for: caller) }.map(\.definition))
     }
 
     func tool(named name: String) -> (any GatewayTool)? { byName[name] }
@@ -31,6 +50,14 @@ struct ToolBox: Sendable {
     /// (transports that can ask for more scope do so before calling, with a 403 step-up challenge).
     func call(_ name: String, arguments: ToolArguments, caller: ToolCaller) async throws(ToolError) -> ToolResult {
         guard let tool = byName[name] else { throw ToolError("Unknown tool: \(name)") }
+        guard allows(name, for: caller) else {
+            AuditLog.shared.record(
+                .toolDenied, user: caller.isMachine ? nil : caller.subject, client: caller.clientID,
+                detail: ["mcp.tool": "\(name)"])
+            return .failure(
+                "The gateway's policy does not allow this account to use \(name). Ask the gateway's operator if you"
+                    + " need it.")
+        }
         if let scope = tool.requiredScope, !caller.scope.contains(scope) {
             return .failure("This connection was not granted the \(scope) scope that \(name) needs.")
         }

@@ -12,6 +12,9 @@ struct ToolCaller: Sendable {
     var clientID: String?
     /// A machine client (client credentials) acting for no user; `subject` is then its client id.
     var isMachine = false
+    /// The groups and roles the identity's claims named (``ToolPolicy``).
+    var groups: Set<String> = []
+    var roles: Set<String> = []
     /// The scopes this connection was granted.
     var scope: ScopeSet
     /// How calls to TodosAPI prove they are made for this user.

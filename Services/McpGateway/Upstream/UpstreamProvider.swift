@@ -12,14 +12,18 @@ final class UpstreamProvider: Sendable {
     private let http: any UpstreamHTTP
     private let fetcher: any DocumentFetching
     private let clock: any WallClock
+    /// Where the ID token's groups and roles are, for the tool policy.
+    private let claimNames: IdentityClaimNames
     private let keys: JWKSCache
     private let discovered = Mutex<ProviderMetadata?>(nil)
 
     init(
         configuration: UpstreamConfiguration, callbackURL: String, http: any UpstreamHTTP,
-        fetcher: any DocumentFetching, clock: any WallClock = SystemClock(), logger: Logger
+        fetcher: any DocumentFetching, clock: any WallClock = SystemClock(),
+        claimNames: IdentityClaimNames = IdentityClaimNames(), logger: Logger
     ) {
         self.configuration = configuration
+        self.claimNames = claimNames
         self.callbackURL = callbackURL
         self.http = http
         self.fetcher = fetcher
@@ -128,7 +132,11 @@ final class UpstreamProvider: Sendable {
             SecretDigest.constantTimeEqual(Array(claimed.utf8), Array(nonce.utf8))
         else { throw .protocolViolation("the ID token's nonce does not match the sign-in") }
         guard let subject = token.subject else { throw .protocolViolation("the ID token has no subject") }
-        return UserProfile(subject: subject, name: Self.displayName(token.claims), email: token.string("email"))
+        let groups = claimNames.groups(in: token.claims)
+        let roles = claimNames.roles(in: token.claims)
+        return UserProfile(
+            subject: subject, name: Self.displayName(token.claims), email: token.string("email"),
+            groups: groups.isEmpty ? nil : groups, roles: roles.isEmpty ? nil : roles)
     }
 
     /// Fills in the name and email from the userinfo endpoint when the ID token left them out (OpenID Connect Core

@@ -54,7 +54,9 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
         }
         let identity =
             grant.user.map {
-                CallerIdentity(subject: $0.subject, name: $0.name, email: $0.email, clientID: grant.clientID)
+                CallerIdentity(
+                    subject: $0.subject, name: $0.name, email: $0.email, clientID: grant.clientID,
+                    groups: $0.groups ?? [], roles: $0.roles ?? [])
             } ?? .machine(clientID: grant.clientID)
         return MCPCaller(
             identity: identity, scope: record.scope,
@@ -67,6 +69,7 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
 struct ExternalTokenAuthenticator: MCPAuthenticator {
     let verifier: JWTVerifier
     let minter: DownstreamTokenMinter
+    var claimNames = IdentityClaimNames()
 
     func authenticate(_ request: Request, challenge: MCPBearerChallenge) async throws -> MCPCaller {
         let token = try challenge.token(of: request)
@@ -76,7 +79,8 @@ struct ExternalTokenAuthenticator: MCPAuthenticator {
         }
         let identity = CallerIdentity(
             subject: verified.subject ?? "", name: verified.string("name") ?? verified.string("preferred_username"),
-            email: verified.string("email"), clientID: verified.string("azp") ?? verified.string("client_id"))
+            email: verified.string("email"), clientID: verified.string("azp") ?? verified.string("client_id"),
+            groups: claimNames.groups(in: verified.claims), roles: claimNames.roles(in: verified.claims))
         return MCPCaller(
             identity: identity, scope: verified.scopes,
             credentials: MintedCredential(minter: minter, principal: identity.principal, granted: verified.scopes))
@@ -91,6 +95,7 @@ struct AccessAssertionAuthenticator: MCPAuthenticator {
     let settings: CloudflareAccessSettings
     let verifier: JWTVerifier
     let minter: DownstreamTokenMinter
+    var claimNames = IdentityClaimNames()
 
     func authenticate(_ request: Request, challenge: MCPBearerChallenge) async throws -> MCPCaller {
         guard let assertion = request.headers[Self.header], !assertion.isEmpty else {
@@ -115,7 +120,8 @@ struct AccessAssertionAuthenticator: MCPAuthenticator {
         }
         let identity = CallerIdentity(
             subject: subject, name: verified.string("name"), email: verified.string("email"),
-            clientID: verified.string("common_name"))
+            clientID: verified.string("common_name"), groups: claimNames.groups(in: verified.claims),
+            roles: claimNames.roles(in: verified.claims))
         return MCPCaller(
             identity: identity, scope: settings.scopes,
             credentials: MintedCredential(minter: minter, principal: identity.principal, granted: settings.scopes))

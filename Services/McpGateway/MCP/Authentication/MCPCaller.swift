@@ -10,6 +10,9 @@ struct CallerIdentity: Sendable, Equatable {
     var clientID: String?
     /// A machine client (client credentials) acting for no user: `subject` is its client id.
     var isMachine = false
+    /// The groups and roles the identity's claims named, for the tool policy.
+    var groups: [String] = []
+    var roles: [String] = []
 
     /// The identity of a machine client, which acts for no user.
     static func machine(clientID: String) -> CallerIdentity {
@@ -40,6 +43,7 @@ struct MCPCaller: Sendable {
     func toolCaller(trace: TraceContext?) -> ToolCaller {
         ToolCaller(
             subject: identity.subject, name: identity.name, email: identity.email, clientID: identity.clientID,
-            isMachine: identity.isMachine, scope: scope, credentials: credentials, trace: trace ?? self.trace)
+            isMachine: identity.isMachine, groups: Set(identity.groups), roles: Set(identity.roles), scope: scope,
+            credentials: credentials, trace: trace ?? self.trace)
     }
 }

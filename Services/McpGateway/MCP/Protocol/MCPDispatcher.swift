@@ -53,7 +53,15 @@ struct MCPDispatcher: Sendable {
             if let cursor = request.params["cursor"], cursor != .null {
                 return .error(.invalidParams("Unknown cursor: the tool list has a single page", id: request.id))
             }
-            return .encoded(stateless ? statelessToolList : sessionToolList)
+            guard tools.policy != nil else { return .encoded(stateless ? statelessToolList : sessionToolList) }
+            // With a tool policy the list is the caller's own: no shared cache may keep it.
+            let visible = tools.definitions(for: caller.toolCaller(trace: nil))
+            guard stateless else { return .encoded(JSONValue.object(["tools": visible]).serialized()) }
+            return .encoded(
+                JSONValue.object([
+                    "resultType": "complete", "_meta": server.resultMeta,
+                    "ttlMs": .integer(cacheLifetimeMilliseconds), "cacheScope": "private", "tools": visible,
+                ]).serialized())
         case "ping" where !stateless:
             return .result([:])
         case "server/discover" where stateless:
