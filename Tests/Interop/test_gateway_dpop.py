@@ -19,6 +19,7 @@ import subprocess
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import anyio
@@ -56,6 +57,13 @@ def htu(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.netloc.decode()}{url.path}"
 
 
+def thumbprint(jwk: dict) -> str:
+    """RFC 7638: SHA-256 over the required members, in lexicographic order, no whitespace."""
+    members = ("crv", "kty", "x", "y") if jwk["kty"] == "EC" else ("e", "kty", "n")
+    canonical = json.dumps({name: jwk[name] for name in members}, separators=(",", ":"), sort_keys=True)
+    return b64url(hashlib.sha256(canonical.encode()).digest())
+
+
 class ProofKey:
     """A client's DPoP key: an EC P-256 key (ES256) or an RSA key (RS256, PS256...), signing proofs with PyJWT."""
 
@@ -74,11 +82,7 @@ class ProofKey:
 
     @property
     def thumbprint(self) -> str:
-        """RFC 7638: SHA-256 over the required members, in lexicographic order, no whitespace."""
-        members = ("crv", "kty", "x", "y") if self.public_jwk["kty"] == "EC" else ("e", "kty", "n")
-        canonical = json.dumps({name: self.public_jwk[name] for name in members}, separators=(",", ":"),
-                               sort_keys=True)
-        return b64url(hashlib.sha256(canonical.encode()).digest())
+        return thumbprint(self.public_jwk)
 
     def claims(self, method: str, url: str, token: str | None = None, nonce: str | None = None, **changes) -> dict:
         claims = {"jti": uuid.uuid4().hex, "htm": method, "htu": url, "iat": int(time.time())}
@@ -225,7 +229,9 @@ def assert_bound(response: httpx.Response) -> dict:
     body = response.json()
     assert body["token_type"] == "DPoP", body
     assert body["access_token"].startswith("mcpgw_at_")
-    assert response.headers.get("dpop-nonce"), dict(response.headers)
+    # RFC 9449 §8: never more than one DPoP-Nonce header.
+    # A nonce is handed out only where nonces are required (RFC 9449 §11.3); never more than one.
+    assert len(response.headers.get_list("dpop-nonce")) <= 1, dict(response.headers)
     assert response.headers["cache-control"] == "no-store"
     return body
 
@@ -238,6 +244,9 @@ def assert_token_error(response: httpx.Response, error: str = "invalid_dpop_proo
     body = response.json()
     assert body["error"] == error, body
     assert "access_token" not in body
+    assert len(response.headers.get_list("dpop-nonce")) <= 1
+    if error == "use_dpop_nonce":
+        assert response.headers.get("dpop-nonce"), dict(response.headers)
     return body
 
 
@@ -245,14 +254,11 @@ INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
     "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "dpop", "version": "1"}}}
 
 
-def mcp_request(stack: Stack, token: str, proofs: str | list[str] | None, scheme: str = "DPoP",
-                method: str = "POST", path: str = "/mcp") -> httpx.Response:
-    """An `initialize` (or `method` on `path`) with `Authorization: <scheme> <token>` and the DPoP headers given."""
+def mcp_request(stack: Stack, token: str, proofs: str | list[str] | None, scheme: str = "DPoP") -> httpx.Response:
+    """An `initialize` POSTed to /mcp with `Authorization: <scheme> <token>` and the DPoP headers given."""
     headers = [("Authorization", f"{scheme} {token}"), ("Accept", ACCEPT)]
     headers += [("DPoP", value) for value in ([proofs] if isinstance(proofs, str) else proofs or [])]
-    if method == "POST":
-        return httpx.post(stack.gateway_url + path, headers=headers, json=INITIALIZE)
-    return httpx.request(method, stack.gateway_url + path, headers=headers)
+    return httpx.post(stack.mcp_url, headers=headers, json=INITIALIZE)
 
 
 def assert_dpop_challenge(response: httpx.Response, error: str = "invalid_dpop_proof") -> str:
@@ -262,7 +268,10 @@ def assert_dpop_challenge(response: httpx.Response, error: str = "invalid_dpop_p
     assert challenge.startswith(f'DPoP error="{error}"'), challenge
     assert 'error_description="' in challenge, challenge
     assert f'algs="{ALGORITHMS}"' in challenge, challenge
-    assert response.headers.get("dpop-nonce"), dict(response.headers)
+    # A nonce comes with use_dpop_nonce; otherwise only where nonces are required (RFC 9449 §11.3).
+    nonces = response.headers.get_list("dpop-nonce")
+    assert len(nonces) == (1 if error == "use_dpop_nonce" else len(nonces)) and len(nonces) <= 1, dict(response.headers)
+    assert len(response.headers.get_list("www-authenticate")) == 1
     return challenge
 
 
@@ -308,6 +317,18 @@ def structured(result) -> dict:
     assert not result.is_error, result.content
     assert result.structured_content is not None
     return result.structured_content
+
+
+def test_the_thumbprints_of_the_rfcs_examples():
+    """The test's own thumbprints, against RFC 7638 §3.1 and RFC 9449 §6.1."""
+    assert thumbprint({"kty": "RSA", "e": "AQAB", "alg": "RS256", "kid": "2011-04-29", "n": (
+        "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3"
+        "oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdA"
+        "ZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur"
+        "-kEgU8awapJzKnqDKgw")}) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+    example = {"kty": "EC", "crv": "P-256", "x": "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs",
+               "y": "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA"}
+    assert thumbprint(example) == "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
 
 
 # === 1. A public client bound to its key, end to end ==============================================================
@@ -492,6 +513,8 @@ def hostile_mcp_proofs(stack: Stack, key: ProofKey, token: str) -> dict[str, lis
         "a forged signature": [key.proof("POST", mcp, token)[:-6] + "AAAAAA"],
         "an oversized proof": [key.proof("POST", mcp, token, padding="x" * 9000)],
         "a jti too long": [key.proof("POST", mcp, token, jti="j" * 300)],
+        "a jwk off the curve": [key.proof("POST", mcp, token, header={"jwk": {**key.public_jwk,
+                                                                             "x": b64url(b"\x01" * 32)}})],
         "a nonce the gateway never issued": [key.proof("POST", mcp, token, nonce="made-up-nonce")],
     }
 
@@ -507,6 +530,7 @@ MCP_CASES = [
     "typ JWT", "no typ", "alg none", "HS256", "HS256 with an oct jwk", "RS256 claimed for an EC key",
     "a private key in jwk", "no jwk", "jwk not an object", "two DPoP headers", "malformed base64", "not a JWT",
     "an empty proof", "a JWE-like five parts", "a forged signature", "an oversized proof", "a jti too long",
+    "a jwk off the curve",
     "a nonce the gateway never issued"]
 
 
@@ -754,6 +778,48 @@ def test_a_made_up_nonce_at_token_without_nonces_required(stack: Stack, machine)
     assert response.headers.get("dpop-nonce")
 
 
+def test_a_nonce_that_is_not_a_string_is_refused(stack: Stack, machine, alice):
+    """RFC 9449 §8: "If the nonce claim in the DPoP proof does not exactly match a nonce recently supplied by the
+    authorization server to the client, the authorization server MUST reject the request." A number is no nonce the
+    gateway supplied, whether or not nonces are required."""
+    key = ProofKey("EC")
+    at_token = client_credentials(stack, machine, key.proof("POST", f"{stack.gateway_url}/token", nonce=12345))
+    assert at_token.status_code == 400, (at_token.status_code, at_token.text)
+    assert at_token.json()["error"] in ("use_dpop_nonce", "invalid_dpop_proof"), at_token.text
+    key, tokens = alice
+    token = tokens["access_token"]
+    at_mcp = mcp_request(stack, token, key.proof("POST", stack.mcp_url, token, nonce=12345))
+    assert at_mcp.status_code == 401, (at_mcp.status_code, at_mcp.text)
+
+
+def test_iat_within_the_window_is_accepted(stack: Stack, machine):
+    key = ProofKey("EC")
+    now = int(time.time())
+    for iat in (now - 280, now + 50, now + 0.5):
+        assert_bound(client_credentials(stack, machine, key.proof("POST", f"{stack.gateway_url}/token", iat=iat)))
+
+
+def test_a_confidential_clients_refresh_tokens_are_not_bound(stack: Stack):
+    """RFC 9449 §5: refresh tokens of confidential clients are sender-constrained by client authentication, not by
+    the key; the access tokens are bound whenever a proof is sent."""
+    registered = httpx.post(f"{stack.gateway_url}/register", json={
+        "client_name": "DPoP confidential client", "redirect_uris": [REDIRECT_URI],
+        "token_endpoint_auth_method": "client_secret_basic", "grant_types": ["authorization_code", "refresh_token"]})
+    assert registered.status_code == 201, registered.text
+    client = (registered.json()["client_id"], registered.json()["client_secret"])
+    key = ProofKey("EC")
+    token_url = f"{stack.gateway_url}/token"
+    code, verifier = authorization_code(stack, client[0], "alice", "read:todos offline_access")
+    tokens = assert_bound(token_request(stack, {"grant_type": "authorization_code", "code": code,
+                                                "redirect_uri": REDIRECT_URI, "code_verifier": verifier},
+                                        key.proof("POST", token_url), auth=client))
+    plain = token_request(stack, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+                          auth=client)
+    assert plain.status_code == 200 and plain.json()["token_type"] == "Bearer", plain.text
+    assert_bound(token_request(stack, {"grant_type": "refresh_token", "refresh_token": plain.json()["refresh_token"]},
+                               ProofKey("RSA").proof("POST", token_url), auth=client))
+
+
 # === 4. Nonces ====================================================================================================
 
 
@@ -887,3 +953,57 @@ def test_cors_lets_a_browser_client_send_proofs_and_read_nonces(stack: Stack, al
     assert_dpop_challenge(refused)
     exposed = [name.strip().lower() for name in refused.headers["access-control-expose-headers"].split(",")]
     assert "dpop-nonce" in exposed and "www-authenticate" in exposed, exposed
+
+
+# === 6. Two instances on one database ============================================================================
+
+
+@dataclass
+class Endpoint:
+    """Where the helpers send requests: the balancer of a cluster, or one instance behind it (the proofs name the
+    public URL either way)."""
+    gateway_url: str
+
+    @property
+    def mcp_url(self) -> str:
+        return self.gateway_url + "/mcp"
+
+
+@pytest.mark.skipif(not os.environ.get("GATEWAY_TEST_DATABASE_URL"),
+                    reason="needs PostgreSQL (scripts/with-postgres.sh, as make test runs it)")
+def test_proofs_and_nonces_hold_on_every_instance():
+    """A proof used at one instance is refused at the other (jti recorded in the shared database); a nonce either
+    issued is good at both (derived from the shared secret); a token bound at one is bound at the other."""
+    from cluster import start_cluster
+
+    cluster = start_cluster(2, gateway_env={"DPOP_NONCE_REQUIRED": "true"})
+    try:
+        public = Endpoint(cluster.url)
+        first, second = Endpoint(cluster.gateway_url(0)), Endpoint(cluster.gateway_url(1))
+        key = ProofKey("EC")
+        token_url = f"{cluster.url}/token"
+        client_id = register(public)
+        code, verifier = authorization_code(public, client_id, "alice", "read:todos offline_access")
+        form = {"grant_type": "authorization_code", "code": code, "client_id": client_id,
+                "redirect_uri": REDIRECT_URI, "code_verifier": verifier}
+        # The nonce of the first instance, at the second.
+        asked = token_request(first, form, key.proof("POST", token_url))
+        assert_token_error(asked, "use_dpop_nonce")
+        nonce = asked.headers["dpop-nonce"]
+        tokens = assert_bound(token_request(second, form, key.proof("POST", token_url, nonce=nonce)))
+        token = tokens["access_token"]
+        # One proof, both instances: used once.
+        proof = key.proof("POST", public.mcp_url, token, nonce=nonce)
+        assert mcp_request(first, token, proof).status_code == 200
+        challenge = assert_dpop_challenge(mcp_request(second, token, proof))
+        assert "jti" in challenge
+        # The binding, at either instance.
+        for instance in (first, second):
+            assert_bearer_invalid_token(mcp_request(instance, token, None, scheme="Bearer"))
+            proof = key.proof("POST", public.mcp_url, token, nonce=nonce)
+            assert mcp_request(instance, token, proof).status_code == 200
+        refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client_id}
+        assert_token_error(token_request(second, refresh, ProofKey("EC").proof("POST", token_url, nonce=nonce)))
+        assert_bound(token_request(first, refresh, key.proof("POST", token_url, nonce=nonce)))
+    finally:
+        cluster.stop()

@@ -73,7 +73,8 @@ struct DPoPFlowTests {
         try await app.run { client in
             let (_, response) = try await signIn(client, app: app, key: key)
             #expect(response.status == .ok)
-            #expect(response.headers[Self.nonce] != nil)
+            // Nonces are not required, so none is handed out (RFC 9449 §11.3).
+            #expect(response.headers[Self.nonce] == nil)
             let body = try jsonObject(response)
             #expect(body["token_type"] == "DPoP")
             let token = try #require(body["access_token"]?.stringValue)
@@ -135,6 +136,56 @@ struct DPoPFlowTests {
             let renewed = try await refreshWith(try proof(app, key: key, path: "/token"))
             #expect(renewed.status == .ok)
             #expect(try jsonObject(renewed)["token_type"] == "DPoP")
+        }
+    }
+
+    @Test func aPublicClientThatProvesAKeyAtARefreshBindsItsRefreshTokensFromThen() async throws {
+        let app = try await App()
+        let key = try await Self.clientKey.value
+        try await app.run { client in
+            let tokens = try await client.signIn(app: app, scope: "read:todos offline_access")
+            let refresh = try #require(tokens.refreshToken)
+            let bound = try await client.postForm(
+                "/token",
+                [("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", tokens.clientID)],
+                headers: [Self.dpop: try proof(app, key: key, path: "/token")])
+            #expect(try jsonObject(bound)["token_type"] == "DPoP")
+            let next = try #require(try jsonObject(bound)["refresh_token"]?.stringValue)
+            try expectOAuthError(
+                try await client.postForm(
+                    "/token",
+                    [("grant_type", "refresh_token"), ("refresh_token", next), ("client_id", tokens.clientID)]),
+                .badRequest, "invalid_dpop_proof")
+        }
+    }
+
+    @Test func aCodeRequestedWithDPoPJKTNeedsAProofOfThatKey() async throws {
+        let app = try await App()
+        let key = try await Self.clientKey.value
+        let other = try await Self.otherKey.value
+        try await app.run { client in
+            let registered = try await client.registerClient()
+            for attempt in [other, nil, key] as [RSASigningKey?] {
+                let pkce = PKCEPair()
+                let redirect = try await client.authorize(
+                    app: app, clientID: registered.id, pkce: pkce, scope: "read:todos",
+                    extra: [("dpop_jkt", key.keyID)])
+                var headers: HTTPFields = [:]
+                if let attempt { headers[Self.dpop] = try proof(app, key: attempt, path: "/token") }
+                let response = try await client.postForm(
+                    "/token",
+                    [
+                        ("grant_type", "authorization_code"), ("code", try #require(redirect["code"])),
+                        ("client_id", registered.id), ("redirect_uri", App.redirectURI),
+                        ("code_verifier", pkce.verifier),
+                    ], headers: headers)
+                if attempt?.keyID == key.keyID {
+                    #expect(response.status == .ok)
+                    #expect(try jsonObject(response)["token_type"] == "DPoP")
+                } else {
+                    try expectOAuthError(response, .badRequest, "invalid_dpop_proof")
+                }
+            }
         }
     }
 

@@ -45,6 +45,11 @@ struct DownstreamTokenSettings: Sendable {
         } else {
             kind = upstreamCanServeAPI == true ? .upstream : .mint
         }
+        if settings.string("GITHUB_CLIENT_ID") != nil, kind != .mint {
+            throw ConfigurationError(
+                variable: "DOWNSTREAM_TOKENS",
+                problem: "must be mint with GitHub: its tokens are for GitHub's API, not TodosAPI", example: "mint")
+        }
         if upstreamCanServeAPI == nil, kind != .mint {
             throw ConfigurationError(
                 variable: "DOWNSTREAM_TOKENS",

@@ -29,6 +29,8 @@ struct UpstreamConfiguration: Sendable {
     var displayName: String
     /// `OIDC_ID_TOKEN_ALGORITHMS`: the `alg` values accepted on ID tokens (RS256 unless the provider signs otherwise).
     var idTokenAlgorithms: Set<SignatureAlgorithm> = [.rs256]
+    /// Set when the provider is GitHub, which is not OpenID Connect (``GitHubProvider``).
+    var github: GitHubProvider? = nil
 
     /// How the provider's endpoints are found.
     enum Endpoints: Sendable, Equatable {
@@ -39,6 +41,7 @@ struct UpstreamConfiguration: Sendable {
     }
 
     static func load(from settings: Settings) throws(ConfigurationError) -> UpstreamConfiguration {
+        if let github = try GitHubProvider.load(from: settings) { return github }
         let endpoints = try loadEndpoints(from: settings)
         let issuer = try issuer(from: settings, endpoints: endpoints)
         let namedByAuth0Domain = try settings.oneOf(["OIDC_ISSUER"]) == nil && settings.string("AUTH0_DOMAIN") != nil

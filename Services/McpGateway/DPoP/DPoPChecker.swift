@@ -48,9 +48,13 @@ struct DPoPChecker: Sendable {
         return proof
     }
 
-    /// The `DPoP-Nonce` header every answer to a DPoP request carries, so that a client has the nonce before it is
-    /// asked for one.
-    func nonceHeader() -> HTTPFields { [Self.nonceHeader: nonces.current(at: clock.now)] }
+    /// The `DPoP-Nonce` header of answers to DPoP requests when nonces are required, so that a client has the next
+    /// nonce before it is asked for it. Without `DPOP_NONCE_REQUIRED` no nonce is handed out (RFC 9449 §11.3: once
+    /// one is, proofs without it must be refused).
+    func nonceHeader() -> HTTPFields { nonceRequired ? [Self.nonceHeader: nonces.current(at: clock.now)] : [:] }
+
+    /// The header of a `use_dpop_nonce` answer, which always carries a nonce.
+    private func requiredNonceHeader() -> HTTPFields { [Self.nonceHeader: nonces.current(at: clock.now)] }
 
     /// The error `/token` answers with: 400 `invalid_dpop_proof` or `use_dpop_nonce` (RFC 9449 §5, §8).
     func tokenEndpointError(_ failure: Failure) -> ErrorResponse {
@@ -60,7 +64,8 @@ struct DPoPChecker: Sendable {
         case .useNonce:
             ErrorResponse(
                 status: .badRequest, code: "use_dpop_nonce",
-                message: "Send the DPoP proof again with the nonce of the DPoP-Nonce header", headers: nonceHeader())
+                message: "Send the DPoP proof again with the nonce of the DPoP-Nonce header",
+                headers: requiredNonceHeader())
         }
     }
 
@@ -74,7 +79,7 @@ struct DPoPChecker: Sendable {
                 #"DPoP error="invalid_dpop_proof", error_description="\#(OAuthErrorText.safe(message))", algs="\#(algorithms)""#
             return ErrorResponse(status: .unauthorized, code: "invalid_dpop_proof", message: message, headers: headers)
         case .useNonce:
-            var headers = nonceHeader()
+            var headers = requiredNonceHeader()
             headers[.wwwAuthenticate] =
                 #"DPoP error="use_dpop_nonce", error_description="Authorization server requires nonce in DPoP proof", algs="\#(algorithms)""#
             return ErrorResponse(

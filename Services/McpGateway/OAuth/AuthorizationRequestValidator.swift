@@ -92,6 +92,13 @@ struct AuthorizationRequestValidator {
                 "This server only issues tokens for the resource \(configuration.resource), not \(foreign.prefix(200))")
         }
         let resource = resources.first
+        // RFC 9449 §10: the code is bound to the DPoP key whose thumbprint the client names here.
+        if let thumbprint = try parameter("dpop_jkt") {
+            guard thumbprint.utf8.count == 43, Base64URL.decode(thumbprint)?.count == 32 else {
+                throw fail("invalid_request", "dpop_jkt must be the base64url SHA-256 thumbprint of the DPoP key")
+            }
+            request.dpopJKT = thumbprint
+        }
         request.scope = scope.isEmpty ? GatewayScopes.default : scope
         request.codeChallenge = challenge
         request.resource = resource

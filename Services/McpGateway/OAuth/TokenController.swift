@@ -46,6 +46,13 @@ struct TokenController {
     private func answer(_ parameters: FormParameters, request: Request, context: GatewayRequestContext) async throws
         -> Response
     {
+        // The proof first: a request refused for its proof (or its nonce) spends no client assertion, so that the
+        // client can retry it as it is.
+        let proof: DPoPProof?
+        do { proof = try await dpop.proof(of: request, url: configuration.publicURL + "/token") } catch {
+            throw dpop.tokenEndpointError(error)
+        }
+        let binding = proof?.thumbprint
         let client = try await authenticator.authenticate(request, parameters)
         let grantType = try parameters.required("grant_type")
         guard Self.grantTypes.contains(grantType),
@@ -56,11 +63,6 @@ struct TokenController {
         guard client.grantTypes.contains(grantType) else {
             throw ErrorResponse.unauthorizedClient("This client did not register the \(grantType) grant")
         }
-        let proof: DPoPProof?
-        do { proof = try await dpop.proof(of: request, url: configuration.publicURL + "/token") } catch {
-            throw dpop.tokenEndpointError(error)
-        }
-        let binding = proof?.thumbprint
         // RFC 8707 §2: `resource` may be repeated; every value must be a resource of this server.
         let resources = parameters.pairs.filter { $0.name == "resource" && !$0.value.isEmpty }.map(\.value)
         if resources.contains(where: { !configuration.isOwnResource($0) }) {
@@ -133,10 +135,17 @@ struct TokenController {
         guard let grant = try await grants.grant(id: record.grantID), grant.isActive(at: now) else {
             throw ErrorResponse.invalidGrant("The authorization was revoked")
         }
+        // RFC 9449 §10: a code whose request named a DPoP key is redeemed with a proof of that key only.
+        if let bound = grant.dpopJKT, binding != bound {
+            throw ErrorResponse(
+                status: .badRequest, code: "invalid_dpop_proof",
+                message: "The authorization request named a DPoP key (dpop_jkt): send a DPoP proof signed with it",
+                headers: dpop.nonceHeader())
+        }
         var (tokens, access, refresh) = issue(
             grant: GrantSummary(grant), client: client, scope: grant.scope, binding: binding, now: now)
         // RFC 9449 §5: the refresh tokens of a public client are bound to the key it proved.
-        if client.isPublic, tokens.refreshDigest != nil { tokens.refreshBinding = binding }
+        if client.isPublic, tokens.refreshDigest != nil { tokens.refreshBinding = grant.dpopJKT ?? binding }
         switch try await codes.redeem(codeDigest: digest, issuing: tokens, now: now) {
         case .redeemed:
             context.logger.info(
@@ -188,6 +197,10 @@ struct TokenController {
             refreshDigest: digest, grantID: grant.id, issuing: tokens, now: now, graceUntil: graceUntil)
         {
         case .rotated:
+            // A public client that proves a key for the first time at a refresh binds its refresh tokens from now on.
+            if client.isPublic, grant.dpopJKT == nil, let binding {
+                try await grants.bindRefreshTokens(grantID: grant.id, dpopJKT: binding)
+            }
             return response(access: access, refresh: refresh, scope: scope, bound: binding != nil)
         case .reused:
             // An older token, or the previous one after its grace: the grant is revoked.

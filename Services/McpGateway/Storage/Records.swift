@@ -42,6 +42,8 @@ struct ClientAuthorizationRequest: Codable, Sendable, Equatable {
     var state: String?
     var codeChallenge: String
     var resource: String?
+    /// `dpop_jkt` (RFC 9449 §10): the code may be redeemed only with a proof of this key.
+    var dpopJKT: String? = nil
 
     init(
         clientID: String, redirectURI: String, redirectURIIncluded: Bool = true, scope: ScopeSet, state: String?,
@@ -66,6 +68,7 @@ struct ClientAuthorizationRequest: Codable, Sendable, Equatable {
         state = try container.decodeIfPresent(String.self, forKey: .state)
         codeChallenge = try container.decode(String.self, forKey: .codeChallenge)
         resource = try container.decodeIfPresent(String.self, forKey: .resource)
+        dpopJKT = try container.decodeIfPresent(String.self, forKey: .dpopJKT)
     }
 }
 

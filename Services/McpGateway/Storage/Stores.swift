@@ -49,6 +49,8 @@ protocol GrantStore: Sendable {
     /// Stores a grant with its first tokens, for grants without an authorization code (client credentials, identity
     /// assertions).
     func insert(grant: Grant, issuing tokens: IssuedTokens) async throws
+    /// Binds a grant's refresh tokens to a DPoP key, unless they are bound already.
+    func bindRefreshTokens(grantID: String, dpopJKT: String) async throws
     /// Revokes a grant and deletes the access tokens it issued; `false` when it was not active.
     @discardableResult func revokeGrant(id: String, now: Date) async throws -> Bool
     /// The grants that are neither revoked nor expired, newest first; all of them, or a user's, or a client's.

@@ -126,12 +126,19 @@ struct CallbackController {
     {
         let verifier = try cipher.open(pending.upstreamVerifier, context: "pkce:" + SecretDigest.hex(state))
         let tokens = try await upstream.exchange(code: upstreamCode, verifier: verifier)
-        guard let idToken = tokens.idToken else {
-            throw UpstreamError.protocolViolation(
-                "the token response has no id_token (is 'openid' in OIDC_SCOPE / AUTH0_SCOPE?)")
+        let user: UserProfile
+        if settings.upstream.github != nil {
+            // Not OpenID Connect: the user is whom GitHub's API says the token belongs to.
+            user = try await upstream.githubUser(accessToken: tokens.accessToken)
+        } else {
+            guard let idToken = tokens.idToken else {
+                throw UpstreamError.protocolViolation(
+                    "the token response has no id_token (is 'openid' in OIDC_SCOPE / AUTH0_SCOPE?)")
+            }
+            user = await upstream.completeProfile(
+                try await upstream.validateIDToken(idToken, nonce: pending.upstreamNonce),
+                accessToken: tokens.accessToken)
         }
-        let user = await upstream.completeProfile(
-            try await upstream.validateIDToken(idToken, nonce: pending.upstreamNonce), accessToken: tokens.accessToken)
 
         // The gateway token carries what the client asked for and the provider actually granted (or, for providers
         // that only sign users in, what GRANTED_SCOPES allows every user).
@@ -156,7 +163,9 @@ struct CallbackController {
             resource: configuration.resource,
             upstream: try UpstreamTokenVault(cipher: cipher).seal(tokens, grantID: grantID, now: now, previous: nil),
             createdAt: now, expiresAt: now.addingTimeInterval(settings.grantLifetime), revokedAt: nil,
-            currentRefreshDigest: nil, previousRefreshDigest: nil)
+            currentRefreshDigest: nil, previousRefreshDigest: nil,
+            // A key named at /authorize (dpop_jkt): the code, and the refresh tokens, are bound to it from the start.
+            dpopJKT: pending.request.dpopJKT)
         try await codes.insert(
             grant: grant,
             code: AuthorizationCodeRecord(

@@ -9,7 +9,7 @@ import Synchronization
 final class UpstreamProvider: Sendable {
     let configuration: UpstreamConfiguration
     let callbackURL: String
-    private let http: any UpstreamHTTP
+    let http: any UpstreamHTTP
     private let fetcher: any DocumentFetching
     private let clock: any WallClock
     /// Where the ID token's groups and roles are, for the tool policy.
@@ -41,7 +41,10 @@ final class UpstreamProvider: Sendable {
             discovered.withLock {
                 $0 = ProviderMetadata(
                     issuer: configuration.issuer, jwksURI: jwks, authorizationEndpoint: authorization,
-                    tokenEndpoint: token, userinfoEndpoint: userinfo)
+                    tokenEndpoint: token, userinfoEndpoint: userinfo,
+                    // GitHub documents its client credentials as form parameters.
+                    tokenEndpointAuthMethods: configuration.github == nil
+                        ? ["client_secret_basic"] : ["client_secret_post"])
             }
         }
     }
@@ -195,8 +198,12 @@ final class UpstreamProvider: Sendable {
         } catch {
             throw .unreachable("POST \(endpoint) failed: \(error)")
         }
-        guard status == 200 else {
+        // GitHub answers errors with 200 and an `error` member.
+        guard status == 200, json["error"] == nil else {
             let code = json["error"]?.stringValue ?? "http_\(status)"
+            if code == "bad_verification_code" || code == "bad_refresh_token" {
+                throw .invalidGrant(json["error_description"]?.stringValue ?? code)
+            }
             let description = json["error_description"]?.stringValue ?? "HTTP \(status)"
             if code == "invalid_grant" { throw .invalidGrant(description) }
             if status >= 500 || json["error"] == nil { throw .unreachable("\(endpoint) answered \(status)") }

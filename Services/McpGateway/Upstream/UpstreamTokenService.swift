@@ -6,6 +6,14 @@ import Synchronization
 /// Refreshes upstream tokens with the provider; ``UpstreamProvider`` in production, a fake in tests.
 protocol UpstreamRefreshing: Sendable {
     func refresh(refreshToken: String) async throws(UpstreamError) -> UpstreamTokenResponse
+    /// For a provider whose tokens come without a refresh token and never expire (GitHub): asks the provider whether
+    /// `accessToken` still works, and answers it with a new lifetime if so; `nil` for providers that cannot say
+    /// (an expired token without a refresh token then ends the sign-in). `invalidGrant` when the provider refuses it.
+    func revalidate(accessToken: String) async throws(UpstreamError) -> UpstreamTokenResponse?
+}
+
+extension UpstreamRefreshing {
+    func revalidate(accessToken: String) async throws(UpstreamError) -> UpstreamTokenResponse? { nil }
 }
 
 extension UpstreamProvider: UpstreamRefreshing {}
@@ -169,15 +177,39 @@ actor UpstreamTokenService {
         let interrupted = try upstream(of: grant).refreshStartedAt
         let stored: String?
         do { stored = try vault.refreshToken(of: grant) } catch { throw unreadable(grant, error) }
-        guard let refreshToken = stored else {
+        var revalidated: UpstreamTokenResponse? = nil
+        if stored == nil {
+            // No refresh token: a provider whose tokens do not expire is asked whether this one still works.
+            let current: String
+            do { current = try vault.accessToken(of: grant) } catch { throw unreadable(grant, error) }
+            do { revalidated = try await refresher.revalidate(accessToken: current) } catch .invalidGrant {
+                revalidated = nil
+            } catch {
+                var released = attempt
+                released.refreshLeaseUntil = nil
+                _ = try? await upstreamTokens.replaceUpstream(grantID: grant.id, expected: attempt, with: released)
+                GatewayMetrics.upstreamRefresh(.failed)
+                throw UpstreamAccessError.providerUnavailable(error.description)
+            }
+        }
+        guard stored != nil || revalidated != nil else {
             logger.info(
-                "Upstream token expired and there is no refresh token; the user must sign in again",
+                "Upstream token expired (or the provider no longer accepts it) with no refresh token: sign in again",
                 metadata: ["oauth.client_id": "\(grant.clientID)"])
             try await grants.revokeGrant(id: grant.id, now: clock.now)
+            AuditLog.shared.record(
+                .grantEndedByProvider, user: grant.user?.subject, client: grant.clientID, grant: grant.id)
             throw UpstreamAccessError.signInRequired
         }
         do {
-            let response = try await refresher.refresh(refreshToken: refreshToken)
+            let response: UpstreamTokenResponse
+            if let revalidated {
+                response = revalidated
+            } else if let refreshToken = stored {
+                response = try await refresher.refresh(refreshToken: refreshToken)
+            } else {
+                throw UpstreamError.protocolViolation("no refresh token")
+            }
             let tokens = try vault.seal(response, grantID: grant.id, now: clock.now, previous: attempt)
             // Stored only if this attempt still holds the grant: another instance that took over after the lease
             // lapsed (a slow provider) must not have its tokens overwritten.

@@ -61,10 +61,11 @@ public struct ProviderMetadata: Sendable, Equatable {
     }
 
     /// Metadata given by configuration rather than discovered (for providers configured endpoint by endpoint, such as
-    /// Cloudflare Access for SaaS in its dashboard). The token endpoint is assumed to take `client_secret_basic`.
+    /// Cloudflare Access for SaaS in its dashboard, or GitHub, which has none). The token endpoint takes
+    /// `tokenEndpointAuthMethods`, `client_secret_basic` unless said otherwise.
     public init(
         issuer: String, jwksURI: String, authorizationEndpoint: String?, tokenEndpoint: String?,
-        userinfoEndpoint: String? = nil
+        userinfoEndpoint: String? = nil, tokenEndpointAuthMethods: [String] = ["client_secret_basic"]
     ) {
         self.issuer = issuer
         self.jwksURI = jwksURI
@@ -73,7 +74,7 @@ public struct ProviderMetadata: Sendable, Equatable {
         self.userinfoEndpoint = userinfoEndpoint
         self.registrationEndpoint = nil
         self.revocationEndpoint = nil
-        self.tokenEndpointAuthMethods = ["client_secret_basic"]
+        self.tokenEndpointAuthMethods = tokenEndpointAuthMethods
         self.scopesSupported = []
         self.codeChallengeMethods = []
         var document: [String: JSONValue] = ["issuer": .string(issuer), "jwks_uri": .string(jwksURI)]

@@ -85,6 +85,9 @@ public struct DPoPProof: Sendable {
         guard let thumbprint = Self.thumbprint(of: jwk) else {
             throw DPoPError("The DPoP proof's jwk cannot be thumbprinted")
         }
+        if let nonce = claims["nonce"], nonce.stringValue == nil {
+            throw DPoPError("The DPoP proof's nonce is not a string")
+        }
         return DPoPProof(thumbprint: thumbprint, id: id, issuedAt: issuedAt, nonce: claims["nonce"]?.stringValue)
     }
 

@@ -139,7 +139,8 @@ extension TestClientProtocol {
     /// `/authorize` → consent approved → upstream sign-in → `/callback`; returns the client's redirect query.
     func authorize(
         app: GatewayTestApp, clientID: String, pkce: PKCEPair, scope: String? = nil, subject: String = "auth0|alice",
-        jar: CookieJar = CookieJar(), state: String = "client-state", sendRedirectURI: Bool = true
+        jar: CookieJar = CookieJar(), state: String = "client-state", sendRedirectURI: Bool = true,
+        extra: [(String, String)] = []
     ) async throws -> [String: String] {
         var query = [
             ("response_type", "code"), ("client_id", clientID), ("code_challenge", pkce.challenge),
@@ -147,6 +148,7 @@ extension TestClientProtocol {
         ]
         if sendRedirectURI { query.append(("redirect_uri", GatewayTestApp.redirectURI)) }
         if let scope { query.append(("scope", scope)) }
+        query += extra
         let consent = try await execute(uri: "/authorize?" + formBody(query), method: .get, headers: jar.header)
         jar.absorb(consent)
         var upstream: String

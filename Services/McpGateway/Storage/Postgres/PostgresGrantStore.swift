@@ -19,6 +19,11 @@ struct PostgresGrantStore: GrantStore {
         }
     }
 
+    func bindRefreshTokens(grantID: String, dpopJKT: String) async throws {
+        try await database.query(
+            "UPDATE oauth_grant SET dpop_jkt = \(dpopJKT) WHERE id = \(grantID) AND dpop_jkt IS NULL")
+    }
+
     @discardableResult
     func revokeGrant(id: String, now: Date) async throws -> Bool {
         let revoked = try await database.transaction { connection in

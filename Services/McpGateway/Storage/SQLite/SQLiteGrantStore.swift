@@ -16,6 +16,14 @@ struct SQLiteGrantStore: GrantStore {
         }
     }
 
+    func bindRefreshTokens(grantID: String, dpopJKT: String) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE oauthGrant SET dpopJKT = ? WHERE id = ? AND dpopJKT IS NULL",
+                arguments: [dpopJKT, grantID])
+        }
+    }
+
     @discardableResult
     func revokeGrant(id: String, now: Date) async throws -> Bool {
         let revoked = try await database.write { db in try SQLiteGrantRows.revoke(grantID: id, db: db, now: now) }
