@@ -32,6 +32,8 @@ final class FakeProvider: DocumentFetching, UpstreamHTTP, @unchecked Sendable {
         var accessLifetime: TimeInterval = 3600
         var lastForm: [String: String] = [:]
         var lastHeaders: [String: String] = [:]
+        /// How GitHub's `GET /user` answers (the provider as GitHub).
+        var githubUserStatus = 200
     }
 
     let key: RSASigningKey
@@ -121,7 +123,20 @@ final class FakeProvider: DocumentFetching, UpstreamHTTP, @unchecked Sendable {
     }
 
     func get(_ url: String, headers: [(String, String)]) async throws -> (status: Int, body: [UInt8]) {
-        (404, [])
+        // The provider as GitHub's REST API.
+        if url.hasSuffix("/user") {
+            let status = withState { $0.githubUserStatus }
+            return (status, Array(#"{"id":583231,"login":"octocat","name":null,"email":null}"#.utf8))
+        }
+        if url.hasSuffix("/user/emails") {
+            return (
+                200,
+                Array(
+                    #"[{"email":"old@github.example","primary":false,"verified":true},{"email":"octocat@github.example","primary":true,"verified":true}]"#
+                        .utf8)
+            )
+        }
+        return (404, [])
     }
 
     private func tokens(subject: String, nonce: String?, now: Date, lifetime: TimeInterval, scope: String?) throws
