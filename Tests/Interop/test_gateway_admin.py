@@ -5,6 +5,8 @@ test_gateway_cluster.py.)"""
 import json
 import os
 import subprocess
+import tempfile
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -74,11 +76,12 @@ def test_errors_and_maintenance(stack):
     assert admin(stack, "revoke", "--user", "a", "--client", "b").returncode == 64
     assert admin(stack, "grants", "--user", "a", "--all").returncode == 64
     purged = json.loads(admin(stack, "purge", "--json").stdout)
-    assert set(purged) == {"pendingSignIns", "accessTokens", "codes", "grants", "clients"}
+    assert set(purged) == {"pendingSignIns", "accessTokens", "codes", "grants", "clients", "assertions"}
     resealed = admin(stack, "reseal")
     assert resealed.returncode == 0 and "Re-sealed" in resealed.stdout
-    # Another mode keeps no database: a clear refusal, not a crash.
+    # Another mode keeps no clients or grants: a clear refusal, not a crash.
     external = subprocess.run([str(BIN / "McpGateway"), "admin", "counts"], capture_output=True, text=True, env={
-        **os.environ, "AUTH_MODE": "external", "OIDC_ISSUER": "http://127.0.0.1:9/", "DEV_VARS_FILE": "/nonexistent"},
+        **os.environ, "AUTH_MODE": "external", "OIDC_ISSUER": "http://127.0.0.1:9/", "DEV_VARS_FILE": "/nonexistent",
+        "GATEWAY_ENCRYPTION_KEY": "k" * 40, "GATEWAY_DATABASE": str(Path(tempfile.mkdtemp()) / "gateway.sqlite")},
         timeout=60)
-    assert external.returncode == 1 and "keeps no database" in external.stderr
+    assert external.returncode == 1 and "keeps no clients or grants" in external.stderr, external.stderr

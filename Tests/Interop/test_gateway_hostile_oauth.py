@@ -494,7 +494,10 @@ def token_cases():
     # grant types
     cases.append(case("token without grant_type", token("refresh_token=x&client_id={cid}"), INVALID_REQUEST))
     cases.append(case("token empty grant_type", token("grant_type=&refresh_token=x&client_id={cid}"), INVALID_REQUEST))
-    for grant in ["password", "client_credentials", "implicit", "token", "code",
+    # A grant the gateway has, that this (public, registered) client may not use.
+    cases.append(case("token grant_type=client_credentials", token("grant_type=client_credentials&client_id={cid}"),
+                      OAuth(400, "unauthorized_client")))
+    for grant in ["password", "implicit", "token", "code",
                   "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:jwt-bearer",
                   "urn:ietf:params:oauth:grant-type:token-exchange", "AUTHORIZATION_CODE", "Refresh_Token",
                   "refresh_token+", "+refresh_token", "refresh%5Ftoken%20", "authorization_code,refresh_token",

@@ -59,7 +59,8 @@ def test_health_and_readiness(stack):
     for url in (f"{stack.gateway_url}/health", f"{api.health_url}", stack.idp_issuer + "health"):
         assert httpx.get(url).json()["status"] == "ok"
     ready = httpx.get(f"{stack.gateway_url}/ready")
-    assert ready.status_code == 200 and ready.json() == {"status": "ready", "checks": {"database": "ok"}}
+    assert ready.status_code == 200 and ready.json() == {
+        "status": "ready", "checks": {"database": "ok", "downstream_signing_keys": "ok"}}
     api_ready = httpx.get(api.health_url.replace("/api/health", "/api/ready"))
     assert api_ready.status_code == 200 and api_ready.json()["checks"]["database"] == "ok"
     assert httpx.get(stack.idp_issuer + "ready").status_code == 200

@@ -15,11 +15,13 @@ enum AuthMode: Sendable {
     /// the user's identity in `Cf-Access-Jwt-Assertion`.
     case cloudflareAccess(CloudflareAccessSettings)
 
-    /// Whether the provider's own access tokens can serve TodosAPI: in `AUTH_MODE=gateway`, when an audience is
-    /// requested for them and the provider grants API scopes itself; `nil` in the modes without a provider token.
+    /// Whether the provider's own access tokens can serve TodosAPI: in `AUTH_MODE=gateway`, when the provider grants
+    /// the API's scopes itself (no `GRANTED_SCOPES`: Auth0 with an API audience, Okta or Keycloak with custom
+    /// scopes); not for providers that only sign users in (Google, GitHub, Access for SaaS, opaque tokens). `nil` in
+    /// the modes without a provider token.
     var upstreamCanServeAPI: Bool? {
         guard case .authorizationServer(let settings) = self else { return nil }
-        return settings.upstream.audience != nil && settings.upstream.grantedScopes == nil
+        return settings.upstream.grantedScopes == nil
     }
 
     var name: String {
