@@ -103,6 +103,17 @@ struct AuthModeTests {
         }
     }
 
+    @Test func externalTokensBoundToAKeyAreRefused() async throws {
+        let app = try await App(environment: Self.external)
+        try await app.run { client in
+            let token = try app.provider.sign(
+                claims(app, ["cnf": ["jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"]]))
+            let reply = try await client.mcp(token, Self.ping)
+            #expect(reply.status == .unauthorized)
+            #expect(reply.response.headers[.wwwAuthenticate]?.contains(#"error="invalid_token""#) == true)
+        }
+    }
+
     // MARK: access
 
     @Test func accessModeTakesTheIdentityFromTheAssertion() async throws {

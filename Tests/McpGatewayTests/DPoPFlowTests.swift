@@ -159,6 +159,32 @@ struct DPoPFlowTests {
         }
     }
 
+    /// A thief who refreshes a stolen (unbound) refresh token first, with a key of their own, must not turn the
+    /// victim's replay of the same token into a mere DPoP error: the replay still revokes the grant.
+    @Test func aStolenRefreshTokenBoundByTheThiefStillRevokesTheGrantOnReplay() async throws {
+        let app = try await App(environment: ["REFRESH_TOKEN_REUSE_INTERVAL": "0"])
+        let thief = try await Self.otherKey.value
+        try await app.run { client in
+            let tokens = try await client.signIn(app: app, scope: "read:todos offline_access")
+            let stolen = try #require(tokens.refreshToken)
+            func refresh(_ token: String, proof: String?) async throws -> TestResponse {
+                try await client.postForm(
+                    "/token",
+                    [("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", tokens.clientID)],
+                    headers: proof.map { [Self.dpop: $0] } ?? [:])
+            }
+            let taken = try await refresh(stolen, proof: try proof(app, key: thief, path: "/token"))
+            #expect(taken.status == .ok)
+            let thiefsToken = try #require(try jsonObject(taken)["refresh_token"]?.stringValue)
+            // The victim uses the old token after the (zero) grace, without a proof: a replay, which ends the grant.
+            app.clock.advance(by: 1)
+            try expectOAuthError(try await refresh(stolen, proof: nil), .badRequest, "invalid_grant")
+            try expectOAuthError(
+                try await refresh(thiefsToken, proof: try proof(app, key: thief, path: "/token")), .badRequest,
+                "invalid_grant")
+        }
+    }
+
     @Test func aCodeRequestedWithDPoPJKTNeedsAProofOfThatKey() async throws {
         let app = try await App()
         let key = try await Self.clientKey.value

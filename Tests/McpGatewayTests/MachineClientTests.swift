@@ -135,6 +135,12 @@ struct MachineClientTests {
                 ),
                 ("no jti", assertionForm(try clientAssertion(app, key: key, changes: ["jti": .null]))),
                 ("iss is not sub", assertionForm(try clientAssertion(app, key: key, changes: ["iss": "other"]))),
+                (
+                    "several audiences",
+                    assertionForm(
+                        try clientAssertion(
+                            app, key: key, changes: ["aud": [.string(App.publicURL), "https://elsewhere.example"]]))
+                ),
                 ("unknown client", assertionForm(try clientAssertion(app, key: key, id: "nobody"))),
                 ("not a JWT", assertionForm("not-a-jwt")),
                 (

@@ -35,11 +35,30 @@ struct ToolPolicyTests {
 
     func caller(
         _ subject: String = "auth0|carol", email: String? = "carol@example.com", client: String? = "claude",
-        groups: Set<String> = [], roles: Set<String> = [], machine: Bool = false
+        groups: Set<String> = [], roles: Set<String> = [], machine: Bool = false, assertedBy: String? = nil
     ) -> ToolCaller {
         ToolCaller(
             subject: subject, email: email, clientID: client, isMachine: machine, groups: groups, roles: roles,
-            scope: GatewayScopes.api, credentials: NoUserCredential())
+            assertedBy: assertedBy, scope: GatewayScopes.api, credentials: NoUserCredential())
+    }
+
+    @Test func anotherIssuersSayOnEmailsGroupsAndRolesCountsOnlyWhereARuleNamesIt() throws {
+        let policy = try ToolPolicy.parse(
+            try #require(
+                try JSONValue(
+                    parsing: Array(
+                        #"""
+                        {"default":"deny","tools":{
+                          "list-todos":{"allow":[{"email_domains":["operator.example"]}]},
+                          "delete-todo":{"allow":[{"roles":["admin"],"issuers":["https://partner.example"]}]}}}
+                        """#.utf8)
+                ).objectValue), toolNames: ToolBox.todoToolNames)
+        let partner = "https://partner.example"
+        #expect(policy.allows("list-todos", for: caller(email: "ceo@operator.example")))
+        #expect(!policy.allows("list-todos", for: caller(email: "ceo@operator.example", assertedBy: partner)))
+        #expect(policy.allows("delete-todo", for: caller(roles: ["admin"], assertedBy: partner)))
+        #expect(!policy.allows("delete-todo", for: caller(roles: ["admin"], assertedBy: "https://other.example")))
+        #expect(!policy.allows("delete-todo", for: caller(roles: ["admin"])))
     }
 
     @Test func decisions() throws {

@@ -68,6 +68,11 @@ struct TrustedIssuerTests {
             // An ID token or any other JWT of the gateway does not pass for an access token, typed or not.
             (try app.gatewayToken(type: "JWT"), "The access token's type is not accepted"),
             (try app.gatewayToken(type: nil), "The token has no type (typ)"),
+            // A DPoP-bound token is no bearer token: TodosAPI checks no proofs.
+            (
+                try app.gatewayToken(changes: ["cnf": ["jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"]]),
+                "DPoP-bound access tokens (cnf) are not accepted here"
+            ),
             (
                 try app.gatewayToken(changes: ["exp": .integer(Int64(TestApp.now.timeIntervalSince1970) - 120)]),
                 "The access token expired"

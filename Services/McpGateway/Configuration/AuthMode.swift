@@ -71,8 +71,8 @@ struct AuthorizationServerSettings: Sendable {
     /// `IDENTITY_ASSERTION_ISSUERS`: the enterprise identity providers whose identity assertions (ID-JAG) `/token`
     /// accepts with the JWT-bearer grant; none by default.
     var identityAssertionIssuers: [String] = []
-    /// `DPOP_NONCE_REQUIRED`: DPoP proofs must carry a nonce the gateway issued (RFC 9449 §8); by default a nonce is
-    /// offered in `DPoP-Nonce` and checked when a proof carries one.
+    /// `DPOP_NONCE_REQUIRED`: DPoP proofs must carry a nonce the gateway issued (RFC 9449 §8), handed out in
+    /// `DPoP-Nonce`; by default no nonce is handed out, and one a proof carries anyway must be the gateway's.
     var dpopNonceRequired = false
 
     static func load(from settings: Settings) throws(ConfigurationError) -> AuthorizationServerSettings {

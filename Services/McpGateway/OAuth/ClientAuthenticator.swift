@@ -85,8 +85,10 @@ struct ClientAssertions: Sendable {
                 // A client with one key for the algorithm need not name it (the Python SDK's assertions do not).
                 allowsMissingKeyID: true),
             keys: keys, clock: oneTime.clock)
-        do {
+        do throws(OneTimeAssertion.Failure) {
             let token = try await oneTime.check(assertion, with: verifier)
+            // One audience only (the revision of RFC 7523 in progress): an assertion naming several could be relayed.
+            guard token.audiences.count == 1 else { throw .invalid(.invalidAudience) }
             try await oneTime.consume(token, namespace: "client:" + id, leeway: verifier.configuration.leeway)
         } catch {
             throw refused("The client assertion is not valid: \(error.message)")

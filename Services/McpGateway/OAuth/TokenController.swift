@@ -88,8 +88,11 @@ struct TokenController {
                 parameters, client: client, binding: binding, now: clock.now)
         }
         if grantType == "client_credentials" || grantType == JWTBearerGrant.grantType {
-            context.logger.info(
-                "Tokens issued", metadata: ["oauth.client_id": "\(client.id)", "oauth.grant_type": "\(grantType)"])
+            // No consent page saw these: each is an audit line.
+            AuditLog.shared.record(
+                .tokenIssuedWithoutSignIn, client: client.id,
+                detail: ["oauth.grant_type": "\(grantType)", "oauth.scope": "\(response.scope)"],
+                requestID: context.requestID)
         }
         var answer = try JSONResponse.make(response)
         if proof != nil { answer.headers.append(contentsOf: dpop.nonceHeader()) }
@@ -176,7 +179,10 @@ struct TokenController {
         guard grant.isActive(at: now) else {
             throw ErrorResponse.invalidGrant("The refresh token was revoked or expired")
         }
-        if let bound = grant.dpopJKT, binding != bound {
+        // A superseded refresh token is a replay whatever proof comes with it: the rotation below revokes the grant.
+        // Only a token still in use is held to the grant's DPoP key.
+        let rule = RefreshRotationRule.decide(presented: digest, grant: grant, now: now)
+        if rule != .revoke, let bound = grant.dpopJKT, binding != bound {
             throw ErrorResponse(
                 status: .badRequest, code: "invalid_dpop_proof",
                 message: "This refresh token is bound to a DPoP key: send a DPoP proof signed with it",
@@ -197,9 +203,13 @@ struct TokenController {
             refreshDigest: digest, grantID: grant.id, issuing: tokens, now: now, graceUntil: graceUntil)
         {
         case .rotated:
-            // A public client that proves a key for the first time at a refresh binds its refresh tokens from now on.
-            if client.isPublic, grant.dpopJKT == nil, let binding {
-                try await grants.bindRefreshTokens(grantID: grant.id, dpopJKT: binding)
+            // A public client that proves a key for the first time, with its newest refresh token, binds its refresh
+            // tokens from now on: the new one, as long as it is still the grant's newest.
+            if client.isPublic, grant.dpopJKT == nil, rule == .rotateCurrent, let binding,
+                let newDigest = tokens.refreshDigest
+            {
+                try await grants.bindRefreshTokens(
+                    grantID: grant.id, currentRefreshDigest: newDigest, dpopJKT: binding)
             }
             return response(access: access, refresh: refresh, scope: scope, bound: binding != nil)
         case .reused:

@@ -17,6 +17,8 @@ struct AuditLog: Sendable {
         case grantRevoked = "grant_revoked"
         case grantEndedByProvider = "grant_ended_by_provider"
         case toolDenied = "tool_denied"
+        /// A token issued without a sign-in: to a machine client, or for an enterprise's identity assertion.
+        case tokenIssuedWithoutSignIn = "token_issued_without_sign_in"
     }
 
     static let shared = AuditLog(logger: Logger(label: "McpGateway.audit"))

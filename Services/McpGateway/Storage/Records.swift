@@ -114,6 +114,9 @@ struct UserProfile: Codable, Sendable, Equatable {
     /// The groups and roles the provider's claims named (see ``IdentityClaimNames``), for the tool policy.
     var groups: [String]? = nil
     var roles: [String]? = nil
+    /// The enterprise issuer whose identity assertion named this user, when it is not the provider users sign in
+    /// with: its email, groups and roles are its own say, which tool policy rules trust only when they name it.
+    var assertedBy: String? = nil
 }
 
 /// An authorization given to one client: the root that codes, access and refresh tokens hang from. Revoking it

@@ -49,8 +49,9 @@ protocol GrantStore: Sendable {
     /// Stores a grant with its first tokens, for grants without an authorization code (client credentials, identity
     /// assertions).
     func insert(grant: Grant, issuing tokens: IssuedTokens) async throws
-    /// Binds a grant's refresh tokens to a DPoP key, unless they are bound already.
-    func bindRefreshTokens(grantID: String, dpopJKT: String) async throws
+    /// Binds a grant's refresh tokens to a DPoP key, unless they are bound already or `currentRefreshDigest` is no
+    /// longer the grant's newest refresh token.
+    func bindRefreshTokens(grantID: String, currentRefreshDigest: String, dpopJKT: String) async throws
     /// Revokes a grant and deletes the access tokens it issued; `false` when it was not active.
     @discardableResult func revokeGrant(id: String, now: Date) async throws -> Bool
     /// The grants that are neither revoked nor expired, newest first; all of them, or a user's, or a client's.
@@ -144,12 +145,20 @@ struct GrantSummary: Sendable, Equatable {
     var revokedAt: Date?
     /// The DPoP key the grant's refresh tokens are bound to (public clients that began it with a proof).
     var dpopJKT: String? = nil
+    /// The refresh rotation's state (see ``RefreshRotationRule``), to tell a replay from a use before anything else.
+    var currentRefreshDigest: String? = nil
+    var previousRefreshDigest: String? = nil
+    var previousRefreshValidUntil: Date? = nil
 
     init(
         id: String, clientID: String, user: UserProfile?, scope: ScopeSet, resource: String, expiresAt: Date,
-        revokedAt: Date?, dpopJKT: String? = nil
+        revokedAt: Date?, dpopJKT: String? = nil, currentRefreshDigest: String? = nil,
+        previousRefreshDigest: String? = nil, previousRefreshValidUntil: Date? = nil
     ) {
         self.dpopJKT = dpopJKT
+        self.currentRefreshDigest = currentRefreshDigest
+        self.previousRefreshDigest = previousRefreshDigest
+        self.previousRefreshValidUntil = previousRefreshValidUntil
         self.id = id
         self.clientID = clientID
         self.user = user
@@ -162,7 +171,9 @@ struct GrantSummary: Sendable, Equatable {
     init(_ grant: Grant) {
         self.init(
             id: grant.id, clientID: grant.clientID, user: grant.user, scope: grant.scope, resource: grant.resource,
-            expiresAt: grant.expiresAt, revokedAt: grant.revokedAt, dpopJKT: grant.dpopJKT)
+            expiresAt: grant.expiresAt, revokedAt: grant.revokedAt, dpopJKT: grant.dpopJKT,
+            currentRefreshDigest: grant.currentRefreshDigest, previousRefreshDigest: grant.previousRefreshDigest,
+            previousRefreshValidUntil: grant.previousRefreshValidUntil)
     }
 
     func isActive(at now: Date) -> Bool { revokedAt == nil && expiresAt > now }
@@ -245,10 +256,22 @@ enum RefreshRotationRule: Equatable {
     case revoke
 
     static func decide(presented digest: String, grant: Grant, now: Date) -> RefreshRotationRule {
-        if grant.currentRefreshDigest == digest { return .rotateCurrent }
-        if grant.previousRefreshDigest == digest, let until = grant.previousRefreshValidUntil, now <= until {
-            return .replaceSuccessor
-        }
+        decide(
+            presented: digest, current: grant.currentRefreshDigest, previous: grant.previousRefreshDigest,
+            previousValidUntil: grant.previousRefreshValidUntil, now: now)
+    }
+
+    static func decide(presented digest: String, grant: GrantSummary, now: Date) -> RefreshRotationRule {
+        decide(
+            presented: digest, current: grant.currentRefreshDigest, previous: grant.previousRefreshDigest,
+            previousValidUntil: grant.previousRefreshValidUntil, now: now)
+    }
+
+    static func decide(
+        presented digest: String, current: String?, previous: String?, previousValidUntil: Date?, now: Date
+    ) -> RefreshRotationRule {
+        if current == digest { return .rotateCurrent }
+        if previous == digest, let until = previousValidUntil, now <= until { return .replaceSuccessor }
         return .revoke
     }
 }

@@ -15,6 +15,9 @@ struct ToolCaller: Sendable {
     /// The groups and roles the identity's claims named (``ToolPolicy``).
     var groups: Set<String> = []
     var roles: Set<String> = []
+    /// The enterprise issuer that asserted the identity (an identity assertion of another issuer than the sign-in
+    /// provider); `nil` otherwise.
+    var assertedBy: String? = nil
     /// The scopes this connection was granted.
     var scope: ScopeSet
     /// How calls to TodosAPI prove they are made for this user.

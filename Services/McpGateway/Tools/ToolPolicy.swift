@@ -33,8 +33,17 @@ struct ToolPolicy: Sendable, Equatable {
         var clients: Set<String>?
         /// `true`: machine clients only; `false`: users only.
         var machineClients: Bool?
+        /// Identity-assertion issuers whose users this rule is about. Without it, the email, domain, group and role
+        /// conditions hold only for users of the sign-in provider (or the external server, or Access): another
+        /// issuer's say on those is not the operator's directory.
+        var issuers: Set<String>?
 
         func matches(_ caller: ToolCaller) -> Bool {
+            if let issuers {
+                guard let asserted = caller.assertedBy, issuers.contains(asserted) else { return false }
+            } else if caller.assertedBy != nil, emails != nil || emailDomains != nil || groups != nil || roles != nil {
+                return false
+            }
             if let users, !users.contains(caller.subject) || caller.isMachine { return false }
             let email = caller.email?.lowercased()
             if let emails, !(email.map(emails.contains) ?? false) { return false }
@@ -163,10 +172,11 @@ struct ToolPolicy: Sendable, Equatable {
                 case "groups": rule.groups = Set(list)
                 case "roles": rule.roles = Set(list)
                 case "clients": rule.clients = Set(list)
+                case "issuers": rule.issuers = Set(list)
                 default:
                     throw ParseError(
                         text: "\(path)[\(index)] has '\(key)' (expected users, emails, email_domains, groups, roles,"
-                            + " clients, machine_clients)")
+                            + " clients, issuers, machine_clients)")
                 }
             }
             rules.append(rule)

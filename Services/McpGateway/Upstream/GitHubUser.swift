@@ -19,8 +19,11 @@ extension UpstreamProvider {
                     $0["primary"]?.boolValue == true && $0["verified"]?.boolValue == true
                 }?["email"]?.stringValue
         }
+        // github.com's ids, as Auth0 names them; a GitHub Enterprise Server's are its own, named with its host.
+        let host = URLComponents(string: configuration.issuer)?.host ?? configuration.issuer
+        let subject = host == "github.com" ? "github|\(number)" : "github|\(host)|\(number)"
         return UserProfile(
-            subject: "github|\(number)", name: object["name"]?.stringValue ?? object["login"]?.stringValue,
+            subject: subject, name: object["name"]?.stringValue ?? object["login"]?.stringValue,
             email: email)
     }
 

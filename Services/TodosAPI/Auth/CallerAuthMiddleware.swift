@@ -31,12 +31,17 @@ struct CallerAuthMiddleware: RouterMiddleware {
         var context = context
         let assertion = request.headers[Self.assertionHeader] ?? request.headers[Self.linkedAppTokenHeader]
         if let bearer, request.headers[.authorization] != nil || access == nil || assertion == nil {
-            do {
-                let token = try await bearer.verify(try request.bearerToken())
-                context.authenticate(token, scopes: token.scopes, owner: token.subject)
-            } catch {
+            let token: VerifiedToken
+            do { token = try await bearer.verify(try request.bearerToken()) } catch {
                 throw ErrorResponse(error, realm: TodosAPIConfiguration.realm)
             }
+            // RFC 9449 §7.2: TodosAPI checks no DPoP proofs, so a token bound to a key is not taken as a bearer token.
+            guard token.claims["cnf"] == nil else {
+                throw ErrorResponse(
+                    BearerAuthError.rejected("DPoP-bound access tokens (cnf) are not accepted here"),
+                    realm: TodosAPIConfiguration.realm)
+            }
+            context.authenticate(token, scopes: token.scopes, owner: token.subject)
         } else if let access, let assertion {
             do {
                 let token = try await access.verifier.verify(assertion)

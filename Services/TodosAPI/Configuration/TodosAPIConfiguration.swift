@@ -147,7 +147,6 @@ struct TodosAPIConfiguration: Sendable {
         let jwks = try settings.url(
             "GATEWAY_JWKS_URL", default: issuer + "/.well-known/jwks.json",
             example: "https://mcp.example.com/.well-known/jwks.json")
-
         return TokenSettings(
             issuer: issuer, audiences: Set(audiences), jwksSource: .url(jwks), acceptedTypes: gatewayTokenTypes,
             requiresType: true)

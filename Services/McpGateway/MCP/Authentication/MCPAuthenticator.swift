@@ -56,7 +56,7 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
             grant.user.map {
                 CallerIdentity(
                     subject: $0.subject, name: $0.name, email: $0.email, clientID: grant.clientID,
-                    groups: $0.groups ?? [], roles: $0.roles ?? [])
+                    groups: $0.groups ?? [], roles: $0.roles ?? [], assertedBy: $0.assertedBy)
             } ?? .machine(clientID: grant.clientID)
         return MCPCaller(
             identity: identity, scope: record.scope,
@@ -76,6 +76,12 @@ struct ExternalTokenAuthenticator: MCPAuthenticator {
         let verified: VerifiedToken
         do { verified = try await verifier.verify(token) } catch {
             throw challenge.error(error)
+        }
+        // RFC 9449 §7.2: a DPoP-bound token accepted as a bearer token would defeat the binding; this mode cannot
+        // check the proof, so such a token is refused.
+        guard verified.claims["cnf"] == nil else {
+            throw challenge.error(
+                BearerAuthError.rejected("This access token is bound to a key (cnf), which this gateway cannot check"))
         }
         let identity = CallerIdentity(
             subject: verified.subject ?? "", name: verified.string("name") ?? verified.string("preferred_username"),

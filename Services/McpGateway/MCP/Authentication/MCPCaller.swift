@@ -13,6 +13,8 @@ struct CallerIdentity: Sendable, Equatable {
     /// The groups and roles the identity's claims named, for the tool policy.
     var groups: [String] = []
     var roles: [String] = []
+    /// The enterprise issuer that asserted this identity, when it is not the sign-in provider.
+    var assertedBy: String? = nil
 
     /// The identity of a machine client, which acts for no user.
     static func machine(clientID: String) -> CallerIdentity {
@@ -43,7 +45,8 @@ struct MCPCaller: Sendable {
     func toolCaller(trace: TraceContext?) -> ToolCaller {
         ToolCaller(
             subject: identity.subject, name: identity.name, email: identity.email, clientID: identity.clientID,
-            isMachine: identity.isMachine, groups: Set(identity.groups), roles: Set(identity.roles), scope: scope,
+            isMachine: identity.isMachine, groups: Set(identity.groups), roles: Set(identity.roles),
+            assertedBy: identity.assertedBy, scope: scope,
             credentials: credentials, trace: trace ?? self.trace)
     }
 }

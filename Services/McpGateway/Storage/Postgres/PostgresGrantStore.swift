@@ -19,9 +19,12 @@ struct PostgresGrantStore: GrantStore {
         }
     }
 
-    func bindRefreshTokens(grantID: String, dpopJKT: String) async throws {
+    func bindRefreshTokens(grantID: String, currentRefreshDigest: String, dpopJKT: String) async throws {
         try await database.query(
-            "UPDATE oauth_grant SET dpop_jkt = \(dpopJKT) WHERE id = \(grantID) AND dpop_jkt IS NULL")
+            """
+            UPDATE oauth_grant SET dpop_jkt = \(dpopJKT)
+            WHERE id = \(grantID) AND dpop_jkt IS NULL AND current_refresh_digest = \(currentRefreshDigest)
+            """)
     }
 
     @discardableResult

@@ -10,7 +10,8 @@ struct PostgresRefreshTokenStore: RefreshTokenStore {
         guard
             let row = try await database.query(
                 """
-                SELECT id, client_id, user_profile, scope, resource, expires_at, revoked_at, dpop_jkt FROM oauth_grant
+                SELECT id, client_id, user_profile, scope, resource, expires_at, revoked_at, dpop_jkt,
+                  current_refresh_digest, previous_refresh_digest, previous_refresh_valid_until FROM oauth_grant
                 WHERE id = (SELECT grant_id FROM refresh_token WHERE digest = \(refreshDigest))
                 """
             ).first()
@@ -21,7 +22,10 @@ struct PostgresRefreshTokenStore: RefreshTokenStore {
             user: try cells["user_profile"].decode(UserProfile?.self),
             scope: ScopeSet(spaceSeparated: try cells["scope"].decode(String.self)),
             resource: try cells["resource"].decode(String.self), expiresAt: try cells["expires_at"].decode(Date.self),
-            revokedAt: try cells["revoked_at"].decode(Date?.self), dpopJKT: try cells["dpop_jkt"].decode(String?.self))
+            revokedAt: try cells["revoked_at"].decode(Date?.self), dpopJKT: try cells["dpop_jkt"].decode(String?.self),
+            currentRefreshDigest: try cells["current_refresh_digest"].decode(String?.self),
+            previousRefreshDigest: try cells["previous_refresh_digest"].decode(String?.self),
+            previousRefreshValidUntil: try cells["previous_refresh_valid_until"].decode(Date?.self))
     }
 
     func rotate(refreshDigest: String, grantID: String, issuing tokens: IssuedTokens, now: Date, graceUntil: Date)

@@ -16,11 +16,11 @@ struct SQLiteGrantStore: GrantStore {
         }
     }
 
-    func bindRefreshTokens(grantID: String, dpopJKT: String) async throws {
+    func bindRefreshTokens(grantID: String, currentRefreshDigest: String, dpopJKT: String) async throws {
         try await database.write { db in
             try db.execute(
-                sql: "UPDATE oauthGrant SET dpopJKT = ? WHERE id = ? AND dpopJKT IS NULL",
-                arguments: [dpopJKT, grantID])
+                sql: "UPDATE oauthGrant SET dpopJKT = ? WHERE id = ? AND dpopJKT IS NULL AND currentRefreshDigest = ?",
+                arguments: [dpopJKT, grantID, currentRefreshDigest])
         }
     }
 
