@@ -983,6 +983,12 @@ def test_admin_add_client_refuses_bad_registrations(stack: Stack):
     refused = admin(stack, "add-client", "--name", "bad", "--auth", "private_key_jwt", "--scope", "read:todos",
                     "--jwks-file", not_a_jwks)
     assert refused.returncode != 0
+    # A JWK Set, but without a key the gateway could verify with (a symmetric key): refused at once, not at first use.
+    with open(not_a_jwks, "w") as file:
+        file.write('{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}')
+    refused = admin(stack, "add-client", "--name", "bad", "--auth", "private_key_jwt", "--scope", "read:todos",
+                    "--jwks-file", not_a_jwks)
+    assert refused.returncode == 64 and "usable public key" in refused.stderr, refused.stderr
     client_id, _ = add_client(stack, scope="read:todos", extra=("--id", "fixed-machine-id"))
     again = admin(stack, "add-client", "--name", "again", "--scope", "read:todos", "--id", client_id)
     assert again.returncode != 0 and "exists already" in again.stderr

@@ -65,12 +65,17 @@ extension Admin {
         }
 
         func run() async throws {
-            let jwks = try jwksFile.map { path in
+            var jwks: String? = nil
+            if let path = jwksFile {
                 let text = try String(contentsOfFile: path, encoding: .utf8)
-                guard (try? JSONValue(parsing: Array(text.utf8)))?.objectValue?["keys"]?.arrayValue != nil else {
-                    throw ValidationError("\(path) does not hold a JWK Set ({\"keys\": [...]})")
+                // At least one key the gateway can verify assertions with, or the client could never authenticate.
+                do {
+                    _ = try await KeySet.parse(jwks: Array(text.utf8), allowedAlgorithms: ClientKeys.algorithms)
+                } catch {
+                    throw ValidationError(
+                        "\(path) does not hold a JWK Set with a usable public key (RSA of 2048 bits or more, or P-256)")
                 }
-                return text
+                jwks = text
             }
             try await AdminContext.run { context in
                 guard let method = RegisteredClient.AuthMethod(rawValue: auth) else { throw ExitCode.validationFailure }
