@@ -15,7 +15,8 @@ import Synchronization
 /// request to a fixed origin, read a bounded response, keep the connection if the server does.
 ///
 /// A request that finds its reused connection closed by the server before any byte of the answer arrived is sent
-/// again once, on a new connection (the server never saw it: an idle connection it closed).
+/// again once, on a new connection (the server never saw it: an idle connection it closed); so is an idempotent
+/// request whose new connection was closed that way.
 final class KeepAliveHTTPClient: Sendable {
     struct Configuration: Sendable {
         var connectTimeout: TimeAmount = .seconds(3)
@@ -136,7 +137,11 @@ final class KeepAliveHTTPClient: Sendable {
             let result: ExchangeResult
             do { result = try await exchange.promise.futureResult.get() } catch {
                 release(channel, reusable: false)
-                if attempt == 0, reused, case Failure.closedBeforeResponse(receivedAnything: false)? = error as? Failure
+                // Sent again once when the server cannot have answered it: a reused connection it had closed, or (a
+                // server too loaded to read it before its idle timeout) any connection, for an idempotent method
+                // (RFC 9110 §9.2.2).
+                if attempt == 0, reused || Self.isIdempotent(request.method),
+                    case Failure.closedBeforeResponse(receivedAnything: false)? = error as? Failure
                 {
                     continue
                 }
@@ -163,6 +168,14 @@ final class KeepAliveHTTPClient: Sendable {
     }
 
     // MARK: The pool
+
+    /// GET, HEAD, PUT, DELETE, OPTIONS and TRACE: sending one twice has the effect of sending it once.
+    static func isIdempotent(_ method: HTTPMethod) -> Bool {
+        switch method {
+        case .GET, .HEAD, .PUT, .DELETE, .OPTIONS, .TRACE: true
+        default: false
+        }
+    }
 
     private func connection() async throws(Failure) -> (any Channel, reused: Bool) {
         let lease: Lease
