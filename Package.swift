@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
@@ -32,8 +33,18 @@ let package = Package(
     ],
     targets: [
         .target(
+            name: "Resilience",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Shared/Resilience",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "JWTAuth",
             dependencies: [
+                "Resilience",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -48,6 +59,7 @@ let package = Package(
             name: "ServiceSupport",
             dependencies: [
                 "JWTAuth",
+                "Resilience",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -62,6 +74,7 @@ let package = Package(
             name: "TodosAPI",
             dependencies: [
                 "JWTAuth",
+                "Resilience",
                 "ServiceSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -87,6 +100,7 @@ let package = Package(
             name: "McpGateway",
             dependencies: [
                 "JWTAuth",
+                "Resilience",
                 "ServiceSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -117,7 +131,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ServiceSupportTests",
-            dependencies: ["ServiceSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["ServiceSupport", "Resilience", .product(name: "HummingbirdTesting", package: "hummingbird")],
             path: "Tests/ServiceSupportTests",
             swiftSettings: swiftSettings
         ),
@@ -140,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "McpGatewayTests",
             dependencies: [
-                "McpGateway", "JWTAuth", "ServiceSupport",
+                "McpGateway", "JWTAuth", "ServiceSupport", "Resilience",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -2,6 +2,7 @@ import Crypto
 import CryptoExtras
 import Foundation
 import JWTKit
+import Resilience
 
 /// An RSA private key that signs JWTs, for the development identity provider and for tests.
 ///
@@ -37,7 +38,8 @@ public struct RSASigningKey: Sendable {
             case 3072: .bits3072
             default: .bits2048
             }
-        let backing = try _RSA.Signing.PrivateKey(keySize: size)
+        // Seconds of CPU in a debug build: off the cooperative pool (Offload).
+        let backing = try await Offload.run { try _RSA.Signing.PrivateKey(keySize: size) }
         return try await RSASigningKey(
             privateKey: JWTKit.Insecure.RSA.PrivateKey(backing: backing), algorithm: algorithm)
     }

@@ -3,10 +3,12 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import Resilience
 
 /// Turns every error into a JSON ``ErrorResponse``: the service's own errors as they are, Hummingbird's `HTTPError`s
-/// (unknown route, body too large, undecodable JSON) in the same shape, and anything unexpected into a 500 that is
-/// logged with the request id and answered without internals.
+/// (unknown route, body too large, undecodable JSON) in the same shape, a dependency that failed or timed out
+/// (``DependencyUnavailable``) into a 503 with `Retry-After`, and anything unexpected into a 500; both logged with the
+/// request id and answered without internals.
 public struct ErrorRenderingMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Creates the middleware.
     public init() {}
@@ -18,6 +20,8 @@ public struct ErrorRenderingMiddleware<Context: RequestContext>: RouterMiddlewar
             return try await next(request, context)
         } catch let error as ErrorResponse {
             throw error
+        } catch let error as DependencyUnavailable {
+            throw ErrorResponse.unavailable(error, context: context)
         } catch let error as HTTPError {
             throw ErrorResponse(error)
         } catch let error as HTTPParserError {
@@ -37,6 +41,21 @@ public struct ErrorRenderingMiddleware<Context: RequestContext>: RouterMiddlewar
                 status: .internalServerError, code: "server_error",
                 message: "An unexpected error occurred (request id \(requestID))")
         }
+    }
+}
+
+extension ErrorResponse {
+    /// 503 `temporarily_unavailable` with `Retry-After`, for a dependency that failed or timed out; the detail goes to
+    /// the log, with the request id the answer quotes.
+    public static func unavailable(_ error: DependencyUnavailable, context: some RequestContext) -> ErrorResponse {
+        context.logger.warning(
+            "A dependency is unavailable", metadata: ["dependency": "\(error.dependency)", "error": "\(error.detail)"])
+        return ErrorResponse(
+            status: .serviceUnavailable, code: "temporarily_unavailable",
+            message:
+                "\(error.dependency.prefix(1).uppercased() + error.dependency.dropFirst()) is unavailable; retry in "
+                + "\(error.retryAfter) s (request id \(context.requestID))",
+            headers: [.retryAfter: String(error.retryAfter)])
     }
 }
 
