@@ -537,13 +537,24 @@ struct AccessTokenCacheTests {
         try await database.write { db in try db.execute(sql: "UPDATE oauthGrant SET revokedAt = ?", arguments: [now]) }
         #expect(try await cache.accessToken(digest: "a1", now: now) == nil)
 
-        // Listening again: cached, and a lost connection forgets everything.
+        // Listening again: cached.
         try await database.write { db in try db.execute(sql: "UPDATE oauthGrant SET revokedAt = NULL") }
         feed.setComplete(true)
         #expect(try await cache.accessToken(digest: "a1", now: now) != nil)
+        // The listener's connection is lost (the database went down): what is cached keeps serving for its lifetime,
+        // so tool calls go on through a short outage, and nothing new is cached.
+        feed.setComplete(false)
         try await database.write { db in try db.execute(sql: "UPDATE oauthGrant SET revokedAt = ?", arguments: [now]) }
         #expect(try await cache.accessToken(digest: "a1", now: now) != nil)  // cached: the feed missed it
+        #expect(try await cache.accessToken(digest: "a1", now: now.addingTimeInterval(600)) == nil)  // expired
+        // Listening again empties the cache: the revocation made while nobody listened is seen at once.
+        try await database.write { db in try db.execute(sql: "UPDATE oauthGrant SET revokedAt = NULL") }
+        feed.setComplete(true)
+        #expect(try await cache.accessToken(digest: "a1", now: now) != nil)
         feed.setComplete(false)
+        try await database.write { db in try db.execute(sql: "UPDATE oauthGrant SET revokedAt = ?", arguments: [now]) }
+        #expect(try await cache.accessToken(digest: "a1", now: now) != nil)
+        feed.setComplete(true)
         #expect(try await cache.accessToken(digest: "a1", now: now) == nil)
     }
 

@@ -128,34 +128,66 @@ struct PostgresLocation: Sendable, Equatable {
         return "\(username)@\(place)/\(database ?? username)"
     }
 
-    /// PostgresNIO's client configuration.
+    /// The TLS settings `sslmode` and `sslrootcert` stand for: `nil` for `disable`, else the configuration and
+    /// whether TLS is required.
+    private func tlsSettings() -> (configuration: TLSConfiguration, required: Bool)? {
+        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+        if let rootCertificatePath {
+            tlsConfiguration.trustRoots = .file(rootCertificatePath)
+        }
+        switch tls {
+        case .disable: return nil
+        case .prefer:
+            tlsConfiguration.certificateVerification = .none
+            return (tlsConfiguration, false)
+        case .require:
+            // As libpq: with a CA given, `require` checks the certificate against it (but not the host name).
+            tlsConfiguration.certificateVerification = rootCertificatePath == nil ? .none : .noHostnameVerification
+            return (tlsConfiguration, true)
+        case .verifyFull: return (tlsConfiguration, true)
+        }
+    }
+
+    /// The configuration of one connection of its own, outside the pool: the one that listens for other instances'
+    /// changes.
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
+        if let unixSocketPath {
+            configuration = .init(
+                unixSocketPath: unixSocketPath, username: username, password: password, database: database)
+        } else {
+            let tls: PostgresConnection.Configuration.TLS
+            if let settings = tlsSettings() {
+                let context = try NIOSSLContext(configuration: settings.configuration)
+                tls = settings.required ? .require(context) : .prefer(context)
+            } else {
+                tls = .disable
+            }
+            configuration = .init(
+                host: host, port: port, username: username, password: password, database: database, tls: tls)
+        }
+        configuration.options.connectTimeout = .seconds(Int64(connectTimeout))
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+        return configuration
+    }
+
+    /// PostgresNIO's client configuration: the pool of ``maximumConnections`` less the one that listens.
     func clientConfiguration() throws -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
         if let unixSocketPath {
             configuration = .init(
                 unixSocketPath: unixSocketPath, username: username, password: password, database: database)
         } else {
-            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-            if let rootCertificatePath {
-                tlsConfiguration.trustRoots = .file(rootCertificatePath)
-            }
             let tls: PostgresClient.Configuration.TLS
-            switch self.tls {
-            case .disable: tls = .disable
-            case .prefer:
-                tlsConfiguration.certificateVerification = .none
-                tls = .prefer(tlsConfiguration)
-            case .require:
-                // As libpq: with a CA given, `require` checks the certificate against it (but not the host name).
-                tlsConfiguration.certificateVerification =
-                    rootCertificatePath == nil ? .none : .noHostnameVerification
-                tls = .require(tlsConfiguration)
-            case .verifyFull: tls = .require(tlsConfiguration)
+            if let settings = tlsSettings() {
+                tls = settings.required ? .require(settings.configuration) : .prefer(settings.configuration)
+            } else {
+                tls = .disable
             }
             configuration = .init(
                 host: host, port: port, username: username, password: password, database: database, tls: tls)
         }
-        configuration.options.maximumConnections = maximumConnections
+        configuration.options.maximumConnections = max(1, maximumConnections - 1)
         configuration.options.minimumConnections = 1
         configuration.options.connectTimeout = .seconds(Int64(connectTimeout))
         configuration.options.additionalStartupParameters = [("application_name", applicationName)]

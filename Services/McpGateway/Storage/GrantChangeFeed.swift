@@ -15,7 +15,8 @@ enum GrantChange: Sendable, Equatable {
 ///
 /// With SQLite only this process writes, and the stores announce their own writes. With PostgreSQL every write is also
 /// sent with `NOTIFY` in its transaction, and ``PostgresChangeListener`` announces what other instances wrote. While
-/// that listener is not connected the feed is not ``isComplete``, and caches must not keep anything.
+/// that listener is not connected the feed is not ``isComplete``: caches must not take anything new (what they hold
+/// expires within their short lifetime), and they are emptied when it is complete again.
 final class GrantChangeFeed: Sendable {
     private struct State {
         var subscribers: [@Sendable (GrantChange) -> Void] = []
@@ -40,12 +41,18 @@ final class GrantChangeFeed: Sendable {
         for subscriber in state.withLock({ $0.subscribers }) { subscriber(change) }
     }
 
-    /// Marks whether changes from elsewhere are being received; losing them announces ``GrantChange/unknown``.
+    /// Marks whether changes from elsewhere are being received. Becoming complete announces ``GrantChange/unknown``
+    /// first: changes may have been missed while it was not, so whatever was cached before must go.
+    ///
+    /// Becoming incomplete announces nothing: what caches hold stays usable for the little time they keep anything
+    /// (an outage of the database must not turn every cached token into a database read that fails), and they take
+    /// nothing new.
     func setComplete(_ complete: Bool) {
-        let lost = state.withLock { state in
-            defer { state.isComplete = complete }
-            return state.isComplete && !complete
+        if complete {
+            publish(.unknown)
+            state.withLock { $0.isComplete = true }
+        } else {
+            state.withLock { $0.isComplete = false }
         }
-        if lost || complete { publish(.unknown) }
     }
 }

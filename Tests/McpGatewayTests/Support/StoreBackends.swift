@@ -44,21 +44,27 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
             let url = try #require(Self.postgresURL)
             let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
             let logger = Logger(label: "test.postgres")
-            var configuration = try PostgresLocation(url: url).clientConfiguration()
+            let location = try PostgresLocation(url: url)
+            var configuration = try location.clientConfiguration()
+            let listening = try location.connectionConfiguration()
             let admin = PostgresClient(configuration: configuration, backgroundLogger: logger)
             configuration.options.additionalStartupParameters.append(("search_path", schema))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await admin.run() }
                 try await admin.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: logger)
                 var storages: [GatewayStorage] = []
+                var pools: [PostgresPool] = []
+                defer { for pool in pools { Task { await pool.close() } } }
                 for _ in 0..<instances {
-                    let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-                    group.addTask { await client.run() }
-                    let database = PostgresDatabaseClient(client: client, logger: logger)
+                    let pool = PostgresPool(configuration: configuration, logger: logger)
+                    pools.append(pool)
+                    let database = PostgresDatabaseClient(pool: pool, logger: logger)
                     try await PostgresSchema.migrate(database)
                     let storage = GatewayStorage.postgres(database)
                     group.addTask {
-                        try await PostgresChangeListener(database: database, changes: storage.changes).run()
+                        try await PostgresChangeListener(
+                            database: database, connection: listening, changes: storage.changes
+                        ).run()
                     }
                     storages.append(storage)
                 }

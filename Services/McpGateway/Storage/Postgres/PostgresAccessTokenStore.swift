@@ -40,12 +40,10 @@ struct PostgresAccessTokenStore: AccessTokenStore {
     func deleteAccessToken(digest: String, clientID: String) async throws -> Bool {
         let deleted = try await database.transaction { connection in
             let row = try await connection.query(
-                "DELETE FROM access_token WHERE digest = \(digest) AND client_id = \(clientID) RETURNING digest",
-                logger: database.logger
-            ).first()
+                "DELETE FROM access_token WHERE digest = \(digest) AND client_id = \(clientID) RETURNING digest").first()
             if row != nil {
                 try await PostgresDatabaseClient.notify(
-                    .accessToken(digest: digest), on: connection, logger: database.logger)
+                    .accessToken(digest: digest), on: connection)
             }
             return row != nil
         }

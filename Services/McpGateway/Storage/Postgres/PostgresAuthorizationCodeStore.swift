@@ -8,7 +8,7 @@ struct PostgresAuthorizationCodeStore: AuthorizationCodeStore {
 
     func insert(grant: Grant, code: AuthorizationCodeRecord) async throws {
         try await database.transaction { connection in
-            try await PostgresGrantRows.insert(grant, connection: connection, logger: database.logger)
+            try await PostgresGrantRows.insert(grant, connection: connection)
             try await connection.query(
                 """
                 INSERT INTO authorization_code (digest, grant_id, client_id, redirect_uri, redirect_uri_required, \
@@ -16,7 +16,7 @@ struct PostgresAuthorizationCodeStore: AuthorizationCodeStore {
                 VALUES (\(code.digest), \(code.grantID), \(code.clientID), \(code.redirectURI), \
                 \(code.redirectURIRequired), \(code.codeChallenge), \(code.resource), \(code.expiresAt), \
                 \(code.redeemedAt))
-                """, logger: database.logger)
+                """)
         }
     }
 
@@ -36,23 +36,20 @@ struct PostgresAuthorizationCodeStore: AuthorizationCodeStore {
                 WHERE digest = \(codeDigest) AND redeemed_at IS NULL AND expires_at > \(now)
                   AND grant_id IN (SELECT id FROM oauth_grant WHERE revoked_at IS NULL AND expires_at > \(now))
                 RETURNING digest
-                """, logger: database.logger
-            ).first()
+                """).first()
             if redeemed != nil {
                 try await PostgresGrantRows.store(
-                    tokens, connection: connection, now: now, firstRefreshToken: true, logger: database.logger)
+                    tokens, connection: connection, now: now, firstRefreshToken: true)
                 return (.redeemed, nil)
             }
             guard
                 let row = try await connection.query(
-                    "SELECT \(unescaped: PostgresRecords.codeColumns) FROM authorization_code WHERE digest = \(codeDigest)",
-                    logger: database.logger
-                ).first(),
+                    "SELECT \(unescaped: PostgresRecords.codeColumns) FROM authorization_code WHERE digest = \(codeDigest)").first(),
                 case let code = try PostgresRecords.code(row), code.redeemedAt != nil
             else { return (.unknown, nil) }
             // RFC 6749 §4.1.2: a code used twice revokes what it issued.
             try await PostgresGrantRows.revoke(
-                grantID: code.grantID, connection: connection, now: now, logger: database.logger)
+                grantID: code.grantID, connection: connection, now: now)
             return (.replayed, code.grantID)
         }
         if let revokedGrant { changes.publish(.grant(id: revokedGrant)) }

@@ -60,17 +60,15 @@ struct PostgresClientStore: ClientStore {
     func deleteClient(id: String) async throws -> Bool {
         let grantIDs = try await database.transaction { connection in
             var grantIDs: [String] = []
-            for try await grantID in try await connection.query(
-                "DELETE FROM oauth_grant WHERE client_id = \(id) RETURNING id", logger: database.logger
-            ).decode(String.self) {
+            for grantID in try await connection.query(
+                "DELETE FROM oauth_grant WHERE client_id = \(id) RETURNING id").decode(String.self) {
                 grantIDs.append(grantID)
             }
             for grantID in grantIDs {
-                try await PostgresDatabaseClient.notify(.grant(id: grantID), on: connection, logger: database.logger)
+                try await PostgresDatabaseClient.notify(.grant(id: grantID), on: connection)
             }
             let deleted = try await connection.query(
-                "DELETE FROM client WHERE id = \(id) RETURNING id", logger: database.logger
-            ).first()
+                "DELETE FROM client WHERE id = \(id) RETURNING id").first()
             return deleted == nil ? nil : grantIDs
         }
         for grantID in grantIDs ?? [] { changes.publish(.grant(id: grantID)) }

@@ -13,9 +13,9 @@ struct PostgresGrantStore: GrantStore {
 
     func insert(grant: Grant, issuing tokens: IssuedTokens) async throws {
         try await database.transaction { connection in
-            try await PostgresGrantRows.insert(grant, connection: connection, logger: database.logger)
+            try await PostgresGrantRows.insert(grant, connection: connection)
             try await PostgresGrantRows.store(
-                tokens, connection: connection, now: grant.createdAt, firstRefreshToken: true, logger: database.logger)
+                tokens, connection: connection, now: grant.createdAt, firstRefreshToken: true)
         }
     }
 
@@ -30,7 +30,7 @@ struct PostgresGrantStore: GrantStore {
     @discardableResult
     func revokeGrant(id: String, now: Date) async throws -> Bool {
         let revoked = try await database.transaction { connection in
-            try await PostgresGrantRows.revoke(grantID: id, connection: connection, now: now, logger: database.logger)
+            try await PostgresGrantRows.revoke(grantID: id, connection: connection, now: now)
         }
         changes.publish(.grant(id: id))
         return revoked

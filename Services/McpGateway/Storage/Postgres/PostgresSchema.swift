@@ -208,20 +208,23 @@ enum PostgresSchema {
 
     /// Applies the migrations this database lacks; returns the versions applied.
     @discardableResult
+    ///
+    /// A migration may rewrite a large table: its transaction has ten minutes, and lifts the statement and lock
+    /// timeouts every other call has (it waits for another instance's migration on the advisory lock).
     static func migrate(_ database: PostgresDatabaseClient) async throws -> [Int] {
-        try await database.transaction { connection in
-            let logger = database.logger
+        try await database.transaction(timeout: .seconds(600)) { connection in
+            try await connection.query("SET LOCAL statement_timeout = 0")
+            try await connection.query("SET LOCAL lock_timeout = 0")
             // Any 64-bit number that the gateway alone uses; held until this transaction ends.
-            try await connection.query("SELECT pg_advisory_xact_lock(7239055151807010001)", logger: logger)
+            try await connection.query("SELECT pg_advisory_xact_lock(7239055151807010001)")
             try await connection.query(
                 """
                 CREATE TABLE IF NOT EXISTS gateway_schema_migration (
                   version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
-                """, logger: logger)
+                """)
             var applied = Set<Int>()
-            for try await version in try await connection.query(
-                "SELECT version FROM gateway_schema_migration", logger: logger
-            ).decode(Int.self) {
+            for version in try await connection.query(
+                "SELECT version FROM gateway_schema_migration").decode(Int.self) {
                 applied.insert(version)
             }
             if let newest = applied.max(), newest > (migrations.last?.version ?? 0) {
@@ -230,12 +233,12 @@ enum PostgresSchema {
             var done: [Int] = []
             for migration in migrations where !applied.contains(migration.version) {
                 for statement in migration.statements {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    try await connection.query(PostgresQuery(unsafeSQL: statement))
                 }
                 try await connection.query(
                     """
                     INSERT INTO gateway_schema_migration (version, name) VALUES (\(migration.version), \(migration.name))
-                    """, logger: logger)
+                    """)
                 done.append(migration.version)
             }
             return done

@@ -9,7 +9,8 @@ struct PostgresSigningKeyStore: SigningKeyStore {
         var keys: [StoredSigningKey] = []
         let rows = try await database.query(
             "SELECT id, sealed_by, sealed_key, created_at FROM signing_key ORDER BY created_at, id")
-        for try await (id, sealedBy, sealedKey, createdAt) in rows.decode((String, String, ByteBuffer, Date).self) {
+        for row in rows {
+            let (id, sealedBy, sealedKey, createdAt) = try row.decode((String, String, ByteBuffer, Date).self)
             keys.append(
                 StoredSigningKey(
                     id: id, privateKey: SealedValue(keyID: sealedBy, combined: Data(sealedKey.readableBytesView)),
@@ -23,16 +24,15 @@ struct PostgresSigningKeyStore: SigningKeyStore {
         return try await database.transaction { connection in
             // Under READ COMMITTED two transactions would both see no newer key: instances rotating at once take
             // turns on a lock of their own, and the second sees the first's key.
-            try await connection.query("SELECT pg_advisory_xact_lock(7239055151807010002)", logger: database.logger)
+            try await connection.query("SELECT pg_advisory_xact_lock(7239055151807010002)")
             let inserted = try await connection.query(
                 """
                 INSERT INTO signing_key (id, sealed_by, sealed_key, created_at)
                 SELECT \(key.id), \(key.privateKey.keyID), \(sealed), \(key.createdAt)
                 WHERE NOT EXISTS (SELECT 1 FROM signing_key WHERE created_at > \(unlessCreatedAfter))
                 RETURNING id
-                """, logger: database.logger)
-            for try await _ in inserted { return true }
-            return false
+                """)
+            return inserted.first() != nil
         }
     }
 

@@ -25,38 +25,11 @@ extension GatewayStorage {
     }
 }
 
-/// A PostgresNIO connection pool and the logger its queries report to.
-struct PostgresDatabaseClient: Sendable {
-    let client: PostgresClient
-    let logger: Logger
-
-    /// The channel writes are announced on with `NOTIFY`.
-    static let changeChannel = "mcp_gateway_changes"
-
-    /// One statement outside a transaction; timed into `gateway_database_operation_duration_seconds`.
-    @discardableResult
-    func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
-        let started = ContinuousClock.now
-        defer { Self.record("query", since: started) }
-        return try await client.query(query, logger: logger)
-    }
-
-    /// `body` in one transaction (committed when it returns, rolled back when it throws); timed.
-    func transaction<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
-        let started = ContinuousClock.now
-        defer { Self.record("transaction", since: started) }
-        return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
-    }
-
-    private static func record(_ operation: String, since started: ContinuousClock.Instant) {
-        GatewayMetrics.databaseOperation(
-            backend: "postgresql", operation: operation, duration: started.duration(to: .now))
-    }
-
+extension PostgresDatabaseClient {
     /// Announces a change to every instance (this one included) when the surrounding transaction commits.
-    static func notify(_ change: GrantChange, on connection: PostgresConnection, logger: Logger) async throws {
+    static func notify(_ change: GrantChange, on session: PostgresSession) async throws {
         guard let payload = change.notificationPayload else { return }
-        try await connection.query("SELECT pg_notify(\(changeChannel), \(payload))", logger: logger)
+        try await session.query("SELECT pg_notify(\(changeChannel), \(payload))")
     }
 }
 
@@ -78,20 +51,6 @@ extension GrantChange {
         } else {
             return nil
         }
-    }
-}
-
-extension PostgresRowSequence {
-    /// The rows, collected.
-    func all() async throws -> [PostgresRow] {
-        var rows: [PostgresRow] = []
-        for try await row in self { rows.append(row) }
-        return rows
-    }
-
-    func first() async throws -> PostgresRow? {
-        for try await row in self { return row }
-        return nil
     }
 }
 
@@ -185,23 +144,22 @@ enum PostgresStoreError: Error, CustomStringConvertible {
 enum PostgresGrantRows {
     /// Revokes a grant and deletes its access tokens, and announces it; `true` when the grant was active until now.
     @discardableResult
-    static func revoke(grantID: String, connection: PostgresConnection, now: Date, logger: Logger) async throws
+    static func revoke(grantID: String, connection: PostgresSession, now: Date) async throws
         -> Bool
     {
         let revoked = try await connection.query(
             """
             UPDATE oauth_grant SET revoked_at = \(now)
             WHERE id = \(grantID) AND revoked_at IS NULL AND expires_at > \(now) RETURNING id
-            """, logger: logger
-        ).first()
-        try await connection.query("DELETE FROM access_token WHERE grant_id = \(grantID)", logger: logger)
-        try await PostgresDatabaseClient.notify(.grant(id: grantID), on: connection, logger: logger)
+            """).first()
+        try await connection.query("DELETE FROM access_token WHERE grant_id = \(grantID)")
+        try await PostgresDatabaseClient.notify(.grant(id: grantID), on: connection)
         return revoked != nil
     }
 
     /// Stores the tokens a redemption or rotation issues; a redemption's refresh token becomes the grant's first.
     /// Inserts a new grant.
-    static func insert(_ grant: Grant, connection: PostgresConnection, logger: Logger) async throws {
+    static func insert(_ grant: Grant, connection: PostgresSession) async throws {
         try await connection.query(
             """
             INSERT INTO oauth_grant (id, client_id, user_profile, scope, resource, upstream, created_at, \
@@ -211,11 +169,11 @@ enum PostgresGrantRows {
             \(grant.upstream), \(grant.createdAt), \(grant.expiresAt), \(grant.revokedAt), \
             \(grant.currentRefreshDigest), \(grant.previousRefreshDigest), \(grant.previousRefreshValidUntil), \
             \(grant.dpopJKT))
-            """, logger: logger)
+            """)
     }
 
     static func store(
-        _ tokens: IssuedTokens, connection: PostgresConnection, now: Date, firstRefreshToken: Bool, logger: Logger
+        _ tokens: IssuedTokens, connection: PostgresSession, now: Date, firstRefreshToken: Bool
     ) async throws {
         let access = tokens.access
         try await connection.query(
@@ -223,18 +181,16 @@ enum PostgresGrantRows {
             INSERT INTO access_token (digest, grant_id, client_id, scope, resource, expires_at, dpop_jkt)
             VALUES (\(access.digest), \(access.grantID), \(access.clientID), \(access.scope.description), \
             \(access.resource), \(access.expiresAt), \(access.dpopJKT))
-            """, logger: logger)
+            """)
         guard let refresh = tokens.refreshDigest else { return }
         try await connection.query(
-            "INSERT INTO refresh_token (digest, grant_id, issued_at) VALUES (\(refresh), \(access.grantID), \(now))",
-            logger: logger)
+            "INSERT INTO refresh_token (digest, grant_id, issued_at) VALUES (\(refresh), \(access.grantID), \(now))")
         if firstRefreshToken {
             try await connection.query(
                 """
                 UPDATE oauth_grant SET current_refresh_digest = \(refresh), dpop_jkt = \(tokens.refreshBinding)
                 WHERE id = \(access.grantID)
-                """,
-                logger: logger)
+                """)
         }
     }
 }

@@ -9,12 +9,11 @@ struct PostgresStoreMaintenance: StoreMaintenance {
             // Every instance sweeps once a minute; one at a time is enough, and concurrent sweeps would only wait
             // for each other's row locks. The lock ends with the transaction.
             let lock = try await connection.query(
-                "SELECT pg_try_advisory_xact_lock(7239055151807010002)", logger: database.logger
-            ).first()
+                "SELECT pg_try_advisory_xact_lock(7239055151807010002)").first()
             guard try lock?.decode(Bool.self) == true else { return SweepReport() }
             func count(_ query: PostgresQuery) async throws -> Int {
                 var rows = 0
-                for try await _ in try await connection.query(query, logger: database.logger) { rows += 1 }
+                for _ in try await connection.query(query) { rows += 1 }
                 return rows
             }
             var report = SweepReport()

@@ -9,8 +9,8 @@ struct PostgresUpstreamTokenStore: UpstreamTokenStore {
     func updateUpstream(grantID: String, tokens: UpstreamTokens) async throws {
         try await database.transaction { connection in
             try await connection.query(
-                "UPDATE oauth_grant SET upstream = \(tokens) WHERE id = \(grantID)", logger: database.logger)
-            try await PostgresDatabaseClient.notify(.grant(id: grantID), on: connection, logger: database.logger)
+                "UPDATE oauth_grant SET upstream = \(tokens) WHERE id = \(grantID)")
+            try await PostgresDatabaseClient.notify(.grant(id: grantID), on: connection)
         }
         changes.publish(.grant(id: grantID))
     }
@@ -21,13 +21,12 @@ struct PostgresUpstreamTokenStore: UpstreamTokenStore {
             // The comparison is of decoded values, as in SQLite: jsonb normalizes what it stores.
             guard
                 let row = try await connection.query(
-                    "SELECT upstream FROM oauth_grant WHERE id = \(grantID) FOR UPDATE", logger: database.logger
-                ).first(),
+                    "SELECT upstream FROM oauth_grant WHERE id = \(grantID) FOR UPDATE").first(),
                 try row.makeRandomAccess()["upstream"].decode(UpstreamTokens.self) == expected
             else { return false }
             try await connection.query(
-                "UPDATE oauth_grant SET upstream = \(tokens) WHERE id = \(grantID)", logger: database.logger)
-            try await PostgresDatabaseClient.notify(.grant(id: grantID), on: connection, logger: database.logger)
+                "UPDATE oauth_grant SET upstream = \(tokens) WHERE id = \(grantID)")
+            try await PostgresDatabaseClient.notify(.grant(id: grantID), on: connection)
             return true
         }
         if replaced { changes.publish(.grant(id: grantID)) }
@@ -36,7 +35,7 @@ struct PostgresUpstreamTokenStore: UpstreamTokenStore {
 
     func sealingKeyIDs(now: Date) async throws -> Set<String> {
         var ids = Set<String>()
-        for try await id in try await database.query(
+        for id in try await database.query(
             """
             SELECT upstream -> 'accessToken' ->> 'keyID' FROM oauth_grant
               WHERE revoked_at IS NULL AND expires_at > \(now)

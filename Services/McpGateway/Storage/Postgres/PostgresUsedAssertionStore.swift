@@ -13,7 +13,6 @@ struct PostgresUsedAssertionStore: UsedAssertionStore {
             ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at WHERE used.expires_at <= \(now)
             RETURNING digest
             """)
-        for try await _ in rows { return true }
-        return false
+        return rows.first() != nil
     }
 }

@@ -1,12 +1,13 @@
 import Foundation
 import GRDB
+import Resilience
 
 extension GatewayStorage {
     /// The stores on one SQLite database: the embedded default, for a single gateway instance. Only this process
     /// writes, so its own announcements are every change there is.
-    static func sqlite(_ writer: any DatabaseWriter) -> GatewayStorage {
+    static func sqlite(_ writer: any DatabaseWriter, timeout: Duration = .seconds(5)) -> GatewayStorage {
         let changes = GrantChangeFeed(complete: true)
-        let database = SQLiteStoreDatabase(writer: writer)
+        let database = SQLiteStoreDatabase(writer: writer, timeout: timeout)
         return GatewayStorage(
             clients: SQLiteClientStore(database: database, changes: changes),
             pendingSignIns: SQLitePendingSignInStore(database: database),
@@ -50,24 +51,55 @@ enum SQLiteGrantRows {
     }
 }
 
-/// The SQLite database as the stores use it: GRDB's reads and writes, timed into
-/// `gateway_database_operation_duration_seconds`.
+/// The SQLite database as the stores use it: GRDB's reads and writes, each under `GATEWAY_DATABASE_TIMEOUT`, timed
+/// into `gateway_database_operation_duration_seconds`.
+///
+/// SQLite is a file, but its calls can still wait: for the write lock another process holds (`McpGateway admin` on
+/// the same file, a backup), or for a disk that stopped answering (a network volume). GRDB waits up to its busy
+/// timeout for a lock, and interrupts the statement when the calling task is cancelled; ``Deadline`` gives up at the
+/// deadline whatever the call does, so the request is answered even if the file system never returns.
 struct SQLiteStoreDatabase: Sendable {
     let writer: any DatabaseWriter
+    var timeout: Duration = .seconds(5)
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        let started = ContinuousClock.now
-        defer { Self.record("read", since: started) }
-        return try await writer.read(body)
+        try await call("read") { [writer] in try await writer.read(body) }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        let started = ContinuousClock.now
-        defer { Self.record("write", since: started) }
-        return try await writer.write(body)
+        try await call("write") { [writer] in try await writer.write(body) }
     }
 
-    private static func record(_ operation: String, since started: ContinuousClock.Instant) {
-        GatewayMetrics.databaseOperation(backend: "sqlite", operation: operation, duration: started.duration(to: .now))
+    private func call<T: Sendable>(_ operation: String, _ work: @escaping @Sendable () async throws -> T)
+        async throws -> T
+    {
+        let started = ContinuousClock.now
+        defer {
+            GatewayMetrics.databaseOperation(
+                backend: "sqlite", operation: operation, duration: started.duration(to: .now))
+        }
+        do {
+            return try await Deadline.run(within: timeout, operation: "SQLite \(operation)", work)
+        } catch {
+            guard let unavailable = Self.unavailable(error) else { throw error }
+            GatewayMetrics.dependencyFailure(.database, timedOut: error is DeadlineExceeded)
+            throw unavailable
+        }
+    }
+
+    /// `error` as ``DependencyUnavailable`` when the same call may succeed later: the deadline, a lock held too long,
+    /// an interrupted statement, an I/O error or a full disk. A constraint or a bug is thrown as it is.
+    static func unavailable(_ error: any Error) -> DependencyUnavailable? {
+        if let error = error as? DeadlineExceeded {
+            return DependencyUnavailable("the database", detail: error.description)
+        }
+        guard let error = error as? DatabaseError else { return nil }
+        switch error.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_INTERRUPT, .SQLITE_IOERR, .SQLITE_FULL, .SQLITE_CANTOPEN,
+            .SQLITE_PROTOCOL:
+            return DependencyUnavailable("the database", detail: "SQLite: \(error.resultCode): \(error.message ?? "")")
+        default:
+            return nil
+        }
     }
 }
