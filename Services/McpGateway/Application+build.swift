@@ -17,8 +17,9 @@ struct GatewayDependencies: Sendable {
     var documentFetcher: (any DocumentFetching)?
     /// Calls the provider's token and userinfo endpoints; by default over HTTP with `httpClient`.
     var upstreamHTTP: (any UpstreamHTTP)?
-    /// How long connecting to TodosAPI may take before a tool call reports it unreachable.
-    var apiConnectTimeout: TimeAmount = .seconds(3)
+    /// How long connecting to TodosAPI may take before a tool call reports it unreachable; `API_CONNECT_TIMEOUT` when
+    /// not set.
+    var apiConnectTimeout: TimeAmount?
     /// Resolves the host names of client metadata document URLs before the gateway connects to them.
     var hostResolver: any HostResolving = SystemHostResolver()
 }
@@ -62,7 +63,10 @@ struct Gateway: Sendable {
         self.configuration = configuration
         self.clock = dependencies.clock
         self.pages = try await PageRenderer.load()
-        let fetcher = dependencies.documentFetcher ?? HTTPDocumentFetcher(client: dependencies.httpClient)
+        let timeouts = configuration.timeouts
+        let fetcher =
+            dependencies.documentFetcher
+            ?? HTTPDocumentFetcher(client: dependencies.httpClient, timeout: TimeAmount(timeouts.upstream))
         guard var storage = dependencies.storage else {
             throw ConfigurationError(
                 variable: "GATEWAY_DATABASE", problem: "was not opened", example: ".data/gateway.sqlite")
@@ -80,7 +84,8 @@ struct Gateway: Sendable {
         try await ring.refresh(now: dependencies.clock.now)
         self.signingKeys = ring
         let minter = DownstreamTokenMinter(
-            issuer: configuration.issuer, audience: configuration.downstream.audience,
+            issuer: configuration.issuer, subjectIssuer: configuration.mode.subjectIssuer,
+            audience: configuration.downstream.audience,
             lifetime: configuration.downstream.lifetime, keys: ring, clock: dependencies.clock)
         var readiness: [ReadinessCheck] = [Self.databaseAnswers(storage.maintenance, logger: logger)]
         switch configuration.mode {
@@ -89,12 +94,14 @@ struct Gateway: Sendable {
             let upstream = UpstreamProvider(
                 configuration: settings.upstream, callbackURL: configuration.callbackURL,
                 http: dependencies.upstreamHTTP ?? AsyncUpstreamHTTP(client: dependencies.httpClient), fetcher: fetcher,
-                clock: dependencies.clock, claimNames: configuration.identityClaims, logger: logger)
+                clock: dependencies.clock, claimNames: configuration.identityClaims,
+                timeouts: (timeouts.upstream, timeouts.upstreamRefresh), logger: logger)
             try await UpstreamTokenResealer.checkKeys(
                 upstreamTokens: storage.upstreamTokens, cipher: cipher, now: dependencies.clock.now)
             let upstreamTokens = UpstreamTokenService(
                 grants: storage.grants, upstreamTokens: storage.upstreamTokens, refresher: upstream, cipher: cipher,
-                clock: dependencies.clock, logger: logger, sharedDatabase: storage.backend != "sqlite")
+                clock: dependencies.clock, logger: logger, sharedDatabase: storage.backend != "sqlite",
+                timeouts: .init(wait: timeouts.upstream, lease: timeouts.refreshLease))
             let documents = settings.clientMetadataDocuments
             let clients = ClientDirectory(
                 store: storage.clients,
@@ -102,7 +109,7 @@ struct Gateway: Sendable {
                     ? ClientMetadataDocuments(
                         fetcher: HTTPClientMetadataFetcher(
                             policy: PublicAddressPolicy(allowPrivate: documents.allowPrivateAddresses),
-                            resolver: dependencies.hostResolver),
+                            resolver: dependencies.hostResolver, timeout: timeouts.clientMetadata),
                         store: storage.clients, clock: dependencies.clock,
                         allowLoopbackHTTP: documents.allowPrivateAddresses,
                         logger: logger)
@@ -142,7 +149,7 @@ struct Gateway: Sendable {
                     exchanges: configuration.downstream.kind == .exchange
                         ? TokenExchanges(
                             provider: upstream, grants: storage.grants, audience: configuration.downstream.audience,
-                            clock: dependencies.clock, logger: logger) : nil),
+                            clock: dependencies.clock, logger: logger, wait: timeouts.upstream) : nil),
                 dpop: dpop, clock: dependencies.clock)
         case .externalAuthorizationServer(let settings):
             self.authorizationServer = nil
@@ -179,8 +186,11 @@ struct Gateway: Sendable {
                 variable: "API_BASE_URL", problem: "must be an http or https URL", example: "http://localhost:8789")
         }
         self.api = try KeepAliveHTTPClient(
-            origin: origin, configuration: .init(connectTimeout: dependencies.apiConnectTimeout))
-        let tools = ToolBox.todos(api: TodosAPIClient(http: api, logger: logger), policy: configuration.toolPolicy)
+            origin: origin,
+            configuration: .init(connectTimeout: dependencies.apiConnectTimeout ?? TimeAmount(timeouts.apiConnect)))
+        let tools = ToolBox.todos(
+            api: TodosAPIClient(http: api, timeout: TimeAmount(timeouts.api), logger: logger),
+            policy: configuration.toolPolicy)
         // Behind Cloudflare Access there is no authorization server to step up with: a missing scope is a tool error.
         let stepUp: Bool =
             switch configuration.mode {
@@ -233,9 +243,7 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     router.add(middleware: AccessLogMiddleware())
     router.add(middleware: CORSMiddleware(origins: origins))
     router.add(middleware: ErrorRenderingMiddleware())
-    if gateway.authorizationServer != nil {
-        router.add(middleware: RateLimitMiddleware(limits: configuration.rateLimits, pages: gateway.pages))
-    }
+    router.add(middleware: BrowserErrorPages(pages: gateway.pages))
 
     router.get("health") { _, _ in HealthStatus(at: gateway.clock.now) }
     Readiness.addRoute(to: router, checks: gateway.readiness)
@@ -248,11 +256,14 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
         let signIn = UpstreamSignIn(
             configuration: configuration, settings: server.settings, pendingSignIns: storage.pendingSignIns,
             upstream: server.upstream, cipher: server.cipher, cookies: server.cookies, clock: gateway.clock)
-        RegistrationController(clients: storage.clients, clock: gateway.clock).addRoutes(to: router)
+        let limits = configuration.rateLimits
+        RegistrationController(clients: storage.clients, clock: gateway.clock).addRoutes(
+            to: limits.limited(router, route: "/register", limits.register, pages: gateway.pages))
         AuthorizeController(
             configuration: configuration, settings: server.settings, clients: server.clients, signIn: signIn,
-            cookies: server.cookies, cipher: server.cipher, pages: gateway.pages, clock: gateway.clock
-        ).addRoutes(to: router)
+            cookies: server.cookies, cipher: server.cipher, pages: gateway.pages, clock: gateway.clock,
+            usedTickets: storage.usedAssertions
+        ).addRoutes(to: limits.limited(router, route: "/authorize", limits.authorize, pages: gateway.pages, browser: true))
         CallbackController(
             configuration: configuration, settings: server.settings, pendingSignIns: storage.pendingSignIns,
             codes: storage.codes, upstream: server.upstream, cipher: server.cipher, cookies: server.cookies,
@@ -263,11 +274,11 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
             refreshTokens: storage.refreshTokens, clients: server.clients, authenticator: server.clientAuthenticator,
             identityAssertions: server.identityAssertions, dpop: server.dpop, clock: gateway.clock
         )
-        .addRoutes(to: router)
+        .addRoutes(to: limits.limited(router, route: "/token", limits.token, pages: gateway.pages))
         RevocationController(
             accessTokens: storage.accessTokens, refreshTokens: storage.refreshTokens, grants: storage.grants,
             authenticator: server.clientAuthenticator, clock: gateway.clock
-        ).addRoutes(to: router)
+        ).addRoutes(to: limits.limited(router, route: "/revoke", limits.revoke, pages: gateway.pages))
     }
 
     // The MCP endpoints: Streamable HTTP at /mcp, and the legacy HTTP+SSE transport at /sse and /messages. All three
@@ -287,6 +298,7 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
         SessionSweeper(sessions: gateway.mcp.sessions, interval: .seconds(60), logger: logger)
     ]
     services.append(SigningKeyRotation(ring: gateway.signingKeys, clock: gateway.clock, logger: logger))
+    services.append(OutboundConnections(client: gateway.api))
     if let storage = gateway.authorizationServer?.storage {
         services.append(
             ExpirySweeper(

@@ -36,7 +36,8 @@ struct Serve: AsyncParsableCommand {
             if configuration.metricsEnabled { ServiceMetrics.bootstrap() }
             let logger = Logger(label: "McpGateway")
             // Grants (AUTH_MODE=gateway) and, in every mode, the keys downstream tokens are signed with.
-            let database: OpenedDatabase? = try await OpenedDatabase.open(configuration.database, logger: logger)
+            let database: OpenedDatabase? = try await OpenedDatabase.open(
+                configuration.database, timeout: configuration.timeouts.database, logger: logger)
             let httpClient = OutboundHTTPClient.make()
             let gateway: Gateway
             do {

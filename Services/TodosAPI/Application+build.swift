@@ -54,7 +54,8 @@ func buildApplication(
             scopes: settings.scopes
         )
     }
-    let api = router.group("api").add(middleware: CallerAuthMiddleware(bearer: bearer, access: access))
+    let api = router.group("api").add(
+        middleware: CallerAuthMiddleware(bearer: bearer, access: access, gatewayIssuer: configuration.gateway?.issuer))
     MeController().addRoutes(to: api)
     TodosController(repository: dependencies.repository).addRoutes(to: api)
     BillingController().addRoutes(to: api)

@@ -26,7 +26,8 @@ struct TodosAPICommand: AsyncParsableCommand {
             if let port { configuration.port = port }
             let logger = Logger(label: "TodosAPI")
 
-            let database = try TodoDatabase.open(path: configuration.databasePath)
+            let database = try TodoDatabase.open(
+                path: configuration.databasePath, legacyOwnerIssuer: configuration.legacyOwnerIssuer)
             // Warm the caches; a provider that starts later is fetched on first use.
             let keys = configuration.tokens.map {
                 JWKSCache(

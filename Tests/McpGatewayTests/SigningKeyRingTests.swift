@@ -103,7 +103,8 @@ struct SigningKeyRingTests {
         let database = try SQLiteSchema.inMemory()
         let ring = ring(.sqlite(database))
         let minter = DownstreamTokenMinter(
-            issuer: "https://mcp.example.com", audience: "urn:todos-api", lifetime: 300, keys: ring,
+            issuer: "https://mcp.example.com", subjectIssuer: "https://idp.example.com/", audience: "urn:todos-api",
+            lifetime: 300, keys: ring,
             clock: ManualClock(Self.start))
         let credential = MintedCredential(
             minter: minter, principal: DownstreamPrincipal(subject: "u"), granted: ["read:todos"])

@@ -1,6 +1,7 @@
 import Foundation
 import JWTAuth
 import Logging
+import Resilience
 import ServiceSupport
 import Testing
 
@@ -165,9 +166,9 @@ struct UpstreamTokenServiceTests {
         let (store, provider, service) = try await setUp(expiresIn: 30)
         var held = try #require(try await store.grants.grant(id: "g")?.upstream)
         held.refreshStartedAt = clock.now
-        held.refreshLeaseUntil = clock.now.addingTimeInterval(UpstreamTokenService.refreshLease)
+        held.refreshLeaseUntil = clock.now.addingTimeInterval(TimeInterval(service.timeouts.lease.wholeSecondsRoundedUp))
         try await store.upstreamTokens.updateUpstream(grantID: "g", tokens: held)
-        clock.advance(by: UpstreamTokenService.refreshLease + 1)
+        clock.advance(by: TimeInterval(service.timeouts.lease.wholeSecondsRoundedUp) + 1)
         #expect(try await service.accessToken(grantID: "g") != "old-access")
         #expect(provider.snapshot.refreshCount == 1)
     }

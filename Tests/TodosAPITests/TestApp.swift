@@ -82,16 +82,18 @@ struct TestApp {
         return try signingKey.sign(claims)
     }
 
-    /// A token as the MCP gateway mints them (``gatewayKey``, `typ: at+jwt`) for `user`, with `scope`.
+    /// A token as the MCP gateway mints them (``gatewayKey``, `typ: at+jwt`) for `user`, with `scope`: a user it
+    /// signed in with the provider (`sub_id` names the provider's issuer, ``subjectIssuer``).
     func gatewayToken(
         _ user: String = "alice", scope: String = "read:todos", changes: [String: JSONValue] = [:],
-        type: String? = "at+jwt", key: RSASigningKey? = nil
+        type: String? = "at+jwt", key: RSASigningKey? = nil, subjectIssuer: String = TestApp.issuer
     ) throws -> String {
         var claims: [String: JSONValue] = [
             "iss": .string(Self.gatewayIssuer), "sub": .string("auth0|\(user)"), "aud": .string(Self.audience),
             "iat": .integer(Int64(Self.now.timeIntervalSince1970)),
             "exp": .integer(Int64(Self.now.timeIntervalSince1970) + 300), "scope": .string(scope),
             "client_id": "mcp-client", "act": ["sub": "mcp-client"], "jti": "j1",
+            "sub_id": ["format": "iss_sub", "iss": .string(subjectIssuer), "sub": .string("auth0|\(user)")],
         ]
         for (name, value) in changes {
             if value == .null { claims.removeValue(forKey: name) } else { claims[name] = value }

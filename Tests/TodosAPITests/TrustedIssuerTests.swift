@@ -40,6 +40,47 @@ struct TrustedIssuerTests {
         }
     }
 
+    /// The same `sub` from two issuers is two people: the gateway's users from another authorization server (its
+    /// `sub_id` names that server), or a gateway token that names no issuer, never see the provider user's todos.
+    @Test func theSameSubjectOfAnotherIssuerIsAnotherOwner() async throws {
+        let app = try await TestApp(trustsGateway: true)
+        try await app.run { client in
+            let providerUser = try await client.execute(
+                uri: "/api/todos", method: .post, headers: .bearerJSON(try app.token(scope: "write:todos read:todos")),
+                body: json(#"{"title":"the provider's alice"}"#))
+            #expect(providerUser.status == .created)
+            let providerTodo = try #require(try body(providerUser)["todo"]?.objectValue?["id"]?.stringValue)
+            let cases: [(String, String)] = [
+                ("an external authorization server", try app.gatewayToken(
+                    scope: "read:todos write:todos", subjectIssuer: "https://other-as.example.com")),
+                ("no sub_id", try app.gatewayToken(scope: "read:todos write:todos", changes: ["sub_id": .null])),
+                ("a sub_id of another subject", try app.gatewayToken(
+                    scope: "read:todos write:todos",
+                    changes: ["sub_id": ["format": "iss_sub", "iss": .string(TestApp.issuer), "sub": "auth0|bob"]])),
+                ("another sub_id format", try app.gatewayToken(
+                    scope: "read:todos write:todos",
+                    changes: ["sub_id": ["format": "email", "email": "alice@example.com"]])),
+            ]
+            for (name, token) in cases {
+                let listed = try await client.execute(uri: "/api/todos", method: .get, headers: bearer(token))
+                #expect(listed.status == .ok, "\(name)")
+                let todos = try body(listed)["todos"]?.arrayValue ?? []
+                // A first-time owner of its own, with the sample todos only, under the same `sub` string.
+                #expect(!todos.contains { $0.objectValue?["title"] == "the provider's alice" }, "\(name)")
+                #expect(todos.allSatisfy { $0.objectValue?["owner"] == "auth0|alice" }, "\(name)")
+                let read = try await client.execute(
+                    uri: "/api/todos/\(providerTodo)", method: .get, headers: bearer(token))
+                #expect(read.status == .notFound, "\(name)")
+                let delete = try await client.execute(
+                    uri: "/api/todos/\(providerTodo)", method: .delete, headers: bearer(token))
+                #expect(delete.status == .notFound, "\(name)")
+            }
+            let still = try await client.execute(
+                uri: "/api/todos/\(providerTodo)", method: .get, headers: bearer(try app.token()))
+            #expect(still.status == .ok)
+        }
+    }
+
     @Test func tokensOfOtherIssuersAudiencesKeysOrTypesAreRefused() async throws {
         let app = try await TestApp(trustsGateway: true)
         let stranger = try await RSASigningKey.generate()

@@ -97,11 +97,11 @@ extension Admin {
                     }
                     return try printJSON(Added(client: ClientView(client), clientSecret: secret))
                 }
-                print("Client:        \(client.id)")
-                if let secret { print("Client secret: \(secret)   (shown once; only its hash is stored)") }
-                print("Auth method:   \(client.authMethod.rawValue)")
-                print("Grant type:    \(grant.grantType)")
-                print("Allowed scope: \(scope)")
+                say("Client:        \(client.id)")
+                if let secret { say("Client secret: \(secret)   (shown once; only its hash is stored)") }
+                say("Auth method:   \(client.authMethod.rawValue)")
+                say("Grant type:    \(grant.grantType)")
+                say("Allowed scope: \(scope)")
             }
         }
     }

@@ -42,7 +42,8 @@ struct AdminContext {
             throw ExitCode.failure
         }
         let database = try await OpenedDatabase.open(
-            configuration.database, logger: Logger(label: "McpGateway.admin"), waitForServer: .seconds(5))
+            configuration.database, timeout: configuration.timeouts.database, logger: Logger(label: "McpGateway.admin"),
+            waitForServer: .seconds(5))
         do {
             try await body(AdminContext(configuration: configuration, settings: server, database: database))
         } catch {
@@ -64,11 +65,20 @@ func printJSON(_ value: some Encodable) throws {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
     let text = String(decoding: try encoder.encode(value), as: UTF8.self)
+    // JSON escapes every control character itself.
     print(text == "[\n\n]" ? "[]" : text)
+}
+
+/// Writes one line for a person at a terminal. What the database holds came from outside (a client's name, a user's
+/// subject or email): control characters in it are written as escapes, so they cannot move the cursor, recolour the
+/// terminal or forge lines (ClaimText).
+func say(_ line: String) {
+    print(ClaimText.escaped(line))
 }
 
 /// A plain text table: one header line, columns padded to their widest cell.
 func printTable(_ header: [String], _ rows: [[String]]) {
+    let rows = rows.map { $0.map(ClaimText.escaped) }
     let widths = header.indices.map { column in
         ([header] + rows).map { $0[column].count }.max() ?? 0
     }
@@ -76,7 +86,7 @@ func printTable(_ header: [String], _ rows: [[String]]) {
         let cells = row.enumerated().map { index, cell in
             index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
         }
-        print(cells.joined(separator: "  "))
+        say(cells.joined(separator: "  "))
     }
 }
 
@@ -184,18 +194,18 @@ extension Admin {
                         Shown(
                             client: ClientView(client, activeGrants: grants.count), grants: grants.map(GrantView.init)))
                 }
-                print("Client:        \(client.id)")
-                print("Name:          \(client.name ?? "-")")
-                print("Auth method:   \(client.authMethod.rawValue)")
-                print("Redirect URIs: \(client.redirectURIs.joined(separator: " "))")
-                print("Grant types:   \(client.grantTypes.joined(separator: " "))")
-                if let scope = client.scope { print("Allowed scope: \(scope)") }
-                if let uri = client.jwksURI { print("JWKS URI:      \(uri)") }
-                if client.jwks != nil { print("JWKS:          registered") }
-                print("Created:       \(client.createdAt.adminText)")
-                print("Active grants: \(grants.count)")
+                say("Client:        \(client.id)")
+                say("Name:          \(client.name ?? "-")")
+                say("Auth method:   \(client.authMethod.rawValue)")
+                say("Redirect URIs: \(client.redirectURIs.joined(separator: " "))")
+                say("Grant types:   \(client.grantTypes.joined(separator: " "))")
+                if let scope = client.scope { say("Allowed scope: \(scope)") }
+                if let uri = client.jwksURI { say("JWKS URI:      \(uri)") }
+                if client.jwks != nil { say("JWKS:          registered") }
+                say("Created:       \(client.createdAt.adminText)")
+                say("Active grants: \(grants.count)")
                 if !grants.isEmpty {
-                    print("")
+                    say("")
                     printGrants(grants)
                 }
             }
@@ -221,7 +231,7 @@ extension Admin {
                         .grantRevoked, user: grant.user?.subject, client: grant.clientID, grant: grant.id,
                         detail: ["actor": "admin", "reason": "client deleted"])
                 }
-                print("Deleted client \(id) and its \(grants.count) active grant(s).")
+                say("Deleted client \(id) and its \(grants.count) active grant(s).")
             }
         }
     }
@@ -237,7 +247,7 @@ extension Admin {
             try await AdminContext.run { context in
                 let grants = try await context.storage.grants.activeGrants(selection.filter, now: Date())
                 if output.json { return try printJSON(grants.map(GrantView.init)) }
-                if grants.isEmpty { print("No active grants.") } else { printGrants(grants) }
+                if grants.isEmpty { say("No active grants.") } else { printGrants(grants) }
             }
         }
     }
@@ -283,7 +293,7 @@ extension Admin {
                         .grantRevoked, user: target.user?.subject, client: target.clientID, grant: target.id,
                         detail: ["actor": "admin"])
                 }
-                print("Revoked \(revoked) grant(s).")
+                say("Revoked \(revoked) grant(s).")
             }
         }
     }
@@ -301,7 +311,7 @@ extension Admin {
                 let report = try await context.storage.maintenance.sweep(
                     now: now, unusedClientsBefore: now.addingTimeInterval(-context.settings.unusedClientLifetime))
                 if output.json { return try printJSON(report) }
-                print(
+                say(
                     "Deleted \(report.total) row(s): \(report.grants) grant(s), \(report.accessTokens) access token(s), "
                         + "\(report.codes) code(s), \(report.pendingSignIns) pending sign-in(s), "
                         + "\(report.clients) unused client(s).")
@@ -350,12 +360,12 @@ extension Admin {
                 let report = try await UpstreamTokenResealer(
                     grants: context.storage.grants, upstreamTokens: context.storage.upstreamTokens, cipher: cipher
                 ).reseal(now: Date())
-                print(
+                say(
                     "Re-sealed \(report.resealed) grant(s) under key id \(cipher.current.id); \(report.current) already "
                         + "were; \(report.changedMeanwhile) refreshed meanwhile (already under it).")
                 guard report.unreadable.isEmpty else {
                     for (keyID, count) in report.unreadable.sorted(by: { $0.key < $1.key }) {
-                        print(
+                        say(
                             "\(count) grant(s) sealed under key id \(keyID), which no configured key opens: left "
                                 + "unchanged.")
                     }

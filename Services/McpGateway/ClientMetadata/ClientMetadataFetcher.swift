@@ -3,6 +3,7 @@ import Foundation
 import JWTAuth
 import NIOCore
 import NIOHTTP1
+import Resilience
 import ServiceSupport
 
 /// A metadata document as fetched: its bytes, and how long it may be reused.
@@ -115,23 +116,19 @@ struct HTTPClientMetadataFetcher: ClientMetadataFetching {
             lifetime: Self.lifetime(cacheControl: response.headers[canonicalForm: "Cache-Control"].map(String.init)))
     }
 
-    /// The whole fetch, body included, within ``timeout``: the client's own deadline stops at the response head, so a
-    /// server trickling its body one byte at a time is cut off here.
+    /// The whole fetch, name resolution and body included, within ``timeout``: the HTTP client's own deadline stops
+    /// at the response head, so a server trickling its body one byte at a time is cut off here, and so is a resolver
+    /// that never answers (``Deadline`` does not wait for the work to notice).
     private func withDeadline(
         _ operation: @escaping @Sendable () async throws(ClientMetadataDocumentError) -> FetchedClientMetadata
     ) async throws(ClientMetadataDocumentError) -> FetchedClientMetadata {
-        let outcome = await withTaskGroup(of: Result<FetchedClientMetadata, ClientMetadataDocumentError>?.self) {
-            group in
-            group.addTask { await capture(operation) }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
+        let outcome: Result<FetchedClientMetadata, ClientMetadataDocumentError>
+        do {
+            outcome = try await Deadline.run(within: timeout, operation: "fetching a client metadata document") {
+                await capture(operation)
             }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        guard let outcome else {
+        } catch {
+            GatewayMetrics.dependencyFailure(.clientMetadata, timedOut: true)
             throw .unavailable("The metadata document was not received within \(timeoutMilliseconds) ms.")
         }
         return try outcome.get()

@@ -15,7 +15,7 @@ struct RegistrationController {
 
     static let bodyLimit = 16 * 1024
 
-    func addRoutes(to router: Router<GatewayRequestContext>) {
+    func addRoutes(to router: some RouterMethods<GatewayRequestContext>) {
         router.post("register", use: register)
     }
 

@@ -41,6 +41,17 @@ enum AuthMode: Sendable {
         }
     }
 
+    /// The issuer whose namespace the users' subjects are in: the provider users sign in with, the authorization
+    /// server whose tokens are accepted, or the Access team. Downstream tokens name it (`sub_id`), so that TodosAPI
+    /// keeps the users of different issuers apart.
+    var subjectIssuer: String {
+        switch self {
+        case .authorizationServer(let settings): settings.upstream.issuer
+        case .externalAuthorizationServer(let settings): settings.issuer
+        case .cloudflareAccess(let settings): settings.teamDomain
+        }
+    }
+
     static func load(from settings: Settings, resources: [String]) throws(ConfigurationError) -> AuthMode {
         switch settings.string("AUTH_MODE", default: "gateway").lowercased() {
         case "gateway": return .authorizationServer(try AuthorizationServerSettings.load(from: settings))

@@ -42,6 +42,9 @@ struct GatewayConfiguration: Sendable {
     var metricsToken: String? = nil
     /// `METRICS_ENABLED`.
     var metricsEnabled = true
+    /// The deadlines on everything outside the process (`GATEWAY_DATABASE_TIMEOUT`, `API_TIMEOUT`, `UPSTREAM_TIMEOUT`,
+    /// …), docs/operations.md.
+    var timeouts = DependencyTimeouts()
 
     /// The secret session ids are sealed with: `MCP_SESSION_KEY`, else `GATEWAY_ENCRYPTION_KEY`.
     var sessionSecret: String { sessionKey ?? encryptionSecret }
@@ -94,7 +97,8 @@ struct GatewayConfiguration: Sendable {
             sessionKey: try sessionKey(from: settings),
             toolPolicy: try ToolPolicy.load(from: settings, toolNames: ToolBox.todoToolNames),
             metricsToken: try settings.metricsToken(),
-            metricsEnabled: try settings.metricsEnabled())
+            metricsEnabled: try settings.metricsEnabled(),
+            timeouts: try DependencyTimeouts.load(from: settings))
     }
 
     /// A required secret of at least 32 characters.

@@ -22,13 +22,15 @@ struct PageRenderer: Sendable {
         HTMLPage.response(library.render(context, withTemplate: template) ?? "", status: status, headers: headers)
     }
 
-    /// An error page; `back` is an optional link back to the application (with the OAuth error for it).
+    /// An error page; `back` is an optional link back to the application (with the OAuth error for it), `requestID`
+    /// what the user quotes to the operator, who finds the details in the log.
     func errorPage(
         status: HTTPResponse.Status, heading: String, message: String, back: (label: String, url: String)? = nil,
-        headers: HTTPFields = [:]
+        requestID: String? = nil, headers: HTTPFields = [:]
     ) -> Response {
         var context: [String: Any] = ["heading": heading, "message": message]
         if let back { context["back"] = ["label": back.label, "url": back.url] }
+        if let requestID { context["requestID"] = requestID }
         return page("error", context, status: status, headers: headers)
     }
 }

@@ -13,13 +13,18 @@ struct DownstreamPrincipal: Sendable, Hashable {
 
 /// Signs the short-lived tokens the gateway presents to TodosAPI (RFC 9068 JWT access tokens, `typ: at+jwt`):
 /// issuer the gateway, audience TodosAPI, subject the user, scope only what the call needs and the user was granted,
-/// and the MCP client named in `client_id` and as the actor (`act`, RFC 8693 §4.1).
+/// and the MCP client named in `client_id` and as the actor (`act`, RFC 8693 §4.1). The subject is a subject of
+/// another issuer (the provider users signed in with, or the authorization server of `AUTH_MODE=external`): `sub_id`
+/// (RFC 9493, format `iss_sub`) names it, so that the API keeps apart users of different issuers whose `sub` is the
+/// same string.
 ///
 /// A token is reused for the same principal and scope during the first half of its lifetime, so that a busy client
 /// costs one signature (and TodosAPI one verification) per few minutes rather than per call; it is then at least half
 /// its lifetime from expiring when TodosAPI sees it.
 final class DownstreamTokenMinter: Sendable {
     let issuer: String
+    /// The issuer the subjects are subjects of (``AuthMode/subjectIssuer``).
+    let subjectIssuer: String
     let audience: String
     let lifetime: TimeInterval
     let keys: SigningKeyRing
@@ -38,8 +43,12 @@ final class DownstreamTokenMinter: Sendable {
         let reuseUntil: Date
     }
 
-    init(issuer: String, audience: String, lifetime: TimeInterval, keys: SigningKeyRing, clock: any WallClock) {
+    init(
+        issuer: String, subjectIssuer: String, audience: String, lifetime: TimeInterval, keys: SigningKeyRing,
+        clock: any WallClock
+    ) {
         self.issuer = issuer
+        self.subjectIssuer = subjectIssuer
         self.audience = audience
         self.lifetime = lifetime
         self.keys = keys
@@ -61,6 +70,7 @@ final class DownstreamTokenMinter: Sendable {
             "jti": .string(SecureRandom.token(byteCount: 16)), "scope": .string(scope.description),
             // RFC 9068 requires client_id: the MCP client, else the gateway itself.
             "client_id": .string(principal.clientID ?? issuer),
+            "sub_id": ["format": "iss_sub", "iss": .string(subjectIssuer), "sub": .string(principal.subject)],
         ]
         if let client = principal.clientID { claims["act"] = ["sub": .string(client)] }
         if let name = principal.name { claims["name"] = .string(name) }

@@ -1,13 +1,15 @@
 import Foundation
 import JWTAuth
 import Logging
+import Resilience
 import ServiceSupport
 import Synchronization
 
 /// `DOWNSTREAM_TOKENS=exchange`: the provider exchanges the user's upstream access token for one of TodosAPI's
 /// audience with the one scope a call needs (RFC 8693), as Keycloak's and Okta's token exchange offer it (Auth0's
 /// custom token exchange expects a subject token type of its own, so is not this). Exchanged tokens are kept per
-/// grant and scope until a minute before they expire.
+/// grant and scope until a minute before they expire; concurrent calls that need the same one wait for one exchange
+/// (``SingleFlight``), each `UPSTREAM_TIMEOUT` at most.
 final class TokenExchanges: Sendable {
     let provider: UpstreamProvider
     /// Where a grant whose token the provider refuses is ended, as a refused refresh ends it.
@@ -16,11 +18,14 @@ final class TokenExchanges: Sendable {
     let clock: any WallClock
     let logger: Logger
     private let cache = Mutex<[CacheKey: Exchanged]>([:])
+    private let exchanges = SingleFlight<CacheKey, String>()
+    /// How long a call waits for an exchange (`UPSTREAM_TIMEOUT`).
+    let wait: Duration
     static let cacheCapacity = 10_000
     /// An exchanged token is not presented in its last minute.
     static let margin: TimeInterval = 60
 
-    private struct CacheKey: Hashable {
+    private struct CacheKey: Hashable, Sendable {
         let grantID: String
         let scope: String
         /// The upstream token it was exchanged from: a renewed one (or a new sign-in) exchanges again.
@@ -32,7 +37,11 @@ final class TokenExchanges: Sendable {
         let usableUntil: Date
     }
 
-    init(provider: UpstreamProvider, grants: any GrantStore, audience: String, clock: any WallClock, logger: Logger) {
+    init(
+        provider: UpstreamProvider, grants: any GrantStore, audience: String, clock: any WallClock, logger: Logger,
+        wait: Duration = .seconds(10)
+    ) {
+        self.wait = wait
         self.provider = provider
         self.grants = grants
         self.audience = audience
@@ -44,6 +53,22 @@ final class TokenExchanges: Sendable {
         let key = CacheKey(grantID: grantID, scope: scope, subjectDigest: SecretDigest.hex(upstreamToken))
         let now = clock.now
         if let cached = cache.withLock({ $0[key] }), now < cached.usableUntil { return cached.token }
+        do {
+            return try await exchanges.value(
+                for: key, waitingAtMost: wait, operation: "the token exchange", workTimeout: wait * 2 + .seconds(1)
+            ) { try await self.exchange(key, grantID: grantID, upstreamToken: upstreamToken, scope: scope) }
+        } catch let failure as TodosAPIFailure {
+            throw failure
+        } catch {
+            logger.error("The token exchange did not finish in time", metadata: ["error": "\(error)"])
+            throw .providerUnavailable
+        }
+    }
+
+    private func exchange(_ key: CacheKey, grantID: String, upstreamToken: String, scope: String)
+        async throws(TodosAPIFailure) -> String
+    {
+        let now = clock.now
         let response: UpstreamTokenResponse
         do {
             response = try await provider.exchange(subjectToken: upstreamToken, audience: audience, scope: [scope])
@@ -58,7 +83,7 @@ final class TokenExchanges: Sendable {
                 _ = try? await grants.revokeGrant(id: grantID, now: now)
                 AuditLog.shared.record(.grantEndedByProvider, grant: grantID)
                 throw .signInRequired
-            case .unreachable:
+            case .unreachable, .timedOut:
                 logger.error("The token exchange could not reach the provider", metadata: ["error": "\(error)"])
                 throw .providerUnavailable
             case .rejected, .protocolViolation:

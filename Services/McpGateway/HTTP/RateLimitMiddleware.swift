@@ -43,41 +43,44 @@ struct GatewayRateLimits: Sendable {
     }
 }
 
+/// Limits one route per client address: attached to the route's own group, so it applies to every spelling of the
+/// path the router resolves to that route (`/token/`, `//token`, `/%74oken`), not to one literal path.
+///
+/// A request beyond the limit gets a 429 with `Retry-After`: a page on `/authorize`, which a browser shows, and an
+/// OAuth error elsewhere.
 struct RateLimitMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
-    private let limiters: [String: RateLimiter]
+    /// The route, for logs: `/token`.
+    let route: String
+    private let limiter: RateLimiter
     private let addresses: ClientAddressResolver
     private let pages: PageRenderer
+    /// Whether refusals are pages for a browser.
+    private let browser: Bool
 
-    init(limits: GatewayRateLimits, pages: PageRenderer) {
-        var limiters: [String: RateLimiter] = [:]
-        for (path, limit) in [
-            ("/register", limits.register), ("/authorize", limits.authorize), ("/token", limits.token),
-            ("/revoke", limits.revoke),
-        ] {
-            if let limit { limiters[path] = RateLimiter(limit: limit) }
-        }
-        self.limiters = limiters
-        self.addresses = ClientAddressResolver(trustedProxies: limits.trustedProxies)
+    /// The middleware of `route`, or `nil` when its limit is `off`.
+    init?(route: String, limit: RateLimit?, trustedProxies: [AddressBlock], pages: PageRenderer, browser: Bool = false) {
+        guard let limit else { return nil }
+        self.route = route
+        self.limiter = RateLimiter(limit: limit)
+        self.addresses = ClientAddressResolver(trustedProxies: trustedProxies)
         self.pages = pages
+        self.browser = browser
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
-        guard request.method != .options, let limiter = limiters[request.uri.path] else {
-            return try await next(request, context)
-        }
+        guard request.method != .options else { return try await next(request, context) }
         let address = addresses.clientAddress(
             peer: context.channel.remoteAddress, forwardedFor: request.headers[values: .xForwardedFor])
         let now = ProcessInfo.processInfo.systemUptime
         guard let wait = limiter.take(address, now: now) else { return try await next(request, context) }
         let retryAfter = String(max(1, Int(wait.rounded(.up))))
         context.logger.notice(
-            "Rate limit reached", metadata: ["client.address": "\(address)", "http.route": "\(request.uri.path)"])
-        if request.uri.path == "/authorize" {
-            // A browser: a page, not JSON.
+            "Rate limit reached", metadata: ["client.address": "\(address)", "http.route": "\(route)"])
+        if browser {
             return pages.errorPage(
                 status: .tooManyRequests, heading: "Too many requests",
                 message: "Too many sign-in requests came from your network. Try again in \(retryAfter) seconds.",
@@ -87,6 +90,31 @@ struct RateLimitMiddleware: RouterMiddleware {
             status: .tooManyRequests, code: "temporarily_unavailable",
             message: "Too many requests from this address; retry after \(retryAfter) seconds",
             headers: [.retryAfter: retryAfter])
+    }
+}
+
+extension GatewayRateLimits {
+    /// `router`, or a group of it behind the limit of `route` when that limit is on.
+    func limited(
+        _ router: Router<GatewayRequestContext>, route: String, _ limit: RateLimit?, pages: PageRenderer,
+        browser: Bool = false
+    ) -> RouterGroup<GatewayRequestContext> {
+        let group = router.group()
+        if let middleware = RateLimitMiddleware(
+            route: route, limit: limit, trustedProxies: trustedProxies, pages: pages, browser: browser)
+        {
+            group.add(middleware: middleware)
+        }
+        return group
+    }
+}
+
+/// How the browser-facing middleware recognises a route's path however it is spelled.
+enum RoutePath {
+    /// The path as the router resolves it: percent-decoded, without empty segments (`//`, a trailing `/`).
+    static func normalized(_ path: String) -> String {
+        let decoded = path.removingPercentEncoding ?? path
+        return "/" + decoded.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
     }
 }
 

@@ -18,10 +18,12 @@ struct AuthorizeController {
     let cipher: TokenCipher
     let pages: PageRenderer
     let clock: any WallClock
+    /// Where a submitted consent form is recorded, on every instance, so that it is taken once.
+    let usedTickets: any UsedAssertionStore
 
     var approvals: RememberedApprovals { RememberedApprovals(signer: cookies) }
 
-    func addRoutes(to router: Router<GatewayRequestContext>) {
+    func addRoutes(to router: some RouterMethods<GatewayRequestContext>) {
         router.get("authorize", use: show)
         router.post("authorize", use: decide)
     }
@@ -79,6 +81,15 @@ struct AuthorizeController {
             return pages.errorPage(
                 status: .forbidden, heading: "Request not accepted",
                 message: "This approval did not come from the page the gateway showed in this browser.")
+        }
+        // One form, one decision: the same ticket submitted again (twice at once, or replayed with its cookie) would
+        // start another sign-in. Recorded on every instance, as long as the ticket could open.
+        let firstUse = try await usedTickets.markUsed(
+            digest: SecretDigest.hex("consent-ticket\u{0}" + requestID), expiresAt: pending.expiresAt, now: clock.now)
+        guard firstUse else {
+            context.logger.notice(
+                "Consent refused: the form was already submitted", metadata: ["oauth.client_id": "\(pending.request.clientID)"])
+            return expired
         }
         let clearConsent = cookies.clearCookie(Self.consentCookie)
         // Approve is the form's default button: a submission without a decision (Enter in the form, a script that

@@ -12,7 +12,7 @@ struct RevocationController {
     let authenticator: ClientAuthenticator
     let clock: any WallClock
 
-    func addRoutes(to router: Router<GatewayRequestContext>) {
+    func addRoutes(to router: some RouterMethods<GatewayRequestContext>) {
         router.post("revoke", use: revoke)
     }
 

@@ -24,7 +24,7 @@ struct TokenController {
 
     static let grantTypes = ["authorization_code", "refresh_token", "client_credentials", JWTBearerGrant.grantType]
 
-    func addRoutes(to router: Router<GatewayRequestContext>) {
+    func addRoutes(to router: some RouterMethods<GatewayRequestContext>) {
         router.post("token", use: token)
     }
 

@@ -47,6 +47,23 @@ enum GatewayMetrics {
             .record(duration)
     }
 
+    /// What the gateway depends on, as `dependency_failures_total` labels it.
+    enum Dependency: String {
+        case database
+        case provider
+        case api
+        case clientMetadata = "client_metadata"
+    }
+
+    /// `dependency_failures_total{dependency, reason}`: calls that got no usable answer, by `timeout` (the deadline
+    /// passed) or `unavailable` (refused, reset, closed, 5xx). A rising count is what an operator is paged for.
+    static func dependencyFailure(_ dependency: Dependency, timedOut: Bool) {
+        counter(
+            "dependency_failures_total",
+            [("dependency", dependency.rawValue), ("reason", timedOut ? "timeout" : "unavailable")]
+        ).increment()
+    }
+
     // Handles are made once per label set and kept.
 
     private struct Key: Hashable {

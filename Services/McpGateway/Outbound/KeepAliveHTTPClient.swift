@@ -22,6 +22,12 @@ final class KeepAliveHTTPClient: Sendable {
         var connectTimeout: TimeAmount = .seconds(3)
         var maximumConnections = 64
         var maximumResponseBytes = 1024 * 1024
+        /// Requests waiting for a connection when all are in use, at most; beyond, a request fails at once
+        /// (``Failure/overloaded``) rather than queueing without bound behind a service that stopped answering.
+        var maximumWaiters = 1024
+        /// A kept connection unused this long is closed: shorter than servers' own idle timeouts (TodosAPI's
+        /// `HTTP_IDLE_TIMEOUT` is 30 s), so that a request rarely finds its connection closed under it.
+        var idleTimeout: TimeAmount = .seconds(20)
     }
 
     /// A request to the origin: method, path (with query), headers and body.
@@ -42,19 +48,25 @@ final class KeepAliveHTTPClient: Sendable {
     enum Failure: Error, CustomStringConvertible {
         case connect(String)
         case closedBeforeResponse(receivedAnything: Bool)
+        /// The deadline passed: waiting for a connection, connecting, or for the answer.
         case timedOut
+        /// Every connection is busy and ``Configuration/maximumWaiters`` requests already wait for one.
+        case overloaded
         case responseTooLarge(Int)
         case io(String)
         case shutDown
+        case cancelled
 
         var description: String {
             switch self {
             case .connect(let reason): "could not connect: \(reason)"
             case .closedBeforeResponse: "the connection closed before the response was complete"
             case .timedOut: "no response in time"
+            case .overloaded: "too many requests are waiting for a connection"
             case .responseTooLarge(let limit): "the response is larger than \(limit) bytes"
             case .io(let reason): reason
             case .shutDown: "the client was shut down"
+            case .cancelled: "the request was cancelled"
             }
         }
     }
@@ -91,11 +103,35 @@ final class KeepAliveHTTPClient: Sendable {
         }
     }
 
+    private struct IdleConnection {
+        let channel: any Channel
+        /// Which idling this is: the idle timer closes the connection only if it is still this one.
+        let number: UInt64
+    }
+
+    private struct Waiter {
+        let continuation: CheckedContinuation<Lease, any Error>
+        var timer: Scheduled<Void>?
+    }
+
     private struct PoolState {
-        var idle: [any Channel] = []
+        var idle: [IdleConnection] = []
         var open = 0
-        var waiters: [CheckedContinuation<Lease, any Error>] = []
+        /// In arrival order (ids only grow).
+        var waiters: [UInt64: Waiter] = [:]
+        var lastNumber: UInt64 = 0
         var shutDown = false
+
+        mutating func nextNumber() -> UInt64 {
+            lastNumber &+= 1
+            return lastNumber
+        }
+
+        /// The waiter that came first.
+        mutating func removeFirstWaiter() -> Waiter? {
+            guard let first = waiters.keys.min() else { return nil }
+            return waiters.removeValue(forKey: first)
+        }
     }
 
     /// What a caller of ``lease()`` gets: a connection to reuse, or the right to open one.
@@ -116,8 +152,10 @@ final class KeepAliveHTTPClient: Sendable {
         self.tls = origin.secure ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil
     }
 
-    /// Sends `request` and reads its response, within `timeout` once a connection is had.
+    /// Sends `request` and reads its response, all within `timeout`: waiting for a connection, connecting, sending and
+    /// reading the whole answer. A connection the deadline interrupts is closed, never reused.
     func execute(_ request: Request, timeout: TimeAmount) async throws(Failure) -> Response {
+        let deadline = NIODeadline.now() + timeout
         var request = request
         request.headers.replaceOrAdd(name: "Host", value: origin.hostHeader)
         if let body = request.body {
@@ -126,9 +164,14 @@ final class KeepAliveHTTPClient: Sendable {
         let head = HTTPRequestHead(
             version: .http1_1, method: request.method, uri: origin.basePath + request.path, headers: request.headers)
         for attempt in 0..<2 {
-            let (channel, reused) = try await connection()
+            let (channel, reused) = try await connection(deadline: deadline)
+            let remaining = deadline - NIODeadline.now()
+            guard remaining > .zero else {
+                release(channel, reusable: true)
+                throw .timedOut
+            }
             let exchange = Exchange(
-                head: head, body: request.body, timeout: timeout, limit: configuration.maximumResponseBytes,
+                head: head, body: request.body, timeout: remaining, limit: configuration.maximumResponseBytes,
                 promise: channel.eventLoop.makePromise(of: ExchangeResult.self))
             // A connection closed meanwhile has no handler left to answer: its failed write answers instead.
             channel.writeAndFlush(exchange).whenFailure { _ in
@@ -153,18 +196,28 @@ final class KeepAliveHTTPClient: Sendable {
         throw .closedBeforeResponse(receivedAnything: false)
     }
 
-    /// Closes the idle connections and refuses new requests.
+    /// Closes the idle connections, fails the requests waiting for one, and refuses new requests. Requests in flight
+    /// finish (within their deadlines), and their connections are closed as they are released.
     func shutdown() {
         let (idle, waiters) = pool.withLock { pool in
             pool.shutDown = true
             defer {
+                pool.open -= pool.idle.count
                 pool.idle = []
-                pool.waiters = []
+                pool.waiters = [:]
             }
-            return (pool.idle, pool.waiters)
+            return (pool.idle, Array(pool.waiters.values))
         }
-        for channel in idle { channel.close(promise: nil) }
-        for waiter in waiters { waiter.resume(throwing: Failure.shutDown) }
+        for connection in idle { connection.channel.close(promise: nil) }
+        for waiter in waiters {
+            waiter.timer?.cancel()
+            waiter.continuation.resume(throwing: Failure.shutDown)
+        }
+    }
+
+    /// Connections open (idle or in use) and requests waiting for one, for tests and metrics.
+    var counts: (open: Int, idle: Int, waiting: Int) {
+        pool.withLock { ($0.open, $0.idle.count, $0.waiters.count) }
     }
 
     // MARK: The pool
@@ -177,41 +230,11 @@ final class KeepAliveHTTPClient: Sendable {
         }
     }
 
-    private func connection() async throws(Failure) -> (any Channel, reused: Bool) {
-        let lease: Lease
-        do {
-            lease = try await withCheckedThrowingContinuation { continuation in
-                enum Decision {
-                    case now(Lease)
-                    case wait
-                    case fail
-                }
-                let decision: Decision = pool.withLock { pool in
-                    if pool.shutDown { return .fail }
-                    while let channel = pool.idle.popLast() {
-                        if channel.isActive { return .now(.reuse(channel)) }
-                        pool.open -= 1
-                    }
-                    if pool.open < configuration.maximumConnections {
-                        pool.open += 1
-                        return .now(.connect)
-                    }
-                    pool.waiters.append(continuation)
-                    return .wait
-                }
-                switch decision {
-                case .now(let lease): continuation.resume(returning: lease)
-                case .fail: continuation.resume(throwing: Failure.shutDown)
-                case .wait: break
-                }
-            }
-        } catch {
-            throw (error as? Failure) ?? .shutDown
-        }
-        switch lease {
+    private func connection(deadline: NIODeadline) async throws(Failure) -> (any Channel, reused: Bool) {
+        switch try await lease(deadline: deadline) {
         case .reuse(let channel): return (channel, true)
         case .connect:
-            do { return (try await connect(), false) } catch {
+            do { return (try await connect(deadline: deadline), false) } catch {
                 // The place this connection would have taken goes to a waiter, or back to the pool.
                 handOn()
                 throw error
@@ -219,47 +242,120 @@ final class KeepAliveHTTPClient: Sendable {
         }
     }
 
+    /// An idle connection, the right to open one, or a place in line until one of those, at most until `deadline`.
+    private func lease(deadline: NIODeadline) async throws(Failure) -> Lease {
+        let number = pool.withLock { $0.nextNumber() }
+        do {
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    enum Decision {
+                        case now(Lease)
+                        case wait
+                        case fail(Failure)
+                    }
+                    let decision: Decision = pool.withLock { pool in
+                        if pool.shutDown { return .fail(.shutDown) }
+                        while let connection = pool.idle.popLast() {
+                            if connection.channel.isActive { return .now(.reuse(connection.channel)) }
+                            pool.open -= 1
+                        }
+                        if pool.open < configuration.maximumConnections {
+                            pool.open += 1
+                            return .now(.connect)
+                        }
+                        guard pool.waiters.count < configuration.maximumWaiters else { return .fail(.overloaded) }
+                        pool.waiters[number] = Waiter(continuation: continuation)
+                        return .wait
+                    }
+                    switch decision {
+                    case .now(let lease): continuation.resume(returning: lease)
+                    case .fail(let failure): continuation.resume(throwing: failure)
+                    case .wait:
+                        let timer = group.any().scheduleTask(deadline: deadline) {
+                            self.stopWaiting(number, with: .timedOut)
+                        }
+                        let waiting = pool.withLock { pool in
+                            guard pool.waiters[number] != nil else { return false }
+                            pool.waiters[number]?.timer = timer
+                            return true
+                        }
+                        if !waiting { timer.cancel() }
+                    }
+                }
+            } onCancel: {
+                stopWaiting(number, with: .cancelled)
+            }
+        } catch {
+            throw (error as? Failure) ?? .shutDown
+        }
+    }
+
+    /// A waiter's deadline passed, or its task was cancelled: it leaves the line.
+    private func stopWaiting(_ number: UInt64, with failure: Failure) {
+        guard let waiter = pool.withLock({ $0.waiters.removeValue(forKey: number) }) else { return }
+        waiter.timer?.cancel()
+        waiter.continuation.resume(throwing: failure)
+    }
+
     private func release(_ channel: any Channel, reusable: Bool) {
         enum Next {
-            case handed(CheckedContinuation<Lease, any Error>)
-            case kept
-            case closed(CheckedContinuation<Lease, any Error>?)
+            case handed(Waiter)
+            case kept(UInt64)
+            case closed(Waiter?)
         }
         let next: Next = pool.withLock { pool in
             if reusable, channel.isActive, !pool.shutDown {
-                if !pool.waiters.isEmpty { return .handed(pool.waiters.removeFirst()) }
-                pool.idle.append(channel)
-                return .kept
+                if let waiter = pool.removeFirstWaiter() { return .handed(waiter) }
+                let number = pool.nextNumber()
+                pool.idle.append(IdleConnection(channel: channel, number: number))
+                return .kept(number)
             }
-            if !pool.waiters.isEmpty { return .closed(pool.waiters.removeFirst()) }
+            if let waiter = pool.removeFirstWaiter() { return .closed(waiter) }
             pool.open -= 1
             return .closed(nil)
         }
         switch next {
-        case .handed(let waiter): waiter.resume(returning: .reuse(channel))
-        case .kept: break
+        case .handed(let waiter):
+            waiter.timer?.cancel()
+            waiter.continuation.resume(returning: .reuse(channel))
+        case .kept(let number):
+            channel.eventLoop.scheduleTask(in: configuration.idleTimeout) { self.closeIfStillIdle(number) }
         case .closed(let waiter):
             channel.close(promise: nil)
-            waiter?.resume(returning: .connect)
+            waiter?.timer?.cancel()
+            waiter?.continuation.resume(returning: .connect)
         }
+    }
+
+    /// The idle timer of a kept connection: closes it unless it was taken (and maybe kept again) since.
+    private func closeIfStillIdle(_ number: UInt64) {
+        let channel: (any Channel)? = pool.withLock { pool in
+            guard let index = pool.idle.firstIndex(where: { $0.number == number }) else { return nil }
+            pool.open -= 1
+            return pool.idle.remove(at: index).channel
+        }
+        channel?.close(promise: nil)
     }
 
     /// A connection attempt failed: its place goes to the next waiter (who tries in turn), or is freed.
     private func handOn() {
-        let waiter: CheckedContinuation<Lease, any Error>? = pool.withLock { pool in
-            if !pool.waiters.isEmpty { return pool.waiters.removeFirst() }
+        let waiter: Waiter? = pool.withLock { pool in
+            if let waiter = pool.removeFirstWaiter() { return waiter }
             pool.open -= 1
             return nil
         }
-        waiter?.resume(returning: .connect)
+        waiter?.timer?.cancel()
+        waiter?.continuation.resume(returning: .connect)
     }
 
-    private func connect() async throws(Failure) -> any Channel {
+    private func connect(deadline: NIODeadline) async throws(Failure) -> any Channel {
         let tls = self.tls
         let serverName = origin.host.first?.isNumber == true || origin.host.contains(":") ? nil : origin.host
+        let remaining = deadline - NIODeadline.now()
+        guard remaining > .zero else { throw .timedOut }
         do {
             return try await ClientBootstrap(group: group)
-                .connectTimeout(configuration.connectTimeout)
+                .connectTimeout(min(configuration.connectTimeout, remaining))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -364,7 +460,8 @@ private final class ExchangeHandler: ChannelDuplexHandler {
     }
 }
 
-/// Closes the kept-alive connections when the gateway shuts down.
+/// Runs beside the gateway and shuts the client down with it: the kept-alive connections are closed, requests waiting
+/// for one fail at once.
 struct OutboundConnections: Service {
     let client: KeepAliveHTTPClient
 

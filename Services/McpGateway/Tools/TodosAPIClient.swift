@@ -10,6 +10,8 @@ import ServiceSupport
 /// the API promises): the tools hand them to the client as structured content unchanged.
 struct TodosAPIClient: Sendable {
     let http: KeepAliveHTTPClient
+    /// `API_TIMEOUT`: one request, from asking for a connection to the last byte of the answer.
+    var timeout: TimeAmount = .seconds(10)
     /// Where failures are described in full: a tool result tells the user what happened, never the API's address or
     /// a connection error.
     var logger = Logger(label: "McpGateway.TodosAPIClient")
@@ -98,13 +100,18 @@ struct TodosAPIClient: Sendable {
         let status: Int
         let json: JSONValue?
         do {
-            let response = try await http.execute(request, timeout: .seconds(10))
+            let response = try await http.execute(request, timeout: timeout)
             status = Int(response.status.code)
             json = response.body.readableBytes == 0 ? nil : try? JSONValue(parsing: response.body.readableBytesView)
         } catch {
             logger.error(
                 "TodosAPI is unreachable",
                 metadata: ["http.url": "\(baseURL)\(path)", "http.method": "\(method)", "error": "\(error)"])
+            if case .timedOut = error {
+                GatewayMetrics.dependencyFailure(.api, timedOut: true)
+                return .failure(.timedOut)
+            }
+            GatewayMetrics.dependencyFailure(.api, timedOut: false)
             return .failure(.unreachable)
         }
         let message = json?.objectValue?["error_description"]?.stringValue

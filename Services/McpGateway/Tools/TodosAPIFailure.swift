@@ -7,6 +7,8 @@ enum TodosAPIFailure: Error, Equatable {
     case signInRequired
     /// The identity provider could not be reached to renew the sign-in (the detail is in the log).
     case providerUnavailable
+    /// The gateway's database did not answer (the detail is in the log); the sign-in is kept.
+    case storageUnavailable
     /// The gateway cannot decrypt the user's stored sign-in (a key configuration problem on the server).
     case credentialsUnreadable
     /// The gateway cannot sign the token it presents to TodosAPI (its signing keys are not loaded; the detail is in the
@@ -26,14 +28,18 @@ enum TodosAPIFailure: Error, Equatable {
     case failed(status: Int)
     /// A 2xx answer without the shape the API promises.
     case unexpectedBody
-    /// No answer at all: connection refused, timeout (the detail is in the log).
+    /// No answer at all: connection refused or reset (the detail is in the log).
     case unreachable
+    /// No answer within `API_TIMEOUT`: the request may or may not have been carried out.
+    case timedOut
 
     var message: String {
         switch self {
         case .signInRequired: "Your sign-in has expired or was revoked. Reconnect to sign in again."
         case .providerUnavailable:
             "The identity provider could not be reached to renew your sign-in. Try again in a moment."
+        case .storageUnavailable:
+            "The gateway's database is not answering right now; your sign-in is kept. Try again in a moment."
         case .credentialsUnreadable:
             "The gateway is temporarily unavailable: it cannot read your stored sign-in (a configuration problem on the"
                 + " server, which its operator can see in the log). Your sign-in is kept; try again later."
@@ -50,6 +56,9 @@ enum TodosAPIFailure: Error, Equatable {
         case .failed(let status): "The Todos API failed (HTTP \(status)). Try again later."
         case .unexpectedBody: "The Todos API answered with an unexpected body."
         case .unreachable: "The Todos API could not be reached. Try again in a moment."
+        case .timedOut:
+            "The Todos API did not answer in time. Try again in a moment; if you asked for a change, check whether it"
+                + " was made before asking again."
         }
     }
 }

@@ -19,7 +19,7 @@ struct CallbackController {
     let pages: PageRenderer
     let clock: any WallClock
 
-    func addRoutes(to router: Router<GatewayRequestContext>) {
+    func addRoutes(to router: some RouterMethods<GatewayRequestContext>) {
         router.get("callback", use: callback)
     }
 

@@ -22,9 +22,11 @@ extension UpstreamProvider {
         // github.com's ids, as Auth0 names them; a GitHub Enterprise Server's are its own, named with its host.
         let host = URLComponents(string: configuration.issuer)?.host ?? configuration.issuer
         let subject = host == "github.com" ? "github|\(number)" : "github|\(host)|\(number)"
+        // A name or email with control characters is not used (ClaimText).
         return UserProfile(
-            subject: subject, name: object["name"]?.stringValue ?? object["login"]?.stringValue,
-            email: email)
+            subject: subject,
+            name: object["name"]?.stringValue.flatMap(Self.safe) ?? object["login"]?.stringValue.flatMap(Self.safe),
+            email: email.flatMap(Self.safe))
     }
 
     /// GitHub's tokens of OAuth apps do not expire and come without a refresh token: the gateway asks every hour
@@ -39,7 +41,7 @@ extension UpstreamProvider {
     private func githubGet(_ url: String, accessToken: String) async throws(UpstreamError) -> JSONValue {
         let reply: (status: Int, body: [UInt8])
         do {
-            reply = try await http.get(
+            reply = try await get(
                 url,
                 headers: [
                     ("Authorization", "Bearer \(accessToken)"), ("Accept", "application/vnd.github+json"),

@@ -19,6 +19,7 @@ struct GrantCredentials: TodosAPICredentialSource {
             case .signInRequired: throw .signInRequired
             case .providerUnavailable: throw .providerUnavailable
             case .credentialsUnreadable: throw .credentialsUnreadable
+            case .storageUnavailable: throw .storageUnavailable
             }
         }
     }

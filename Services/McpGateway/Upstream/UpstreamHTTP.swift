@@ -14,7 +14,9 @@ protocol UpstreamHTTP: Sendable {
     func get(_ url: String, headers: [(String, String)]) async throws -> (status: Int, body: [UInt8])
 }
 
-/// ``UpstreamHTTP`` with async-http-client: a 10-second timeout and a 256 KiB answer limit.
+/// ``UpstreamHTTP`` with async-http-client and a 256 KiB answer limit. The deadline of each call is
+/// ``UpstreamProvider``'s, around the whole answer (async-http-client's own stops at the response head): when it
+/// passes, the task is cancelled, which cancels the request and closes its connection.
 struct AsyncUpstreamHTTP: UpstreamHTTP {
     let client: HTTPClient
 
@@ -38,7 +40,8 @@ struct AsyncUpstreamHTTP: UpstreamHTTP {
     {
         var request = request
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response = try await client.execute(request, timeout: .seconds(10))
+        // A backstop only: the caller's deadline is shorter.
+        let response = try await client.execute(request, timeout: .seconds(300))
         let data = try await response.body.collect(upTo: 256 * 1024)
         return (Int(response.status.code), Array(buffer: data))
     }

@@ -1,6 +1,7 @@
 import Foundation
 import JWTAuth
 import Logging
+import Resilience
 import ServiceSupport
 import Synchronization
 
@@ -10,6 +11,8 @@ final class UpstreamProvider: Sendable {
     let configuration: UpstreamConfiguration
     let callbackURL: String
     let http: any UpstreamHTTP
+    /// How long a request waits for the provider (`UPSTREAM_TIMEOUT`), and a refresh (`UPSTREAM_REFRESH_TIMEOUT`).
+    let timeouts: (request: Duration, refresh: Duration)
     private let fetcher: any DocumentFetching
     private let clock: any WallClock
     /// Where the ID token's groups and roles are, for the tool policy.
@@ -20,9 +23,11 @@ final class UpstreamProvider: Sendable {
     init(
         configuration: UpstreamConfiguration, callbackURL: String, http: any UpstreamHTTP,
         fetcher: any DocumentFetching, clock: any WallClock = SystemClock(),
-        claimNames: IdentityClaimNames = IdentityClaimNames(), logger: Logger
+        claimNames: IdentityClaimNames = IdentityClaimNames(),
+        timeouts: (request: Duration, refresh: Duration) = (.seconds(10), .seconds(12)), logger: Logger
     ) {
         self.configuration = configuration
+        self.timeouts = timeouts
         self.claimNames = claimNames
         self.callbackURL = callbackURL
         self.http = http
@@ -54,7 +59,10 @@ final class UpstreamProvider: Sendable {
     func metadata() async throws(UpstreamError) -> ProviderMetadata {
         if let metadata = discovered.withLock({ $0 }) { return metadata }
         do {
-            let metadata = try await ProviderMetadata.discover(issuer: configuration.issuer, fetcher: fetcher)
+            let (issuer, fetcher) = (configuration.issuer, fetcher)
+            let metadata = try await Deadline.run(
+                within: timeouts.request, operation: "discovery of \(configuration.issuer)"
+            ) { try await ProviderMetadata.discover(issuer: issuer, fetcher: fetcher) }
             guard metadata.authorizationEndpoint != nil, metadata.tokenEndpoint != nil else {
                 throw UpstreamError.protocolViolation("discovery names no authorization or token endpoint")
             }
@@ -62,6 +70,8 @@ final class UpstreamProvider: Sendable {
             return metadata
         } catch let error as UpstreamError {
             throw error
+        } catch let error as DeadlineExceeded {
+            throw .timedOut(error.description)
         } catch {
             throw .unreachable("discovery at \(JWKSSource.discovery(issuer: configuration.issuer)) failed: \(error)")
         }
@@ -93,8 +103,12 @@ final class UpstreamProvider: Sendable {
     }
 
     /// Refreshes the user's upstream tokens. `invalidGrant` means the user must sign in again.
+    ///
+    /// Waits `UPSTREAM_REFRESH_TIMEOUT` for the answer, longer than a request waits: once sent, the refresh token may
+    /// be spent, and what the provider answers must be stored even when the tool calls that wanted it gave up.
     func refresh(refreshToken: String) async throws(UpstreamError) -> UpstreamTokenResponse {
-        try await tokenRequest([("grant_type", "refresh_token"), ("refresh_token", refreshToken)])
+        try await tokenRequest(
+            [("grant_type", "refresh_token"), ("refresh_token", refreshToken)], timeout: timeouts.refresh)
     }
 
     /// Exchanges the user's access token for one of `audience` with `scope` (RFC 8693 token exchange), for
@@ -148,17 +162,21 @@ final class UpstreamProvider: Sendable {
     func completeProfile(_ profile: UserProfile, accessToken: String) async -> UserProfile {
         guard profile.name == nil || profile.email == nil,
             let endpoint = try? await metadata().userinfoEndpoint,
-            let reply = try? await http.get(
+            let reply = try? await get(
                 endpoint, headers: [("Authorization", "Bearer \(accessToken)"), ("Accept", "application/json")]),
             reply.status == 200,
             let claims = try? JSONValue(parsing: reply.body).objectValue,
             claims["sub"]?.stringValue == profile.subject
         else { return profile }
+        // Values with control characters are not used (ClaimText): the profile stays without them.
         var completed = profile
-        completed.name = profile.name ?? Self.displayName(claims)
-        completed.email = profile.email ?? claims["email"]?.stringValue
+        completed.name = profile.name ?? Self.displayName(claims).flatMap(Self.safe)
+        completed.email = profile.email ?? claims["email"]?.stringValue.flatMap(Self.safe)
         return completed
     }
+
+    /// `text`, unless it holds control characters.
+    static func safe(_ text: String) -> String? { ClaimText.isSafe(text) ? text : nil }
 
     private static func displayName(_ claims: [String: JSONValue]) -> String? {
         claims["name"]?.stringValue ?? claims["nickname"]?.stringValue ?? claims["preferred_username"]?.stringValue
@@ -173,7 +191,17 @@ final class UpstreamProvider: Sendable {
         return try? await verifier.verify(accessToken).scopes
     }
 
-    private func tokenRequest(_ parameters: [(String, String)]) async throws(UpstreamError) -> UpstreamTokenResponse {
+    /// GETs `url` within `UPSTREAM_TIMEOUT`, body included.
+    func get(_ url: String, headers: [(String, String)]) async throws -> (status: Int, body: [UInt8]) {
+        let http = http
+        return try await Deadline.run(within: timeouts.request, operation: "GET \(url)") {
+            try await http.get(url, headers: headers)
+        }
+    }
+
+    private func tokenRequest(_ parameters: [(String, String)], timeout: Duration? = nil) async throws(UpstreamError)
+        -> UpstreamTokenResponse
+    {
         let metadata = try await metadata()
         guard let endpoint = metadata.tokenEndpoint else { throw .protocolViolation("no token_endpoint") }
         var form = parameters
@@ -192,9 +220,14 @@ final class UpstreamProvider: Sendable {
         let status: Int
         let json: [String: JSONValue]
         do {
-            let reply = try await http.post(form: form, to: endpoint, headers: headers)
+            let (http, form, headers) = (http, form, headers)
+            let reply = try await Deadline.run(within: timeout ?? timeouts.request, operation: "POST \(endpoint)") {
+                try await http.post(form: form, to: endpoint, headers: headers)
+            }
             status = reply.status
             json = (try? JSONValue(parsing: reply.body).objectValue) ?? [:]
+        } catch let error as DeadlineExceeded {
+            throw .timedOut(error.description)
         } catch {
             throw .unreachable("POST \(endpoint) failed: \(error)")
         }

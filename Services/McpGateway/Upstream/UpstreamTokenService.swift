@@ -1,6 +1,7 @@
 import Foundation
 import JWTAuth
 import Logging
+import Resilience
 import Synchronization
 
 /// Refreshes upstream tokens with the provider; ``UpstreamProvider`` in production, a fake in tests.
@@ -22,8 +23,10 @@ extension UpstreamProvider: UpstreamRefreshing {}
 enum UpstreamAccessError: Error, Equatable {
     /// The grant is gone, or the provider refused to refresh it: the MCP client must sign the user in again.
     case signInRequired
-    /// The provider is unreachable or failing: try again later.
+    /// The provider is unreachable, failing or slow: try again later. The grant is kept.
     case providerUnavailable(String)
+    /// The gateway's database did not answer: try again later. The grant is kept.
+    case storageUnavailable
     /// The grant's upstream tokens are sealed under a key this gateway does not have (`GATEWAY_ENCRYPTION_KEY`
     /// changed without the old one in `GATEWAY_ENCRYPTION_KEYS_OLD`) or do not authenticate. An operator's mistake,
     /// not the user's: the grant is kept, so that it works again once the key is back.
@@ -32,15 +35,32 @@ enum UpstreamAccessError: Error, Equatable {
 
 /// Hands out the user's upstream access token for a tool call, refreshing it first when it expires within a minute.
 ///
-/// Refreshes are single-flight per grant: ten concurrent tool calls of one user cause one refresh, on one instance
-/// (a task per grant) and across instances (a lease in the grant, taken with a compare-and-swap). A refresh the
-/// provider refuses (`invalid_grant`) revokes the gateway grant, so the client's next request gets a 401 and signs the
-/// user in again.
-actor UpstreamTokenService {
+/// **No request waits for ever, and no fault of ours signs a user out.**
+/// - Refreshes are single-flight per grant: on one instance through ``SingleFlight`` (ten concurrent tool calls of a
+///   user cause one refresh), across instances through a lease in the grant, taken with a compare-and-swap.
+/// - A tool call waits for a refresh `UPSTREAM_TIMEOUT` at most, and then gets a tool error; the refresh goes on. Once
+///   sent, a refresh waits for the provider's answer `UPSTREAM_REFRESH_TIMEOUT`, longer, and stores whatever the
+///   provider answers: the provider has rotated the refresh token by then, and the old one must not be sent again.
+/// - The lease covers the whole refresh (its deadline plus a database call): another instance takes over only from a
+///   refresh that can no longer store anything, and then sends the same refresh token again, which the provider
+///   accepts within its reuse interval (``DependencyTimeouts/requiredReuseInterval``).
+/// - An answer that cannot be stored (the database failed just then) is kept in memory and stored again in the
+///   background until the database answers, and this instance uses it meanwhile.
+/// - Only the provider's explicit refusal (`invalid_grant`) ends the grant: a timeout, a reset, a 5xx or an outage
+///   never does. A refresh that failed is retried by the next call, with the same refresh token.
+final class UpstreamTokenService: Sendable {
     static let refreshMargin: TimeInterval = 60
-    /// How long one refresh may hold a grant (the provider's timeout is 10 s): other callers, on any instance, wait
-    /// for its result that long at most.
-    static let refreshLease: TimeInterval = 12
+
+    /// How long callers wait, and how long a refresh may hold a grant.
+    struct Timeouts: Sendable {
+        /// `UPSTREAM_TIMEOUT`: how long a tool call waits for a refresh.
+        var wait: Duration = .seconds(10)
+        /// ``DependencyTimeouts/refreshLease``: how long one refresh holds a grant against other instances.
+        var lease: Duration = .seconds(17)
+        /// How long a refresh may run at most: waiting out another instance's lease, then holding its own, plus some
+        /// slack for the database calls around them. After it, the next caller starts afresh whatever the refresh does.
+        var work: Duration { lease * 2 + .seconds(5) }
+    }
 
     private let grants: any GrantStore
     private let upstreamTokens: any UpstreamTokenStore
@@ -48,19 +68,32 @@ actor UpstreamTokenService {
     private let vault: UpstreamTokenVault
     private let clock: any WallClock
     private let logger: Logger
+    let timeouts: Timeouts
     /// Whether other processes refresh the same grants (PostgreSQL): then their leases are waited for. With SQLite this
     /// process is the only one, and a lease found in the database was left by a previous run that stopped.
     private let sharedDatabase: Bool
-    private var refreshing: [String: Task<String, any Error>] = [:]
+    private let refreshes = SingleFlight<String, String>()
     /// Access tokens already decrypted, by grant, with the ciphertext they came from: a tool call whose grant still
-    /// holds that ciphertext, fresh, gets its token without decrypting it again or waiting for the actor. Bounded.
+    /// holds that ciphertext, fresh, gets its token without decrypting it again. Bounded.
     private let opened = Mutex<[String: (sealed: SealedValue, token: String)]>([:])
     private static let openedLimit = 10_000
+    /// Answers of the provider that could not be stored yet, by grant. Bounded.
+    private let unsaved = Mutex<[String: UnsavedTokens]>([:])
+    private static let unsavedLimit = 10_000
+
+    /// A provider's answer waiting to be stored: it replaces `expected` (the grant's tokens with this instance's
+    /// lease) once the database answers.
+    private struct UnsavedTokens: Sendable {
+        let expected: UpstreamTokens
+        let tokens: UpstreamTokens
+        let accessToken: String
+        let receivedAt: ContinuousClock.Instant
+    }
 
     init(
         grants: any GrantStore, upstreamTokens: any UpstreamTokenStore, refresher: any UpstreamRefreshing,
-        cipher: TokenCipher, clock: any WallClock,
-        logger: Logger, sharedDatabase: Bool = true
+        cipher: TokenCipher, clock: any WallClock, logger: Logger, sharedDatabase: Bool = true,
+        timeouts: Timeouts = Timeouts()
     ) {
         self.sharedDatabase = sharedDatabase
         self.grants = grants
@@ -69,23 +102,22 @@ actor UpstreamTokenService {
         self.vault = UpstreamTokenVault(cipher: cipher)
         self.clock = clock
         self.logger = logger
+        self.timeouts = timeouts
     }
+
+    /// Whether a refresh of `grantID` runs on this instance (tests).
+    func isRefreshing(_ grantID: String) -> Bool { refreshes.isRunning(grantID) }
 
     /// A usable upstream access token for the grant.
     ///
     /// - Parameter known: The grant, if the caller already loaded it; it is read from the store otherwise.
-    nonisolated func accessToken(grantID: String, known: Grant? = nil) async throws(UpstreamAccessError) -> String {
+    func accessToken(grantID: String, known: Grant? = nil) async throws(UpstreamAccessError) -> String {
         if let known, known.id == grantID, known.isActive(at: clock.now), let upstream = known.upstream,
             upstream.expiresAt.timeIntervalSince(clock.now) > Self.refreshMargin,
             let opened = opened.withLock({ $0[grantID] }), opened.sealed == upstream.accessToken
         {
             return opened.token
         }
-        return try await renewedAccessToken(grantID: grantID, known: known)
-    }
-
-    /// ``accessToken(grantID:known:)`` when the token must be read from the store, decrypted or refreshed.
-    private func renewedAccessToken(grantID: String, known: Grant?) async throws(UpstreamAccessError) -> String {
         let grant: Grant
         if let known, known.id == grantID, known.isActive(at: clock.now) {
             grant = known
@@ -93,18 +125,28 @@ actor UpstreamTokenService {
             grant = try await activeGrant(grantID)
         }
         if let token = try freshToken(of: grant) { return token }
-        if let running = refreshing[grantID] { return try await value(of: running) }
-        let task = Task { try await self.refresh(grantID: grantID) }
-        refreshing[grantID] = task
-        defer { refreshing[grantID] = nil }
-        return try await value(of: task)
+        do {
+            return try await refreshes.value(
+                for: grantID, waitingAtMost: timeouts.wait, operation: "the upstream token refresh",
+                workTimeout: timeouts.work
+            ) { try await self.refreshOrFail(grantID: grantID) }
+        } catch let error as UpstreamAccessError {
+            throw error
+        } catch let error as DeadlineExceeded {
+            logger.warning(
+                "A tool call stopped waiting for the upstream token refresh; the refresh goes on",
+                metadata: ["oauth.grant_id": "\(grantID)", "error": "\(error)"])
+            throw .providerUnavailable(error.description)
+        } catch {
+            throw .providerUnavailable("\(error)")
+        }
     }
 
     private func activeGrant(_ grantID: String) async throws(UpstreamAccessError) -> Grant {
         let found: Grant?
         do { found = try await grants.grant(id: grantID) } catch {
             logger.error("Reading a grant failed", metadata: ["oauth.grant_id": "\(grantID)", "error": "\(error)"])
-            throw .providerUnavailable("the gateway's storage failed")
+            throw .storageUnavailable
         }
         guard let grant = found, grant.isActive(at: clock.now) else { throw .signInRequired }
         return grant
@@ -130,13 +172,28 @@ actor UpstreamTokenService {
         return token
     }
 
-    private func value(of task: Task<String, any Error>) async throws(UpstreamAccessError) -> String {
-        do { return try await task.value } catch let error as UpstreamAccessError { throw error } catch {
+    /// The refresh of one grant, with every failure as an ``UpstreamAccessError``.
+    private func refreshOrFail(grantID: String) async throws(UpstreamAccessError) -> String {
+        do {
+            return try await refresh(grantID: grantID)
+        } catch let error as UpstreamAccessError {
+            throw error
+        } catch let error as DependencyUnavailable {
+            logger.error(
+                "The database failed during an upstream token refresh; the grant is kept",
+                metadata: ["oauth.grant_id": "\(grantID)", "error": "\(error.detail)"])
+            throw .storageUnavailable
+        } catch {
+            logger.error(
+                "An upstream token refresh failed", metadata: ["oauth.grant_id": "\(grantID)", "error": "\(error)"])
             throw .providerUnavailable("\(error)")
         }
     }
 
     private func refresh(grantID: String) async throws -> String {
+        // An answer this instance received but could not store: stored now, rather than the refresh token it replaced
+        // being sent again.
+        if let token = try await storeUnsaved(grantID: grantID) { return token }
         // Read the grant again: a refresh that finished while this caller was loading it must not be repeated with
         // the refresh token it already used up (the provider would see a reuse and revoke the user's session).
         var grant = try await activeGrant(grantID)
@@ -152,7 +209,7 @@ actor UpstreamTokenService {
             // stopped during the refresh, and this instance takes over).
             let current = try upstream(of: grant)
             if sharedDatabase, let lease = current.refreshLeaseUntil, lease > clock.now,
-                ContinuousClock.now - leaseWait < .seconds(Self.refreshLease)
+                ContinuousClock.now - leaseWait < timeouts.lease
             {
                 try await Task.sleep(for: .milliseconds(50))
                 waited = true
@@ -167,7 +224,8 @@ actor UpstreamTokenService {
             let started = Date(timeIntervalSince1970: clock.now.timeIntervalSince1970.rounded(.down))
             attempt = current
             attempt.refreshStartedAt = started
-            attempt.refreshLeaseUntil = started.addingTimeInterval(Self.refreshLease)
+            attempt.refreshLeaseUntil = started.addingTimeInterval(
+                TimeInterval(timeouts.lease.wholeSecondsRoundedUp))
             if try await upstreamTokens.replaceUpstream(grantID: grant.id, expected: current, with: attempt) {
                 break
             }
@@ -185,9 +243,7 @@ actor UpstreamTokenService {
             do { revalidated = try await refresher.revalidate(accessToken: current) } catch .invalidGrant {
                 revalidated = nil
             } catch {
-                var released = attempt
-                released.refreshLeaseUntil = nil
-                _ = try? await upstreamTokens.replaceUpstream(grantID: grant.id, expected: attempt, with: released)
+                await release(attempt, of: grant)
                 GatewayMetrics.upstreamRefresh(.failed)
                 throw UpstreamAccessError.providerUnavailable(error.description)
             }
@@ -201,8 +257,8 @@ actor UpstreamTokenService {
                 .grantEndedByProvider, user: grant.user?.subject, client: grant.clientID, grant: grant.id)
             throw UpstreamAccessError.signInRequired
         }
+        let response: UpstreamTokenResponse
         do {
-            let response: UpstreamTokenResponse
             if let revalidated {
                 response = revalidated
             } else if let refreshToken = stored {
@@ -210,55 +266,142 @@ actor UpstreamTokenService {
             } else {
                 throw UpstreamError.protocolViolation("no refresh token")
             }
-            let tokens = try vault.seal(response, grantID: grant.id, now: clock.now, previous: attempt)
-            // Stored only if this attempt still holds the grant: another instance that took over after the lease
-            // lapsed (a slow provider) must not have its tokens overwritten.
-            if try await !upstreamTokens.replaceUpstream(grantID: grant.id, expected: attempt, with: tokens) {
-                logger.warning(
-                    "An upstream refresh outlived its lease and another refresh replaced the grant's tokens meanwhile",
-                    metadata: ["oauth.client_id": "\(grant.clientID)", "oauth.grant_id": "\(grant.id)"])
-            }
-            GatewayMetrics.upstreamRefresh(.refreshed)
-            logger.debug("Upstream token refreshed", metadata: ["oauth.client_id": "\(grant.clientID)"])
-            return response.accessToken
         } catch UpstreamError.invalidGrant(let reason) {
-            let metadata: Logger.Metadata = [
-                "oauth.client_id": "\(grant.clientID)", "oauth.grant_id": "\(grant.id)", "reason": "\(reason)",
-            ]
-            if let interrupted {
-                logger.warning(
-                    """
-                    The provider refused a refresh token that an earlier refresh, started at \(interrupted) and never \
-                    finished (the gateway stopped during it), had probably spent: not a reuse attack. The user must \
-                    sign in again; the client is told so with a 401
-                    """,
-                    metadata: metadata)
+            try await providerRefused(grant, reason: reason, interrupted: interrupted)
+        } catch let error as UpstreamError {
+            GatewayMetrics.upstreamRefresh(.failed)
+            if case .timedOut = error {
+                GatewayMetrics.dependencyFailure(.provider, timedOut: true)
             } else {
-                logger.notice(
-                    """
-                    The provider refused the refresh (the user's session there ended or was revoked); the user must \
-                    sign in again, the client is told so with a 401
-                    """,
-                    metadata: metadata)
+                GatewayMetrics.dependencyFailure(.provider, timedOut: false)
             }
-            try await grants.revokeGrant(id: grant.id, now: clock.now)
-            GatewayMetrics.upstreamRefresh(.refused)
+            // Release the lease (the marker stays: the provider may have spent the token) so that the next tool call
+            // tries again at once, with the same refresh token, on whichever instance it reaches.
+            await release(attempt, of: grant)
+            logger.error(
+                "Refreshing the upstream tokens failed; the grant is kept, and the next call tries again",
+                metadata: ["oauth.client_id": "\(grant.clientID)", "oauth.grant_id": "\(grant.id)", "error": "\(error)"])
+            throw UpstreamAccessError.providerUnavailable(error.description)
+        }
+        let tokens: UpstreamTokens
+        do { tokens = try vault.seal(response, grantID: grant.id, now: clock.now, previous: attempt) } catch {
+            throw unreadable(grant, error)
+        }
+        GatewayMetrics.upstreamRefresh(.refreshed)
+        // Stored only if this attempt still holds the grant: another instance that took over after the lease
+        // lapsed must not have its tokens overwritten.
+        let replaced: Bool
+        do {
+            replaced = try await upstreamTokens.replaceUpstream(grantID: grant.id, expected: attempt, with: tokens)
+        } catch {
+            // The provider has rotated the refresh token: its answer is the only copy. Kept, stored as soon as the
+            // database answers, and used meanwhile.
+            keepUnsaved(
+                grantID: grant.id,
+                UnsavedTokens(
+                    expected: attempt, tokens: tokens, accessToken: response.accessToken,
+                    receivedAt: ContinuousClock.now))
+            logger.error(
+                """
+                The provider answered a refresh but the database did not take the new tokens; they are kept in \
+                memory and stored as soon as it answers
+                """,
+                metadata: ["oauth.grant_id": "\(grant.id)", "error": "\(error)"])
+            return response.accessToken
+        }
+        if !replaced {
+            logger.warning(
+                "An upstream refresh outlived its lease and another refresh replaced the grant's tokens meanwhile",
+                metadata: ["oauth.client_id": "\(grant.clientID)", "oauth.grant_id": "\(grant.id)"])
+        }
+        logger.debug("Upstream token refreshed", metadata: ["oauth.client_id": "\(grant.clientID)"])
+        return response.accessToken
+    }
+
+    /// The provider refused the refresh (`invalid_grant`): the sign-in there ended, and so does the grant.
+    private func providerRefused(_ grant: Grant, reason: String, interrupted: Date?) async throws -> Never {
+        let metadata: Logger.Metadata = [
+            "oauth.client_id": "\(grant.clientID)", "oauth.grant_id": "\(grant.id)", "reason": "\(reason)",
+        ]
+        if let interrupted {
+            logger.warning(
+                """
+                The provider refused a refresh token that an earlier refresh, started at \(interrupted) and never \
+                finished, had probably spent: its answer was lost for longer than the provider's reuse interval \
+                (docs/operations.md). The user must sign in again; the client is told so with a 401
+                """,
+                metadata: metadata)
+        } else {
+            logger.notice(
+                """
+                The provider refused the refresh (the user's session there ended or was revoked); the user must \
+                sign in again, the client is told so with a 401
+                """,
+                metadata: metadata)
+        }
+        GatewayMetrics.upstreamRefresh(.refused)
+        // Without the database the grant cannot be ended now; the next call is refused again, and ends it then.
+        if (try? await grants.revokeGrant(id: grant.id, now: clock.now)) != nil {
             AuditLog.shared.record(
                 .grantEndedByProvider, user: grant.user?.subject, client: grant.clientID, grant: grant.id,
                 detail: ["upstream.interrupted_refresh": interrupted == nil ? "false" : "true"])
-            throw UpstreamAccessError.signInRequired
-        } catch let error as UpstreamError {
-            GatewayMetrics.upstreamRefresh(.failed)
-            // Release the lease (the marker stays: the provider may have spent the token) so that the next tool call
-            // tries again at once.
-            var released = attempt
-            released.refreshLeaseUntil = nil
-            _ = try? await upstreamTokens.replaceUpstream(grantID: grant.id, expected: attempt, with: released)
-            logger.error(
-                "Refreshing the upstream tokens failed; the grant is kept",
-                metadata: ["oauth.client_id": "\(grant.clientID)", "error": "\(error)"])
-            throw UpstreamAccessError.providerUnavailable(error.description)
         }
+        throw UpstreamAccessError.signInRequired
+    }
+
+    /// Gives the grant back to the next refresh, on any instance; the marker of the attempt stays.
+    private func release(_ attempt: UpstreamTokens, of grant: Grant) async {
+        var released = attempt
+        released.refreshLeaseUntil = nil
+        _ = try? await upstreamTokens.replaceUpstream(grantID: grant.id, expected: attempt, with: released)
+    }
+
+    // MARK: Answers not yet stored
+
+    private func keepUnsaved(grantID: String, _ entry: UnsavedTokens) {
+        let first = unsaved.withLock { unsaved in
+            if unsaved.count >= Self.unsavedLimit, unsaved[grantID] == nil { return false }
+            let first = unsaved[grantID] == nil
+            unsaved[grantID] = entry
+            return first
+        }
+        guard first else { return }
+        // Stored in the background, so that another instance finds the new tokens once the database is back instead
+        // of taking over with the spent refresh token.
+        Task {
+            var delay: Duration = .milliseconds(250)
+            while unsaved.withLock({ $0[grantID] != nil }) {
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+                _ = try? await storeUnsaved(grantID: grantID)
+            }
+        }
+    }
+
+    /// Stores a kept answer; its access token when it is stored (or the database still fails and the token is still
+    /// fresh), `nil` when there is none or the grant changed meanwhile (the answer is then dropped).
+    private func storeUnsaved(grantID: String) async throws -> String? {
+        guard let entry = unsaved.withLock({ $0[grantID] }) else { return nil }
+        let fresh = entry.tokens.expiresAt.timeIntervalSince(clock.now) > Self.refreshMargin
+        let replaced: Bool
+        do {
+            replaced = try await upstreamTokens.replaceUpstream(
+                grantID: grantID, expected: entry.expected, with: entry.tokens)
+        } catch {
+            if fresh { return entry.accessToken }
+            throw error
+        }
+        unsaved.withLock { unsaved in
+            if unsaved[grantID]?.receivedAt == entry.receivedAt { unsaved[grantID] = nil }
+        }
+        if replaced {
+            logger.notice("Upstream tokens kept in memory were stored", metadata: ["oauth.grant_id": "\(grantID)"])
+            return fresh ? entry.accessToken : nil
+        }
+        logger.warning(
+            "Upstream tokens kept in memory were dropped: the grant changed meanwhile",
+            metadata: ["oauth.grant_id": "\(grantID)"])
+        return nil
     }
 
     /// Logs, once per call, why a grant's tokens cannot be opened, naming the key id (never a key), and keeps the

@@ -21,6 +21,8 @@ struct CallerAuthMiddleware: RouterMiddleware {
     typealias Context = TodosRequestContext
     let bearer: TrustedIssuers?
     let access: (verifier: JWTVerifier, scopes: ScopeSet)?
+    /// `GATEWAY_ISSUER`: its tokens name the issuer their subject belongs to (``TodoOwner``).
+    var gatewayIssuer: String? = nil
 
     static let assertionHeader = HTTPField.Name(CloudflareAccess.assertionHeader)!
     static let linkedAppTokenHeader = HTTPField.Name(CloudflareAccess.linkedAppTokenHeader)!
@@ -41,11 +43,13 @@ struct CallerAuthMiddleware: RouterMiddleware {
                     BearerAuthError.rejected("DPoP-bound access tokens (cnf) are not accepted here"),
                     realm: TodosAPIConfiguration.realm)
             }
-            context.authenticate(token, scopes: token.scopes, owner: token.subject)
+            context.authenticate(token, scopes: token.scopes, owner: owner(of: token))
         } else if let access, let assertion {
             do {
                 let token = try await access.verifier.verify(assertion)
-                context.authenticate(token, scopes: access.scopes, owner: CloudflareAccess.principal(of: token))
+                context.authenticate(
+                    token, scopes: access.scopes,
+                    owner: CloudflareAccess.principal(of: token).map { TodoOwner(issuer: token.issuer, subject: $0) })
             } catch .keysUnavailable {
                 throw ErrorResponse(BearerAuthError.keysUnavailable, realm: TodosAPIConfiguration.realm)
             } catch {
@@ -59,5 +63,19 @@ struct CallerAuthMiddleware: RouterMiddleware {
                 message: "This API accepts Cloudflare Access assertions: the request has no Cf-Access-Jwt-Assertion")
         }
         return try await next(request, context)
+    }
+
+    /// The owner a bearer token names: its `sub` in its issuer's namespace, except for the gateway's tokens, whose
+    /// `sub_id` (RFC 9493, format `iss_sub`) says which issuer the subject belongs to: the provider it signed the user
+    /// in with, or the authorization server that authenticated the client.
+    func owner(of token: VerifiedToken) -> TodoOwner? {
+        guard let subject = token.subject else { return nil }
+        if token.issuer == gatewayIssuer, let identifier = token.claims["sub_id"]?.objectValue,
+            identifier["format"]?.stringValue == "iss_sub", identifier["sub"]?.stringValue == subject,
+            let issuer = identifier["iss"]?.stringValue, !issuer.isEmpty
+        {
+            return TodoOwner(issuer: issuer, subject: subject)
+        }
+        return TodoOwner(issuer: token.issuer, subject: subject)
     }
 }

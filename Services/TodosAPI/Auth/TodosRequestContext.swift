@@ -11,13 +11,13 @@ struct TodosRequestContext: RequestContext {
     private(set) var token: VerifiedToken?
     /// What the caller may do: the token's scopes, or the scopes configured for Access users.
     private(set) var scopes: ScopeSet = []
-    /// Who owns the caller's todos: the token's `sub`, or the Access user.
-    private(set) var owner: String?
+    /// Who owns the caller's todos: the token's `sub` in its issuer's namespace, or the Access user.
+    private(set) var owner: TodoOwner?
 
-    mutating func authenticate(_ token: VerifiedToken, scopes: ScopeSet, owner: String?) {
+    mutating func authenticate(_ token: VerifiedToken, scopes: ScopeSet, owner: TodoOwner?) {
         self.token = token
         self.scopes = scopes
-        self.owner = owner.flatMap { $0.isEmpty ? nil : $0 }
+        self.owner = owner.flatMap { $0.subject.isEmpty ? nil : $0 }
     }
 
     init(source: Source) {
@@ -46,8 +46,8 @@ struct TodosRequestContext: RequestContext {
         return token
     }
 
-    /// The caller's `sub`, which owns their todos.
-    func requireOwner(scope: String) throws -> String {
+    /// The caller, who owns their todos.
+    func requireOwner(scope: String) throws -> TodoOwner {
         _ = try requireScope(scope)
         guard let owner else {
             throw ErrorResponse(BearerAuthError.missingSubject, realm: TodosAPIConfiguration.realm)

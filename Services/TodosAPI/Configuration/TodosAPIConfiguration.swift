@@ -53,6 +53,12 @@ struct TodosAPIConfiguration: Sendable {
         var scopes: ScopeSet
     }
 
+    /// The issuer whose subjects owned the todos of a database from before owners had an issuer: the provider,
+    /// else Cloudflare Access, else the gateway (the one issuer TodosAPI could have trusted then).
+    var legacyOwnerIssuer: String {
+        tokens?.issuer ?? access?.teamDomain ?? gateway?.issuer ?? ""
+    }
+
     static let realm = "todos-api"
     static let apiScopes: ScopeSet = ["read:todos", "write:todos", "read:billing"]
 

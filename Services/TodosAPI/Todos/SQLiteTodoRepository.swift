@@ -8,14 +8,14 @@ final class SQLiteTodoRepository: TodoRepository {
     private let database: any DatabaseWriter
     private let clock: any WallClock
     /// Owners already seeded, so that reads do not need a write transaction. Bounded: cleared when it gets large.
-    private let seededOwners = Mutex<Set<String>>([])
+    private let seededOwners = Mutex<Set<TodoOwner>>([])
 
     init(database: any DatabaseWriter, clock: any WallClock = SystemClock()) {
         self.database = database
         self.clock = clock
     }
 
-    func list(owner: String) async throws -> [Todo] {
+    func list(owner: TodoOwner) async throws -> [Todo] {
         try await seedIfFirstSeen(owner)
         // The API's most frequent query, so: one statement, compiled once and reused (`cachedStatement`); no
         // transaction around it (a single SELECT reads one consistent snapshot by itself); run on the calling thread
@@ -25,36 +25,40 @@ final class SQLiteTodoRepository: TodoRepository {
     }
 
     /// Synchronous on purpose: see ``list(owner:)``.
-    private func todos(of owner: String) throws -> [Todo] {
+    private func todos(of owner: TodoOwner) throws -> [Todo] {
         try database.unsafeRead { db in
             let statement = try db.cachedStatement(
-                sql: "SELECT id, title, description, due, completed FROM todo WHERE owner = ? ORDER BY rowid")
+                sql: """
+                    SELECT id, title, description, due, completed FROM todo WHERE ownerIssuer = ? AND owner = ?
+                    ORDER BY rowid
+                    """)
             // A cursor's rows are views on the statement: nothing is copied but the values kept.
-            let rows = try Row.fetchCursor(statement, arguments: [owner])
+            let rows = try Row.fetchCursor(statement, arguments: [owner.issuer, owner.subject])
             var todos: [Todo] = []
             while let row = try rows.next() {
                 todos.append(
                     Todo(
                         id: row[0], title: row[1], description: row[2],
-                        due: row.hasNull(atIndex: 3) ? nil : row[3] as String, completed: row[4], owner: owner))
+                        due: row.hasNull(atIndex: 3) ? nil : row[3] as String, completed: row[4],
+                        owner: owner.subject))
             }
             return todos
         }
     }
 
-    func find(id: String, owner: String) async throws -> Todo? {
+    func find(id: String, owner: TodoOwner) async throws -> Todo? {
         try await seedIfFirstSeen(owner)
         return try await database.read { db in try TodoRecord.owned(id: id, by: owner).fetchOne(db)?.todo }
     }
 
-    func create(_ todo: NewTodo, owner: String) async throws -> Todo {
+    func create(_ todo: NewTodo, owner: TodoOwner) async throws -> Todo {
         try await seedIfFirstSeen(owner)
         let record = TodoRecord(new: todo, owner: owner, at: clock.now)
         try await database.write { db in try record.insert(db) }
         return record.todo
     }
 
-    func update(id: String, owner: String, changes: TodoChanges) async throws -> Todo? {
+    func update(id: String, owner: TodoOwner, changes: TodoChanges) async throws -> Todo? {
         try await seedIfFirstSeen(owner)
         let now = clock.now
         return try await database.write { db in
@@ -69,18 +73,19 @@ final class SQLiteTodoRepository: TodoRepository {
         }
     }
 
-    func delete(id: String, owner: String) async throws -> Bool {
+    func delete(id: String, owner: TodoOwner) async throws -> Bool {
         try await seedIfFirstSeen(owner)
         return try await database.write { db in try TodoRecord.owned(id: id, by: owner).deleteAll(db) > 0 }
     }
 
     /// Records the owner and gives them the sample todos, in one transaction, the first time they are seen.
-    private func seedIfFirstSeen(_ owner: String) async throws {
+    private func seedIfFirstSeen(_ owner: TodoOwner) async throws {
         if seededOwners.withLock({ $0.contains(owner) }) { return }
         let now = clock.now
         try await database.write { db in
             try db.execute(
-                sql: "INSERT OR IGNORE INTO owner (sub, firstSeenAt) VALUES (?, ?)", arguments: [owner, now])
+                sql: "INSERT OR IGNORE INTO owner (issuer, sub, firstSeenAt) VALUES (?, ?, ?)",
+                arguments: [owner.issuer, owner.subject, now])
             guard db.changesCount > 0 else { return }
             for sample in SampleTodos.make(now: now) {
                 try TodoRecord(new: sample, owner: owner, at: now).insert(db)
@@ -97,6 +102,9 @@ final class SQLiteTodoRepository: TodoRepository {
 struct TodoRecord: Codable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "todo"
     var id: String
+    /// The issuer ``owner`` is a subject of (``TodoOwner``).
+    var ownerIssuer: String
+    /// The subject: what the API shows as the todo's `owner`.
     var owner: String
     var title: String
     var description: String
@@ -105,9 +113,10 @@ struct TodoRecord: Codable, FetchableRecord, PersistableRecord {
     var createdAt: Date
     var updatedAt: Date
 
-    init(new: NewTodo, owner: String, at date: Date) {
+    init(new: NewTodo, owner: TodoOwner, at date: Date) {
         self.id = UUID().uuidString.lowercased()
-        self.owner = owner
+        self.ownerIssuer = owner.issuer
+        self.owner = owner.subject
         self.title = new.title
         self.description = new.description
         self.due = new.due
@@ -120,7 +129,9 @@ struct TodoRecord: Codable, FetchableRecord, PersistableRecord {
         Todo(id: id, title: title, description: description, due: due, completed: completed, owner: owner)
     }
 
-    static func owned(id: String, by owner: String) -> QueryInterfaceRequest<TodoRecord> {
-        filter(Column("id") == id.lowercased() && Column("owner") == owner)
+    static func owned(id: String, by owner: TodoOwner) -> QueryInterfaceRequest<TodoRecord> {
+        filter(
+            Column("id") == id.lowercased() && Column("ownerIssuer") == owner.issuer
+                && Column("owner") == owner.subject)
     }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Resilience
 
 /// A JSON document fetched over HTTP, with how long it may be cached.
 public struct FetchedDocument: Sendable {
@@ -31,7 +32,8 @@ public struct DocumentFetchError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
-/// Fetches documents with async-http-client: a timeout, a size limit, JSON accepted, no redirect followed.
+/// Fetches documents with async-http-client: a deadline on the whole answer, body included, a size limit, JSON
+/// accepted, no redirect followed.
 public struct HTTPDocumentFetcher: DocumentFetching {
     private let client: HTTPClient
     private let timeout: TimeAmount
@@ -46,7 +48,9 @@ public struct HTTPDocumentFetcher: DocumentFetching {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
-    /// Creates a fetcher on `client` (by default ``sharedClient``, which follows no redirect).
+    /// Creates a fetcher on `client` (by default ``sharedClient``, which follows no redirect). `timeout` bounds each
+    /// fetch from the request to the last byte of the body: a server that sends its headers and then trickles (or
+    /// stops) is cut off, and the request cancelled.
     public init(client: HTTPClient = sharedClient, timeout: TimeAmount = .seconds(5), maximumSize: Int = 512 * 1024) {
         self.client = client
         self.timeout = timeout
@@ -54,6 +58,15 @@ public struct HTTPDocumentFetcher: DocumentFetching {
     }
 
     public func fetch(_ url: String) async throws -> FetchedDocument {
+        let (client, timeout, maximumSize) = (client, timeout, maximumSize)
+        return try await Deadline.run(within: .nanoseconds(timeout.nanoseconds), operation: "GET \(url)") {
+            try await Self.fetch(url, client: client, timeout: timeout, maximumSize: maximumSize)
+        }
+    }
+
+    private static func fetch(_ url: String, client: HTTPClient, timeout: TimeAmount, maximumSize: Int) async throws
+        -> FetchedDocument
+    {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Accept", value: "application/json")
         let response = try await client.execute(request, timeout: timeout)

@@ -164,12 +164,25 @@ public struct JWTVerifier: Sendable {
 
         let subject = claims["sub"]?.stringValue
         if configuration.requireSubject, subject?.isEmpty ?? true { throw .missingSubject }
+        // Who the token names ends up in logs, on terminals and in other tokens: a control character there is an
+        // attack on whoever reads them, never a real identity (ClaimText).
+        for name in Self.identityClaims {
+            if let text = claims[name]?.stringValue, !ClaimText.isSafe(text) {
+                throw BearerAuthError.malformedToken.with(
+                    message: "The access token's \(name) claim contains control characters")
+            }
+        }
 
         return VerifiedToken(
             header: jws.header, claims: claims, payloadJSON: jws.payloadJSON, keyID: keyID, algorithm: algorithm,
             issuer: issuer, subject: subject, audiences: audiences, expiresAt: expiry, issuedAt: issuedAt,
             notBefore: notBefore, scopes: ScopeSet(claims: claims))
     }
+
+    /// The claims that name a person or client, refused when they hold control characters.
+    static let identityClaims = [
+        "sub", "name", "email", "preferred_username", "nickname", "given_name", "family_name", "client_id", "azp",
+    ]
 
     /// A NumericDate claim (RFC 7519 §2); `nil` when absent, an error when present but not a finite number.
     private func timestamp(_ value: JSONValue?, name: String) throws(BearerAuthError) -> Date? {

@@ -1,4 +1,5 @@
 import Foundation
+import JWTAuth
 import Logging
 import Synchronization
 
@@ -151,7 +152,10 @@ public enum LogFormat: String, Sendable, CaseIterable {
         }
     }
 
-    /// `2026-12-01T10:22:33.123Z info McpGateway: key=value … [source] message`
+    /// `2026-12-01T10:22:33.123Z info McpGateway: key=value … [source] message`, one line whatever the values hold:
+    /// control characters in a value or the message (a subject with a newline, a name with an escape sequence) are
+    /// written as escapes (`\n`, `\u{1B}`), so they can neither start a forged line nor drive the terminal that shows
+    /// the log.
     private func appendText(_ record: LogOutput.Record, to bytes: inout [UInt8]) {
         LogTimestamp.append(record.time, to: &bytes)
         bytes.append(UInt8(ascii: " "))
@@ -161,14 +165,14 @@ public enum LogFormat: String, Sendable, CaseIterable {
         bytes.append(UInt8(ascii: ":"))
         for (key, value) in Self.merged(record).sorted(by: { $0.key < $1.key }) {
             bytes.append(UInt8(ascii: " "))
-            bytes.append(contentsOf: key.utf8)
+            Self.appendEscaped(key, to: &bytes)
             bytes.append(UInt8(ascii: "="))
-            bytes.append(contentsOf: value.description.utf8)
+            Self.appendEscaped(value.description, to: &bytes)
         }
         bytes.append(contentsOf: " [".utf8)
         bytes.append(contentsOf: record.source.utf8)
         bytes.append(contentsOf: "] ".utf8)
-        bytes.append(contentsOf: record.message.description.utf8)
+        Self.appendEscaped(record.message.description, to: &bytes)
         bytes.append(UInt8(ascii: "\n"))
     }
 
@@ -191,6 +195,17 @@ public enum LogFormat: String, Sendable, CaseIterable {
             JSONText.append(value, to: &bytes)
         }
         bytes.append(contentsOf: "}\n".utf8)
+    }
+
+    /// `text` as it is when it has nothing to escape (what nearly every line is), else ``ClaimText/escaped(_:)``.
+    private static func appendEscaped(_ text: String, to bytes: inout [UInt8]) {
+        // ASCII controls are below 0x20 or 0x7F; C1 controls, separators and bidi marks all start with a byte of
+        // 0xC2 or more in UTF-8. Anything else is copied as it is.
+        if text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 >= 0xC2 }), !ClaimText.isSafe(text) {
+            bytes.append(contentsOf: ClaimText.escaped(text).utf8)
+        } else {
+            bytes.append(contentsOf: text.utf8)
+        }
     }
 
     private static func merged(_ record: LogOutput.Record) -> Logger.Metadata {

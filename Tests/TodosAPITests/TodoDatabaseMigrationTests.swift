@@ -1,0 +1,39 @@
+import Foundation
+import GRDB
+import JWTAuth
+import Testing
+
+@testable import TodosAPI
+
+/// Owners became (issuer, subject) pairs in migration v2: a database from before keeps every todo with its owner,
+/// now a subject of the provider TodosAPI trusted then.
+@Suite("TodosAPI database migrations")
+struct TodoDatabaseMigrationTests {
+    @Test func ownersOfBeforeBecomeSubjectsOfTheLegacyIssuer() async throws {
+        let database = try DatabaseQueue()
+        let migrator = TodoDatabase.migrator(legacyOwnerIssuer: "https://tenant.example.com/")
+        try migrator.migrate(database, upTo: "v1: todos and owners")
+        let then = Date(timeIntervalSince1970: 1_700_000_000)
+        try await database.write { db in
+            try db.execute(sql: "INSERT INTO owner (sub, firstSeenAt) VALUES ('auth0|alice', ?)", arguments: [then])
+            try db.execute(
+                sql: """
+                    INSERT INTO todo (id, owner, title, description, due, completed, createdAt, updatedAt)
+                    VALUES ('t1', 'auth0|alice', 'kept', '', NULL, 0, ?, ?)
+                    """, arguments: [then, then])
+        }
+        try migrator.migrate(database)
+        let repository = SQLiteTodoRepository(database: database)
+        let alice = TodoOwner(issuer: "https://tenant.example.com/", subject: "auth0|alice")
+        // Seen before: no sample todos are added, and the old todo is hers.
+        let todos = try await repository.list(owner: alice)
+        #expect(todos.map(\.title) == ["kept"])
+        #expect(todos.first?.owner == "auth0|alice")
+        // The same subject of another issuer owns nothing of hers.
+        let stranger = TodoOwner(issuer: "https://other-as.example.com", subject: "auth0|alice")
+        #expect(try await repository.find(id: "t1", owner: stranger) == nil)
+        #expect(try await repository.delete(id: "t1", owner: stranger) == false)
+        #expect(try await repository.list(owner: stranger).allSatisfy { $0.title != "kept" })
+        #expect(try await repository.find(id: "t1", owner: alice)?.title == "kept")
+    }
+}
