@@ -80,14 +80,21 @@ struct PostgresDatabaseClient: Sendable {
                 within: timeout ?? timeouts.call, operation: "PostgreSQL \(operation)",
                 onTimeout: { inUse.discard() }
             ) {
-                try await client.withConnection { connection in
-                    // Leased after the deadline had passed: the connection is fine, and goes back to the pool.
-                    guard inUse.begin(connection) else { throw CancellationError() }
-                    defer { inUse.end() }
-                    let session = PostgresSession(connection: connection, logger: logger)
-                    try await prepared.prepare(session, timeouts: timeouts)
-                    return try await body(session)
+                // A connection the pool lent after it had closed (the pool hears of a close late) is given back and
+                // another taken, once: nothing was sent on it.
+                for attempt in 1...2 {
+                    do {
+                        return try await client.withConnection { connection in
+                            try await Self.use(connection, inUse: inUse, logger: logger) { session in
+                                try await prepared.prepare(session, timeouts: timeouts)
+                                return try await body(session)
+                            }
+                        }
+                    } catch PostgresSessionError.closedBeforeUse where attempt == 1 {
+                        continue
+                    }
                 }
+                throw PostgresSessionError.connectionClosed
             }
             pool.recordSuccess()
             return result
@@ -99,6 +106,36 @@ struct PostgresDatabaseClient: Sendable {
             }
             throw error
         }
+    }
+
+    /// Runs `body` on a leased connection. A connection that failed in a way that ends it (closed under the call, a
+    /// connection error, the server terminating it) is closed, and its close awaited, before it goes back: the pool
+    /// learns of a close only when it completes, and would otherwise lend it again.
+    private static func use<Result: Sendable>(
+        _ connection: PostgresConnection, inUse: ConnectionInUse, logger: Logger,
+        _ body: (PostgresSession) async throws -> Result
+    ) async throws -> Result {
+        // Leased after the deadline had passed: the connection is fine, and goes back to the pool.
+        guard inUse.begin(connection) else { throw CancellationError() }
+        defer { inUse.end() }
+        do {
+            return try await body(PostgresSession(connection: connection, logger: logger))
+        } catch {
+            if connection.isClosed || endsConnection(error) {
+                connection.discard()
+                try? await connection.closeFuture.get()
+            }
+            throw error
+        }
+    }
+
+    /// Errors after which a connection is not to be used again: it closed, or the server ended the session.
+    private static func endsConnection(_ error: any Error) -> Bool {
+        if error is PostgresSessionError { return true }
+        guard let error = error as? PSQLError else { return false }
+        guard error.code == .server else { return true }
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return state.hasPrefix("08") || state.hasPrefix("57P")
     }
 
     private static func record(_ operation: String, since started: ContinuousClock.Instant) {
