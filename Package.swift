@@ -119,6 +119,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ResilienceTests",
+            dependencies: [
+                "Resilience",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/ResilienceTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "JWTAuthTests",
             dependencies: [
                 "JWTAuth",
@@ -139,6 +149,7 @@ let package = Package(
             name: "TodosAPITests",
             dependencies: [
                 "TodosAPI", "JWTAuth", "ServiceSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Tests/TodosAPITests",
             swiftSettings: swiftSettings

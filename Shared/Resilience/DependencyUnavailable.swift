@@ -1,7 +1,7 @@
 /// A service the process depends on (its database, an HTTP API, the identity provider) could not serve a request
 /// just now: it did not answer within its deadline, refused the connection, or failed. Sending the request again later
 /// may succeed, so HTTP renders it as `503 Service Unavailable` with `Retry-After`, never as a 500.
-public struct DependencyUnavailable: Error, Sendable, CustomStringConvertible {
+public struct DependencyUnavailable: Error, Sendable, Equatable, CustomStringConvertible {
     /// The dependency as a user may be told of it: `the database`, `the identity provider`, `TodosAPI`.
     public let dependency: String
     /// What failed and where, for the log (never for the user): `PostgreSQL transaction did not finish within 5 s`.

@@ -9,12 +9,22 @@ import Testing
 @testable import McpGateway
 
 /// The gateway's client for TodosAPI: connections kept and reused, bounded responses, timeouts, the pool's limit, and
-/// servers that close connections.
-@Suite("Keep-alive HTTP client")
+/// servers that close connections. And the pool under a service that stops answering: one deadline from asking for a
+/// connection to the last byte of the answer (a connection it interrupts is closed, not reused); requests waiting for
+/// a connection leave on their deadline (`.timedOut`) or their task's cancellation (`.cancelled`), without leaking
+/// their place; beyond `maximumWaiters` a request fails at once (`.overloaded`); kept connections are closed after
+/// `idleTimeout` (measured from their last use); `shutdown()` fails waiters at once and refuses new requests.
+@Suite("Keep-alive HTTP client", .timeLimit(.minutes(1)))
 struct KeepAliveHTTPClientTests {
-    /// Runs a test server (with `idleTimeout`, when given) and gives `body` a client for it.
+    /// Runs a test server (with `idleTimeout`, when given) and gives `body` a client for it, configured with
+    /// `configuration` when given (else a 1 s connect timeout and `maximumConnections`).
+    ///
+    /// Routes: `/port` (the client's port: which connection), `/echo`, `/big` (2 MiB), `/slow` (2 s), `/close`,
+    /// `/hold?ms=N` (answers after N ms, 3000 by default), `/trickle` (headers and a byte at once, then a byte every
+    /// 100 ms for 4 s).
     func withServer(
         idleTimeout: TimeAmount? = nil, maximumConnections: Int = 4,
+        configuration: KeepAliveHTTPClient.Configuration? = nil,
         _ body: @escaping @Sendable (KeepAliveHTTPClient) async throws -> Void
     ) async throws {
         let router = Router(context: GatewayRequestContext.self)
@@ -30,6 +40,22 @@ struct KeepAliveHTTPClientTests {
             try await Task.sleep(for: .seconds(2))
             return "late"
         }
+        router.get("hold") { request, _ -> String in
+            let milliseconds = request.uri.queryParameters.get("ms", as: Int.self) ?? 3000
+            try await Task.sleep(for: .milliseconds(milliseconds))
+            return "held"
+        }
+        router.get("trickle") { _, _ -> Response in
+            Response(
+                status: .ok,
+                body: .init { writer in
+                    for _ in 0..<40 {
+                        try await writer.write(ByteBuffer(string: "."))
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    try await writer.finish(nil)
+                })
+        }
         router.get("close") { _, _ -> Response in
             Response(status: .ok, headers: [.connection: "close"], body: .init(byteBuffer: ByteBuffer(string: "bye")))
         }
@@ -41,7 +67,7 @@ struct KeepAliveHTTPClientTests {
             let origin = try #require(KeepAliveHTTPClient.Origin("http://127.0.0.1:\(port)/"))
             let http = try KeepAliveHTTPClient(
                 origin: origin,
-                configuration: .init(connectTimeout: .seconds(1), maximumConnections: maximumConnections))
+                configuration: configuration ?? .init(connectTimeout: .seconds(1), maximumConnections: maximumConnections))
             defer { http.shutdown() }
             try await body(http)
         }
@@ -136,5 +162,253 @@ struct KeepAliveHTTPClientTests {
         #expect(origin.secure == secure)
         #expect(KeepAliveHTTPClient.Origin("ftp://x") == nil)
         #expect(KeepAliveHTTPClient.Origin("http://x?q=1") == nil)
+    }
+}
+
+// MARK: - The pool under a service that stops answering
+
+extension KeepAliveHTTPClient.Failure {
+    /// The case, without its payload, to compare.
+    var kind: String {
+        switch self {
+        case .connect: "connect"
+        case .closedBeforeResponse: "closedBeforeResponse"
+        case .timedOut: "timedOut"
+        case .overloaded: "overloaded"
+        case .responseTooLarge: "responseTooLarge"
+        case .io: "io"
+        case .shutDown: "shutDown"
+        case .cancelled: "cancelled"
+        }
+    }
+}
+
+extension KeepAliveHTTPClientTests {
+    typealias Outcome = Result<KeepAliveHTTPClient.Response, KeepAliveHTTPClient.Failure>
+
+    /// `GET path`, its outcome and how long it took.
+    func get(
+        _ http: KeepAliveHTTPClient, _ path: String, timeout: TimeAmount
+    ) async -> (outcome: Outcome, elapsed: Duration) {
+        let started = ContinuousClock.now
+        do {
+            let response = try await http.execute(.init(method: .GET, path: path), timeout: timeout)
+            return (.success(response), ContinuousClock.now - started)
+        } catch {
+            return (.failure(error), ContinuousClock.now - started)
+        }
+    }
+
+    /// `GET path` in a task of its own.
+    func start(_ http: KeepAliveHTTPClient, _ path: String, timeout: TimeAmount) -> Task<Outcome, Never> {
+        Task { await get(http, path, timeout: timeout).outcome }
+    }
+
+    /// The body of a success, or the failure's case.
+    func describe(_ outcome: Outcome) -> String {
+        switch outcome {
+        case .success(let response): text(response)
+        case .failure(let failure): "failure: \(failure.kind)"
+        }
+    }
+
+    /// Whether `text` is what `/port` answers.
+    func isPort(_ text: String) -> Bool { !text.isEmpty && text.allSatisfy(\.isNumber) }
+
+    /// Polls `condition` every 10 ms until it holds or 5 s pass; whether it held.
+    func eventually(_ condition: () -> Bool) async -> Bool {
+        let end = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < end {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return condition()
+    }
+
+    func counts(_ http: KeepAliveHTTPClient) -> [Int] {
+        let counts = http.counts
+        return [counts.open, counts.idle, counts.waiting]
+    }
+
+    @Test func aWaiterTimesOutAtItsDeadlineNotWhenTheConnectionIsFreed() async throws {
+        try await withServer(maximumConnections: 1) { http in
+            let holder = start(http, "/hold?ms=3000", timeout: .seconds(10))
+            #expect(await eventually { counts(http) == [1, 0, 0] })
+            let (outcome, elapsed) = await get(http, "/port", timeout: .milliseconds(300))
+            #expect(describe(outcome) == "failure: timedOut")
+            #expect(elapsed < .milliseconds(1300), "waited \(elapsed): until the connection was free?")
+            #expect(http.counts.waiting == 0)
+            #expect(describe(await holder.value) == "held")
+            // Its place was not leaked: the only connection serves the next request.
+            #expect(isPort(describe(await get(http, "/port", timeout: .seconds(5)).outcome)))
+        }
+    }
+
+    @Test func aWaiterWhoseTaskIsCancelledLeavesAtOnce() async throws {
+        try await withServer(maximumConnections: 1) { http in
+            let holder = start(http, "/hold?ms=3000", timeout: .seconds(10))
+            #expect(await eventually { counts(http) == [1, 0, 0] })
+            let waiter = start(http, "/port", timeout: .seconds(10))
+            #expect(await eventually { http.counts.waiting == 1 })
+            let cancelledAt = ContinuousClock.now
+            waiter.cancel()
+            #expect(describe(await waiter.value) == "failure: cancelled")
+            #expect(ContinuousClock.now - cancelledAt < .seconds(1))
+            #expect(http.counts.waiting == 0)
+            #expect(describe(await holder.value) == "held")
+            #expect(isPort(describe(await get(http, "/port", timeout: .seconds(5)).outcome)))
+            #expect(counts(http) == [1, 1, 0])
+        }
+    }
+
+    /// A request whose caller is already gone (its task cancelled before it asked for a connection) does not queue
+    /// behind busy connections, to be sent later for nobody.
+    @Test func aRequestWhoseTaskIsAlreadyCancelledDoesNotWaitForAConnection() async throws {
+        try await withServer(maximumConnections: 1) { http in
+            let holder = start(http, "/hold?ms=3000", timeout: .seconds(10))
+            #expect(await eventually { counts(http) == [1, 0, 0] })
+            let started = ContinuousClock.now
+            let late = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                return await get(http, "/port", timeout: .seconds(10)).outcome
+            }
+            let outcome = describe(await late.value)
+            #expect(outcome == "failure: cancelled")
+            #expect(ContinuousClock.now - started < .seconds(1))
+            #expect(http.counts.waiting == 0)
+            _ = await holder.value
+        }
+    }
+
+    @Test func beyondMaximumWaitersARequestFailsAtOnceWithOverloaded() async throws {
+        var configuration = KeepAliveHTTPClient.Configuration()
+        configuration.maximumConnections = 1
+        configuration.maximumWaiters = 2
+        try await withServer(configuration: configuration) { http in
+            let holder = start(http, "/hold?ms=2000", timeout: .seconds(10))
+            #expect(await eventually { counts(http) == [1, 0, 0] })
+            let waiters = [start(http, "/port", timeout: .seconds(10)), start(http, "/port", timeout: .seconds(10))]
+            #expect(await eventually { http.counts.waiting == 2 })
+            let (outcome, elapsed) = await get(http, "/port", timeout: .seconds(10))
+            #expect(describe(outcome) == "failure: overloaded")
+            #expect(elapsed < .seconds(1))
+            // The refused request took no place; those in line are served when the connection is free.
+            #expect(http.counts.waiting == 2)
+            #expect(describe(await holder.value) == "held")
+            for waiter in waiters { #expect(isPort(describe(await waiter.value))) }
+            #expect(counts(http) == [1, 1, 0])
+        }
+    }
+
+    /// One deadline for waiting and answering: 1.5 s of waiting for the connection plus 1.5 s of answer exceed a
+    /// 2.5 s timeout, though each alone is within it.
+    @Test func theDeadlineCoversTheWaitForAConnectionAndTheAnswer() async throws {
+        try await withServer(maximumConnections: 1) { http in
+            let holder = start(http, "/hold?ms=1500", timeout: .seconds(10))
+            #expect(await eventually { counts(http) == [1, 0, 0] })
+            let (outcome, elapsed) = await get(http, "/hold?ms=1500", timeout: .milliseconds(2500))
+            #expect(describe(outcome) == "failure: timedOut")
+            #expect(elapsed < .milliseconds(3500))
+            #expect(describe(await holder.value) == "held")
+            // The interrupted connection was closed, not kept.
+            #expect(await eventually { counts(http) == [0, 0, 0] })
+        }
+    }
+
+    /// A server that sends its headers at once and then its body a byte every 100 ms for 4 s: every read is quick,
+    /// the whole answer is not, and the request fails at its deadline. The connection, mid-answer, is closed: the next
+    /// request opens another.
+    @Test func theDeadlineCoversTheWholeBodyAndTheInterruptedConnectionIsClosed() async throws {
+        try await withServer(maximumConnections: 1) { http in
+            let before = describe(await get(http, "/port", timeout: .seconds(5)).outcome)
+            #expect(counts(http) == [1, 1, 0])
+            let (outcome, elapsed) = await get(http, "/trickle", timeout: .seconds(1))
+            #expect(describe(outcome) == "failure: timedOut")
+            #expect(elapsed >= .milliseconds(900))
+            #expect(elapsed < .seconds(2))
+            #expect(counts(http) == [0, 0, 0])
+            let after = describe(await get(http, "/port", timeout: .seconds(5)).outcome)
+            #expect(isPort(after))
+            #expect(after != before)
+        }
+    }
+
+    @Test func aKeptConnectionIsClosedAfterIdleTimeout() async throws {
+        var configuration = KeepAliveHTTPClient.Configuration()
+        configuration.idleTimeout = .milliseconds(300)
+        try await withServer(configuration: configuration) { http in
+            let first = describe(await get(http, "/port", timeout: .seconds(5)).outcome)
+            #expect(isPort(first))
+            #expect(await eventually { counts(http) == [0, 0, 0] })
+            let second = describe(await get(http, "/port", timeout: .seconds(5)).outcome)
+            #expect(isPort(second))
+            #expect(second != first)
+        }
+    }
+
+    /// The idle timeout counts from a connection's last use, not its first: used every 200 ms for 1.6 s, a connection
+    /// with a 1 s idle timeout is never closed.
+    @Test func aConnectionUsedMoreOftenThanItsIdleTimeoutIsKept() async throws {
+        var configuration = KeepAliveHTTPClient.Configuration()
+        configuration.idleTimeout = .seconds(1)
+        try await withServer(configuration: configuration) { http in
+            var ports = Set<String>()
+            for _ in 0..<8 {
+                ports.insert(describe(await get(http, "/port", timeout: .seconds(5)).outcome))
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(ports.count == 1)
+            #expect(ports.allSatisfy(isPort))
+        }
+    }
+
+    /// The idle timer of a connection taken again before it fired does not close it under its new request (nor after,
+    /// once it is kept again).
+    @Test func anIdleTimerDoesNotCloseAConnectionTakenAgain() async throws {
+        var configuration = KeepAliveHTTPClient.Configuration()
+        configuration.idleTimeout = .seconds(1)
+        configuration.maximumConnections = 1
+        try await withServer(configuration: configuration) { http in
+            let first = describe(await get(http, "/port", timeout: .seconds(5)).outcome)
+            try await Task.sleep(for: .milliseconds(200))
+            // In use from 0.2 s to 1.7 s: the first idling's timer fires at 1 s.
+            let (held, elapsed) = await get(http, "/hold?ms=1500", timeout: .seconds(5))
+            #expect(describe(held) == "held")
+            // Sent again on a new connection after the timer closed this one, it would take 3 s.
+            #expect(elapsed < .milliseconds(2500))
+            #expect(describe(await get(http, "/port", timeout: .seconds(5)).outcome) == first)
+        }
+    }
+
+    @Test func shutdownFailsWaitersAtOnceAndRefusesNewRequests() async throws {
+        try await withServer(maximumConnections: 1) { http in
+            let holder = start(http, "/hold?ms=2000", timeout: .seconds(10))
+            #expect(await eventually { counts(http) == [1, 0, 0] })
+            let waiter = start(http, "/port", timeout: .seconds(10))
+            #expect(await eventually { http.counts.waiting == 1 })
+            let shutAt = ContinuousClock.now
+            http.shutdown()
+            #expect(describe(await waiter.value) == "failure: shutDown")
+            #expect(ContinuousClock.now - shutAt < .seconds(1))
+            let (refused, elapsed) = await get(http, "/port", timeout: .seconds(10))
+            #expect(describe(refused) == "failure: shutDown")
+            #expect(elapsed < .seconds(1))
+            #expect(http.counts.waiting == 0)
+            // A request in flight finishes; its connection is then closed, not kept.
+            #expect(describe(await holder.value) == "held")
+            #expect(counts(http) == [0, 0, 0])
+        }
+    }
+
+    @Test func shutdownClosesKeptConnections() async throws {
+        try await withServer { http in
+            async let a = get(http, "/hold?ms=200", timeout: .seconds(5))
+            async let b = get(http, "/hold?ms=200", timeout: .seconds(5))
+            let (first, second) = await (a, b)
+            #expect(describe(first.outcome) == "held" && describe(second.outcome) == "held")
+            #expect(counts(http) == [2, 2, 0])
+            http.shutdown()
+            #expect(counts(http) == [0, 0, 0])
+        }
     }
 }

@@ -45,17 +45,22 @@ struct UpstreamTokenServiceTests {
     }
 
     /// The service of one gateway instance; several may share a store.
-    func makeService(_ store: GatewayStorage, _ provider: FakeProvider, cipher: TokenCipher) -> UpstreamTokenService {
+    func makeService(
+        _ store: GatewayStorage, _ provider: FakeProvider, cipher: TokenCipher,
+        upstreamTokens: (any UpstreamTokenStore)? = nil,
+        timeouts: UpstreamTokenService.Timeouts = .init(),
+        providerTimeouts: (request: Duration, refresh: Duration) = (.seconds(10), .seconds(12))
+    ) -> UpstreamTokenService {
         let upstreamProvider = UpstreamProvider(
             configuration: UpstreamConfiguration(
                 issuer: FakeProvider.issuer, clientID: FakeProvider.clientID, clientSecret: FakeProvider.clientSecret,
                 endpoints: .discovery, audience: FakeProvider.audience, scope: ["openid"], grantedScopes: nil,
                 displayName: "Fake"),
             callbackURL: "http://localhost:8788/callback", http: provider, fetcher: provider, clock: clock,
-            logger: Logger(label: "test"))
+            timeouts: providerTimeouts, logger: Logger(label: "test"))
         return UpstreamTokenService(
-            grants: store.grants, upstreamTokens: store.upstreamTokens, refresher: upstreamProvider, cipher: cipher,
-            clock: clock, logger: Logger(label: "test"))
+            grants: store.grants, upstreamTokens: upstreamTokens ?? store.upstreamTokens, refresher: upstreamProvider,
+            cipher: cipher, clock: clock, logger: Logger(label: "test"), timeouts: timeouts)
     }
 
     @Test(arguments: [3600.0, 30.0])
@@ -236,5 +241,150 @@ struct UpstreamTokenServiceTests {
         let (store, _, service) = try await setUp(expiresIn: 30, refreshToken: nil)
         await #expect(throws: UpstreamAccessError.signInRequired) { try await service.accessToken(grantID: "g") }
         #expect(try await store.grants.grant(id: "g")?.revokedAt != nil)
+    }
+}
+
+/// The faults of issue 17: a refresh that outlives its callers, a provider that never answers, a database that fails
+/// between the provider's answer and storing it. Only the provider's refusal ends a grant, and no request waits for
+/// ever.
+extension UpstreamTokenServiceTests {
+    /// Polls until `condition` holds, for up to `limit`.
+    func eventually(within limit: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < limit {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return try await condition()
+    }
+
+    @Test func aSlowRefreshOutlivesTheCallsThatGaveUpAndIsStored() async throws {
+        let (store, provider, _) = try await setUp(expiresIn: 30)
+        let service = makeService(
+            store, provider, cipher: cipher, timeouts: .init(wait: .milliseconds(200), lease: .seconds(5)))
+        // The provider answers after the caller's wait, within the refresh's own deadline.
+        provider.update { $0.refreshDelay = .seconds(1) }
+        let started = ContinuousClock.now
+        let error = await #expect(throws: UpstreamAccessError.self) { try await service.accessToken(grantID: "g") }
+        #expect(ContinuousClock.now - started < .seconds(1), "the caller waited for the provider")
+        guard case .providerUnavailable = error else {
+            Issue.record("expected providerUnavailable, got \(String(describing: error))")
+            return
+        }
+        // The refresh went on without its caller, and stored what the provider answered.
+        #expect(try await eventually { !service.isRefreshing("g") })
+        let stored = try #require(try await store.grants.grant(id: "g")?.upstream)
+        #expect(stored.expiresAt > clock.now.addingTimeInterval(3000))
+        #expect(stored.refreshLeaseUntil == nil && stored.refreshStartedAt == nil)
+        // The next call uses it: the rotated refresh token is never sent again.
+        provider.update { $0.refreshDelay = .zero }
+        #expect(try await service.accessToken(grantID: "g") != "old-access")
+        #expect(provider.snapshot.refreshCount == 1)
+    }
+
+    @Test func aRefreshTheProviderNeverAnswersEndsAtItsDeadlineAndTheNextCallTriesAgain() async throws {
+        let (store, provider, _) = try await setUp(expiresIn: 30)
+        let service = makeService(
+            store, provider, cipher: cipher, timeouts: .init(wait: .milliseconds(300), lease: .seconds(2)),
+            providerTimeouts: (.milliseconds(300), .milliseconds(600)))
+        provider.update { $0.refreshBehaviour = .hang }
+        defer { provider.releaseHungRefreshes() }
+        // Twenty calls at once: one refresh, every call answered within its wait.
+        let started = ContinuousClock.now
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<20 { group.addTask { (try? await service.accessToken(grantID: "g")) != nil } }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.count == 20 && outcomes.allSatisfy { !$0 })
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(provider.snapshot.refreshCount == 1)
+        // The refresh ends at its deadline although the provider never answered, and frees the grant.
+        #expect(try await eventually { !service.isRefreshing("g") })
+        let upstream = try #require(try await store.grants.grant(id: "g")?.upstream)
+        #expect(upstream.refreshLeaseUntil == nil && upstream.refreshStartedAt != nil)
+        #expect(try await store.grants.grant(id: "g")?.revokedAt == nil)
+        // The provider is back: the next call sends the same refresh token again (within the provider's reuse
+        // interval), and succeeds.
+        provider.update { $0.refreshBehaviour = .succeed }
+        #expect(try await service.accessToken(grantID: "g") != "old-access")
+        #expect(provider.snapshot.refreshTokens == ["upstream-refresh", "upstream-refresh"])
+    }
+
+    @Test(arguments: [FakeProvider.RefreshBehaviour.unreachable, .serverError, .hang])
+    func onlyTheProvidersRefusalEndsAGrant(fault: FakeProvider.RefreshBehaviour) async throws {
+        let (store, provider, _) = try await setUp(expiresIn: 30)
+        let service = makeService(
+            store, provider, cipher: cipher, timeouts: .init(wait: .milliseconds(300), lease: .seconds(2)),
+            providerTimeouts: (.milliseconds(300), .milliseconds(500)))
+        provider.update { $0.refreshBehaviour = fault }
+        defer { provider.releaseHungRefreshes() }
+        for _ in 0..<3 {
+            await #expect(throws: UpstreamAccessError.self) { try await service.accessToken(grantID: "g") }
+            #expect(try await eventually { !service.isRefreshing("g") })
+        }
+        #expect(try await store.grants.grant(id: "g")?.revokedAt == nil)
+        provider.update { $0.refreshBehaviour = .invalidGrant }
+        await #expect(throws: UpstreamAccessError.signInRequired) { try await service.accessToken(grantID: "g") }
+        #expect(try await store.grants.grant(id: "g")?.revokedAt != nil)
+    }
+
+    @Test func anAnswerTheDatabaseDidNotTakeIsUsedAndStoredOnceItAnswers() async throws {
+        let (store, provider, _) = try await setUp(expiresIn: 30)
+        let flaky = FlakyUpstreamTokenStore(wrapping: store.upstreamTokens)
+        let service = makeService(store, provider, cipher: cipher, upstreamTokens: flaky)
+        // The lease is taken; then the database stops answering, before the provider's answer can be stored.
+        flaky.failAfter(replacements: 1)
+        let token = try await service.accessToken(grantID: "g")
+        #expect(token != "old-access")  // the call goes on with the new token
+        #expect(try await store.grants.grant(id: "g")?.upstream?.expiresAt ?? .distantPast < clock.now.addingTimeInterval(60))
+        // Meanwhile this instance keeps using it, without spending the refresh token again.
+        #expect(try await service.accessToken(grantID: "g") == token)
+        #expect(provider.snapshot.refreshCount == 1)
+        // The database is back: the kept answer is stored in the background.
+        flaky.recover()
+        #expect(
+            try await eventually {
+                (try await store.grants.grant(id: "g")?.upstream?.expiresAt ?? .distantPast)
+                    > clock.now.addingTimeInterval(3000)
+            })
+        #expect(provider.snapshot.refreshCount == 1)
+        #expect(try await store.grants.grant(id: "g")?.revokedAt == nil)
+    }
+}
+
+/// An upstream-token store that stops answering (``DependencyUnavailable``) after a number of replacements, until it
+/// recovers: a database that fails in the middle of a refresh.
+final class FlakyUpstreamTokenStore: UpstreamTokenStore, @unchecked Sendable {
+    private let store: any UpstreamTokenStore
+    private let lock = NSLock()
+    private var remaining: Int? = nil
+
+    init(wrapping store: any UpstreamTokenStore) { self.store = store }
+
+    /// Lets `replacements` more succeed, then fails every call.
+    func failAfter(replacements: Int) { lock.withLock { remaining = replacements } }
+    func recover() { lock.withLock { remaining = nil } }
+
+    private func check() throws {
+        try lock.withLock {
+            guard let left = remaining else { return }
+            if left <= 0 { throw DependencyUnavailable("the database", detail: "test: the database is down") }
+            remaining = left - 1
+        }
+    }
+
+    func updateUpstream(grantID: String, tokens: UpstreamTokens) async throws {
+        try check()
+        try await store.updateUpstream(grantID: grantID, tokens: tokens)
+    }
+
+    func replaceUpstream(grantID: String, expected: UpstreamTokens, with tokens: UpstreamTokens) async throws -> Bool {
+        try check()
+        return try await store.replaceUpstream(grantID: grantID, expected: expected, with: tokens)
+    }
+
+    func sealingKeyIDs(now: Date) async throws -> Set<String> {
+        try check()
+        return try await store.sealingKeyIDs(now: now)
     }
 }

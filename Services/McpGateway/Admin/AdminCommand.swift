@@ -65,8 +65,24 @@ func printJSON(_ value: some Encodable) throws {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
     let text = String(decoding: try encoder.encode(value), as: UTF8.self)
-    // JSON escapes every control character itself.
-    print(text == "[\n\n]" ? "[]" : text)
+    // JSONEncoder escapes U+0000 to U+001F only: the other characters a terminal acts on (DEL, C1 controls such as
+    // CSI, line separators, bidi overrides) are written as \u escapes too, which read back as the same JSON.
+    print(jsonEscapingUnsafeCharacters(text == "[\n\n]" ? "[]" : text))
+}
+
+/// `json` with each character of ``ClaimText/isUnsafe(_:)`` that it holds raw written as a `\uXXXX` escape.
+func jsonEscapingUnsafeCharacters(_ json: String) -> String {
+    guard !ClaimText.isSafe(json.replacingOccurrences(of: "\n", with: "")) else { return json }
+    var result = ""
+    for scalar in json.unicodeScalars {
+        if scalar != "\n", ClaimText.isUnsafe(scalar) {
+            let hex = String(scalar.value, radix: 16, uppercase: true)
+            result += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        } else {
+            result.unicodeScalars.append(scalar)
+        }
+    }
+    return result
 }
 
 /// Writes one line for a person at a terminal. What the database holds came from outside (a client's name, a user's

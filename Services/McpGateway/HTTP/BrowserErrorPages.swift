@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOHTTP1
 import Resilience
 import ServiceSupport
 
@@ -31,6 +32,9 @@ struct BrowserErrorPages: RouterMiddleware {
         } catch let error as ErrorResponse {
             throw error
         } catch let error as any HTTPResponseError {
+            throw error
+        } catch let error as HTTPParserError {
+            // Broken framing: the client's fault, a 400 (ErrorRenderingMiddleware).
             throw error
         } catch {
             context.logger.error("Unexpected error", metadata: ["error": "\(String(reflecting: error))"])

@@ -44,7 +44,8 @@ struct GatewayRateLimits: Sendable {
 }
 
 /// Limits one route per client address: attached to the route's own group, so it applies to every spelling of the
-/// path the router resolves to that route (`/token/`, `//token`, `/%74oken`), not to one literal path.
+/// path the router resolves to that route (`/token/`, `//token`, `/token?x`), not to one literal path. (Hummingbird
+/// does not percent-decode paths, nor fold case: `/%74oken` and `/TOKEN` reach no handler, and get 404s.)
 ///
 /// A request beyond the limit gets a 429 with `Retry-After`: a page on `/authorize`, which a browser shows, and an
 /// OAuth error elsewhere.
@@ -111,10 +112,9 @@ extension GatewayRateLimits {
 
 /// How the browser-facing middleware recognises a route's path however it is spelled.
 enum RoutePath {
-    /// The path as the router resolves it: percent-decoded, without empty segments (`//`, a trailing `/`).
+    /// The path as the router resolves it: without empty segments (`//`, a trailing `/`).
     static func normalized(_ path: String) -> String {
-        let decoded = path.removingPercentEncoding ?? path
-        return "/" + decoded.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
+        "/" + path.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
     }
 }
 

@@ -83,9 +83,12 @@ struct AuthorizeController {
                 message: "This approval did not come from the page the gateway showed in this browser.")
         }
         // One form, one decision: the same ticket submitted again (twice at once, or replayed with its cookie) would
-        // start another sign-in. Recorded on every instance, as long as the ticket could open.
+        // start another sign-in. Recorded on every instance, as long as the ticket could open, under what is inside
+        // it (the digest of the form's random CSRF token), not its text: base64 has more than one spelling of the same
+        // bytes.
         let firstUse = try await usedTickets.markUsed(
-            digest: SecretDigest.hex("consent-ticket\u{0}" + requestID), expiresAt: pending.expiresAt, now: clock.now)
+            digest: SecretDigest.hex("consent-ticket\u{0}" + pending.csrfDigest), expiresAt: pending.expiresAt,
+            now: clock.now)
         guard firstUse else {
             context.logger.notice(
                 "Consent refused: the form was already submitted", metadata: ["oauth.client_id": "\(pending.request.clientID)"])

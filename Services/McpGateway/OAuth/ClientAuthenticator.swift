@@ -91,6 +91,7 @@ struct ClientAssertions: Sendable {
             guard token.audiences.count == 1 else { throw .invalid(.invalidAudience) }
             try await oneTime.consume(token, namespace: "client:" + id, leeway: verifier.configuration.leeway)
         } catch {
+            if case .unavailable(let reason) = error { throw reason }
             throw refused("The client assertion is not valid: \(error.message)")
         }
         return client

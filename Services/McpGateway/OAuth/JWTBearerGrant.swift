@@ -65,6 +65,7 @@ struct JWTBearerGrant: Sendable {
         }
         let token: VerifiedToken
         do { token = try await oneTime.check(assertion, with: verifier) } catch {
+            if case .unavailable(let reason) = error { throw reason }
             throw ErrorResponse.invalidGrant("The identity assertion is not valid: \(error.message)")
         }
         guard token.string("client_id") == client.id else {
@@ -95,6 +96,7 @@ struct JWTBearerGrant: Sendable {
         do {
             try await oneTime.consume(token, namespace: "id-jag:" + issuer, leeway: verifier.configuration.leeway)
         } catch {
+            if case .unavailable(let reason) = error { throw reason }
             throw ErrorResponse.invalidGrant("The identity assertion is not valid: \(error.message)")
         }
         let user = UserProfile(

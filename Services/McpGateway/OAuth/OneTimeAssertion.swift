@@ -1,5 +1,6 @@
 import Foundation
 import JWTAuth
+import Resilience
 import ServiceSupport
 
 /// The checks every JWT assertion presented to `/token` gets beyond its signature and claims (RFC 7523 §3): a `jti`,
@@ -15,6 +16,9 @@ struct OneTimeAssertion: Sendable {
         case missingID
         case tooLongLived
         case replayed
+        /// It could not be checked now (the issuer's keys cannot be fetched, the replay store does not answer): not
+        /// the assertion's fault, a 503 with `Retry-After`.
+        case unavailable(DependencyUnavailable)
 
         var message: String {
             switch self {
@@ -23,6 +27,7 @@ struct OneTimeAssertion: Sendable {
             case .tooLongLived:
                 "The assertion is valid for more than \(Int(OneTimeAssertion.maximumLifetime / 60)) minutes"
             case .replayed: "The assertion was used before"
+            case .unavailable(let reason): "The assertion cannot be checked now: \(reason.dependency) is unavailable"
             }
         }
     }
@@ -32,7 +37,15 @@ struct OneTimeAssertion: Sendable {
     /// another reason (presented by the wrong client, say) is not spent.
     func check(_ jwt: String, with verifier: JWTVerifier) async throws(Failure) -> VerifiedToken {
         let token: VerifiedToken
-        do { token = try await verifier.verify(jwt) } catch { throw .invalid(error) }
+        do { token = try await verifier.verify(jwt) } catch {
+            if error == .keysUnavailable {
+                throw .unavailable(
+                    DependencyUnavailable(
+                        "the assertion issuer's keys", detail: "the keys of \(verifier.configuration.issuer) could not be fetched",
+                        retryAfter: 5))
+            }
+            throw .invalid(error)
+        }
         guard let id = token.string("jti"), !id.isEmpty else { throw .missingID }
         guard token.expiresAt.timeIntervalSince(clock.now) <= Self.maximumLifetime else { throw .tooLongLived }
         return token
@@ -46,8 +59,10 @@ struct OneTimeAssertion: Sendable {
             used = try await usedAssertions.markUsed(
                 digest: SecretDigest.hex(namespace + "\u{0}" + (token.string("jti") ?? "")),
                 expiresAt: token.expiresAt.addingTimeInterval(leeway), now: clock.now)
+        } catch let error as DependencyUnavailable {
+            throw .unavailable(error)
         } catch {
-            throw .invalid(.keysUnavailable.with(message: "The gateway could not record the assertion; retry"))
+            throw .unavailable(DependencyUnavailable("the database", detail: "recording an assertion: \(error)"))
         }
         guard used else { throw .replayed }
     }

@@ -280,6 +280,8 @@ final class KeepAliveHTTPClient: Sendable {
                             return true
                         }
                         if !waiting { timer.cancel() }
+                        // Cancelled before it was in line: the cancellation handler found nothing to remove.
+                        if Task.isCancelled { stopWaiting(number, with: .cancelled) }
                     }
                 }
             } onCancel: {

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import JWTAuth
 import Logging
+import Resilience
 import ServiceSupport
 
 /// `GET /callback`: the upstream provider returns the browser here. The pending sign-in is taken (single use) and
@@ -105,6 +106,9 @@ struct CallbackController {
                 message: "The gateway could not complete the sign-in with the identity provider. Try again in a moment;"
                     + " if it keeps failing, give the operator the request id \(context.requestID).",
                 back: back("server_error", "The identity provider's response could not be used"), headers: clearCookie)
+        } catch let error as DependencyUnavailable {
+            // The database did not answer: a 503 page with Retry-After (BrowserErrorPages).
+            throw error
         } catch {
             // Storage or encryption failed: the gateway's fault, answered with a page the user can act on and the
             // detail in the log only.

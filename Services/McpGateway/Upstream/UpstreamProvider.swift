@@ -77,6 +77,29 @@ final class UpstreamProvider: Sendable {
         }
     }
 
+    /// Compares the provider's refresh-token reuse interval, when its discovery document states it (DevIdP does:
+    /// `refresh_token_reuse_interval`), with what the gateway's deadlines need, and says so in the log: a provider that
+    /// accepts a rotated refresh token again for less than `required` signs a user out whenever a refresh answer is
+    /// lost (docs/operations.md). Run in the background at start-up; a provider that cannot be reached is skipped.
+    func checkReuseInterval(required: Duration, stated: Duration?, logger: Logger) async {
+        guard let metadata = try? await metadata(),
+            let seconds = metadata.document["refresh_token_reuse_interval"]?.doubleValue
+        else { return }
+        let advertised = Duration.milliseconds(Int64(seconds * 1000))
+        if advertised <= required {
+            logger.error(
+                """
+                The provider accepts a rotated refresh token again for \(advertised.secondsText) only (its discovery \
+                document says so), but this gateway may send one again up to \(required.secondsText) later: a lost \
+                refresh answer would sign the user out. Set the provider's reuse interval to at least \
+                \(required.wholeSecondsRoundedUp + 1) s (DevIdP: DEVIDP_REFRESH_REUSE_INTERVAL)
+                """)
+        } else if let stated, stated > advertised {
+            logger.warning(
+                "UPSTREAM_REUSE_INTERVAL is \(stated.secondsText) but the provider says \(advertised.secondsText)")
+        }
+    }
+
     /// The URL to send the browser to: code flow with PKCE S256, `state`, `nonce` and Auth0's `audience`.
     func authorizationURL(state: String, nonce: String, codeChallenge: String, scope: ScopeSet)
         async throws(UpstreamError)

@@ -327,8 +327,8 @@ final class UpstreamTokenService: Sendable {
             logger.warning(
                 """
                 The provider refused a refresh token that an earlier refresh, started at \(interrupted) and never \
-                finished, had probably spent: its answer was lost for longer than the provider's reuse interval \
-                (docs/operations.md). The user must sign in again; the client is told so with a 401
+                finished, had probably spent: not a reuse attack, but an answer lost for longer than the provider's \
+                reuse interval (docs/operations.md). The user must sign in again; the client is told so with a 401
                 """,
                 metadata: metadata)
         } else {

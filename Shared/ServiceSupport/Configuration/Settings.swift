@@ -76,7 +76,8 @@ public struct Settings: Sendable {
         }
     }
 
-    /// A duration in seconds (`3600`) or with a unit (`90s`, `15m`, `1h`, `30d`), or `defaultValue` when not set.
+    /// A duration in seconds (`3600`, `2.5`) or with a unit (`500ms`, `90s`, `15m`, `1h`, `30d`), or `defaultValue` when
+    /// not set.
     public func duration(_ name: String, default defaultValue: TimeInterval, in range: ClosedRange<TimeInterval>)
         throws(ConfigurationError) -> TimeInterval
     {
@@ -84,17 +85,25 @@ public struct Settings: Sendable {
         let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
         var number = Substring(text)
         var unit: TimeInterval = 1
-        if let last = text.last, let multiplier = units[last] {
+        if text.hasSuffix("ms") {
+            number = number.dropLast(2)
+            unit = 0.001
+        } else if let last = text.last, let multiplier = units[last] {
             number = number.dropLast()
             unit = multiplier
         }
         guard let value = Double(number).map({ $0 * unit }), value.isFinite, range.contains(value) else {
             throw ConfigurationError(
                 variable: name,
-                problem: "must be a duration from \(Int(range.lowerBound))s to \(Int(range.upperBound))s",
+                problem: "must be a duration from \(Self.seconds(range.lowerBound)) to \(Self.seconds(range.upperBound))",
                 example: "\(Int(defaultValue))")
         }
         return value
+    }
+
+    /// `0.5s`, `60s`: a bound of a duration setting, as its error message says it.
+    private static func seconds(_ value: TimeInterval) -> String {
+        value == value.rounded() ? "\(Int(value))s" : "\(value)s"
     }
 
     /// A comma-separated list (blank items dropped), or `defaultValue` when not set.

@@ -17,6 +17,11 @@ final class FakeProvider: DocumentFetching, UpstreamHTTP, @unchecked Sendable {
         case succeed
         case invalidGrant
         case unreachable
+        /// Answers 503 with an HTML body, as a load balancer in front of a provider that is down.
+        case serverError
+        /// Never answers, and ignores cancellation (as a driver that loses a promise): only a deadline that does not
+        /// wait for it gets the caller out. ``releaseHungRefreshes()`` ends them.
+        case hang
     }
 
     struct State {
@@ -26,6 +31,8 @@ final class FakeProvider: DocumentFetching, UpstreamHTTP, @unchecked Sendable {
         var exchangeFails = false
         var refreshBehaviour = RefreshBehaviour.succeed
         var refreshCount = 0
+        /// The refresh tokens presented, in order.
+        var refreshTokens: [String] = []
         /// How long a refresh takes, to widen the window in which callers overlap.
         var refreshDelay: Duration = .zero
         var exchangeCount = 0
@@ -34,12 +41,24 @@ final class FakeProvider: DocumentFetching, UpstreamHTTP, @unchecked Sendable {
         var lastHeaders: [String: String] = [:]
         /// How GitHub's `GET /user` answers (the provider as GitHub).
         var githubUserStatus = 200
+        /// Claims set on (or, `.null`, removed from) the ID tokens the token endpoint issues.
+        var idTokenChanges: [String: JSONValue] = [:]
     }
 
     let key: RSASigningKey
     let clock: any WallClock
     private let lock = NSLock()
     private var current = State()
+    private var hung: [CheckedContinuation<Void, Never>] = []
+
+    /// Lets every refresh that ``RefreshBehaviour/hang``s end (with a 503), so that a test leaves no task behind.
+    func releaseHungRefreshes() {
+        let waiting = withState { _ in
+            defer { hung = [] }
+            return hung
+        }
+        for continuation in waiting { continuation.resume() }
+    }
 
     init(key: RSASigningKey, clock: any WallClock) {
         self.key = key
@@ -107,8 +126,15 @@ final class FakeProvider: DocumentFetching, UpstreamHTTP, @unchecked Sendable {
                 subject: subject, nonce: nonce, now: now, lifetime: current.accessLifetime,
                 scope: current.grantedScope)
         case "refresh_token":
-            withState { $0.refreshCount += 1 }
+            withState {
+                $0.refreshCount += 1
+                $0.refreshTokens.append(parameters["refresh_token"] ?? "")
+            }
             if current.refreshDelay > .zero { try await Task.sleep(for: current.refreshDelay) }
+            if case .hang = current.refreshBehaviour {
+                await withCheckedContinuation { continuation in withState { _ in hung.append(continuation) } }
+                return (503, Array("<html>gone</html>".utf8))
+            }
             switch current.refreshBehaviour {
             case .succeed:
                 return try tokens(
@@ -116,6 +142,8 @@ final class FakeProvider: DocumentFetching, UpstreamHTTP, @unchecked Sendable {
                     scope: current.grantedScope)
             case .invalidGrant: return try Self.error("invalid_grant", "Unknown or invalid refresh token.")
             case .unreachable: throw DocumentFetchError("connection refused")
+            case .serverError: return (503, Array("<html>Service Unavailable</html>".utf8))
+            case .hang: return (503, [])
             }
         default:
             return try Self.error("unsupported_grant_type", "no")
@@ -154,11 +182,14 @@ final class FakeProvider: DocumentFetching, UpstreamHTTP, @unchecked Sendable {
             "refresh_token": .string("upstream-refresh-\(UUID().uuidString)"), "scope": .string(granted),
         ]
         if let nonce {
-            body["id_token"] = .string(
-                try key.sign([
-                    "iss": .string(Self.issuer), "sub": .string(subject), "aud": .string(Self.clientID), "iat": iat,
-                    "exp": exp, "nonce": .string(nonce), "name": "Alice Example", "email": "alice@example.com",
-                ]))
+            var claims: [String: JSONValue] = [
+                "iss": .string(Self.issuer), "sub": .string(subject), "aud": .string(Self.clientID), "iat": iat,
+                "exp": exp, "nonce": .string(nonce), "name": "Alice Example", "email": "alice@example.com",
+            ]
+            for (name, value) in withState({ $0.idTokenChanges }) {
+                if value == .null { claims.removeValue(forKey: name) } else { claims[name] = value }
+            }
+            body["id_token"] = .string(try key.sign(claims))
         }
         return (200, Array(try JSONEncoder().encode(body)))
     }

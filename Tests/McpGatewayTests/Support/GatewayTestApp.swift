@@ -32,7 +32,8 @@ struct GatewayTestApp {
     /// The sessions of the gateway `run` started.
     var sessions: SessionRegistry? { running.gateway?.mcp.sessions }
 
-    init(environment: [String: String] = [:]) async throws {
+    /// `changeStorage` may wrap the stores (to make the database fail, say) before the gateway is built on them.
+    init(environment: [String: String] = [:], changeStorage: (inout GatewayStorage) -> Void = { _ in }) async throws {
         var values = [
             "PUBLIC_URL": Self.publicURL, "AUTH0_DOMAIN": "idp.example.test", "AUTH0_CLIENT_ID": FakeProvider.clientID,
             "AUTH0_CLIENT_SECRET": FakeProvider.clientSecret,
@@ -43,7 +44,9 @@ struct GatewayTestApp {
         self.configuration = try GatewayConfiguration.load(from: Settings(environment: values))
         self.provider = FakeProvider(key: try await Self.key.value, clock: clock)
         self.database = try SQLiteSchema.inMemory()
-        self.storage = .sqlite(database)
+        var storage = GatewayStorage.sqlite(database)
+        changeStorage(&storage)
+        self.storage = storage
         // The gateway's signing key, made once for every test: generating an RSA key per test costs seconds of CPU
         // across the suite.
         _ = try await storage.signingKeys.insert(
