@@ -96,6 +96,10 @@ struct Gateway: Sendable {
                 http: dependencies.upstreamHTTP ?? AsyncUpstreamHTTP(client: dependencies.httpClient), fetcher: fetcher,
                 clock: dependencies.clock, claimNames: configuration.identityClaims,
                 timeouts: (timeouts.upstream, timeouts.upstreamRefresh), logger: logger)
+            Task {
+                await upstream.checkReuseInterval(
+                    required: timeouts.requiredReuseInterval, stated: timeouts.upstreamReuseInterval, logger: logger)
+            }
             try await UpstreamTokenResealer.checkKeys(
                 upstreamTokens: storage.upstreamTokens, cipher: cipher, now: dependencies.clock.now)
             let upstreamTokens = UpstreamTokenService(

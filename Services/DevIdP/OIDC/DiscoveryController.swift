@@ -42,6 +42,9 @@ struct DiscoveryController {
                 "aud", "auth_time", "email", "email_verified", "exp", "iat", "iss", "name", "nickname",
                 "nonce", "sub",
             ],
+            // Not a registered metadata name: DevIdP says how long a rotated refresh token is accepted again
+            // (DEVIDP_REFRESH_REUSE_INTERVAL), so that a gateway can check it against its own deadlines at start-up.
+            "refresh_token_reuse_interval": .integer(Int64(configuration.refreshReuseInterval.rounded(.down))),
         ]
     }
 
