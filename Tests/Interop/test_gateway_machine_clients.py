@@ -875,8 +875,11 @@ def test_unreachable_keys_are_refused_not_server_errors(stack: Stack, unreachabl
     assertion = key.sign({
         "iss": unreachable_issuer, "sub": "someone", "aud": stack.gateway_url, "client_id": client_id,
         "resource": stack.mcp_url, "jti": uuid.uuid4().hex, "iat": now, "exp": now + 120}, headers={"typ": ID_JAG_TYP})
-    assert_oauth_error(jwt_bearer(stack, enterprise_client, assertion), 400, "invalid_grant")
-    # A client whose jwks_uri is down.
+    # The enterprise provider is one the operator trusts, and down: not the assertion's fault, a 503 to retry.
+    unavailable = jwt_bearer(stack, enterprise_client, assertion)
+    assert_oauth_error(unavailable, 503, "temporarily_unavailable")
+    assert int(unavailable.headers["retry-after"]) >= 1
+    # A client whose jwks_uri is down: the client's own keys, so its authentication fails.
     keyed, _ = add_client(stack, auth="private_key_jwt", scope="read:todos",
                           extra=("--jwks-uri", f"http://127.0.0.1:{free_port()}/jwks.json"))
     reply = token_request(stack, assertion_form(client_assertion(key, keyed, stack.gateway_url)))

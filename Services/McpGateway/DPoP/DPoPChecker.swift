@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import JWTAuth
+import Resilience
 import ServiceSupport
 
 /// Checks the DPoP proofs (RFC 9449) of requests to `/token` and to the MCP endpoints: the proof itself
@@ -20,6 +21,8 @@ struct DPoPChecker: Sendable {
         case invalid(String)
         /// `use_dpop_nonce`: retry with the nonce of the `DPoP-Nonce` header.
         case useNonce
+        /// The proof could not be recorded (the database did not answer): not the proof's fault, a 503.
+        case unavailable(DependencyUnavailable)
     }
 
     /// The proof of `request`, checked against `url` and `accessToken`; `nil` when the request carries none.
@@ -43,7 +46,11 @@ struct DPoPChecker: Sendable {
             fresh = try await usedProofs.markUsed(
                 digest: SecretDigest.hex("dpop\u{0}" + proof.thumbprint + "\u{0}" + proof.id),
                 expiresAt: proof.issuedAt.addingTimeInterval(DPoPProof.maximumAge + DPoPProof.futureLeeway), now: now)
-        } catch { throw .invalid("The proof could not be recorded; retry") }
+        } catch let error as DependencyUnavailable {
+            throw .unavailable(error)
+        } catch {
+            throw .unavailable(DependencyUnavailable("the database", detail: "recording a DPoP proof: \(error)"))
+        }
         guard fresh else { throw .invalid("The DPoP proof was used before (jti)") }
         return proof
     }
@@ -66,7 +73,17 @@ struct DPoPChecker: Sendable {
                 status: .badRequest, code: "use_dpop_nonce",
                 message: "Send the DPoP proof again with the nonce of the DPoP-Nonce header",
                 headers: requiredNonceHeader())
+        case .unavailable(let reason): Self.unavailable(reason)
         }
+    }
+
+    /// 503 `temporarily_unavailable` with `Retry-After`: the same proof (a new one, with a new `jti`) may be sent again.
+    private static func unavailable(_ reason: DependencyUnavailable) -> ErrorResponse {
+        ErrorResponse(
+            status: .serviceUnavailable, code: "temporarily_unavailable",
+            message: "The DPoP proof cannot be checked now: \(reason.dependency) is unavailable; retry in "
+                + "\(reason.retryAfter) s",
+            headers: [.retryAfter: String(reason.retryAfter)])
     }
 
     /// The error the MCP endpoints answer with: 401 and a `DPoP` challenge (RFC 9449 §7.1, §9).
@@ -85,6 +102,8 @@ struct DPoPChecker: Sendable {
             return ErrorResponse(
                 status: .unauthorized, code: "use_dpop_nonce",
                 message: "Send the DPoP proof again with the nonce of the DPoP-Nonce header", headers: headers)
+        case .unavailable(let reason):
+            return Self.unavailable(reason)
         }
     }
 }

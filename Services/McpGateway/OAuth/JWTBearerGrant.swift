@@ -64,7 +64,7 @@ struct JWTBearerGrant: Sendable {
             throw ErrorResponse.invalidGrant("The assertion's issuer is not a trusted enterprise identity provider")
         }
         let token: VerifiedToken
-        do { token = try await oneTime.check(assertion, with: verifier) } catch {
+        do { token = try await oneTime.check(assertion, with: verifier, issuerIsTrusted: true) } catch {
             if case .unavailable(let reason) = error { throw reason }
             throw ErrorResponse.invalidGrant("The identity assertion is not valid: \(error.message)")
         }

@@ -35,13 +35,19 @@ struct OneTimeAssertion: Sendable {
     /// Verifies `jwt` with `verifier`, and that it has a `jti` and a short life. It is not used up yet: the caller
     /// checks what else it must say, then ``consume(_:namespace:leeway:)``s it, so that an assertion refused for
     /// another reason (presented by the wrong client, say) is not spent.
-    func check(_ jwt: String, with verifier: JWTVerifier) async throws(Failure) -> VerifiedToken {
+    ///
+    /// - Parameter issuerIsTrusted: Whether the issuer is one the operator configured (an enterprise identity
+    ///   provider): its keys out of reach is an outage, a 503 to retry. A client's own keys out of reach fail its
+    ///   authentication instead.
+    func check(_ jwt: String, with verifier: JWTVerifier, issuerIsTrusted: Bool = false) async throws(Failure)
+        -> VerifiedToken
+    {
         let token: VerifiedToken
         do { token = try await verifier.verify(jwt) } catch {
-            if error == .keysUnavailable {
+            if error == .keysUnavailable, issuerIsTrusted {
                 throw .unavailable(
                     DependencyUnavailable(
-                        "the assertion issuer's keys", detail: "the keys of \(verifier.configuration.issuer) could not be fetched",
+                        "the assertion's issuer", detail: "the keys of \(verifier.configuration.issuer) could not be fetched",
                         retryAfter: 5))
             }
             throw .invalid(error)

@@ -50,6 +50,8 @@ struct TokenController {
         // client can retry it as it is.
         let proof: DPoPProof?
         do { proof = try await dpop.proof(of: request, url: configuration.publicURL + "/token") } catch {
+            // The database did not answer: a 503, logged with what failed (ErrorRenderingMiddleware).
+            if case .unavailable(let reason) = error { throw reason }
             throw dpop.tokenEndpointError(error)
         }
         let binding = proof?.thumbprint

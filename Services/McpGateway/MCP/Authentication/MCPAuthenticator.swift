@@ -43,7 +43,10 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
             do {
                 proof = try await dpop.proof(
                     of: request, url: configuration.publicURL + request.uri.path, accessToken: token)
-            } catch { throw dpop.resourceError(error) }
+            } catch {
+                if case .unavailable(let reason) = error { throw reason }
+                throw dpop.resourceError(error)
+            }
             guard let proof else { throw dpop.resourceError(.invalid("The request has no DPoP proof")) }
             guard proof.thumbprint == bound else {
                 throw dpop.resourceError(.invalid("The DPoP proof is signed by another key than the token's"))
