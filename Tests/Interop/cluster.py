@@ -135,6 +135,8 @@ class Cluster:
             self.nginx.stop()
         for service in [*reversed(self.gateways), self.api, self.idp]:
             service.stop()
+        if not self.database_name:
+            return
         try:
             psql(DATABASE_URL, f"DROP DATABASE IF EXISTS {self.database_name} WITH (FORCE)")
         except RuntimeError:
@@ -142,8 +144,13 @@ class Cluster:
 
 
 def start_cluster(instances: int = 2, gateway_env: dict[str, str] | None = None,
-                  devidp_env: dict[str, str] | None = None) -> Cluster:
-    database_url, database_name = new_database()
+                  devidp_env: dict[str, str] | None = None, database_url: str | None = None) -> Cluster:
+    """`database_url`: a database of the caller's own (a server it may restart); by default a new database on the
+    shared test server, dropped with the cluster."""
+    if database_url:
+        database_name = ""
+    else:
+        database_url, database_name = new_database()
     workdir = Path(tempfile.mkdtemp(prefix="cluster-"))
     ports = [free_port() for _ in range(instances)]
     # nginx needs the instances' addresses, and the instances need nginx's URL (their PUBLIC_URL): pick its port first.
@@ -182,6 +189,7 @@ def start_cluster(instances: int = 2, gateway_env: dict[str, str] | None = None,
     except Exception:
         for service in reversed(started):
             service.stop()
-        psql(DATABASE_URL, f"DROP DATABASE IF EXISTS {database_name} WITH (FORCE)")
+        if database_name:
+            psql(DATABASE_URL, f"DROP DATABASE IF EXISTS {database_name} WITH (FORCE)")
         raise
 

@@ -48,6 +48,7 @@ struct HTTPClientMetadataFetcher: ClientMetadataFetching {
         let address = try await checkedAddress(of: url)
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout = .init(connect: .seconds(3), read: .milliseconds(timeoutMilliseconds))
         configuration.decompression = .disabled
         configuration.httpVersion = .http1Only

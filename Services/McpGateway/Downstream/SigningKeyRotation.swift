@@ -14,7 +14,10 @@ struct SigningKeyRotation: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: ring.schedule.reload)
-                do { try await ring.refresh(now: clock.now) } catch {
+                guard !Task.isCancelled else { return }
+                do { try await ring.refresh(now: clock.now) } catch is CancellationError {
+                    return  // shutting down
+                } catch {
                     logger.error("Refreshing the signing keys failed", metadata: ["error": "\(error)"])
                 }
             }

@@ -45,6 +45,9 @@ public struct HTTPDocumentFetcher: DocumentFetching {
     public static let sharedClient: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
+        // A refused connection fails the fetch at once, rather than being retried with a back-off that outlasts the
+        // outage it follows.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
