@@ -105,7 +105,8 @@ struct Gateway: Sendable {
             let upstreamTokens = UpstreamTokenService(
                 grants: storage.grants, upstreamTokens: storage.upstreamTokens, refresher: upstream, cipher: cipher,
                 clock: dependencies.clock, logger: logger, sharedDatabase: storage.backend != "sqlite",
-                timeouts: .init(wait: timeouts.upstream, lease: timeouts.refreshLease))
+                timeouts: .init(
+                    wait: timeouts.upstream, refresh: timeouts.upstreamRefresh, database: timeouts.database))
             let documents = settings.clientMetadataDocuments
             let clients = ClientDirectory(
                 store: storage.clients,

@@ -184,7 +184,7 @@ def test_an_instance_killed_during_a_storm_loses_nothing(cluster: Cluster):
         thread.start()
     time.sleep(4)
     cluster.gateways[0].kill()
-    # Past the lease of any refresh the killed instance held (17 s with the default deadlines): the other instance
+    # Past the lease of any refresh the killed instance held (16 s with the default deadlines): the other instance
     # has taken over every grant by then.
     time.sleep(20)
     stop.set()

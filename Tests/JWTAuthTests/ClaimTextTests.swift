@@ -93,9 +93,10 @@ struct JWTVerifierControlCharacterTests {
         try await TestKeys.primary.sign(TestTokens.claims(changes))
     }
 
-    static let claims = [
-        "sub", "name", "email", "preferred_username", "nickname", "given_name", "family_name", "client_id", "azp",
-    ]
+    /// The claims that identify: a control character in one refuses the token.
+    static let claims = ["sub", "client_id", "azp"]
+    /// The claims people read: a control character in one leaves the token valid, and the value unused.
+    static let displayClaims = ["name", "email", "preferred_username", "nickname", "given_name", "family_name"]
     static let hostile = [
         "alice\nforged line", "alice\r", "al\u{1B}[31mice", "alice\u{7}", "alice\u{0}", "alice\u{7F}", "alice\u{85}",
         "alice\u{9B}", "alice\u{2028}", "alice\u{2029}", "\u{202E}ecila", "alice\u{2066}", "alice\u{200F}",
@@ -120,11 +121,21 @@ struct JWTVerifierControlCharacterTests {
         }
     }
 
+    @Test(arguments: displayClaims)
+    func aDisplayClaimWithAControlCharacterIsNotUsedButTheTokenIs(_ claim: String) async throws {
+        let verifier = try await verifier()
+        for value in Self.hostile {
+            let verified = try await verifier.verify(try await token([claim: .string(value)]))
+            #expect(verified.displayString(claim) == nil, "\(claim) = \(value.debugDescription)")
+            #expect(verified.string(claim) == value)  // the raw claim, for code that escapes it itself
+        }
+    }
+
     @Test func theCheckHoldsWhenTheSubjectIsNotRequiredAndWithACache() async throws {
         // Access assertions do not require sub; a verifier with a cache must not let a refused token in later.
         let lenient = try await verifier { $0.requireSubject = false }
         await #expect(throws: BearerAuthError.malformedToken) {
-            try await lenient.verify(try await token(["sub": "", "email": "a@b.example\n"]))
+            try await lenient.verify(try await token(["sub": "a\nb", "email": "a@b.example"]))
         }
         let cached = try await verifier { $0.cacheCapacity = 16 }
         let hostile = try await token(["sub": "alice\nforged"])

@@ -10,9 +10,10 @@ import Testing
 @testable import McpGateway
 
 /// Identities with control characters (a newline that forges a log line, an escape sequence that rewrites an
-/// operator's terminal, a bidi override that reorders what it shows) do not get in: identity assertions and ID tokens
-/// that carry them are refused, userinfo and GitHub values with them are not used, and the admin output escapes what
-/// the database holds.
+/// operator's terminal, a bidi override that reorders what it shows) do not get in: tokens whose identifying claims
+/// (`sub`, `client_id`, `azp`) carry them are refused; display claims (name, email) with them are not used, from
+/// tokens, userinfo or GitHub alike (a directory may put a right-to-left mark in a display name: the user still signs
+/// in); and the admin output escapes what the database holds.
 @Suite("Gateway: control characters in identities")
 struct ControlCharacterTests {
     typealias App = GatewayTestApp
@@ -50,7 +51,7 @@ struct ControlCharacterTests {
         ("name", "Dana\n2026-12-01T10:00:00.000Z notice forged"), ("email", "dana@example.com\u{1B}]8;;https://evil"),
         ("preferred_username", "dana\u{202E}"), ("name", "Dana\u{2028}"),
     ])
-    func anIdentityAssertionWhoseProfileHasControlCharactersIsInvalidGrant(_ claim: String, _ value: String)
+    func anIdentityAssertionWhoseProfileHasControlCharactersGrantsWithoutThem(_ claim: String, _ value: String)
         async throws
     {
         let app = try await App(environment: MachineClientTests.issuerEnvironment)
@@ -60,9 +61,11 @@ struct ControlCharacterTests {
             let response = try await client.postForm(
                 "/token", machine.jwtBearer(try machine.identityAssertion(app, changes: [claim: .string(value)])),
                 headers: machine.basic("agent", secret))
-            try expectOAuthError(response, .badRequest, "invalid_grant")
-            #expect(try jsonObject(response)["error_description"]?.stringValue?.contains(claim) == true)
-            #expect(try await app.storage.grants.activeGrants(.all, now: app.clock.now).isEmpty)
+            #expect(response.status == .ok, "\(claim)")
+            let user = try #require(try await app.storage.grants.activeGrants(.all, now: app.clock.now).first?.user)
+            for stored in [user.name, user.email].compactMap({ $0 }) {
+                #expect(ClaimText.isSafe(stored) && stored != value, "\(claim): \(stored)")
+            }
         }
     }
 
@@ -115,6 +118,14 @@ struct ControlCharacterTests {
             headers: jar.header)
     }
 
+    func expectSignedInWithoutTheValue(_ response: TestResponse, _ app: App, _ what: String) async throws {
+        #expect(response.status == .found, "\(what): \(response.status)")
+        let grant = try #require(try await app.storage.grants.activeGrants(.all, now: app.clock.now).first)
+        for stored in [grant.user?.name, grant.user?.email].compactMap({ $0 }) {
+            #expect(ClaimText.isSafe(stored), "\(what): \(stored)")
+        }
+    }
+
     func expectSignInRefused(_ response: TestResponse, _ app: App, _ what: String) async throws {
         #expect(response.status == .badGateway, "\(what): \(response.status)")
         #expect(response.headers[.location] == nil, "\(what)")
@@ -128,13 +139,25 @@ struct ControlCharacterTests {
         ("nickname", "al\u{202E}ice forged"), ("given_name", "Al\u{85}forged"), ("family_name", "Ex\u{2029}forged"),
         ("preferred_username", "alice\u{7}forged"),
     ])
-    func anIDTokenWithControlCharactersInTheProfileFailsTheSignIn(_ claim: String, _ value: JSONValue)
+    func anIDTokenWithControlCharactersInTheProfileSignsInWithoutThem(_ claim: String, _ value: JSONValue)
         async throws
     {
         let app = try await App()
         app.provider.update { $0.idTokenChanges = [claim: value] }
         try await app.run { client in
-            try await expectSignInRefused(try await callback(app, client), app, claim)
+            try await expectSignedInWithoutTheValue(try await callback(app, client), app, claim)
+        }
+    }
+
+    @Test func aRightToLeftMarkInADisplayNameDoesNotLockTheUserOut() async throws {
+        let app = try await App()
+        app.provider.update { $0.idTokenChanges = ["name": "\u{200F}דנה", "email": "dana@example.com"] }
+        try await app.run { client in
+            let response = try await callback(app, client)
+            #expect(response.status == .found)
+            let user = try #require(try await app.storage.grants.activeGrants(.all, now: app.clock.now).first?.user)
+            #expect(user.email == "dana@example.com")
+            #expect(user.name.map(ClaimText.isSafe) ?? true)
         }
     }
 
@@ -159,12 +182,11 @@ struct ControlCharacterTests {
 
     // MARK: external and access modes
 
-    @Test func anExternalTokenWithControlCharactersIsRefused() async throws {
+    @Test func anExternalTokenWithControlCharactersInWhatIdentifiesIsRefused() async throws {
         let app = try await App(environment: AuthModeTests.external)
         try await app.run { client in
             for (claim, value) in [
-                ("sub", "auth0|carol\nforged"), ("email", "carol@example.com\u{1B}[0m"), ("azp", "claude\u{202E}"),
-                ("client_id", "claude\r"),
+                ("sub", "auth0|carol\nforged"), ("azp", "claude\u{202E}"), ("client_id", "claude\r"),
             ] {
                 let token = try app.provider.sign(AuthModeTests().claims(app, [claim: .string(value)]))
                 let reply = try await client.mcp(token, AuthModeTests.ping)
@@ -179,7 +201,7 @@ struct ControlCharacterTests {
     @Test func anAccessAssertionWithControlCharactersIsRefused() async throws {
         let app = try await App(environment: AuthModeTests.access)
         try await app.run { client in
-            for (claim, value) in [("sub", "7335d417\nforged"), ("email", "dave@example.com\u{1B}[2J")] {
+            for (claim, value) in [("sub", "7335d417\nforged")] {
                 let jwt = try app.provider.sign(AuthModeTests().assertion(app, [claim: .string(value)]))
                 let reply = try await client.mcp(
                     nil, AuthModeTests.ping, extra: [HTTPField.Name("Cf-Access-Jwt-Assertion")!: jwt])

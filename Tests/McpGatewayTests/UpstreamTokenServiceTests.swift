@@ -261,7 +261,8 @@ extension UpstreamTokenServiceTests {
     @Test func aSlowRefreshOutlivesTheCallsThatGaveUpAndIsStored() async throws {
         let (store, provider, _) = try await setUp(expiresIn: 30)
         let service = makeService(
-            store, provider, cipher: cipher, timeouts: .init(wait: .milliseconds(200), lease: .seconds(5)))
+            store, provider, cipher: cipher, timeouts: .init(wait: .milliseconds(200), refresh: .seconds(3)),
+            providerTimeouts: (.seconds(3), .seconds(3)))
         // The provider answers after the caller's wait, within the refresh's own deadline.
         provider.update { $0.refreshDelay = .seconds(1) }
         let started = ContinuousClock.now
@@ -285,8 +286,8 @@ extension UpstreamTokenServiceTests {
     @Test func aRefreshTheProviderNeverAnswersEndsAtItsDeadlineAndTheNextCallTriesAgain() async throws {
         let (store, provider, _) = try await setUp(expiresIn: 30)
         let service = makeService(
-            store, provider, cipher: cipher, timeouts: .init(wait: .milliseconds(300), lease: .seconds(2)),
-            providerTimeouts: (.milliseconds(300), .milliseconds(600)))
+            store, provider, cipher: cipher, timeouts: .init(wait: .milliseconds(300), refresh: .seconds(1)),
+            providerTimeouts: (.milliseconds(300), .seconds(1)))
         provider.update { $0.refreshBehaviour = .hang }
         defer { provider.releaseHungRefreshes() }
         // Twenty calls at once: one refresh, every call answered within its wait.
@@ -298,23 +299,72 @@ extension UpstreamTokenServiceTests {
         #expect(outcomes.count == 20 && outcomes.allSatisfy { !$0 })
         #expect(ContinuousClock.now - started < .seconds(2))
         #expect(provider.snapshot.refreshCount == 1)
-        // The refresh ends at its deadline although the provider never answered, and frees the grant.
+        // The refresh ends at its deadline although the provider never answered, and keeps the grant, marked as
+        // interrupted (the background retry may have taken it again since).
         #expect(try await eventually { !service.isRefreshing("g") })
         let upstream = try #require(try await store.grants.grant(id: "g")?.upstream)
-        #expect(upstream.refreshLeaseUntil == nil && upstream.refreshStartedAt != nil)
+        #expect(upstream.refreshStartedAt != nil)
         #expect(try await store.grants.grant(id: "g")?.revokedAt == nil)
-        // The provider is back: the next call sends the same refresh token again (within the provider's reuse
-        // interval), and succeeds.
+        // The provider is back: the same refresh token is sent again (within the provider's reuse interval), by the
+        // next call or the background retry, and succeeds.
         provider.update { $0.refreshBehaviour = .succeed }
-        #expect(try await service.accessToken(grantID: "g") != "old-access")
-        #expect(provider.snapshot.refreshTokens == ["upstream-refresh", "upstream-refresh"])
+        provider.releaseHungRefreshes()
+        #expect(
+            try await eventually(within: .seconds(20)) {
+                let token = try? await service.accessToken(grantID: "g")
+                return token != nil && token != "old-access"
+            })
+        let sent = provider.snapshot.refreshTokens
+        #expect(sent.count >= 2 && sent.allSatisfy { $0 == "upstream-refresh" }, "\(sent)")
+    }
+
+    @Test func anInterruptedRefreshIsRetriedWithoutWaitingForTheUsersNextCall() async throws {
+        let (store, provider, _) = try await setUp(expiresIn: 30)
+        let service = makeService(
+            store, provider, cipher: cipher, timeouts: .init(wait: .milliseconds(300), refresh: .milliseconds(500)),
+            providerTimeouts: (.milliseconds(300), .milliseconds(500)))
+        // The answer to the one refresh the user's call causes is lost; the user then makes no call at all.
+        provider.update { $0.refreshBehaviour = .hang }
+        defer { provider.releaseHungRefreshes() }
+        await #expect(throws: UpstreamAccessError.self) { try await service.accessToken(grantID: "g") }
+        provider.update { $0.refreshBehaviour = .succeed }
+        // Within a few seconds, well inside a provider's reuse interval, the gateway has sent the same refresh token
+        // again by itself, and stored the answer.
+        #expect(
+            try await eventually(within: .seconds(8)) {
+                (try await store.grants.grant(id: "g")?.upstream?.expiresAt ?? .distantPast)
+                    > clock.now.addingTimeInterval(3000)
+            })
+        #expect(provider.snapshot.refreshTokens.allSatisfy { $0 == "upstream-refresh" })
+        #expect(try await store.grants.grant(id: "g")?.upstream?.refreshStartedAt == nil)
+    }
+
+    @Test func aWaitingInstanceWaitsInFullForALeaseAnotherInstanceTookMeanwhile() async throws {
+        let (store, provider, _) = try await setUp(expiresIn: 30)
+        let service = makeService(
+            store, provider, cipher: cipher, timeouts: .init(wait: .seconds(5), refresh: .seconds(1)))
+        // A lease that lapses soon, then another instance's fresh one: this instance must not take over the second.
+        var held = try #require(try await store.grants.grant(id: "g")?.upstream)
+        held.refreshStartedAt = clock.now
+        held.refreshLeaseUntil = clock.now.addingTimeInterval(3600)
+        try await store.upstreamTokens.updateUpstream(grantID: "g", tokens: held)
+        let call = Task { try await service.accessToken(grantID: "g") }
+        try await Task.sleep(for: .milliseconds(1500))  // most of this instance's budget for the first lease
+        var second = held
+        second.refreshStartedAt = clock.now.addingTimeInterval(1)
+        second.refreshLeaseUntil = clock.now.addingTimeInterval(7200)
+        try await store.upstreamTokens.updateUpstream(grantID: "g", tokens: second)
+        try await Task.sleep(for: .milliseconds(3500))  // past the first budget: still waiting for the second
+        #expect(provider.snapshot.refreshCount == 0)
+        call.cancel()
+        _ = await call.result
     }
 
     @Test(arguments: [FakeProvider.RefreshBehaviour.unreachable, .serverError, .hang])
     func onlyTheProvidersRefusalEndsAGrant(fault: FakeProvider.RefreshBehaviour) async throws {
         let (store, provider, _) = try await setUp(expiresIn: 30)
         let service = makeService(
-            store, provider, cipher: cipher, timeouts: .init(wait: .milliseconds(300), lease: .seconds(2)),
+            store, provider, cipher: cipher, timeouts: .init(wait: .milliseconds(300), refresh: .milliseconds(500)),
             providerTimeouts: (.milliseconds(300), .milliseconds(500)))
         provider.update { $0.refreshBehaviour = fault }
         defer { provider.releaseHungRefreshes() }

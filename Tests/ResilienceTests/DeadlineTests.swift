@@ -32,16 +32,16 @@ struct DeadlineTests {
         let gate = Gate()
         defer { gate.open() }
         let (result, elapsed) = await timed {
-            try await Deadline.run(within: .milliseconds(300), operation: "PostgreSQL transaction") {
+            try await Deadline.run(within: .seconds(1), operation: "PostgreSQL transaction") {
                 await gate.wait()
                 return 1
             }
         }
-        #expect(throws: DeadlineExceeded(operation: "PostgreSQL transaction", timeout: .milliseconds(300))) {
+        #expect(throws: DeadlineExceeded(operation: "PostgreSQL transaction", timeout: .seconds(1))) {
             try result.get()
         }
-        #expect(elapsed >= .milliseconds(290))
-        #expect(elapsed < .milliseconds(1300))
+        #expect(elapsed >= .milliseconds(990))
+        #expect(elapsed < .seconds(2))
     }
 
     @Test func theWorkIsCancelledAndOnTimeoutRunsOnceAtTheDeadline() async throws {
@@ -149,7 +149,7 @@ struct DeadlineTests {
         #expect(await eventually { started.value == 1 })
         let cancelledAt = ContinuousClock.now
         caller.cancel()
-        await #expect(throws: CancellationError.self) { try await caller.value }
+        await #expect(throws: CancellationError.self) { try await value(of: caller) }
         #expect(ContinuousClock.now - cancelledAt < .seconds(1))
         #expect(await eventually { cancelled.value == 1 })
         // The deadline passes later: it is not a timeout, and the value the work produces at last is discarded.
@@ -164,16 +164,14 @@ struct DeadlineTests {
         defer { gate.open() }
         let cancelled = Counter()
         let (result, elapsed) = await timed {
-            try await Task {
-                cancelCurrentTask()
-                return try await Deadline.run(within: .seconds(30), operation: "never") {
-                    await withTaskCancellationHandler {
-                        await gate.wait()
-                    } onCancel: {
-                        cancelled.increment()
-                    }
+            cancelCurrentTask()
+            return try await Deadline.run(within: .seconds(30), operation: "never") {
+                await withTaskCancellationHandler {
+                    await gate.wait()
+                } onCancel: {
+                    cancelled.increment()
                 }
-            }.value
+            }
         }
         #expect(throws: CancellationError.self) { try result.get() }
         #expect(elapsed < .seconds(1))
@@ -249,8 +247,8 @@ struct DeadlineTests {
                         caller.cancel()
                     }
                     do {
-                        let value = try await caller.value
-                        #expect(value == index)
+                        let answer = try await value(of: caller)
+                        #expect(answer == index)
                         return .value(index)
                     } catch let error as DeadlineExceeded {
                         #expect(error == DeadlineExceeded(operation: "race \(index)", timeout: .milliseconds(10)))

@@ -66,11 +66,50 @@ func eventually(within timeout: Duration = .seconds(5), _ condition: () -> Bool)
     return condition()
 }
 
-/// How long `body` took, and what it returned or threw.
-func timed<T: Sendable>(_ body: () async throws -> T) async -> (Result<T, any Error>, Duration) {
+/// A call under test did not answer at all: a continuation it lost.
+struct NoAnswer: Error, CustomStringConvertible {
+    let limit: Duration
+    var description: String { "no answer within \(limit)" }
+}
+
+/// The value of `task`, or ``NoAnswer`` when it has none within `limit`: a continuation the code under test lost fails
+/// the test instead of hanging the whole run (a time limit cannot end a test suspended on it).
+func value<T: Sendable>(of task: Task<T, any Error>, within limit: Duration = .seconds(20)) async throws -> T {
+    let once = ResumeOnce<T>()
+    return try await withCheckedThrowingContinuation { continuation in
+        once.continuation.withLock { $0 = continuation }
+        let timer = Task {
+            // Cancelled: the task answered.
+            guard (try? await Task.sleep(for: limit)) != nil else { return }
+            once.resume(with: .failure(NoAnswer(limit: limit)))
+        }
+        Task {
+            let result = await task.result
+            once.resume(with: result)
+            timer.cancel()
+        }
+    }
+}
+
+/// A continuation resumed by the first of several racers; the others find it gone.
+private final class ResumeOnce<T: Sendable>: Sendable {
+    let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
+
+    func resume(with result: Result<T, any Error>) { continuation.withLock { $0.take() }?.resume(with: result) }
+}
+
+/// Runs `body` in a task of its own and returns what it returns, or throws ``NoAnswer`` after `limit`.
+func answer<T: Sendable>(
+    within limit: Duration = .seconds(20), _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await value(of: Task { try await body() }, within: limit)
+}
+
+/// How long `body` took (run as by ``answer(within:_:)``), and what it returned or threw.
+func timed<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async -> (Result<T, any Error>, Duration) {
     let started = ContinuousClock.now
     let result: Result<T, any Error>
-    do { result = .success(try await body()) } catch { result = .failure(error) }
+    do { result = .success(try await answer(body)) } catch { result = .failure(error) }
     return (result, ContinuousClock.now - started)
 }
 

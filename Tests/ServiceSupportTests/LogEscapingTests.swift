@@ -35,7 +35,10 @@ struct LogEscapingTests {
         let lines = lines(capture)
         #expect(lines.count == 1, "\(lines)")
         let line = try #require(lines.first)
-        #expect(line.contains(#"user.id=alice\n2026-12-01T10:22:33.123Z notice McpGateway.audit: audit.event=grant_revoked"#))
+        // One quoted value: neither a second line nor a field of its own (audit.event=…) can be read out of it.
+        #expect(
+            line.contains(
+                #"user.id="alice\n2026-12-01T10:22:33.123Z notice McpGateway.audit: audit.event=grant_revoked"#))
         #expect(line.hasSuffix("audit sign_in"))
         #expect(!hasUnsafeCharacters(String(line)))
     }
@@ -70,8 +73,9 @@ struct LogEscapingTests {
         capture.logger("McpGateway").notice(
             "Signed in Renée 日本", metadata: ["user.name": "Zoë 👩‍💻", "user.id": "auth0|x=y \"q\" \\"])
         let line = try #require(lines(capture).first)
-        #expect(line.contains(#"user.id=auth0|x=y "q" \"#))
-        #expect(line.contains("user.name=Zoë 👩‍💻"))
+        // Quoted, as any value with a space, `=`, `"` or `\`: it reads as one value, not as `y` and `"q"`.
+        #expect(line.contains(#"user.id="auth0|x=y \"q\" \\""#))
+        #expect(line.contains(#"user.name="Zoë 👩‍💻""#))
         #expect(line.hasSuffix("Signed in Renée 日本"))
     }
 

@@ -37,3 +37,31 @@ struct TodoDatabaseMigrationTests {
         #expect(try await repository.find(id: "t1", owner: alice)?.title == "kept")
     }
 }
+
+extension TodoDatabaseMigrationTests {
+    /// TodosAPI that trusted only the gateway cannot know whose subjects its owners were: the first issuer that
+    /// presents a subject takes that owner's todos (what the gateway's `sub_id` names: Google, GitHub, an external
+    /// authorization server); another issuer presenting the same subject afterwards gets an owner of its own.
+    @Test func ownersOfAnUnknownIssuerAreTakenByTheFirstIssuerThatPresentsThem() async throws {
+        let database = try DatabaseQueue()
+        let migrator = TodoDatabase.migrator(legacyOwnerIssuer: "")
+        try migrator.migrate(database, upTo: "v1: todos and owners")
+        let then = Date(timeIntervalSince1970: 1_700_000_000)
+        try await database.write { db in
+            try db.execute(sql: "INSERT INTO owner (sub, firstSeenAt) VALUES ('1042', ?)", arguments: [then])
+            try db.execute(
+                sql: """
+                    INSERT INTO todo (id, owner, title, description, due, completed, createdAt, updatedAt)
+                    VALUES ('t1', '1042', 'kept', '', NULL, 0, ?, ?)
+                    """, arguments: [then, then])
+        }
+        try migrator.migrate(database)
+        let repository = SQLiteTodoRepository(database: database)
+        let google = TodoOwner(issuer: "https://accounts.google.com", subject: "1042")
+        #expect(try await repository.list(owner: google).map(\.title) == ["kept"])
+        let other = TodoOwner(issuer: "https://other-as.example.com", subject: "1042")
+        #expect(try await repository.find(id: "t1", owner: other) == nil)
+        #expect(try await repository.list(owner: other).allSatisfy { $0.title != "kept" })
+        #expect(try await repository.list(owner: google).map(\.title) == ["kept"])
+    }
+}

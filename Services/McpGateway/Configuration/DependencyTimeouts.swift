@@ -27,9 +27,12 @@ struct DependencyTimeouts: Sendable, Equatable {
     /// Interval, Okta's grace period), when the operator states it; checked at start-up against ``requiredReuseInterval``.
     var upstreamReuseInterval: Duration?
 
-    /// How long one refresh holds a grant against every other instance: its own deadline, plus a database call to
-    /// store the answer. An instance that dies during a refresh is taken over after this.
-    var refreshLease: Duration { upstreamRefresh + database }
+    /// How long one refresh holds a grant against every other instance (``UpstreamTokenService/Timeouts/lease``): its
+    /// own deadline, time to store the answer, and a margin for taking the lease. An instance that dies during a
+    /// refresh is taken over after this.
+    var refreshLease: Duration {
+        upstreamRefresh + UpstreamTokenService.Timeouts.storeBudget + UpstreamTokenService.Timeouts.leaseMargin
+    }
 
     /// The provider must accept a rotated refresh token again for longer than this, or a refresh whose answer was lost
     /// (a process killed, a connection reset) signs the user out: the next attempt, from any instance, sends the same
@@ -66,9 +69,9 @@ struct DependencyTimeouts: Sendable, Equatable {
                 throw ConfigurationError(
                     variable: "UPSTREAM_REUSE_INTERVAL",
                     problem: "is \(reuse.secondsText), but a refresh whose answer is lost is sent again up to "
-                        + "\(timeouts.requiredReuseInterval.secondsText) later (UPSTREAM_REFRESH_TIMEOUT twice plus "
-                        + "GATEWAY_DATABASE_TIMEOUT): set the provider's reuse interval (Auth0: Refresh Token Rotation "
-                        + "> Reuse Interval; Okta: grace period) to at least \(required) s and say so here",
+                        + "\(timeouts.requiredReuseInterval.secondsText) later (UPSTREAM_REFRESH_TIMEOUT twice plus 4 s): "
+                        + "set the provider's reuse interval (Auth0: Refresh Token Rotation > Reuse Interval; Okta: "
+                        + "grace period) to at least \(required) s and say so here",
                     example: "\(max(required, 30))s")
             }
             timeouts.upstreamReuseInterval = reuse

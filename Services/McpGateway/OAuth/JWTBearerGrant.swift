@@ -101,7 +101,8 @@ struct JWTBearerGrant: Sendable {
         }
         let user = UserProfile(
             subject: subject(token.subject ?? "", issuer: issuer),
-            name: token.string("name") ?? token.string("preferred_username"), email: token.string("email"),
+            name: token.displayString("name") ?? token.displayString("preferred_username"),
+            email: token.displayString("email"),
             groups: claimNames.groups(in: token.claims), roles: claimNames.roles(in: token.claims),
             assertedBy: issuer == signInIssuer ? nil : issuer)
         return try await issuing.issue(user: user, client: client, scope: scope, binding: binding, now: now)

@@ -107,6 +107,8 @@ final class KeepAliveHTTPClient: Sendable {
         let channel: any Channel
         /// Which idling this is: the idle timer closes the connection only if it is still this one.
         let number: UInt64
+        /// The idle timer, cancelled when the connection is taken again.
+        var timer: Scheduled<Void>?
     }
 
     private struct Waiter {
@@ -208,7 +210,10 @@ final class KeepAliveHTTPClient: Sendable {
             }
             return (pool.idle, Array(pool.waiters.values))
         }
-        for connection in idle { connection.channel.close(promise: nil) }
+        for connection in idle {
+            connection.timer?.cancel()
+            connection.channel.close(promise: nil)
+        }
         for waiter in waiters {
             waiter.timer?.cancel()
             waiter.continuation.resume(throwing: Failure.shutDown)
@@ -256,6 +261,7 @@ final class KeepAliveHTTPClient: Sendable {
                     let decision: Decision = pool.withLock { pool in
                         if pool.shutDown { return .fail(.shutDown) }
                         while let connection = pool.idle.popLast() {
+                            connection.timer?.cancel()
                             if connection.channel.isActive { return .now(.reuse(connection.channel)) }
                             pool.open -= 1
                         }
@@ -321,7 +327,13 @@ final class KeepAliveHTTPClient: Sendable {
             waiter.timer?.cancel()
             waiter.continuation.resume(returning: .reuse(channel))
         case .kept(let number):
-            channel.eventLoop.scheduleTask(in: configuration.idleTimeout) { self.closeIfStillIdle(number) }
+            let timer = channel.eventLoop.scheduleTask(in: configuration.idleTimeout) { self.closeIfStillIdle(number) }
+            let stillIdle = pool.withLock { pool in
+                guard let index = pool.idle.firstIndex(where: { $0.number == number }) else { return false }
+                pool.idle[index].timer = timer
+                return true
+            }
+            if !stillIdle { timer.cancel() }
         case .closed(let waiter):
             channel.close(promise: nil)
             waiter?.timer?.cancel()

@@ -175,7 +175,7 @@ final class UpstreamProvider: Sendable {
         let groups = claimNames.groups(in: token.claims)
         let roles = claimNames.roles(in: token.claims)
         return UserProfile(
-            subject: subject, name: Self.displayName(token.claims), email: token.string("email"),
+            subject: subject, name: Self.displayName(token.claims), email: token.displayString("email"),
             groups: groups.isEmpty ? nil : groups, roles: roles.isEmpty ? nil : roles)
     }
 
@@ -193,7 +193,7 @@ final class UpstreamProvider: Sendable {
         else { return profile }
         // Values with control characters are not used (ClaimText): the profile stays without them.
         var completed = profile
-        completed.name = profile.name ?? Self.displayName(claims).flatMap(Self.safe)
+        completed.name = profile.name ?? Self.displayName(claims)
         completed.email = profile.email ?? claims["email"]?.stringValue.flatMap(Self.safe)
         return completed
     }
@@ -201,8 +201,11 @@ final class UpstreamProvider: Sendable {
     /// `text`, unless it holds control characters.
     static func safe(_ text: String) -> String? { ClaimText.isSafe(text) ? text : nil }
 
+    private static func isSafe(_ text: String) -> Bool { ClaimText.isSafe(text) }
+
+    /// The first of `name`, `nickname` and `preferred_username` that has no character of ``ClaimText/isUnsafe(_:)``.
     private static func displayName(_ claims: [String: JSONValue]) -> String? {
-        claims["name"]?.stringValue ?? claims["nickname"]?.stringValue ?? claims["preferred_username"]?.stringValue
+        ["name", "nickname", "preferred_username"].lazy.compactMap { claims[$0]?.stringValue }.first(where: Self.isSafe)
     }
 
     /// The API scopes an upstream access token carries, when it is a JWT for our audience that verifies.

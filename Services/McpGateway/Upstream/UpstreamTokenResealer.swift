@@ -26,6 +26,12 @@ struct UpstreamTokenResealer {
         for grant in try await grants.activeGrants(.all, now: now) {
             // Grants no provider signed in (machine clients, identity assertions) hold nothing sealed.
             guard let upstream = grant.upstream else { continue }
+            // A refresh holds this grant: its answer replaces these tokens (under the current key), and replacing
+            // them now would make it look as if another refresh had won.
+            if let lease = upstream.refreshLeaseUntil, lease > now {
+                report.changedMeanwhile += 1
+                continue
+            }
             let tokens: UpstreamTokens?
             do { tokens = try vault.resealed(grant) } catch {
                 report.unreadable[upstream.accessToken.keyID, default: 0] += 1

@@ -53,13 +53,27 @@ final class UpstreamTokenService: Sendable {
 
     /// How long callers wait, and how long a refresh may hold a grant.
     struct Timeouts: Sendable {
-        /// `UPSTREAM_TIMEOUT`: how long a tool call waits for a refresh.
+        /// `UPSTREAM_TIMEOUT`: how long a tool call waits for a refresh (and discovery may take).
         var wait: Duration = .seconds(10)
-        /// ``DependencyTimeouts/refreshLease``: how long one refresh holds a grant against other instances.
-        var lease: Duration = .seconds(17)
-        /// How long a refresh may run at most: waiting out another instance's lease, then holding its own, plus some
-        /// slack for the database calls around them. After it, the next caller starts afresh whatever the refresh does.
-        var work: Duration { lease * 2 + .seconds(5) }
+        /// `UPSTREAM_REFRESH_TIMEOUT`: how long a refresh, once sent, waits for the provider's answer.
+        var refresh: Duration = .seconds(12)
+        /// `GATEWAY_DATABASE_TIMEOUT`.
+        var database: Duration = .seconds(5)
+
+        /// The time a refresh keeps, within its lease, to store the provider's answer.
+        static let storeBudget: Duration = .seconds(2)
+        /// The lease's start is rounded down to the second, and taking it costs a database call: at most this much of
+        /// the lease may be gone before the refresh is sent, or it is not sent.
+        static let leaseMargin: Duration = .seconds(2)
+
+        /// How long one refresh holds a grant against other instances (``DependencyTimeouts/refreshLease``): the
+        /// provider's answer and storing it, from the moment the refresh is sent.
+        var lease: Duration { refresh + Self.storeBudget + Self.leaseMargin }
+
+        /// How long a refresh may run at most: storing a kept answer and reading the grant, waiting out another
+        /// instance's lease, taking its own, discovery, the provider's answer, storing it. After it, the next caller
+        /// starts afresh whatever the refresh does.
+        var work: Duration { database * 4 + lease + wait + refresh + .seconds(2) }
     }
 
     private let grants: any GrantStore
@@ -77,6 +91,8 @@ final class UpstreamTokenService: Sendable {
     /// holds that ciphertext, fresh, gets its token without decrypting it again. Bounded.
     private let opened = Mutex<[String: (sealed: SealedValue, token: String)]>([:])
     private static let openedLimit = 10_000
+    /// Grants whose interrupted refresh this instance is retrying in the background.
+    private let retrying = Mutex(Set<String>())
     /// Answers of the provider that could not be stored yet, by grant. Bounded.
     private let unsaved = Mutex<[String: UnsavedTokens]>([:])
     private static let unsavedLimit = 10_000
@@ -199,6 +215,7 @@ final class UpstreamTokenService: Sendable {
         var grant = try await activeGrant(grantID)
         var attempt: UpstreamTokens
         var leaseWait = ContinuousClock.now
+        var observedLease: Date? = nil
         var waited = false
         while true {
             if let token = try freshToken(of: grant) {
@@ -206,8 +223,14 @@ final class UpstreamTokenService: Sendable {
                 return token
             }
             // Another instance holds the refresh: wait for the tokens it stores, until its lease ends (then it
-            // stopped during the refresh, and this instance takes over).
+            // stopped during the refresh, and this instance takes over). The wait is counted from when this lease
+            // was first seen: a lease another instance took while this one waited is waited for in full. (Counting
+            // at all guards against an instance whose clock is far ahead.)
             let current = try upstream(of: grant)
+            if current.refreshLeaseUntil != observedLease {
+                observedLease = current.refreshLeaseUntil
+                leaseWait = ContinuousClock.now
+            }
             if sharedDatabase, let lease = current.refreshLeaseUntil, lease > clock.now,
                 ContinuousClock.now - leaseWait < timeouts.lease
             {
@@ -224,13 +247,19 @@ final class UpstreamTokenService: Sendable {
             let started = Date(timeIntervalSince1970: clock.now.timeIntervalSince1970.rounded(.down))
             attempt = current
             attempt.refreshStartedAt = started
-            attempt.refreshLeaseUntil = started.addingTimeInterval(
-                TimeInterval(timeouts.lease.wholeSecondsRoundedUp))
+            attempt.refreshLeaseUntil = started.addingTimeInterval(seconds(timeouts.lease))
             if try await upstreamTokens.replaceUpstream(grantID: grant.id, expected: current, with: attempt) {
                 break
             }
             grant = try await activeGrant(grantID)
-            leaseWait = ContinuousClock.now
+        }
+        // The lease must still cover the whole refresh from now: sending the refresh token later than that (the
+        // database was slow to take the lease) could overlap with another instance taking over.
+        if let lease = attempt.refreshLeaseUntil,
+            clock.now.addingTimeInterval(seconds(timeouts.refresh + Timeouts.storeBudget)) > lease
+        {
+            await release(attempt, of: grant)
+            throw UpstreamAccessError.providerUnavailable("the database was too slow to take the refresh's lease")
         }
         let interrupted = try upstream(of: grant).refreshStartedAt
         let stored: String?
@@ -269,6 +298,11 @@ final class UpstreamTokenService: Sendable {
         } catch UpstreamError.invalidGrant(let reason) {
             try await providerRefused(grant, reason: reason, interrupted: interrupted)
         } catch let error as UpstreamError {
+            if case .rejected = error {} else {
+                // No answer, or none that could be read: the provider may have rotated the refresh token. The same
+                // token is sent again soon, within the provider's reuse interval, whether or not the user calls.
+                retryInterrupted(grantID: grant.id, attempt: attempt)
+            }
             GatewayMetrics.upstreamRefresh(.failed)
             if case .timedOut = error {
                 GatewayMetrics.dependencyFailure(.provider, timedOut: true)
@@ -292,7 +326,7 @@ final class UpstreamTokenService: Sendable {
         // lapsed must not have its tokens overwritten.
         let replaced: Bool
         do {
-            replaced = try await upstreamTokens.replaceUpstream(grantID: grant.id, expected: attempt, with: tokens)
+            replaced = try await store(tokens, replacing: attempt, of: grant.id)
         } catch {
             // The provider has rotated the refresh token: its answer is the only copy. Kept, stored as soon as the
             // database answers, and used meanwhile.
@@ -317,6 +351,46 @@ final class UpstreamTokenService: Sendable {
         logger.debug("Upstream token refreshed", metadata: ["oauth.client_id": "\(grant.clientID)"])
         return response.accessToken
     }
+
+    /// Replaces the grant's tokens with `tokens` if this attempt still holds the grant: its lease is the grant's, even
+    /// when the ciphertexts beside it changed (`admin reseal` sealed them again meanwhile).
+    private func store(_ tokens: UpstreamTokens, replacing attempt: UpstreamTokens, of grantID: String) async throws
+        -> Bool
+    {
+        if try await upstreamTokens.replaceUpstream(grantID: grantID, expected: attempt, with: tokens) { return true }
+        guard let current = try await grants.grant(id: grantID)?.upstream,
+            current.refreshStartedAt == attempt.refreshStartedAt, current.refreshLeaseUntil == attempt.refreshLeaseUntil
+        else { return false }
+        return try await upstreamTokens.replaceUpstream(grantID: grantID, expected: current, with: tokens)
+    }
+
+    /// After a refresh whose answer may have been lost, sends the same refresh token again from this instance, in
+    /// the background, a few times within the provider's reuse interval (``DependencyTimeouts/requiredReuseInterval``):
+    /// a user who makes no call for a while must not find their sign-in ended because the retry waited for them.
+    /// Each try goes through the single flight, so it joins a refresh a call started meanwhile.
+    private func retryInterrupted(grantID: String, attempt: UpstreamTokens) {
+        // One round of retries per grant at a time: a retry that fails does not start another round.
+        guard retrying.withLock({ $0.insert(grantID).inserted }) else { return }
+        let timeouts = self.timeouts
+        Task {
+            defer { retrying.withLock { _ = $0.remove(grantID) } }
+            for delay in [Duration.seconds(1), .seconds(3)] {
+                try? await Task.sleep(for: delay)
+                // Done meanwhile (a call refreshed it, or the grant ended), or another refresh holds it?
+                guard let grant = try? await grants.grant(id: grantID), grant.isActive(at: clock.now),
+                    let upstream = grant.upstream, upstream.refreshStartedAt != nil,
+                    (upstream.refreshLeaseUntil ?? .distantPast) <= clock.now
+                else { return }
+                let refreshed = try? await refreshes.value(
+                    for: grantID, waitingAtMost: timeouts.work, operation: "the upstream token refresh",
+                    workTimeout: timeouts.work
+                ) { try await self.refreshOrFail(grantID: grantID) }
+                if refreshed != nil { return }
+            }
+        }
+    }
+
+    private func seconds(_ duration: Duration) -> TimeInterval { duration / .seconds(1) }
 
     /// The provider refused the refresh (`invalid_grant`): the sign-in there ended, and so does the grant.
     private func providerRefused(_ grant: Grant, reason: String, interrupted: Date?) async throws -> Never {
@@ -359,11 +433,16 @@ final class UpstreamTokenService: Sendable {
     // MARK: Answers not yet stored
 
     private func keepUnsaved(grantID: String, _ entry: UnsavedTokens) {
-        let first = unsaved.withLock { unsaved in
-            if unsaved.count >= Self.unsavedLimit, unsaved[grantID] == nil { return false }
+        let (first, kept) = unsaved.withLock { unsaved in
+            if unsaved.count >= Self.unsavedLimit, unsaved[grantID] == nil { return (false, false) }
             let first = unsaved[grantID] == nil
             unsaved[grantID] = entry
-            return first
+            return (first, true)
+        }
+        if !kept {
+            logger.error(
+                "Too many provider answers wait for the database: this one is not kept, and the user may have to sign in again",
+                metadata: ["oauth.grant_id": "\(grantID)"])
         }
         guard first else { return }
         // Stored in the background, so that another instance finds the new tokens once the database is back instead

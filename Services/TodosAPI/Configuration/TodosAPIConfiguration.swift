@@ -53,10 +53,12 @@ struct TodosAPIConfiguration: Sendable {
         var scopes: ScopeSet
     }
 
-    /// The issuer whose subjects owned the todos of a database from before owners had an issuer: the provider,
-    /// else Cloudflare Access, else the gateway (the one issuer TodosAPI could have trusted then).
+    /// The issuer whose subjects owned the todos of a database from before owners had an issuer: the provider, else
+    /// Cloudflare Access. Empty when TodosAPI trusts the gateway alone: the gateway's tokens name the issuer of their
+    /// subject (the provider it signs users in with, which TodosAPI is not told of), so such owners are left for the
+    /// first issuer that presents their subject to take (``SQLiteTodoRepository``).
     var legacyOwnerIssuer: String {
-        tokens?.issuer ?? access?.teamDomain ?? gateway?.issuer ?? ""
+        tokens?.issuer ?? access?.teamDomain ?? ""
     }
 
     static let realm = "todos-api"

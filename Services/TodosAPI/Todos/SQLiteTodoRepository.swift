@@ -79,6 +79,10 @@ final class SQLiteTodoRepository: TodoRepository {
     }
 
     /// Records the owner and gives them the sample todos, in one transaction, the first time they are seen.
+    ///
+    /// An owner from before owners had an issuer whose issuer migration v2 could not tell (``TodoDatabase``: its issuer
+    /// is empty) is taken by the first issuer that presents the subject: their todos become this owner's, and no
+    /// samples are added.
     private func seedIfFirstSeen(_ owner: TodoOwner) async throws {
         if seededOwners.withLock({ $0.contains(owner) }) { return }
         let now = clock.now
@@ -87,6 +91,13 @@ final class SQLiteTodoRepository: TodoRepository {
                 sql: "INSERT OR IGNORE INTO owner (issuer, sub, firstSeenAt) VALUES (?, ?, ?)",
                 arguments: [owner.issuer, owner.subject, now])
             guard db.changesCount > 0 else { return }
+            try db.execute(sql: "DELETE FROM owner WHERE issuer = '' AND sub = ?", arguments: [owner.subject])
+            if db.changesCount > 0, !owner.issuer.isEmpty {
+                try db.execute(
+                    sql: "UPDATE todo SET ownerIssuer = ? WHERE ownerIssuer = '' AND owner = ?",
+                    arguments: [owner.issuer, owner.subject])
+                return
+            }
             for sample in SampleTodos.make(now: now) {
                 try TodoRecord(new: sample, owner: owner, at: now).insert(db)
             }

@@ -38,7 +38,8 @@ enum TodoDatabase {
             try db.create(index: "todo_by_owner", on: "todo", columns: ["owner"])
         }
         // A `sub` is unique only within its issuer: owners become (issuer, subject) pairs. Existing owners were
-        // subjects of the provider TodosAPI trusted (`legacyOwnerIssuer`).
+        // subjects of the provider TodosAPI trusted (`legacyOwnerIssuer`); when it trusted only the gateway, that
+        // issuer is not known here, and stays empty until the first issuer presenting the subject takes the owner.
         migrator.registerMigration("v2: owners are an issuer and a subject") { db in
             try db.create(table: "ownerNew") { table in
                 table.column("issuer", .text).notNull()

@@ -38,7 +38,7 @@ public enum CloudflareAccess {
     /// Who the assertion is for: the user's `sub`, else their `email`, else a service token's `common_name`; `nil`
     /// when it names nobody.
     public static func principal(of assertion: VerifiedToken) -> String? {
-        [assertion.subject, assertion.string("email"), assertion.string("common_name")]
+        [assertion.subject, assertion.displayString("email"), assertion.displayString("common_name")]
             .compactMap { $0 }.first { !$0.isEmpty }
     }
 }

@@ -164,8 +164,9 @@ public struct JWTVerifier: Sendable {
 
         let subject = claims["sub"]?.stringValue
         if configuration.requireSubject, subject?.isEmpty ?? true { throw .missingSubject }
-        // Who the token names ends up in logs, on terminals and in other tokens: a control character there is an
-        // attack on whoever reads them, never a real identity (ClaimText).
+        // Who the token names ends up in logs, on terminals, in other tokens and as the key of a user's data: a
+        // control character there is an attack on whoever reads them, never a real identity (ClaimText). Display
+        // claims (name, email) are not refused for it, only not used (VerifiedToken.displayString).
         for name in Self.identityClaims {
             if let text = claims[name]?.stringValue, !ClaimText.isSafe(text) {
                 throw BearerAuthError.malformedToken.with(
@@ -179,10 +180,8 @@ public struct JWTVerifier: Sendable {
             notBefore: notBefore, scopes: ScopeSet(claims: claims))
     }
 
-    /// The claims that name a person or client, refused when they hold control characters.
-    static let identityClaims = [
-        "sub", "name", "email", "preferred_username", "nickname", "given_name", "family_name", "client_id", "azp",
-    ]
+    /// The claims that identify a person or client, refused when they hold control characters.
+    static let identityClaims = ["sub", "client_id", "azp"]
 
     /// A NumericDate claim (RFC 7519 §2); `nil` when absent, an error when present but not a finite number.
     private func timestamp(_ value: JSONValue?, name: String) throws(BearerAuthError) -> Date? {

@@ -32,4 +32,12 @@ public struct VerifiedToken: Sendable {
 
     /// A string claim by name; `nil` when absent or not a string.
     public func string(_ name: String) -> String? { claims[name]?.stringValue }
+
+    /// A claim shown to people or written to logs (`name`, `email`, …), unless it holds a character of
+    /// ``ClaimText/isUnsafe(_:)``: such a value is not used. (The token is not refused for it: a directory may put a
+    /// right-to-left mark in a display name. Claims that identify, `sub`, `client_id` and `azp`, refuse the token.)
+    public func displayString(_ name: String) -> String? {
+        guard let value = string(name), ClaimText.isSafe(value) else { return nil }
+        return value
+    }
 }

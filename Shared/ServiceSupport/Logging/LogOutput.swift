@@ -152,10 +152,11 @@ public enum LogFormat: String, Sendable, CaseIterable {
         }
     }
 
-    /// `2026-12-01T10:22:33.123Z info McpGateway: key=value … [source] message`, one line whatever the values hold:
-    /// control characters in a value or the message (a subject with a newline, a name with an escape sequence) are
-    /// written as escapes (`\n`, `\u{1B}`), so they can neither start a forged line nor drive the terminal that shows
-    /// the log.
+    /// `2026-12-01T10:22:33.123Z info McpGateway: key=value key="a value" … [source] message`, one line whatever the
+    /// values hold: control characters in a value or the message (a subject with a newline, a name with an escape
+    /// sequence) are written as escapes (`\n`, `\u{1B}`), so they can neither start a forged line nor drive the
+    /// terminal that shows the log; and a value with a space, `=`, `"` or `\` is quoted (`"` and `\` escaped inside), so
+    /// that it cannot pass for more fields (`user.id=alice oauth.client_id=admin`).
     private func appendText(_ record: LogOutput.Record, to bytes: inout [UInt8]) {
         LogTimestamp.append(record.time, to: &bytes)
         bytes.append(UInt8(ascii: " "))
@@ -167,7 +168,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
             bytes.append(UInt8(ascii: " "))
             Self.appendEscaped(key, to: &bytes)
             bytes.append(UInt8(ascii: "="))
-            Self.appendEscaped(value.description, to: &bytes)
+            Self.appendValue(value.description, to: &bytes)
         }
         bytes.append(contentsOf: " [".utf8)
         bytes.append(contentsOf: record.source.utf8)
@@ -195,6 +196,28 @@ public enum LogFormat: String, Sendable, CaseIterable {
             JSONText.append(value, to: &bytes)
         }
         bytes.append(contentsOf: "}\n".utf8)
+    }
+
+    /// A metadata value: as it is when it is one word of plain characters (what nearly every value is), else quoted.
+    private static func appendValue(_ text: String, to bytes: inout [UInt8]) {
+        let needsQuotes =
+            text.isEmpty
+            || text.utf8.contains(where: {
+                $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\")
+            })
+        guard needsQuotes else { return appendEscaped(text, to: &bytes) }
+        var quoted = ""
+        quoted.reserveCapacity(text.utf8.count + 2)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": quoted += "\\\""
+            case "\\": quoted += "\\\\"
+            default: quoted += ClaimText.isUnsafe(scalar) ? ClaimText.escaped(String(scalar)) : String(scalar)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: quoted.utf8)
+        bytes.append(UInt8(ascii: "\""))
     }
 
     /// `text` as it is when it has nothing to escape (what nearly every line is), else ``ClaimText/escaped(_:)``.

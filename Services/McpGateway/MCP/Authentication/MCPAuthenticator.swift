@@ -87,8 +87,9 @@ struct ExternalTokenAuthenticator: MCPAuthenticator {
                 BearerAuthError.rejected("This access token is bound to a key (cnf), which this gateway cannot check"))
         }
         let identity = CallerIdentity(
-            subject: verified.subject ?? "", name: verified.string("name") ?? verified.string("preferred_username"),
-            email: verified.string("email"), clientID: verified.string("azp") ?? verified.string("client_id"),
+            subject: verified.subject ?? "",
+            name: verified.displayString("name") ?? verified.displayString("preferred_username"),
+            email: verified.displayString("email"), clientID: verified.string("azp") ?? verified.string("client_id"),
             groups: claimNames.groups(in: verified.claims), roles: claimNames.roles(in: verified.claims))
         return MCPCaller(
             identity: identity, scope: verified.scopes,
@@ -128,7 +129,7 @@ struct AccessAssertionAuthenticator: MCPAuthenticator {
             throw ErrorResponse(status: .forbidden, code: "forbidden", message: "The Access assertion names no user")
         }
         let identity = CallerIdentity(
-            subject: subject, name: verified.string("name"), email: verified.string("email"),
+            subject: subject, name: verified.displayString("name"), email: verified.displayString("email"),
             clientID: verified.string("common_name"), groups: claimNames.groups(in: verified.claims),
             roles: claimNames.roles(in: verified.claims))
         return MCPCaller(

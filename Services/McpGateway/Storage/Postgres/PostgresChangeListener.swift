@@ -35,6 +35,13 @@ struct PostgresChangeListener: Service {
                 connectionID += 1
                 do {
                     try await listen(connectionID: connectionID)
+                } catch ListenerError.heartbeatLost(let payload) where !Task.isCancelled {
+                    // The connection was dead for a heartbeat or two already: what it should have delivered
+                    // meanwhile is lost, so caches forget everything now rather than when it is back.
+                    changes.publish(.unknown)
+                    database.logger.warning(
+                        "Not listening for other instances' revocations; tokens are not cached until it is back",
+                        metadata: ["error": "\(ListenerError.heartbeatLost(payload))", "retry.delay": "\(delay)"])
                 } catch where !Task.isCancelled {
                     database.logger.warning(
                         "Not listening for other instances' revocations; tokens are not cached until it is back",
@@ -139,7 +146,9 @@ private final class Heartbeats: Sendable {
         state.withLock { state in if state.lastReceived != payload { state.pending = payload } }
     }
 
+    /// A heartbeat came back. Other instances' heartbeats (same channel, another id) are not ours to count.
     func received(_ payload: String) {
+        guard payload.hasPrefix("\(PostgresChangeListener.heartbeatPrefix)\(id).") else { return }
         state.withLock { state in
             state.lastReceived = payload
             if state.pending == payload { state.pending = nil }

@@ -3,6 +3,8 @@ import Logging
 import PostgresNIO
 import Resilience
 import Synchronization
+// `ConnectionPoolError`, which PostgresNIO's pool throws as it is (circuit breaker tripped, pool shut down).
+import _ConnectionPoolModule
 
 /// PostgresNIO's connection pool as the stores use it: every call (waiting for a connection, its statements, its
 /// transaction) under one deadline of our own, `GATEWAY_DATABASE_TIMEOUT`.
@@ -56,7 +58,7 @@ struct PostgresDatabaseClient: Sendable {
                 if !session.isClosed {
                     do { try await session.query("ROLLBACK") } catch {
                         // A connection left inside a failed transaction must not go back to the pool.
-                        session.connection.discard()
+                        session.discard()
                     }
                 }
                 throw error
@@ -74,7 +76,7 @@ struct PostgresDatabaseClient: Sendable {
         let started = ContinuousClock.now
         defer { Self.record(operation, since: started) }
         let inUse = ConnectionInUse()
-        let (client, logger, prepared, timeouts) = (pool.client, logger, prepared, timeouts)
+        let (current, logger, prepared, timeouts) = (pool.current, logger, prepared, timeouts)
         do {
             let result = try await Deadline.run(
                 within: timeout ?? timeouts.call, operation: "PostgreSQL \(operation)",
@@ -84,9 +86,9 @@ struct PostgresDatabaseClient: Sendable {
                 // another taken, once: nothing was sent on it.
                 for attempt in 1...2 {
                     do {
-                        return try await client.withConnection { connection in
+                        return try await current.client.withConnection { connection in
                             try await Self.use(connection, inUse: inUse, logger: logger) { session in
-                                try await prepared.prepare(session, timeouts: timeouts)
+                                try await prepared.prepare(session, pool: current.generation, timeouts: timeouts)
                                 return try await body(session)
                             }
                         }
@@ -101,7 +103,9 @@ struct PostgresDatabaseClient: Sendable {
         } catch {
             if let unavailable = Self.unavailable(error) {
                 GatewayMetrics.dependencyFailure(.database, timedOut: error is DeadlineExceeded)
-                if !Self.isStatementLimit(error) { pool.recordConnectionFailure() }
+                // Only a connection that failed says the pool may be stuck: a deadline spent waiting for a busy
+                // pool, or a statement the server ended at its limit, does not (``PostgresPoolSupervisor``).
+                if Self.isConnectionFailure(error) { pool.recordConnectionFailure() }
                 throw unavailable
             }
             throw error
@@ -118,10 +122,11 @@ struct PostgresDatabaseClient: Sendable {
         // Leased after the deadline had passed: the connection is fine, and goes back to the pool.
         guard inUse.begin(connection) else { throw CancellationError() }
         defer { inUse.end() }
+        let session = PostgresSession(connection: connection, logger: logger)
         do {
-            return try await body(PostgresSession(connection: connection, logger: logger))
+            return try await body(session)
         } catch {
-            if connection.isClosed || endsConnection(error) {
+            if connection.isClosed || session.isDiscarded || endsConnection(error) {
                 connection.discard()
                 try? await connection.closeFuture.get()
             }
@@ -144,19 +149,24 @@ struct PostgresDatabaseClient: Sendable {
     }
 
     /// SQLSTATEs after which the same call may succeed later: connection exceptions (08), insufficient resources (53),
-    /// operator intervention (57: statement timeout, shutdown, cannot connect now), lock not available (55P03), and
-    /// transaction rollbacks (40: serialization failure, deadlock).
+    /// operator intervention (57: statement timeout, shutdown, cannot connect now), lock not available (55P03),
+    /// transaction rollbacks (40: serialization failure, deadlock), and a read-only transaction (25006: a standby,
+    /// during a failover).
     private static func isTransient(sqlState: String) -> Bool {
-        ["08", "53", "57", "40"].contains(String(sqlState.prefix(2))) || sqlState == "55P03"
+        ["08", "53", "57", "40"].contains(String(sqlState.prefix(2))) || sqlState == "55P03" || sqlState == "25006"
     }
 
-    /// A server that answered, but ended a statement at its own limit (statement or lock timeout, deadlock): no sign
-    /// that connections fail.
-    private static func isStatementLimit(_ error: any Error) -> Bool {
-        guard let error = error as? PSQLError, error.code == .server, let state = error.serverInfo?[.sqlState] else {
-            return false
+    /// Whether `error` says connections fail: closed, refused, ended by the server, or the pool giving up on making
+    /// them. Not a deadline (the pool may only be busy), nor a statement the server ended at its limit.
+    private static func isConnectionFailure(_ error: any Error) -> Bool {
+        switch error {
+        case is PostgresSessionError, is ConnectionPoolError: return true
+        case let error as PSQLError where error.code == .server:
+            guard let state = error.serverInfo?[.sqlState] else { return false }
+            return state.hasPrefix("08") || state.hasPrefix("57P") || state == "53300"
+        case is PSQLError: return true
+        default: return false
         }
-        return state == "57014" || state == "55P03" || state.hasPrefix("40")
     }
 
     /// `error` as ``DependencyUnavailable`` when it means "the database cannot serve this now"; `nil` otherwise.
@@ -173,6 +183,9 @@ struct PostgresDatabaseClient: Sendable {
         case let error as PSQLError:
             let cause = error.underlying.map { ": \($0)" } ?? ""
             return DependencyUnavailable("the database", detail: "PostgreSQL connection failed (\(error.code))\(cause)")
+        case let error as ConnectionPoolError:
+            return DependencyUnavailable(
+                "the database", detail: "PostgreSQL's connection pool cannot serve (\(error)): no connection can be made")
         default:
             return nil
         }
@@ -202,10 +215,17 @@ extension Duration {
 /// Sets the server-side limits on each connection the first time it is lent. With `SET`, not as startup parameters:
 /// a session-pooling PgBouncer refuses startup parameters it does not know.
 private final class PreparedConnections: Sendable {
-    private let ids = Mutex(Set<PostgresConnection.ID>())
+    /// A connection is known by its pool (each ``PostgresPool`` replacement numbers connections from 0 again) and its
+    /// id.
+    private struct Key: Hashable {
+        let pool: Int
+        let connection: PostgresConnection.ID
+    }
 
-    func prepare(_ session: PostgresSession, timeouts: DatabaseTimeouts) async throws {
-        let id = session.connection.id
+    private let ids = Mutex(Set<Key>())
+
+    func prepare(_ session: PostgresSession, pool: Int, timeouts: DatabaseTimeouts) async throws {
+        let id = Key(pool: pool, connection: session.connection.id)
         if ids.withLock({ $0.contains(id) }) { return }
         try await session.query(
             """
@@ -214,7 +234,7 @@ private final class PreparedConnections: Sendable {
               set_config('idle_in_transaction_session_timeout', \(timeouts.idleInTransaction.postgresMilliseconds), false)
             """)
         ids.withLock { ids in
-            // Connection ids are never reused; forgetting them all only sets the limits again.
+            // A pool never reuses a connection id; forgetting them all only sets the limits again.
             if ids.count >= 4096 { ids.removeAll() }
             ids.insert(id)
         }

@@ -15,12 +15,15 @@ final class PostgresPool: Sendable {
     private struct Running {
         let client: PostgresClient
         let run: Task<Void, Never>
+        /// Which pool this is: 0, then one more at each replacement.
+        let generation: Int
     }
 
     private struct Health {
         /// When calls began to fail for want of a connection, and none has succeeded since.
         var failingSince: ContinuousClock.Instant?
         var replacements = 0
+        var lastReplacement: ContinuousClock.Instant?
     }
 
     private let configuration: PostgresClient.Configuration
@@ -32,16 +35,32 @@ final class PostgresPool: Sendable {
     init(configuration: PostgresClient.Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        running = Mutex(Self.start(configuration, logger: logger))
+        running = Mutex(Self.start(configuration, generation: 0, logger: logger))
     }
 
-    private static func start(_ configuration: PostgresClient.Configuration, logger: Logger) -> Running {
+    private static func start(_ configuration: PostgresClient.Configuration, generation: Int, logger: Logger)
+        -> Running
+    {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        return Running(client: client, run: Task { await client.run() })
+        return Running(client: client, run: Task { await client.run() }, generation: generation)
     }
 
     /// The pool to lease connections from now.
     var client: PostgresClient { running.withLock { $0.client } }
+
+    /// The pool to lease connections from now, and which one it is.
+    var current: (client: PostgresClient, generation: Int) {
+        running.withLock { ($0.client, $0.generation) }
+    }
+
+    /// Whether a replacement happened less than `interval` ago: replacements are spaced, so that a server that
+    /// accepts connections but cannot serve them is not answered with a new pool every second.
+    func replacedRecently(within interval: Duration) -> Bool {
+        health.withLock { health in
+            guard let last = health.lastReplacement else { return false }
+            return ContinuousClock.now - last < interval
+        }
+    }
 
     /// How many times the pool was replaced (tests, logs).
     var replacements: Int { health.withLock { $0.replacements } }
@@ -67,12 +86,13 @@ final class PostgresPool: Sendable {
     func replace() {
         let old = running.withLock { running in
             let old = running
-            running = Self.start(configuration, logger: logger)
+            running = Self.start(configuration, generation: old.generation + 1, logger: logger)
             return old
         }
         health.withLock { health in
             health.failingSince = nil
             health.replacements += 1
+            health.lastReplacement = .now
         }
         old.run.cancel()
     }
@@ -99,7 +119,9 @@ struct PostgresPoolSupervisor: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
-                if let since = pool.failingSince, ContinuousClock.now - since >= interval {
+                if let since = pool.failingSince, ContinuousClock.now - since >= interval,
+                    !pool.replacedRecently(within: .seconds(30))
+                {
                     await recoverIfServerIsBack()
                 }
             }
@@ -122,8 +144,11 @@ struct PostgresPoolSupervisor: Service {
         let client = pool.client
         let served: Bool
         do {
-            try await Deadline.run(within: .seconds(1), operation: "PostgreSQL pool probe") {
-                for try await _ in try await client.query("SELECT 1", logger: logger) {}
+            try await Deadline.run(within: .seconds(2), operation: "PostgreSQL pool probe") {
+                try await client.withConnection { connection in
+                    let session = PostgresSession(connection: connection, logger: logger)
+                    try await session.query("SELECT 1")
+                }
             }
             served = true
         } catch {

@@ -19,6 +19,8 @@ final class PostgresSession: Sendable {
     let logger: Logger
     /// Whether a statement was sent on this lease: until then, a connection found closed can be swapped for another.
     private let sent = Mutex(false)
+    /// Whether the connection was closed on purpose (a failed `ROLLBACK`): it must not go back to the pool.
+    private let discarded = Mutex(false)
 
     init(connection: PostgresConnection, logger: Logger) {
         self.connection = connection
@@ -39,6 +41,15 @@ final class PostgresSession: Sendable {
 
     /// Whether the connection has closed (the server ended it, or a deadline discarded it).
     var isClosed: Bool { connection.isClosed }
+
+    /// Whether ``discard()`` was called.
+    var isDiscarded: Bool { discarded.withLock { $0 } }
+
+    /// Closes the connection, which then does not go back to the pool.
+    func discard() {
+        discarded.withLock { $0 = true }
+        connection.discard()
+    }
 }
 
 /// The rows of one statement, all read within the call's deadline: a row sequence left to be read after the call
