@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Synchronization
 import Testing
 
@@ -184,6 +185,12 @@ extension KeepAliveHTTPClient.Failure {
     }
 }
 
+#if os(Linux)
+    private let isLinux = true
+#else
+    private let isLinux = false
+#endif
+
 /// A continuation resumed by the first of two racers; the other finds it gone.
 private final class ResumeOnce: Sendable {
     let continuation = Mutex<CheckedContinuation<String, Never>?>(nil)
@@ -362,6 +369,32 @@ extension KeepAliveHTTPClientTests {
             #expect(isPort(after))
             #expect(after != before)
         }
+    }
+
+    /// A server whose accept queue is full (backlog 0, one connection pending, never accepted): Linux drops the SYN
+    /// of a new connection, whose connect then hangs. The request's deadline, shorter than the connect timeout, ends
+    /// it: connecting is within the deadline, and said as `.timedOut` like the rest of it.
+    @Test(.enabled(if: isLinux, "a full accept queue drops SYNs on Linux"))
+    func theDeadlineCoversConnecting() async throws {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 0)
+            .serverChannelOption(.autoRead, value: false)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(server.localAddress?.port)
+        let filler = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port).get()
+        let origin = try #require(KeepAliveHTTPClient.Origin("http://127.0.0.1:\(port)"))
+        var configuration = KeepAliveHTTPClient.Configuration()
+        configuration.connectTimeout = .seconds(5)
+        let http = try KeepAliveHTTPClient(origin: origin, configuration: configuration)
+        let (outcome, elapsed) = await get(http, "/port", timeout: .seconds(1))
+        http.shutdown()
+        try? await filler.close()
+        try? await server.close()
+        #expect(outcome == "failure: timedOut")
+        #expect(elapsed >= .milliseconds(990))
+        #expect(elapsed < .seconds(2))
+        #expect(counts(http) == [0, 0, 0])
     }
 
     @Test func aKeptConnectionIsClosedAfterIdleTimeout() async throws {

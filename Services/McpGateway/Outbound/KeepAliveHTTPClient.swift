@@ -382,6 +382,9 @@ final class KeepAliveHTTPClient: Sendable {
                     }
                 }
                 .connect(host: origin.host, port: origin.port).get()
+        } catch ChannelError.connectTimeout where remaining < configuration.connectTimeout {
+            // Cut short by the request's deadline, not by the connect timeout: the request timed out.
+            throw .timedOut
         } catch {
             throw .connect("\(error)")
         }

@@ -365,7 +365,8 @@ final class UpstreamTokenService: Sendable {
     }
 
     /// After a refresh whose answer may have been lost, sends the same refresh token again from this instance, in
-    /// the background, a few times within the provider's reuse interval (``DependencyTimeouts/requiredReuseInterval``):
+    /// the background, once, a second later, well within the provider's reuse interval
+    /// (``DependencyTimeouts/requiredReuseInterval``):
     /// a user who makes no call for a while must not find their sign-in ended because the retry waited for them.
     /// Each try goes through the single flight, so it joins a refresh a call started meanwhile.
     private func retryInterrupted(grantID: String, attempt: UpstreamTokens) {
@@ -374,7 +375,7 @@ final class UpstreamTokenService: Sendable {
         let timeouts = self.timeouts
         Task {
             defer { retrying.withLock { _ = $0.remove(grantID) } }
-            for delay in [Duration.seconds(1), .seconds(3)] {
+            for delay in [Duration.seconds(1)] {
                 try? await Task.sleep(for: delay)
                 // Done meanwhile (a call refreshed it, or the grant ended), or another refresh holds it?
                 guard let grant = try? await grants.grant(id: grantID), grant.isActive(at: clock.now),

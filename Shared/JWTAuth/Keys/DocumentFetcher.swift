@@ -45,9 +45,9 @@ public struct HTTPDocumentFetcher: DocumentFetching {
     public static let sharedClient: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
-        // A refused connection fails the fetch at once, rather than being retried with a back-off that outlasts the
-        // outage it follows.
-        configuration.connectionPool.retryConnectionEstablishment = false
+        // A refused connection is tried again within the fetch's deadline: an issuer that starts a moment after the
+        // service (the gateway after TodosAPI, in a compose file) is fetched on the first request. Key sets are cached
+        // and served stale while their issuer is down, so a retry waiting out a back-off costs no request.
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
