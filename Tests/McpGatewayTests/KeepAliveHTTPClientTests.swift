@@ -113,7 +113,7 @@ struct KeepAliveHTTPClientTests {
             await #expect(throws: KeepAliveHTTPClient.Failure.self) {
                 try await http.execute(.init(method: .GET, path: "/slow"), timeout: .milliseconds(200))
             }
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(4))
             // The pool is still usable after both failures.
             let after = try await http.execute(.init(method: .GET, path: "/port"), timeout: .seconds(5))
             #expect(after.status == .ok)
@@ -269,12 +269,13 @@ extension KeepAliveHTTPClientTests {
 
     @Test func aWaiterTimesOutAtItsDeadlineNotWhenTheConnectionIsFreed() async throws {
         try await withServer(maximumConnections: 1) { http in
-            let holder = start(http, "/hold?ms=3000", timeout: .seconds(10))
+            let holder = start(http, "/hold?ms=8000", timeout: .seconds(15))
             #expect(await eventually { counts(http) == [1, 0, 0] })
             let (outcome, elapsed) = await get(http, "/port", timeout: .seconds(1))
             #expect(outcome == "failure: timedOut")
             #expect(elapsed >= .milliseconds(990))
-            #expect(elapsed < .seconds(2), "waited \(elapsed): until the connection was free?")
+            // (Bounds of seconds, not milliseconds: CI's two cores are busy with the other suites.)
+            #expect(elapsed < .seconds(5), "waited \(elapsed): until the connection was free?")
             #expect(http.counts.waiting == 0)
             #expect(await finished(holder) == "held")
             // Its place was not leaked: the only connection serves the next request.
@@ -363,7 +364,7 @@ extension KeepAliveHTTPClientTests {
             let (outcome, elapsed) = await get(http, "/trickle", timeout: .seconds(1))
             #expect(outcome == "failure: timedOut")
             #expect(elapsed >= .milliseconds(900))
-            #expect(elapsed < .seconds(2))
+            #expect(elapsed < .milliseconds(3500))
             #expect(counts(http) == [0, 0, 0])
             let after = await get(http, "/port", timeout: .seconds(5)).outcome
             #expect(isPort(after))
@@ -393,7 +394,7 @@ extension KeepAliveHTTPClientTests {
         try? await server.close()
         #expect(outcome == "failure: timedOut")
         #expect(elapsed >= .milliseconds(990))
-        #expect(elapsed < .seconds(2))
+        #expect(elapsed < .seconds(4))
         #expect(counts(http) == [0, 0, 0])
     }
 

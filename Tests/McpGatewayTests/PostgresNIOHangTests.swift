@@ -117,7 +117,7 @@ struct PostgresNIOHangTests {
     }
 
     @Test func aTransactionWhoseConnectionIsTerminatedFailsAtOnceAndThePoolServesOn() async throws {
-        let (database, pool) = try database(timeout: .seconds(10))
+        let (database, pool) = try database(timeout: .seconds(30))
         defer { Task { await pool.close() } }
         let started = ContinuousClock.now
         let transaction = Task {
@@ -130,7 +130,8 @@ struct PostgresNIOHangTests {
             }
         }
         await #expect(throws: DependencyUnavailable.self) { try await transaction.value }
-        #expect(ContinuousClock.now - started < .seconds(3))
+        // Well before its deadline (a loaded machine takes seconds over what takes milliseconds alone).
+        #expect(ContinuousClock.now - started < .seconds(15))
         #expect(try await database.query("SELECT 2").first()?.decode(Int.self) == 2)
     }
 

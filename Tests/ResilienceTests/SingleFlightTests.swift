@@ -104,7 +104,7 @@ struct SingleFlightTests {
         }
         #expect(throws: DeadlineExceeded(operation: "exchange", timeout: .seconds(1))) { try impatient.get() }
         #expect(elapsed >= .milliseconds(990))
-        #expect(elapsed < .seconds(2))
+        #expect(elapsed < .seconds(4))
         // The work was neither cancelled nor started again, and still runs for the patient caller.
         try await Task.sleep(for: .milliseconds(100))
         #expect(cancelled.value == 0)
@@ -253,7 +253,7 @@ struct SingleFlightTests {
             }
         }
         #expect(ContinuousClock.now - started >= .milliseconds(990))
-        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(ContinuousClock.now - started < .seconds(4))
         #expect(!flight.isRunning("k"))
         #expect(flight.runningCount == 0)
         #expect(await eventually { cancelled.value == 1 })
