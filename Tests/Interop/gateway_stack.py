@@ -313,3 +313,16 @@ def open_session(mcp_url: str, access_token: str) -> str:
     httpx.post(mcp_url, headers={**headers, "Mcp-Session-Id": session},
                json={"jsonrpc": "2.0", "method": "notifications/initialized"}).raise_for_status()
     return session
+
+
+def call_tool(http: httpx.Client, url: str, access_token: str, name: str = "list-todos",
+              arguments: dict | None = None, client_name: str = "interop-test") -> httpx.Response:
+    """One MCP 2026-07-28 stateless `tools/call` as raw HTTP (no SDK): the headers and `_meta` that revision asks for.
+    `url` is the gateway's base URL."""
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": client_name, "version": "1"}}
+    return http.post(f"{url}/mcp", headers={
+        "Authorization": f"Bearer {access_token}", "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": name,
+    }, json={"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+             "params": {"name": name, "arguments": arguments or {}, "_meta": meta}})

@@ -12,10 +12,7 @@ import httpx2 as httpx
 import pytest
 
 from cluster import Cluster, psql, start_cluster
-from gateway_stack import HeadlessSignIn, sdk_client, sign_in
-
-META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "cluster-test", "version": "1"}}
+from gateway_stack import HeadlessSignIn, call_tool, sdk_client, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +23,6 @@ def cluster():
                             devidp_env={"DEVIDP_ACCESS_TOKEN_TTL": "5", "DEVIDP_REFRESH_REUSE_INTERVAL": "30s"})
     yield cluster
     cluster.stop()
-
-
-def call_tool(http: httpx.Client, url: str, access_token: str, name: str = "list-todos",
-              arguments: dict | None = None) -> httpx.Response:
-    return http.post(f"{url}/mcp", headers={
-        "Authorization": f"Bearer {access_token}", "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": name,
-    }, json={"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-             "params": {"name": name, "arguments": arguments or {}, "_meta": META}})
 
 
 def requests_served(cluster: Cluster) -> list[int]:

@@ -10,18 +10,7 @@ import time
 import httpx2 as httpx
 import pytest
 
-from gateway_stack import sign_in, start_stack
-
-META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "crash-test", "version": "1"}}
-
-
-def list_todos(http: httpx.Client, gateway_url: str, access_token: str) -> httpx.Response:
-    return http.post(f"{gateway_url}/mcp", headers={
-        "Authorization": f"Bearer {access_token}", "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "list-todos",
-    }, json={"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-             "params": {"name": "list-todos", "arguments": {}, "_meta": META}})
+from gateway_stack import call_tool, sign_in, start_stack
 
 
 def storm_and_kill(stack, users: list[dict]) -> None:
@@ -32,7 +21,7 @@ def storm_and_kill(stack, users: list[dict]) -> None:
         with httpx.Client(timeout=5) as http:
             while not stop.is_set():
                 try:
-                    response = list_todos(http, stack.gateway_url, tokens["access_token"])
+                    response = call_tool(http, stack.gateway_url, tokens["access_token"])
                 except httpx.HTTPError:
                     continue  # the gateway is down
                 if response.status_code != 200 or response.json()["result"]["isError"]:
@@ -61,7 +50,7 @@ def test_a_kill_during_upstream_refreshes_loses_nothing_it_need_not(reuse_interv
         asked_again = 0
         with httpx.Client(timeout=10) as http:
             for tokens in users:
-                response = list_todos(http, stack.gateway_url, tokens["access_token"])
+                response = call_tool(http, stack.gateway_url, tokens["access_token"])
                 if response.status_code == 401:
                     # The MCP client's normal re-authorization: invalid_token, pointing at the resource metadata.
                     challenge = response.headers["www-authenticate"]

@@ -9,20 +9,28 @@ import Testing
 /// now a subject of the provider TodosAPI trusted then.
 @Suite("TodosAPI database migrations")
 struct TodoDatabaseMigrationTests {
-    @Test func ownersOfBeforeBecomeSubjectsOfTheLegacyIssuer() async throws {
+    /// A database as version 1 left it, with one owner and their todo `t1` ("kept"), migrated to the current schema
+    /// with `legacyOwnerIssuer`.
+    static func migratedFromVersion1(owner: String, legacyOwnerIssuer: String) async throws -> DatabaseQueue {
         let database = try DatabaseQueue()
-        let migrator = TodoDatabase.migrator(legacyOwnerIssuer: "https://tenant.example.com/")
+        let migrator = TodoDatabase.migrator(legacyOwnerIssuer: legacyOwnerIssuer)
         try migrator.migrate(database, upTo: "v1: todos and owners")
         let then = Date(timeIntervalSince1970: 1_700_000_000)
         try await database.write { db in
-            try db.execute(sql: "INSERT INTO owner (sub, firstSeenAt) VALUES ('auth0|alice', ?)", arguments: [then])
+            try db.execute(sql: "INSERT INTO owner (sub, firstSeenAt) VALUES (?, ?)", arguments: [owner, then])
             try db.execute(
                 sql: """
                     INSERT INTO todo (id, owner, title, description, due, completed, createdAt, updatedAt)
-                    VALUES ('t1', 'auth0|alice', 'kept', '', NULL, 0, ?, ?)
-                    """, arguments: [then, then])
+                    VALUES ('t1', ?, 'kept', '', NULL, 0, ?, ?)
+                    """, arguments: [owner, then, then])
         }
         try migrator.migrate(database)
+        return database
+    }
+
+    @Test func ownersOfBeforeBecomeSubjectsOfTheLegacyIssuer() async throws {
+        let database = try await Self.migratedFromVersion1(
+            owner: "auth0|alice", legacyOwnerIssuer: "https://tenant.example.com/")
         let repository = SQLiteTodoRepository(database: database)
         let alice = TodoOwner(issuer: "https://tenant.example.com/", subject: "auth0|alice")
         // Seen before: no sample todos are added, and the old todo is hers.
@@ -43,19 +51,7 @@ extension TodoDatabaseMigrationTests {
     /// presents a subject takes that owner's todos (what the gateway's `sub_id` names: Google, GitHub, an external
     /// authorization server); another issuer presenting the same subject afterwards gets an owner of its own.
     @Test func ownersOfAnUnknownIssuerAreTakenByTheFirstIssuerThatPresentsThem() async throws {
-        let database = try DatabaseQueue()
-        let migrator = TodoDatabase.migrator(legacyOwnerIssuer: "")
-        try migrator.migrate(database, upTo: "v1: todos and owners")
-        let then = Date(timeIntervalSince1970: 1_700_000_000)
-        try await database.write { db in
-            try db.execute(sql: "INSERT INTO owner (sub, firstSeenAt) VALUES ('1042', ?)", arguments: [then])
-            try db.execute(
-                sql: """
-                    INSERT INTO todo (id, owner, title, description, due, completed, createdAt, updatedAt)
-                    VALUES ('t1', '1042', 'kept', '', NULL, 0, ?, ?)
-                    """, arguments: [then, then])
-        }
-        try migrator.migrate(database)
+        let database = try await Self.migratedFromVersion1(owner: "1042", legacyOwnerIssuer: "")
         let repository = SQLiteTodoRepository(database: database)
         let google = TodoOwner(issuer: "https://accounts.google.com", subject: "1042")
         #expect(try await repository.list(owner: google).map(\.title) == ["kept"])
