@@ -339,15 +339,17 @@ extension KeepAliveHTTPClientTests {
         }
     }
 
-    /// One deadline for waiting and answering: 1.5 s of waiting for the connection plus 1.5 s of answer exceed a
-    /// 2.5 s timeout, though each alone is within it.
+    /// One deadline for waiting and answering: 6 s of waiting for the connection plus 6 s of answer exceed a 7 s
+    /// timeout, though each alone is within it. Separate budgets would succeed at 12 s and a deadline counted from the
+    /// lease would fail at 13 s; the one deadline fails near 7 s. The bound leaves a loaded machine 3.5 s of slack
+    /// and still tells them apart.
     @Test func theDeadlineCoversTheWaitForAConnectionAndTheAnswer() async throws {
         try await withServer(maximumConnections: 1) { http in
-            let holder = start(http, "/hold?ms=1500", timeout: .seconds(10))
+            let holder = start(http, "/hold?ms=6000", timeout: .seconds(15))
             #expect(await eventually { counts(http) == [1, 0, 0] })
-            let (outcome, elapsed) = await get(http, "/hold?ms=1500", timeout: .milliseconds(2500))
+            let (outcome, elapsed) = await get(http, "/hold?ms=6000", timeout: .seconds(7))
             #expect(outcome == "failure: timedOut")
-            #expect(elapsed < .milliseconds(3500))
+            #expect(elapsed < .milliseconds(10500))
             #expect(await finished(holder) == "held")
             // The interrupted connection was closed, not kept.
             #expect(await eventually { counts(http) == [0, 0, 0] })

@@ -24,7 +24,7 @@ struct PostgresSigningKeyStore: SigningKeyStore {
         return try await database.transaction { connection in
             // Under READ COMMITTED two transactions would both see no newer key: instances rotating at once take
             // turns on a lock of their own, and the second sees the first's key.
-            try await connection.query("SELECT pg_advisory_xact_lock(7239055151807010002)")
+            try await connection.query(PostgresAdvisoryLock.signingKey)
             let inserted = try await connection.query(
                 """
                 INSERT INTO signing_key (id, sealed_by, sealed_key, created_at)

@@ -25,6 +25,15 @@ extension GatewayStorage {
     }
 }
 
+/// The advisory locks instances take turns on, each its own: one per purpose, in the gateway's schema (locks are
+/// per database, and two gateways may share a database in different schemas, as the tests do).
+enum PostgresAdvisoryLock {
+    /// Making a signing key: instances rotating at once take turns, and the second sees the first's key.
+    static let signingKey: PostgresQuery = "SELECT pg_advisory_xact_lock(72390552, hashtext(current_schema()))"
+    /// The sweep of expired rows: one instance at a time (the others skip theirs).
+    static let sweep: PostgresQuery = "SELECT pg_try_advisory_xact_lock(72390553, hashtext(current_schema()))"
+}
+
 extension PostgresDatabaseClient {
     /// Announces a change to every instance (this one included) when the surrounding transaction commits.
     static func notify(_ change: GrantChange, on session: PostgresSession) async throws {

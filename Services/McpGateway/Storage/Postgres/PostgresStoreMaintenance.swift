@@ -8,8 +8,7 @@ struct PostgresStoreMaintenance: StoreMaintenance {
         try await database.transaction { connection in
             // Every instance sweeps once a minute; one at a time is enough, and concurrent sweeps would only wait
             // for each other's row locks. The lock ends with the transaction.
-            let lock = try await connection.query(
-                "SELECT pg_try_advisory_xact_lock(7239055151807010002)").first()
+            let lock = try await connection.query(PostgresAdvisoryLock.sweep).first()
             guard try lock?.decode(Bool.self) == true else { return SweepReport() }
             func count(_ query: PostgresQuery) async throws -> Int {
                 var rows = 0
