@@ -285,14 +285,14 @@ extension KeepAliveHTTPClientTests {
 
     @Test func aWaiterWhoseTaskIsCancelledLeavesAtOnce() async throws {
         try await withServer(maximumConnections: 1) { http in
-            let holder = start(http, "/hold?ms=3000", timeout: .seconds(10))
+            let holder = start(http, "/hold?ms=6000", timeout: .seconds(10))
             #expect(await eventually { counts(http) == [1, 0, 0] })
             let waiter = start(http, "/port", timeout: .seconds(10))
             #expect(await eventually { http.counts.waiting == 1 })
             let cancelledAt = ContinuousClock.now
             waiter.cancel()
             #expect(await finished(waiter) == "failure: cancelled")
-            #expect(ContinuousClock.now - cancelledAt < .seconds(1))
+            #expect(ContinuousClock.now - cancelledAt < .seconds(3))
             #expect(http.counts.waiting == 0)
             #expect(await finished(holder) == "held")
             #expect(isPort(await get(http, "/port", timeout: .seconds(5)).outcome))
@@ -304,7 +304,7 @@ extension KeepAliveHTTPClientTests {
     /// behind busy connections, to be sent later for nobody.
     @Test func aRequestWhoseTaskIsAlreadyCancelledDoesNotWaitForAConnection() async throws {
         try await withServer(maximumConnections: 1) { http in
-            let holder = start(http, "/hold?ms=3000", timeout: .seconds(10))
+            let holder = start(http, "/hold?ms=6000", timeout: .seconds(10))
             #expect(await eventually { counts(http) == [1, 0, 0] })
             let started = ContinuousClock.now
             let late = Task {
@@ -313,7 +313,7 @@ extension KeepAliveHTTPClientTests {
             }
             let answer = await finished(late)
             #expect(answer == "failure: cancelled")
-            #expect(ContinuousClock.now - started < .seconds(1))
+            #expect(ContinuousClock.now - started < .seconds(3))
             #expect(http.counts.waiting == 0)
             _ = await finished(holder)
         }
@@ -324,13 +324,13 @@ extension KeepAliveHTTPClientTests {
         configuration.maximumConnections = 1
         configuration.maximumWaiters = 2
         try await withServer(configuration: configuration) { http in
-            let holder = start(http, "/hold?ms=2000", timeout: .seconds(10))
+            let holder = start(http, "/hold?ms=6000", timeout: .seconds(10))
             #expect(await eventually { counts(http) == [1, 0, 0] })
             let waiters = [start(http, "/port", timeout: .seconds(10)), start(http, "/port", timeout: .seconds(10))]
             #expect(await eventually { http.counts.waiting == 2 })
             let (outcome, elapsed) = await get(http, "/port", timeout: .seconds(10))
             #expect(outcome == "failure: overloaded")
-            #expect(elapsed < .seconds(1))
+            #expect(elapsed < .seconds(3))
             // The refused request took no place; those in line are served when the connection is free.
             #expect(http.counts.waiting == 2)
             #expect(await finished(holder) == "held")
@@ -351,8 +351,10 @@ extension KeepAliveHTTPClientTests {
             #expect(outcome == "failure: timedOut")
             #expect(elapsed < .milliseconds(10500))
             #expect(await finished(holder) == "held")
-            // The interrupted connection was closed, not kept.
-            #expect(await eventually { counts(http) == [0, 0, 0] })
+            // Nothing is left busy or waiting. If the waiter got the connection, its interrupted answer closed it
+            // ([0, 0, 0]); on a machine so loaded that the holder finished after the waiter's deadline, the waiter
+            // gave up while still waiting and the holder's connection is kept idle ([1, 1, 0]).
+            #expect(await eventually { [[0, 0, 0], [1, 1, 0]].contains(counts(http)) }, "\(counts(http))")
         }
     }
 
@@ -448,17 +450,17 @@ extension KeepAliveHTTPClientTests {
 
     @Test func shutdownFailsWaitersAtOnceAndRefusesNewRequests() async throws {
         try await withServer(maximumConnections: 1) { http in
-            let holder = start(http, "/hold?ms=2000", timeout: .seconds(10))
+            let holder = start(http, "/hold?ms=6000", timeout: .seconds(10))
             #expect(await eventually { counts(http) == [1, 0, 0] })
             let waiter = start(http, "/port", timeout: .seconds(10))
             #expect(await eventually { http.counts.waiting == 1 })
             let shutAt = ContinuousClock.now
             http.shutdown()
             #expect(await finished(waiter) == "failure: shutDown")
-            #expect(ContinuousClock.now - shutAt < .seconds(1))
+            #expect(ContinuousClock.now - shutAt < .seconds(3))
             let (refused, elapsed) = await get(http, "/port", timeout: .seconds(10))
             #expect(refused == "failure: shutDown")
-            #expect(elapsed < .seconds(1))
+            #expect(elapsed < .seconds(3))
             #expect(http.counts.waiting == 0)
             // A request in flight finishes; its connection is then closed, not kept.
             #expect(await finished(holder) == "held")

@@ -151,7 +151,7 @@ struct DeadlineTests {
         let cancelledAt = ContinuousClock.now
         caller.cancel()
         await #expect(throws: CancellationError.self) { try await value(of: caller) }
-        #expect(ContinuousClock.now - cancelledAt < .seconds(1))
+        #expect(ContinuousClock.now - cancelledAt < .seconds(3))
         #expect(await eventually { cancelled.value == 1 })
         // The deadline passes later: it is not a timeout, and the value the work produces at last is discarded.
         try await Task.sleep(for: .milliseconds(5300))
@@ -175,7 +175,7 @@ struct DeadlineTests {
             }
         }
         #expect(throws: CancellationError.self) { try result.get() }
-        #expect(elapsed < .seconds(1))
+        #expect(elapsed < .seconds(3))
         #expect(await eventually { cancelled.value == 1 })
     }
 
