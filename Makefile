@@ -51,9 +51,10 @@ venv: $(VENV)/.installed
 # which the interop tests of several gateway instances behind nginx use too.
 test: system-deps venv
 	@scripts/install-system-deps.sh nginx-light
+	$(PYTHON) scripts/folders.py check
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	GATEWAY_TEST_REQUIRE_POSTGRES=1 BIN_PATH="$$(swift build --show-bin-path)" scripts/with-postgres.sh \
-		bash -c 'swift test --skip-build $(SWIFT_BUILD_FLAGS) && $(VENV)/bin/python -m pytest -q Tests/Interop'
+		bash -c 'swift test --skip-build $(SWIFT_BUILD_FLAGS) && $(VENV)/bin/python -m pytest -q Tests/Scripts Tests/Interop'
 
 $(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt

@@ -84,7 +84,7 @@ struct Gateway: Sendable {
         try await ring.refresh(now: dependencies.clock.now)
         self.signingKeys = ring
         let minter = DownstreamTokenMinter(
-            issuer: configuration.issuer, subjectIssuer: configuration.mode.subjectIssuer,
+            issuer: configuration.address.issuer, subjectIssuer: configuration.mode.subjectIssuer,
             audience: configuration.downstream.audience,
             lifetime: configuration.downstream.lifetime, keys: ring, clock: dependencies.clock)
         var readiness: [ReadinessCheck] = [Self.databaseAnswers(storage.maintenance, logger: logger)]
@@ -92,7 +92,7 @@ struct Gateway: Sendable {
         case .authorizationServer(let settings):
             storage.accessTokens = AccessTokenCache(wrapping: storage.accessTokens, feed: storage.changes)
             let upstream = UpstreamProvider(
-                configuration: settings.upstream, callbackURL: configuration.callbackURL,
+                configuration: settings.upstream, callbackURL: configuration.address.callbackURL,
                 http: dependencies.upstreamHTTP ?? AsyncUpstreamHTTP(client: dependencies.httpClient), fetcher: fetcher,
                 clock: dependencies.clock, claimNames: configuration.identityClaims,
                 timeouts: (timeouts.upstream, timeouts.upstreamRefresh), logger: logger)
@@ -128,27 +128,27 @@ struct Gateway: Sendable {
                 ? nil
                 : JWTBearerGrant(
                     issuers: JWTBearerGrant.verifiers(
-                        issuers: settings.identityAssertionIssuers, audience: configuration.issuer, fetcher: fetcher,
+                        issuers: settings.identityAssertionIssuers, audience: configuration.address.issuer, fetcher: fetcher,
                         clock: dependencies.clock, logger: logger),
                     oneTime: oneTime,
                     issuing: GrantWithoutCode(
                         grants: storage.grants, accessTokenLifetime: settings.accessTokenLifetime,
-                        resource: configuration.resource),
-                    resources: configuration.resourceNames, signInIssuer: settings.upstream.issuer,
+                        resource: configuration.address.resource),
+                    resources: configuration.address.resourceNames, signInIssuer: settings.upstream.issuer,
                     claimNames: configuration.identityClaims)
             self.authorizationServer = AuthorizationServer(
                 settings: settings, storage: storage, clients: clients, upstream: upstream, cipher: cipher,
-                cookies: CookieSigner(secret: settings.cookieSecret, secure: configuration.isHTTPS),
+                cookies: CookieSigner(secret: settings.cookieSecret, secure: configuration.address.isHTTPS),
                 upstreamTokens: upstreamTokens,
                 clientAuthenticator: ClientAuthenticator(
                     clients: clients,
                     assertions: ClientAssertions(
                         clients: clients,
                         keys: ClientKeys(fetcher: fetcher, clock: dependencies.clock, logger: logger),
-                        oneTime: oneTime, audiences: [configuration.issuer, configuration.publicURL + "/token"])),
+                        oneTime: oneTime, audiences: [configuration.address.issuer, configuration.publicURL + "/token"])),
                 identityAssertions: identityAssertions, dpop: dpop)
             self.authenticator = GatewayTokenAuthenticator(
-                configuration: configuration, accessTokens: storage.accessTokens, tokens: upstreamTokens,
+                address: configuration.address, accessTokens: storage.accessTokens, tokens: upstreamTokens,
                 downstream: GrantDownstreamCredentials(
                     kind: configuration.downstream.kind, minter: minter,
                     exchanges: configuration.downstream.kind == .exchange
@@ -204,7 +204,7 @@ struct Gateway: Sendable {
             }
         self.mcp = MCPServer(
             tools: tools, limits: configuration.mcp, sessionSecret: configuration.sessionSecret, stepUp: stepUp,
-            resourceMetadataURL: configuration.resourceMetadataURL, clock: dependencies.clock, logger: logger)
+            resourceMetadataURL: configuration.address.resourceMetadataURL, clock: dependencies.clock, logger: logger)
     }
 }
 
@@ -243,7 +243,7 @@ extension Gateway {
 /// sign-in in `AUTH_MODE=gateway`.
 func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProtocol {
     let configuration = gateway.configuration
-    let origins = OriginPolicy(configuration: configuration)
+    let origins = OriginPolicy(allowed: configuration.allowedOrigins, address: configuration.address)
     let router = Router(context: GatewayRequestContext.self)
     router.add(middleware: AccessLogMiddleware())
     router.add(middleware: CORSMiddleware(origins: origins))
@@ -254,28 +254,40 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     Readiness.addRoute(to: router, checks: gateway.readiness)
     if configuration.metricsEnabled { ServiceMetrics.addRoute(to: router, token: configuration.metricsToken) }
     HomeController(configuration: configuration, pages: gateway.pages).addRoutes(to: router)
-    MetadataController(configuration: configuration).addRoutes(to: router)
+    switch configuration.mode {
+    case .authorizationServer(let settings):
+        ProtectedResourceMetadataController(
+            address: configuration.address, authorizationServers: [configuration.address.issuer], dpopBoundTokens: true
+        ).addRoutes(to: router)
+        AuthorizationServerMetadataController(address: configuration.address, settings: settings).addRoutes(to: router)
+    case .externalAuthorizationServer(let settings):
+        ProtectedResourceMetadataController(
+            address: configuration.address, authorizationServers: [settings.issuer], dpopBoundTokens: false
+        ).addRoutes(to: router)
+    case .cloudflareAccess:
+        break
+    }
     JWKSController(keys: gateway.signingKeys).addRoutes(to: router)
     if let server = gateway.authorizationServer {
         let storage = server.storage
         let signIn = UpstreamSignIn(
-            configuration: configuration, settings: server.settings, pendingSignIns: storage.pendingSignIns,
+            pendingSignIns: storage.pendingSignIns,
             upstream: server.upstream, cipher: server.cipher, cookies: server.cookies, clock: gateway.clock)
         let limits = configuration.rateLimits
         RegistrationController(clients: storage.clients, clock: gateway.clock).addRoutes(
             to: limits.limited(router, route: "/register", limits.register, pages: gateway.pages))
         AuthorizeController(
-            configuration: configuration, settings: server.settings, clients: server.clients, signIn: signIn,
+            address: configuration.address, settings: server.settings, clients: server.clients, signIn: signIn,
             cookies: server.cookies, cipher: server.cipher, pages: gateway.pages, clock: gateway.clock,
             usedTickets: storage.usedAssertions
         ).addRoutes(to: limits.limited(router, route: "/authorize", limits.authorize, pages: gateway.pages, browser: true))
         CallbackController(
-            configuration: configuration, settings: server.settings, pendingSignIns: storage.pendingSignIns,
+            address: configuration.address, grantLifetime: server.settings.grantLifetime, pendingSignIns: storage.pendingSignIns,
             codes: storage.codes, upstream: server.upstream, cipher: server.cipher, cookies: server.cookies,
             pages: gateway.pages, clock: gateway.clock
         ).addRoutes(to: router)
         TokenController(
-            configuration: configuration, settings: server.settings, codes: storage.codes, grants: storage.grants,
+            address: configuration.address, settings: server.settings, codes: storage.codes, grants: storage.grants,
             refreshTokens: storage.refreshTokens, clients: server.clients, authenticator: server.clientAuthenticator,
             identityAssertions: server.identityAssertions, dpop: server.dpop, clock: gateway.clock
         )
@@ -291,7 +303,7 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     func authentication(_ endpoint: String) -> MCPAuthenticationMiddleware {
         MCPAuthenticationMiddleware(
             origins: origins, authenticator: gateway.authenticator,
-            challenge: MCPBearerChallenge(resourceMetadataURL: configuration.resourceMetadataURL(for: endpoint)))
+            challenge: MCPBearerChallenge(resourceMetadataURL: configuration.address.resourceMetadataURL(for: endpoint)))
     }
     StreamableHTTPEndpoint(server: gateway.mcp)
         .addRoutes(to: router.group("mcp").add(middleware: authentication("mcp")))

@@ -9,18 +9,18 @@ struct HomeController {
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
         var values: [String: Any] = [
-            "mcpURL": configuration.resource, "legacySSEURL": configuration.publicURL + "/sse",
+            "mcpURL": configuration.address.resource, "legacySSEURL": configuration.publicURL + "/sse",
         ]
         switch configuration.mode {
         case .authorizationServer(let settings):
             values["signIn"] =
                 "The client registers itself, you sign in with \(settings.upstream.displayName) and approve it, "
                 + "and it can then use the Todos tools on your behalf."
-            values["metadataURL"] = configuration.resourceMetadataURL
+            values["metadataURL"] = configuration.address.resourceMetadataURL
         case .externalAuthorizationServer(let settings):
             values["signIn"] =
                 "Clients sign in with the authorization server \(settings.issuer) and present its access tokens here."
-            values["metadataURL"] = configuration.resourceMetadataURL
+            values["metadataURL"] = configuration.address.resourceMetadataURL
         case .cloudflareAccess:
             values["signIn"] = "Cloudflare Access signs you in before your requests reach this server."
         }

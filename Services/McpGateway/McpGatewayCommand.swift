@@ -52,7 +52,7 @@ struct Serve: AsyncParsableCommand {
                 throw error
             }
             logger.info(
-                "MCP endpoint \(configuration.resource) (AUTH_MODE=\(configuration.mode.name)); \(configuration.mode.signInSummary); tools call \(configuration.apiBaseURL)"
+                "MCP endpoint \(configuration.address.resource) (AUTH_MODE=\(configuration.mode.name)); \(configuration.mode.signInSummary); tools call \(configuration.apiBaseURL)"
             )
             // SIGTERM stops accepting connections and lets requests finish, but a client may not let its own finish:
             // after ten seconds what is left is cancelled.

@@ -30,7 +30,7 @@ struct TokenExchangeTests {
 
     func exchange(_ client: any TestClientProtocol, _ fields: [(String, String)]) async throws -> TestResponse {
         try await client.postForm(
-            "/oauth/token", [("grant_type", TokenExchangeGrant.grantType)] + fields,
+            "/oauth/token", [("grant_type", GrantType.tokenExchange)] + fields,
             headers: basic(App.gatewayID, App.gatewaySecret))
     }
 
@@ -90,7 +90,7 @@ struct TokenExchangeTests {
             // A client not allowed the grant is refused before anything else.
             let machine = try await client.postForm(
                 "/oauth/token",
-                [("grant_type", TokenExchangeGrant.grantType), ("subject_token", subject), type],
+                [("grant_type", GrantType.tokenExchange), ("subject_token", subject), type],
                 headers: basic(App.machineID, App.machineSecret))
             #expect(machine.status == .badRequest || machine.status == .forbidden)
             #expect(try json(machine)["error"] == "unauthorized_client")

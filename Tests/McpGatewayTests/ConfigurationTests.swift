@@ -26,8 +26,8 @@ struct GatewayConfigurationTests {
     @Test func defaultsMatchTheSeedsDemo() throws {
         let configuration = try load(minimal)
         #expect(configuration.publicURL == "http://localhost:8788")
-        #expect(configuration.resource == "http://localhost:8788/mcp")
-        #expect(configuration.callbackURL == "http://localhost:8788/callback")
+        #expect(configuration.address.resource == "http://localhost:8788/mcp")
+        #expect(configuration.address.callbackURL == "http://localhost:8788/callback")
         #expect(configuration.port == 8788)
         #expect(configuration.mode.name == "gateway")
         let server = try #require(configuration.server)
@@ -41,8 +41,8 @@ struct GatewayConfigurationTests {
         #expect(server.accessTokenLifetime == 3600)
         #expect(server.grantLifetime == 30 * 86_400)
         #expect(configuration.allowedOrigins == ["http://localhost:8788"])
-        #expect(configuration.isLocalDevelopment)
-        #expect(!configuration.isHTTPS)
+        #expect(configuration.address.isLocalDevelopment)
+        #expect(!configuration.address.isHTTPS)
         #expect(server.clientMetadataDocuments.enabled)
         #expect(!server.clientMetadataDocuments.allowPrivateAddresses)
     }
@@ -98,9 +98,9 @@ struct GatewayConfigurationTests {
         environment["OIDC_ISSUER"] = "https://kc.example.com/realms/demo"
         let configuration = try load(environment)
         #expect(configuration.publicURL == "https://mcp.example.com")
-        #expect(configuration.resourceMetadataURL == "https://mcp.example.com/.well-known/oauth-protected-resource/mcp")
-        #expect(configuration.isHTTPS)
-        #expect(!configuration.isLocalDevelopment)
+        #expect(configuration.address.resourceMetadataURL == "https://mcp.example.com/.well-known/oauth-protected-resource/mcp")
+        #expect(configuration.address.isHTTPS)
+        #expect(!configuration.address.isLocalDevelopment)
         let upstream = try #require(configuration.server?.upstream)
         #expect(upstream.issuer == "https://kc.example.com/realms/demo")
         // `audience` is Auth0's parameter: not sent to other providers unless configured.

@@ -33,7 +33,7 @@ struct ControlCharacterTests {
     func anIdentityAssertionWhoseSubjectHasControlCharactersIsInvalidGrant(_ subject: String) async throws {
         let app = try await App(environment: MachineClientTests.issuerEnvironment)
         let machine = MachineClientTests()
-        let secret = try await machine.addClient(app, id: "agent", grant: JWTBearerGrant.grantType)
+        let secret = try await machine.addClient(app, id: "agent", grant: GrantType.jwtBearer)
         try await app.run { client in
             let response = try await client.postForm(
                 "/token", machine.jwtBearer(try machine.identityAssertion(app, changes: ["sub": .string(subject)])),
@@ -56,7 +56,7 @@ struct ControlCharacterTests {
     {
         let app = try await App(environment: MachineClientTests.issuerEnvironment)
         let machine = MachineClientTests()
-        let secret = try await machine.addClient(app, id: "agent", grant: JWTBearerGrant.grantType)
+        let secret = try await machine.addClient(app, id: "agent", grant: GrantType.jwtBearer)
         try await app.run { client in
             let response = try await client.postForm(
                 "/token", machine.jwtBearer(try machine.identityAssertion(app, changes: [claim: .string(value)])),
@@ -72,7 +72,7 @@ struct ControlCharacterTests {
     @Test func anIdentityAssertionWithNonASCIINamesIsAccepted() async throws {
         let app = try await App(environment: MachineClientTests.issuerEnvironment)
         let machine = MachineClientTests()
-        let secret = try await machine.addClient(app, id: "agent", grant: JWTBearerGrant.grantType)
+        let secret = try await machine.addClient(app, id: "agent", grant: GrantType.jwtBearer)
         try await app.run { client in
             let response = try await client.postForm(
                 "/token",

@@ -199,7 +199,7 @@ struct DependencyFailureTests {
         let faults = DatabaseFaults()
         let app = try await app(faults, environment: MachineClientTests.issuerEnvironment)
         let machine = MachineClientTests()
-        let secret = try await machine.addClient(app, id: "agent", grant: JWTBearerGrant.grantType)
+        let secret = try await machine.addClient(app, id: "agent", grant: GrantType.jwtBearer)
         try await app.run { client in
             let assertion = try machine.identityAssertion(app)
             faults.fail(.markUsed)

@@ -73,7 +73,7 @@ struct MachineClientTests {
 
     @Test func clientsOfOtherGrantsMayNotUseClientCredentials() async throws {
         let app = try await App(environment: Self.issuerEnvironment)
-        let secret = try await addClient(app, id: "agent", grant: JWTBearerGrant.grantType)
+        let secret = try await addClient(app, id: "agent", grant: GrantType.jwtBearer)
         try await app.run { client in
             try expectOAuthError(
                 try await client.postForm(
@@ -190,17 +190,17 @@ struct MachineClientTests {
     }
 
     func jwtBearer(_ assertion: String, scope: String? = nil) -> [(String, String)] {
-        [("grant_type", JWTBearerGrant.grantType), ("assertion", assertion)] + (scope.map { [("scope", $0)] } ?? [])
+        [("grant_type", GrantType.jwtBearer), ("assertion", assertion)] + (scope.map { [("scope", $0)] } ?? [])
     }
 
     @Test func anIdentityAssertionGrantsTheUserItNames() async throws {
         let app = try await App(environment: Self.issuerEnvironment)
         let secret = try await addClient(
-            app, id: "agent", grant: JWTBearerGrant.grantType, scope: ["read:todos", "write:todos", "read:billing"])
+            app, id: "agent", grant: GrantType.jwtBearer, scope: ["read:todos", "write:todos", "read:billing"])
         try await app.run { client in
             let metadata = try jsonObject(
                 try await client.execute(uri: "/.well-known/oauth-authorization-server", method: .get))
-            #expect(metadata["grant_types_supported"]?.arrayValue?.contains(.string(JWTBearerGrant.grantType)) == true)
+            #expect(metadata["grant_types_supported"]?.arrayValue?.contains(.string(GrantType.jwtBearer)) == true)
             let response = try await client.postForm(
                 "/token", jwtBearer(try identityAssertion(app)), headers: basic("agent", secret))
             #expect(response.status == .ok)
@@ -219,7 +219,7 @@ struct MachineClientTests {
 
     @Test func hostileIdentityAssertionsAreInvalidGrant() async throws {
         let app = try await App(environment: Self.issuerEnvironment)
-        let secret = try await addClient(app, id: "agent", grant: JWTBearerGrant.grantType)
+        let secret = try await addClient(app, id: "agent", grant: GrantType.jwtBearer)
         let stranger = try await RSASigningKey.generate()
         try await app.run { client in
             let valid = try identityAssertion(app)
@@ -259,7 +259,7 @@ struct MachineClientTests {
                     headers: basic("agent", secret)), .badRequest, "invalid_scope")
             try expectOAuthError(
                 try await client.postForm(
-                    "/token", [("grant_type", JWTBearerGrant.grantType)], headers: basic("agent", secret)),
+                    "/token", [("grant_type", GrantType.jwtBearer)], headers: basic("agent", secret)),
                 .badRequest, "invalid_request")
         }
     }

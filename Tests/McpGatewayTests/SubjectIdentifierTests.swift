@@ -56,7 +56,7 @@ struct SubjectIdentifierTests {
             let app = try await App(
                 environment: MachineClientTests.issuerEnvironment.merging(["API_BASE_URL": apiURL]) { $1 })
             let machine = MachineClientTests()
-            let secret = try await machine.addClient(app, id: "agent", grant: JWTBearerGrant.grantType)
+            let secret = try await machine.addClient(app, id: "agent", grant: GrantType.jwtBearer)
             try await app.run { client in
                 let response = try await client.postForm(
                     "/token", machine.jwtBearer(try machine.identityAssertion(app)),

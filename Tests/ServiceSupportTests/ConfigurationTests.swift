@@ -65,6 +65,21 @@ struct ConfigurationTests {
         #expect(throws: ConfigurationError.self) { try settings.url("URL", example: "https://x") }
     }
 
+    @Test func secretsAreAtLeast32CharactersAndNeverSilentlyWeak() throws {
+        let strong = String(repeating: "k", count: 32)
+        let settings = Settings(environment: ["STRONG": strong, "WEAK": "short", "BLANK": "  "])
+        #expect(try settings.secret("STRONG") == strong)
+        #expect(try settings.requiredSecret("STRONG") == strong)
+        #expect(try settings.secret("UNSET") == nil)
+        #expect(try settings.secret("BLANK") == nil)
+        let weak = #expect(throws: ConfigurationError.self) { try settings.secret("WEAK") }
+        #expect(weak?.variable == "WEAK")
+        #expect(weak?.description.contains("at least 32 characters") == true)
+        #expect(throws: ConfigurationError.self) { try settings.requiredSecret("WEAK") }
+        let missing = #expect(throws: ConfigurationError.self) { try settings.requiredSecret("UNSET") }
+        #expect(missing?.description.contains("UNSET is missing") == true)
+    }
+
     @Test func durationsAcceptUnits() throws {
         let settings = Settings(environment: ["A": "90", "B": "15m", "C": "1h", "D": "30d"])
         #expect(try settings.duration("A", default: 0, in: 0...1e9) == 90)

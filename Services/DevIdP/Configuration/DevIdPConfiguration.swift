@@ -64,7 +64,7 @@ struct DevIdPConfiguration: Sendable {
                     id: gateway.id, kind: .confidential, secretDigest: SecretDigest.hex(gateway.secret),
                     name: "MCP Gateway", redirectURIs: redirects,
                     grantTypes: [
-                        "authorization_code", "refresh_token", "password", TokenExchangeGrant.grantType,
+                        "authorization_code", "refresh_token", "password", GrantType.tokenExchange,
                     ], createdAt: now))
         }
         // An AI agent of the enterprise: it signs users in here and exchanges their ID tokens for identity assertions
@@ -76,7 +76,7 @@ struct DevIdPConfiguration: Sendable {
                 Client(
                     id: agent.id, kind: .confidential, secretDigest: SecretDigest.hex(agent.secret),
                     name: "Enterprise agent", redirectURIs: [],
-                    grantTypes: ["password", TokenExchangeGrant.grantType], createdAt: now))
+                    grantTypes: ["password", GrantType.tokenExchange], createdAt: now))
         }
         if let machine = try clientCredentials(settings, id: "DEVIDP_M2M_CLIENT_ID", secret: "DEVIDP_M2M_CLIENT_SECRET")
         {

@@ -24,7 +24,7 @@ struct TokenController {
         let client = try authenticate(request, parameters)
         let grantType = try parameters.required("grant_type")
         guard
-            ["authorization_code", "refresh_token", "client_credentials", "password", TokenExchangeGrant.grantType]
+            ["authorization_code", "refresh_token", "client_credentials", "password", GrantType.tokenExchange]
                 .contains(grantType)
         else {
             throw ErrorResponse.unsupportedGrantType(grantType)
@@ -37,7 +37,7 @@ struct TokenController {
             case "authorization_code": try await authorizationCode(parameters, client: client)
             case "refresh_token": try await refreshToken(parameters, client: client)
             case "client_credentials": try clientCredentials(parameters, client: client)
-            case TokenExchangeGrant.grantType:
+            case GrantType.tokenExchange:
                 try await TokenExchangeGrant(configuration: configuration, issuer: issuer).exchange(
                     parameters, client: client)
             default: try await password(parameters, client: client)

@@ -10,7 +10,6 @@ import ServiceSupport
 ///   enterprise's identity provider gives an AI agent under MCP's enterprise-managed authorization
 ///   (``identityAssertion(_:client:)``).
 struct TokenExchangeGrant {
-    static let grantType = "urn:ietf:params:oauth:grant-type:token-exchange"
     static let accessTokenType = "urn:ietf:params:oauth:token-type:access_token"
     static let idTokenType = "urn:ietf:params:oauth:token-type:id_token"
     static let identityAssertionType = "urn:ietf:params:oauth:token-type:id-jag"
@@ -96,7 +95,7 @@ struct TokenExchangeGrant {
             try parameters.single("scope").map { ScopeSet(spaceSeparated: $0).intersection(permissions) }
             ?? permissions
         let now = issuer.clock.now
-        var claims: [String: JSONValue] = [
+        let claims: [String: JSONValue] = [
             "iss": .string(configuration.issuer), "sub": .string(user.userID), "aud": .string(audience),
             "client_id": .string(client.id), "resource": .string(resource),
             "jti": .string(SecureRandom.token(byteCount: 16)), "iat": .integer(Int64(now.timeIntervalSince1970)),

@@ -21,7 +21,7 @@ extension Admin {
             case clientCredentials = "client_credentials"
             case jwtBearer = "jwt-bearer"
 
-            var grantType: String { self == .clientCredentials ? "client_credentials" : JWTBearerGrant.grantType }
+            var grantType: String { self == .clientCredentials ? "client_credentials" : GrantType.jwtBearer }
         }
 
         @Option(help: "A name for the client, shown by `admin clients`.") var name: String

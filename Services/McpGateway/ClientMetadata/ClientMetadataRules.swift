@@ -31,7 +31,7 @@ struct ClientMetadataRules {
     /// `grant_types`: `authorization_code`, optionally with `refresh_token` (the default is both).
     func grantTypes() throws -> [String] {
         let grantTypes = try strings("grant_types") ?? ["authorization_code", "refresh_token"]
-        if grantTypes.contains(where: { $0 == "client_credentials" || $0 == JWTBearerGrant.grantType }) {
+        if grantTypes.contains(where: { $0 == "client_credentials" || $0 == GrantType.jwtBearer }) {
             throw ErrorResponse.invalidClientMetadata(
                 "grant_types: machine clients (client_credentials) and clients of identity assertions (jwt-bearer) are"
                     + " registered by the gateway's operator (McpGateway admin add-client)")

@@ -49,26 +49,8 @@ struct GatewayConfiguration: Sendable {
     /// The secret session ids are sealed with: `MCP_SESSION_KEY`, else `GATEWAY_ENCRYPTION_KEY`.
     var sessionSecret: String { sessionKey ?? encryptionSecret }
 
-    static let authorizationCodeLifetime: TimeInterval = 60
-    static let pendingAuthorizationLifetime: TimeInterval = 600
-
-    var issuer: String { publicURL }
-    var resource: String { publicURL + "/mcp" }
-    /// The URLs MCP clients connect to, each a name of the one protected resource: `/mcp` (Streamable HTTP) and `/sse`
-    /// (the legacy HTTP+SSE transport). Clients check that the resource metadata names the URL they connected to,
-    /// so each has its own metadata document; tokens for either name work on both.
-    var resourceNames: [String] { [publicURL + "/mcp", publicURL + "/sse"] }
-    var resourceMetadataURL: String { resourceMetadataURL(for: "mcp") }
-    func resourceMetadataURL(for endpoint: String) -> String {
-        publicURL + "/.well-known/oauth-protected-resource/" + endpoint
-    }
-    /// Whether an RFC 8707 `resource` names this gateway (a trailing slash does not make another resource).
-    func isOwnResource(_ resource: String) -> Bool {
-        resourceNames.contains { AuthorizationRequestValidator.sameResource($0, resource) }
-    }
-    var callbackURL: String { publicURL + "/callback" }
-    /// Whether the gateway is served over https; cookies are then `__Host-` prefixed and `Secure`.
-    var isHTTPS: Bool { publicURL.hasPrefix("https://") }
+    /// Every URL the gateway is known by, derived from `publicURL`.
+    var address: GatewayAddress { GatewayAddress(publicURL: publicURL) }
 
     static func load(from settings: Settings) throws(ConfigurationError) -> GatewayConfiguration {
         let publicURL = try normalizedPublicURL(
@@ -91,35 +73,14 @@ struct GatewayConfiguration: Sendable {
             downstream: try DownstreamTokenSettings.load(
                 from: settings, mode: mode.name, upstreamCanServeAPI: mode.upstreamCanServeAPI),
             database: try DatabaseLocation.load(from: settings),
-            encryptionSecret: try secret(settings, "GATEWAY_ENCRYPTION_KEY"),
+            encryptionSecret: try settings.requiredSecret("GATEWAY_ENCRYPTION_KEY"),
             previousEncryptionSecrets: settings.list("GATEWAY_ENCRYPTION_KEYS_OLD", default: []),
             rateLimits: try GatewayRateLimits.load(from: settings),
-            sessionKey: try sessionKey(from: settings),
+            sessionKey: try settings.secret("MCP_SESSION_KEY"),
             toolPolicy: try ToolPolicy.load(from: settings, toolNames: ToolBox.todoToolNames),
             metricsToken: try settings.metricsToken(),
             metricsEnabled: try settings.metricsEnabled(),
             timeouts: try DependencyTimeouts.load(from: settings))
-    }
-
-    /// A required secret of at least 32 characters.
-    static func secret(_ settings: Settings, _ name: String) throws(ConfigurationError) -> String {
-        let value = try settings.required(name, example: "$(openssl rand -base64 32)")
-        guard value.utf8.count >= 32 else {
-            throw ConfigurationError(
-                variable: name, problem: "must be at least 32 characters of random data",
-                example: "$(openssl rand -base64 32)")
-        }
-        return value
-    }
-
-    private static func sessionKey(from settings: Settings) throws(ConfigurationError) -> String? {
-        guard let key = settings.string("MCP_SESSION_KEY"), !key.isEmpty else { return nil }
-        guard key.utf8.count >= 32 else {
-            throw ConfigurationError(
-                variable: "MCP_SESSION_KEY", problem: "must be at least 32 characters of random data",
-                example: "$(openssl rand -base64 32)")
-        }
-        return key
     }
 
     /// `CORS_ALLOWED_ORIGINS` (or its older name `ALLOWED_ORIGINS`): browser origins, each `scheme://host[:port]`.
@@ -160,11 +121,5 @@ struct GatewayConfiguration: Sendable {
             let host = components.host?.lowercased()
         else { return url.lowercased() }
         return components.port.map { "\(scheme)://\(host):\($0)" } ?? "\(scheme)://\(host)"
-    }
-
-    /// Whether the gateway runs on a loopback address (development): then browser origins on localhost are allowed.
-    var isLocalDevelopment: Bool {
-        guard let host = URLComponents(string: publicURL)?.host else { return false }
-        return RedirectURI.isLoopback(host: host)
     }
 }

@@ -9,9 +9,10 @@ struct OriginPolicy: Sendable {
     let allowed: Set<String>
     let allowLoopback: Bool
 
-    init(configuration: GatewayConfiguration) {
-        self.allowed = Set(configuration.allowedOrigins.map { $0.lowercased() })
-        self.allowLoopback = configuration.isLocalDevelopment
+    /// `allowed`: the origins of `CORS_ALLOWED_ORIGINS` and `PUBLIC_URL`; `address`: where the gateway runs.
+    init(allowed: Set<String>, address: GatewayAddress) {
+        self.allowed = Set(allowed.map { $0.lowercased() })
+        self.allowLoopback = address.isLocalDevelopment
     }
 
     func allows(_ origin: String) -> Bool {

@@ -16,7 +16,7 @@ enum AuthorizeFailure: Error {
 
 /// Validates the query of `GET /authorize`.
 struct AuthorizationRequestValidator {
-    let configuration: GatewayConfiguration
+    let address: GatewayAddress
     let clients: ClientDirectory
 
     func validate(_ query: FormParameters) async throws -> (RegisteredClient, ClientAuthorizationRequest) {
@@ -86,10 +86,10 @@ struct AuthorizationRequestValidator {
         guard unsupported.isEmpty else { throw fail("invalid_scope", "Unsupported scope: \(unsupported)") }
         // RFC 8707 §2: `resource` may be repeated; every value must be a resource of this server.
         let resources = query.pairs.filter { $0.name == "resource" && !$0.value.isEmpty }.map(\.value)
-        if let foreign = resources.first(where: { !configuration.isOwnResource($0) }) {
+        if let foreign = resources.first(where: { !address.isOwnResource($0) }) {
             throw fail(
                 "invalid_target",
-                "This server only issues tokens for the resource \(configuration.resource), not \(foreign.prefix(200))")
+                "This server only issues tokens for the resource \(address.resource), not \(foreign.prefix(200))")
         }
         let resource = resources.first
         // RFC 9449 §10: the code is bound to the DPoP key whose thumbprint the client names here.
@@ -116,10 +116,4 @@ struct AuthorizationRequestValidator {
     /// Pending sign-ins are stored before the user signs in, so what an anonymous request can make the gateway store
     /// is bounded: clients that encode data in `state` stay well under this.
     static let maximumStateLength = 4096
-
-    /// Resource indicators compare as URLs: a trailing slash does not make another resource.
-    static func sameResource(_ lhs: String, _ rhs: String) -> Bool {
-        func trimmed(_ text: String) -> String { text.hasSuffix("/") ? String(text.dropLast()) : text }
-        return trimmed(lhs) == trimmed(rhs)
-    }
 }

@@ -10,7 +10,7 @@ import ServiceSupport
 struct AuthorizeController {
     static let consentCookie = "gw_consent"
 
-    let configuration: GatewayConfiguration
+    let address: GatewayAddress
     let settings: AuthorizationServerSettings
     let clients: ClientDirectory
     let signIn: UpstreamSignIn
@@ -37,7 +37,7 @@ struct AuthorizeController {
                 throw AuthorizeFailure.page(title: "Invalid request", message: error.message)
             }
             (client, authorization) = try await AuthorizationRequestValidator(
-                configuration: configuration, clients: clients
+                address: address, clients: clients
             )
             .validate(query)
         } catch let failure as AuthorizeFailure {
@@ -117,7 +117,7 @@ struct AuthorizeController {
                 requestID: context.requestID)
             var response = HTMLPage.redirect(
                 to: ClientRedirect.error(
-                    pending.request, "access_denied", "The user denied access", issuer: configuration.issuer),
+                    pending.request, "access_denied", "The user denied access", issuer: address.issuer),
                 status: .seeOther)
             response.headers.append(HTTPField(name: .setCookie, value: clearConsent))
             return response
@@ -132,14 +132,14 @@ struct AuthorizeController {
         let csrf = SecureRandom.token()
         let requestID = try ConsentTicket(
             request: request, bindingDigest: SecretDigest.hex(binding), csrfDigest: SecretDigest.hex(csrf),
-            expiresAt: clock.now.addingTimeInterval(GatewayConfiguration.pendingAuthorizationLifetime)
+            expiresAt: clock.now.addingTimeInterval(PendingAuthorization.lifetime)
         ).sealed(with: cipher)
         var page: [String: Any] = [
             "clientName": client.name ?? "An unnamed application",
             "redirectHost": URLComponents(string: request.redirectURI)?.host ?? request.redirectURI,
             "scopes": GatewayScopes.describe(request.scope).map { ["scope": $0.scope, "description": $0.description] },
             "identityProvider": settings.upstream.displayName,
-            "action": configuration.publicURL + "/authorize", "requestID": requestID, "csrfToken": csrf,
+            "action": address.publicURL + "/authorize", "requestID": requestID, "csrfToken": csrf,
         ]
         let redirectHost = URLComponents(string: request.redirectURI)?.host?.lowercased()
         if ClientMetadataDocumentURL.isCandidate(client.id), let host = URLComponents(string: client.id)?.host {
@@ -151,7 +151,7 @@ struct AuthorizeController {
         }
         if let logo = client.logoURI, logo.hasPrefix("https://") { page["logoURI"] = logo }
         let cookie = cookies.setCookie(
-            Self.consentCookie, value: binding, maxAge: Int(GatewayConfiguration.pendingAuthorizationLifetime))
+            Self.consentCookie, value: binding, maxAge: Int(PendingAuthorization.lifetime))
         return pages.page("consent", page, headers: [.setCookie: cookie])
     }
 
@@ -161,7 +161,7 @@ struct AuthorizeController {
             return pages.errorPage(status: status, heading: title, message: message)
         case .redirect(let request, let error, let description):
             return HTMLPage.redirect(
-                to: ClientRedirect.error(request, error, description, issuer: configuration.issuer))
+                to: ClientRedirect.error(request, error, description, issuer: address.issuer))
         case .metadataDocument:
             return pages.errorPage(
                 status: .badRequest, heading: "Application details not accepted",
@@ -181,7 +181,7 @@ struct AuthorizeController {
                 "Return to the application",
                 ClientRedirect.error(
                     request, "temporarily_unavailable", "The identity provider is unreachable",
-                    issuer: configuration.issuer)
+                    issuer: address.issuer)
             ))
     }
 }

@@ -12,7 +12,6 @@ import ServiceSupport
 /// have `typ: oauth-id-jag+jwt`, `aud` this gateway, `client_id` the authenticated client, `resource` the MCP
 /// resource, a `sub`, a short life and a `jti` used once. Anything else is `invalid_grant` (RFC 7523 §3.1).
 struct JWTBearerGrant: Sendable {
-    static let grantType = "urn:ietf:params:oauth:grant-type:jwt-bearer"
     static let assertionType = "oauth-id-jag+jwt"
 
     /// One verifier per trusted issuer.
@@ -79,7 +78,7 @@ struct JWTBearerGrant: Sendable {
             }
         guard
             named.contains(where: { name in
-                resources.contains { AuthorizationRequestValidator.sameResource($0, name) }
+                resources.contains { GatewayAddress.sameResource($0, name) }
             })
         else {
             throw ErrorResponse.invalidGrant("The identity assertion is not for this MCP server (resource)")

@@ -8,7 +8,7 @@ import ServiceSupport
 /// clients (`client_credentials`) and for identity assertions (``JWTBearerGrant``). Form-encoded only; errors are
 /// RFC 6749 JSON with `Cache-Control: no-store`.
 struct TokenController {
-    let configuration: GatewayConfiguration
+    let address: GatewayAddress
     let settings: AuthorizationServerSettings
     let codes: any AuthorizationCodeStore
     let grants: any GrantStore
@@ -22,7 +22,7 @@ struct TokenController {
     let dpop: DPoPChecker
     let clock: any WallClock
 
-    static let grantTypes = ["authorization_code", "refresh_token", "client_credentials", JWTBearerGrant.grantType]
+    static let grantTypes = ["authorization_code", "refresh_token", "client_credentials", GrantType.jwtBearer]
 
     func addRoutes(to router: some RouterMethods<GatewayRequestContext>) {
         router.post("token", use: token)
@@ -49,7 +49,7 @@ struct TokenController {
         // The proof first: a request refused for its proof (or its nonce) spends no client assertion, so that the
         // client can retry it as it is.
         let proof: DPoPProof?
-        do { proof = try await dpop.proof(of: request, url: configuration.publicURL + "/token") } catch {
+        do { proof = try await dpop.proof(of: request, url: address.publicURL + "/token") } catch {
             // The database did not answer: a 503, logged with what failed (ErrorRenderingMiddleware).
             if case .unavailable(let reason) = error { throw reason }
             throw dpop.tokenEndpointError(error)
@@ -58,7 +58,7 @@ struct TokenController {
         let client = try await authenticator.authenticate(request, parameters)
         let grantType = try parameters.required("grant_type")
         guard Self.grantTypes.contains(grantType),
-            grantType != JWTBearerGrant.grantType || identityAssertions != nil
+            grantType != GrantType.jwtBearer || identityAssertions != nil
         else {
             throw ErrorResponse.unsupportedGrantType(grantType)
         }
@@ -67,9 +67,9 @@ struct TokenController {
         }
         // RFC 8707 §2: `resource` may be repeated; every value must be a resource of this server.
         let resources = parameters.pairs.filter { $0.name == "resource" && !$0.value.isEmpty }.map(\.value)
-        if resources.contains(where: { !configuration.isOwnResource($0) }) {
+        if resources.contains(where: { !address.isOwnResource($0) }) {
             throw ErrorResponse.invalidTarget(
-                "This server only issues tokens for the resource \(configuration.resource)")
+                "This server only issues tokens for the resource \(address.resource)")
         }
         let response: TokenResponse
         switch grantType {
@@ -89,7 +89,7 @@ struct TokenController {
             response = try await identityAssertions.issue(
                 parameters, client: client, binding: binding, now: clock.now)
         }
-        if grantType == "client_credentials" || grantType == JWTBearerGrant.grantType {
+        if grantType == "client_credentials" || grantType == GrantType.jwtBearer {
             // No consent page saw these: each is an audit line.
             AuditLog.shared.record(
                 .tokenIssuedWithoutSignIn, client: client.id,
@@ -103,7 +103,7 @@ struct TokenController {
 
     var issuing: GrantWithoutCode {
         GrantWithoutCode(
-            grants: grants, accessTokenLifetime: settings.accessTokenLifetime, resource: configuration.resource)
+            grants: grants, accessTokenLifetime: settings.accessTokenLifetime, resource: address.resource)
     }
 
     private func redeemCode(

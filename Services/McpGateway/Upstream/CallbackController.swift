@@ -10,8 +10,9 @@ import ServiceSupport
 /// checked against the browser's cookie; the code is exchanged with the PKCE verifier; the ID token is verified; then
 /// the grant and a gateway authorization code are created and the browser goes back to the MCP client.
 struct CallbackController {
-    let configuration: GatewayConfiguration
-    let settings: AuthorizationServerSettings
+    let address: GatewayAddress
+    /// How long a grant lasts before its user signs in again (`GRANT_TTL`).
+    let grantLifetime: TimeInterval
     let pendingSignIns: any PendingSignInStore
     let codes: any AuthorizationCodeStore
     let upstream: UpstreamProvider
@@ -53,18 +54,18 @@ struct CallbackController {
         let back = { (error: String, description: String) in
             (
                 "Return to the application",
-                ClientRedirect.error(pending.request, error, description, issuer: configuration.issuer)
+                ClientRedirect.error(pending.request, error, description, issuer: address.issuer)
             )
         }
         if let error = try? query.single("error") {
             let description = (try? query.single("error_description")) ?? error
             return pages.errorPage(
-                status: .ok, heading: "\(settings.upstream.displayName) did not sign you in",
+                status: .ok, heading: "\(upstream.configuration.displayName) did not sign you in",
                 message: "The identity provider answered: \(description)",
                 back: back(error == "access_denied" ? "access_denied" : "server_error", description),
                 headers: clearCookie)
         }
-        if let iss = try? query.single("iss"), iss != settings.upstream.issuer {
+        if let iss = try? query.single("iss"), iss != upstream.configuration.issuer {
             return pages.errorPage(
                 status: .badRequest, heading: "Sign-in not accepted",
                 message: "The response came from another identity provider (iss \(iss)).",
@@ -83,7 +84,7 @@ struct CallbackController {
                 detail: ["oauth.scope": "\(grant.scope)"], requestID: context.requestID)
             audit.record(.codeIssued, user: grant.user?.subject, client: grant.clientID, grant: grant.id)
             var response = HTMLPage.redirect(
-                to: ClientRedirect.success(pending.request, code: grantCode, issuer: configuration.issuer))
+                to: ClientRedirect.success(pending.request, code: grantCode, issuer: address.issuer))
             response.headers.append(contentsOf: clearCookie)
             return response
         } catch UpstreamError.invalidGrant(let reason) {
@@ -93,7 +94,7 @@ struct CallbackController {
                 "The identity provider refused the authorization code",
                 metadata: ["oauth.client_id": "\(pending.request.clientID)", "error": "\(reason)"])
             return pages.errorPage(
-                status: .badRequest, heading: "Sign-in with \(settings.upstream.displayName) did not complete",
+                status: .badRequest, heading: "Sign-in with \(upstream.configuration.displayName) did not complete",
                 message: "The identity provider did not accept this sign-in; it may have expired or been used already."
                     + " Start again from your application. (Request id \(context.requestID).)",
                 back: back("access_denied", "The identity provider did not accept the sign-in"), headers: clearCookie)
@@ -102,7 +103,7 @@ struct CallbackController {
                 "Upstream sign-in failed",
                 metadata: ["oauth.client_id": "\(pending.request.clientID)", "error": "\(error)"])
             return pages.errorPage(
-                status: .badGateway, heading: "Sign-in with \(settings.upstream.displayName) failed",
+                status: .badGateway, heading: "Sign-in with \(upstream.configuration.displayName) failed",
                 message: "The gateway could not complete the sign-in with the identity provider. Try again in a moment;"
                     + " if it keeps failing, give the operator the request id \(context.requestID).",
                 back: back("server_error", "The identity provider's response could not be used"), headers: clearCookie)
@@ -131,7 +132,7 @@ struct CallbackController {
         let verifier = try cipher.open(pending.upstreamVerifier, context: "pkce:" + SecretDigest.hex(state))
         let tokens = try await upstream.exchange(code: upstreamCode, verifier: verifier)
         let user: UserProfile
-        if settings.upstream.github != nil {
+        if upstream.configuration.github != nil {
             // Not OpenID Connect: the user is whom GitHub's API says the token belongs to.
             user = try await upstream.githubUser(accessToken: tokens.accessToken)
         } else {
@@ -147,7 +148,7 @@ struct CallbackController {
         // The gateway token carries what the client asked for and the provider actually granted (or, for providers
         // that only sign users in, what GRANTED_SCOPES allows every user).
         let upstreamScope: ScopeSet
-        if let granted = settings.upstream.grantedScopes {
+        if let granted = upstream.configuration.grantedScopes {
             upstreamScope = granted
         } else if let granted = tokens.scope {
             upstreamScope = granted
@@ -164,9 +165,9 @@ struct CallbackController {
         let code = GatewayTokenFormat.newAuthorizationCode()
         let grant = Grant(
             id: grantID, clientID: pending.request.clientID, user: user, scope: scope,
-            resource: configuration.resource,
+            resource: address.resource,
             upstream: try UpstreamTokenVault(cipher: cipher).seal(tokens, grantID: grantID, now: now, previous: nil),
-            createdAt: now, expiresAt: now.addingTimeInterval(settings.grantLifetime), revokedAt: nil,
+            createdAt: now, expiresAt: now.addingTimeInterval(grantLifetime), revokedAt: nil,
             currentRefreshDigest: nil, previousRefreshDigest: nil,
             // A key named at /authorize (dpop_jkt): the code, and the refresh tokens, are bound to it from the start.
             dpopJKT: pending.request.dpopJKT)
@@ -177,7 +178,7 @@ struct CallbackController {
                 redirectURI: pending.request.redirectURI, redirectURIRequired: pending.request.redirectURIIncluded,
                 codeChallenge: pending.request.codeChallenge,
                 resource: pending.request.resource,
-                expiresAt: now.addingTimeInterval(GatewayConfiguration.authorizationCodeLifetime), redeemedAt: nil))
+                expiresAt: now.addingTimeInterval(AuthorizationCodeRecord.lifetime), redeemedAt: nil))
         return (code, grant)
     }
 }

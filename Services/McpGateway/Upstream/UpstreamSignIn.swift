@@ -12,8 +12,6 @@ import ServiceSupport
 struct UpstreamSignIn {
     static let cookieName = "gw_signin"
 
-    let configuration: GatewayConfiguration
-    let settings: AuthorizationServerSettings
     let pendingSignIns: any PendingSignInStore
     let upstream: UpstreamProvider
     let cipher: TokenCipher
@@ -30,16 +28,16 @@ struct UpstreamSignIn {
                 keyDigest: SecretDigest.hex(key), bindingDigest: SecretDigest.hex(binding), request: request,
                 upstreamNonce: nonce,
                 upstreamVerifier: try cipher.seal(verifier, context: "pkce:" + SecretDigest.hex(key)),
-                expiresAt: clock.now.addingTimeInterval(GatewayConfiguration.pendingAuthorizationLifetime)))
+                expiresAt: clock.now.addingTimeInterval(PendingAuthorization.lifetime)))
         // What the user signs in for: OIDC_SCOPE, plus the API scopes the MCP client asked for when the provider is the
         // one granting them (not with GRANTED_SCOPES).
         let scope =
-            settings.upstream.grantedScopes == nil
-            ? settings.upstream.scope.union(request.scope.intersection(GatewayScopes.api)) : settings.upstream.scope
+            upstream.configuration.grantedScopes == nil
+            ? upstream.configuration.scope.union(request.scope.intersection(GatewayScopes.api)) : upstream.configuration.scope
         let location = try await upstream.authorizationURL(
             state: key, nonce: nonce, codeChallenge: PKCE.challenge(for: verifier), scope: scope)
         var response = HTMLPage.redirect(to: location)
-        let maxAge = Int(GatewayConfiguration.pendingAuthorizationLifetime)
+        let maxAge = Int(PendingAuthorization.lifetime)
         for cookie in extraCookies + [cookies.setCookie(Self.cookieName, value: binding, maxAge: maxAge)] {
             response.headers.append(HTTPField(name: .setCookie, value: cookie))
         }

@@ -62,18 +62,30 @@ public struct VerificationKey: Sendable {
 }
 
 /// Why a JWKS or one of its keys was not usable.
-public enum KeySetError: Error, Equatable, Sendable, CustomStringConvertible {
+///
+/// A struct over a private enum, as async-http-client's `HTTPClientError`: compare a thrown error with the constants
+/// (`error == .noUsableKeys`); new reasons can be added without breaking anyone's exhaustive `switch`.
+public struct KeySetError: Error, Hashable, Sendable, CustomStringConvertible {
+    private enum Reason: Hashable, Sendable {
+        case notAKeySet
+        case noUsableKeys
+        case keyTooSmall(bits: Int)
+        case noUsableAlgorithm
+    }
+
+    private let reason: Reason
+
     /// The document is not a JSON object with a `keys` array.
-    case notAKeySet
+    public static let notAKeySet = KeySetError(reason: .notAKeySet)
     /// The document holds no key this library can use.
-    case noUsableKeys
+    public static let noUsableKeys = KeySetError(reason: .noUsableKeys)
     /// An RSA key under 2048 bits.
-    case keyTooSmall(bits: Int)
+    public static func keyTooSmall(bits: Int) -> KeySetError { KeySetError(reason: .keyTooSmall(bits: bits)) }
     /// A key whose `alg` is not in the allow-list.
-    case noUsableAlgorithm
+    public static let noUsableAlgorithm = KeySetError(reason: .noUsableAlgorithm)
 
     public var description: String {
-        switch self {
+        switch reason {
         case .notAKeySet: "the document is not a JWK Set (no 'keys' array)"
         case .noUsableKeys: "the JWK Set contains no usable RSA signing key"
         case .keyTooSmall(let bits): "RSA key of \(bits) bits is under the 2048-bit minimum"

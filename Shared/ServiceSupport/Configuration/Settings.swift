@@ -50,6 +50,26 @@ public struct Settings: Sendable {
         return value
     }
 
+    /// A secret of at least 32 characters (256 bits of base64), or `nil` when not set; one that is set but shorter is
+    /// an error, never silently weak.
+    public func secret(_ name: String) throws(ConfigurationError) -> String? {
+        guard let value = string(name), !value.isEmpty else { return nil }
+        guard value.utf8.count >= 32 else {
+            throw ConfigurationError(
+                variable: name, problem: "must be at least 32 characters of random data",
+                example: "$(openssl rand -base64 32)")
+        }
+        return value
+    }
+
+    /// A required secret of at least 32 characters.
+    public func requiredSecret(_ name: String) throws(ConfigurationError) -> String {
+        guard let value = try secret(name) else {
+            throw ConfigurationError(variable: name, problem: "is missing", example: "$(openssl rand -base64 32)")
+        }
+        return value
+    }
+
     /// An integer in `range`, or `defaultValue` when not set.
     public func integer(_ name: String, default defaultValue: Int, in range: ClosedRange<Int>)
         throws(ConfigurationError) -> Int

@@ -58,7 +58,11 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
                 for _ in 0..<instances {
                     let pool = PostgresPool(configuration: configuration, logger: logger)
                     pools.append(pool)
-                    let database = PostgresDatabaseClient(pool: pool, logger: logger)
+                    // The suite checks outcomes, not speed: fifty transactions queued on one row while the whole
+                    // suite runs on two cores can wait longer than the production default allows (its deadline
+                    // tests set their own).
+                    let database = PostgresDatabaseClient(
+                        pool: pool, logger: logger, timeouts: DatabaseTimeouts(call: .seconds(30)))
                     try await PostgresSchema.migrate(database)
                     let storage = GatewayStorage.postgres(database)
                     group.addTask {

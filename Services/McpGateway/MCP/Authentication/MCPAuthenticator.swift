@@ -14,7 +14,7 @@ protocol MCPAuthenticator: Sendable {
 /// `AUTH_MODE=gateway`: the gateway's own opaque access tokens, looked up by digest, bound to the MCP resource; a
 /// token bound to a DPoP key only with `Authorization: DPoP` and a proof of that key for this request (RFC 9449 §7).
 struct GatewayTokenAuthenticator: MCPAuthenticator {
-    let configuration: GatewayConfiguration
+    let address: GatewayAddress
     let accessTokens: any AccessTokenStore
     let tokens: UpstreamTokenService
     let downstream: GrantDownstreamCredentials
@@ -29,7 +29,7 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
             throw challenge.error(BearerAuthError.rejected("The access token is invalid, expired or revoked"))
         }
         let (record, grant) = (found.token, found.grant)
-        guard AuthorizationRequestValidator.sameResource(record.resource, configuration.resource) else {
+        guard GatewayAddress.sameResource(record.resource, address.resource) else {
             throw challenge.error(BearerAuthError.invalidAudience)
         }
         if let bound = record.dpopJKT {
@@ -42,7 +42,7 @@ struct GatewayTokenAuthenticator: MCPAuthenticator {
             let proof: DPoPProof?
             do {
                 proof = try await dpop.proof(
-                    of: request, url: configuration.publicURL + request.uri.path, accessToken: token)
+                    of: request, url: address.publicURL + request.uri.path, accessToken: token)
             } catch {
                 if case .unavailable(let reason) = error { throw reason }
                 throw dpop.resourceError(error)

@@ -88,6 +88,9 @@ struct PendingAuthorization: Codable, Sendable {
     var upstreamNonce: String
     var upstreamVerifier: SealedValue
     var expiresAt: Date
+
+    /// How long a user has to consent and sign in upstream (the consent page's ticket lives as long).
+    static let lifetime: TimeInterval = 600
 }
 
 /// The user's upstream tokens, encrypted; what the gateway uses to call TodosAPI on their behalf.
@@ -145,7 +148,11 @@ struct Grant: Codable, Sendable {
     func isActive(at now: Date) -> Bool { revokedAt == nil && expiresAt > now }
 }
 
+/// An authorization code, stored as its digest; single use.
 struct AuthorizationCodeRecord: Codable, Sendable {
+    /// How long a code may wait for its token request (RFC 6749 §4.1.2 recommends at most ten minutes).
+    static let lifetime: TimeInterval = 60
+
     var digest: String
     var grantID: String
     var clientID: String
