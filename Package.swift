@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
+        .target(name: "JSON", path: "Shared/JSON", swiftSettings: swiftSettings),
         .target(
             name: "Resilience",
             dependencies: [
@@ -44,6 +45,7 @@ let package = Package(
         .target(
             name: "JWTAuth",
             dependencies: [
+                "JSON",
                 "Resilience",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -58,6 +60,7 @@ let package = Package(
         .target(
             name: "ServiceSupport",
             dependencies: [
+                "JSON",
                 "JWTAuth",
                 "Resilience",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -73,6 +76,7 @@ let package = Package(
         .executableTarget(
             name: "TodosAPI",
             dependencies: [
+                "JSON",
                 "JWTAuth",
                 "Resilience",
                 "ServiceSupport",
@@ -86,6 +90,7 @@ let package = Package(
         .executableTarget(
             name: "DevIdP",
             dependencies: [
+                "JSON",
                 "JWTAuth",
                 "ServiceSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -99,6 +104,7 @@ let package = Package(
         .executableTarget(
             name: "McpGateway",
             dependencies: [
+                "JSON",
                 "JWTAuth",
                 "Resilience",
                 "ServiceSupport",
@@ -120,6 +126,13 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
+        // What only tests use: a clock that moves when told, a log capture. Never a dependency of what ships.
+        .target(
+            name: "TestSupport",
+            dependencies: ["JWTAuth", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ResilienceTests",
             dependencies: [
@@ -130,10 +143,13 @@ let package = Package(
             path: "Tests/ResilienceTests",
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"], path: "Tests/JSONTests", swiftSettings: swiftSettings),
         .testTarget(
             name: "JWTAuthTests",
             dependencies: [
+                "JSON",
                 "JWTAuth",
+                "TestSupport",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,7 +166,8 @@ let package = Package(
         .testTarget(
             name: "TodosAPITests",
             dependencies: [
-                "TodosAPI", "JWTAuth", "ServiceSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "TodosAPI", "JSON", "JWTAuth", "ServiceSupport", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Tests/TodosAPITests",
@@ -159,7 +176,8 @@ let package = Package(
         .testTarget(
             name: "DevIdPTests",
             dependencies: [
-                "DevIdP", "JWTAuth", "ServiceSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "DevIdP", "JSON", "JWTAuth", "ServiceSupport", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             path: "Tests/DevIdPTests",
             swiftSettings: swiftSettings
@@ -167,7 +185,7 @@ let package = Package(
         .testTarget(
             name: "McpGatewayTests",
             dependencies: [
-                "McpGateway", "JWTAuth", "ServiceSupport", "Resilience",
+                "McpGateway", "JSON", "JWTAuth", "ServiceSupport", "Resilience", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -1,9 +1,11 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import JSON
 import JWTAuth
 import NIOCore
 import ServiceSupport
+import TestSupport
 import Testing
 
 @testable import DevIdP

@@ -2,10 +2,12 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import JSON
 import JWTAuth
 import Logging
 import NIOCore
 import ServiceSupport
+import TestSupport
 import Testing
 
 @testable import DevIdP

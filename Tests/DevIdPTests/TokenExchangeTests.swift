@@ -1,8 +1,10 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import JSON
 import JWTAuth
 import ServiceSupport
+import TestSupport
 import Testing
 
 @testable import DevIdP

@@ -1,4 +1,6 @@
 import Foundation
+import JSON
+import TestSupport
 import Testing
 
 @testable import JWTAuth

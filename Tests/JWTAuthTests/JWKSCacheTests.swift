@@ -1,5 +1,7 @@
 import Foundation
+import JSON
 import Logging
+import TestSupport
 import Testing
 
 @testable import JWTAuth

@@ -1,6 +1,8 @@
 import Foundation
+import JSON
 import JWTKit
 import Logging
+import TestSupport
 import Testing
 
 @testable import JWTAuth

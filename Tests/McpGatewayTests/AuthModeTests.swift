@@ -1,8 +1,10 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import JSON
 import JWTAuth
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import McpGateway

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import JWTAuth
 import NIOCore
 import ServiceSupport
+import TestSupport
 import Testing
 
 @testable import McpGateway

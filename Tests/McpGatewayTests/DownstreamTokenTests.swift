@@ -1,10 +1,12 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import JSON
 import JWTAuth
 import Logging
 import NIOCore
 import ServiceSupport
+import TestSupport
 import Testing
 
 @testable import McpGateway

@@ -1,7 +1,9 @@
 import Foundation
+import JSON
 import JWTAuth
 import Logging
 import ServiceSupport
+import TestSupport
 import Testing
 
 @testable import McpGateway

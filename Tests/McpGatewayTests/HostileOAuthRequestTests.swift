@@ -2,9 +2,11 @@ import Foundation
 import GRDB
 import HTTPTypes
 import HummingbirdTesting
+import JSON
 import JWTAuth
 import NIOCore
 import ServiceSupport
+import TestSupport
 import Testing
 
 @testable import McpGateway

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import JSON
 import JWTAuth
 import NIOCore
 import NIOHTTP1

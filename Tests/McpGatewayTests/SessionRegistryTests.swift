@@ -1,6 +1,7 @@
 import Foundation
 import JWTAuth
 import Logging
+import TestSupport
 import Testing
 
 @testable import McpGateway

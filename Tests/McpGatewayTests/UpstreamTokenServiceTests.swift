@@ -1,8 +1,10 @@
 import Foundation
+import JSON
 import JWTAuth
 import Logging
 import Resilience
 import ServiceSupport
+import TestSupport
 import Testing
 
 @testable import McpGateway

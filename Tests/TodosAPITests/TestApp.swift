@@ -2,9 +2,11 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import JSON
 import JWTAuth
 import Logging
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import TodosAPI

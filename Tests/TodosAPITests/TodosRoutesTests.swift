@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import JSON
 import JWTAuth
 import NIOCore
 import Testing

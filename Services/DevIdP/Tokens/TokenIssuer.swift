@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import JWTAuth
 
 /// Mints the tokens an Auth0 tenant would: RS256 access tokens for an API, ID tokens for the client.

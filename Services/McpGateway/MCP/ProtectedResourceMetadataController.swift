@@ -1,4 +1,5 @@
 import Hummingbird
+import JSON
 import JWTAuth
 
 /// `/.well-known/oauth-protected-resource[/mcp|/sse]` (RFC 9728): how an MCP client learns, from a 401, which

@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// The claims that carry a caller's groups and roles (`groups` and `roles` unless the policy file names others, such

@@ -1,4 +1,5 @@
 import Hummingbird
+import JSON
 import JWTAuth
 
 /// `/.well-known/oauth-authorization-server` (RFC 8414): where an MCP client, having found the gateway in the

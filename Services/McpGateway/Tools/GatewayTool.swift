@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// One tool of the gateway: its name, the scope a caller needs, its definition as `tools/list` shows it, and the call.

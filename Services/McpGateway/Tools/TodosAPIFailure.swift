@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// Why a call to TodosAPI did not succeed, from the tool's point of view. Each case reads as a sentence the model can

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import JWTAuth
 
 /// The `arguments` of a `tools/call`, with the checks every tool makes: no unknown argument, and each one of the type

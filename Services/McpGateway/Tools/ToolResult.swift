@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// The outcome of a tool call, as MCP's `CallToolResult`: text (the JSON of the structured content, for clients that

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import JWTAuth
 
 /// Who a GitHub access token belongs to, from GitHub's REST API: `GET /user` (the numeric `id`, stable where `login`

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import JWTAuth
 
 /// A token endpoint response of the upstream provider (RFC 6749 §5.1), or its error (§5.2).

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import JWTAuth
 
 /// A todo as the API shows it.

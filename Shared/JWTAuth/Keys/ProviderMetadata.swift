@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// An OpenID provider's discovery document (OpenID Connect Discovery 1.0 §3), as far as relying parties need it.
 public struct ProviderMetadata: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import JSON
 /// A set of OAuth scopes, such as `read:todos write:todos`.
 ///
 /// Read from a token's `scope` claim (space-separated, RFC 8693 §4.2 and RFC 9068), `scp` claim (an array, as Okta and

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// A JWS in compact serialization (`header.payload.signature`), split and decoded but not verified.
 struct CompactJWS {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import JSON
 
 /// A verified DPoP proof (RFC 9449 §4.3): a JWT the client signs with the key its tokens are bound to, for one HTTP
 /// request. What is checked here is the proof itself; the caller checks `jti` against its replay cache, `nonce`

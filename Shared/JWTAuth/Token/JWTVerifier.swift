@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Verifies JWT access tokens (and ID tokens) signed by one issuer.
 ///

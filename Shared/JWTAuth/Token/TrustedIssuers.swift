@@ -1,3 +1,4 @@
+import JSON
 /// Verifies access tokens of several issuers, each with its own ``JWTVerifier`` (keys, audiences, accepted types): an
 /// API that trusts an identity provider and a gateway that signs tokens for it, and nothing else.
 ///

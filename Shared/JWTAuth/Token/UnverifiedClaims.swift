@@ -1,3 +1,4 @@
+import JSON
 /// The claims of a JWT read before anything about it is checked: only to choose which verifier, or which client's
 /// keys, must check it. Nothing read here may be trusted until that verification succeeds.
 public enum UnverifiedClaims {

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// A token whose signature, issuer, audience and lifetime have been verified, with every claim it carries.
 public struct VerifiedToken: Sendable {

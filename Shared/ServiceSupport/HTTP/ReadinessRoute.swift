@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import JSON
 import NIOCore
 import Synchronization
 
@@ -88,7 +89,7 @@ public enum Readiness {
 
     private static func jsonString(_ text: String) -> String {
         var bytes: [UInt8] = []
-        JSONText.appendString(text, to: &bytes)
+        JSONValue.writeString(text, to: &bytes)
         return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import JWTAuth
 import Logging
 import Synchronization
@@ -184,16 +185,16 @@ public enum LogFormat: String, Sendable, CaseIterable {
         bytes.append(contentsOf: #"","level":""#.utf8)
         bytes.append(contentsOf: record.level.rawValue.utf8)
         bytes.append(contentsOf: #"","logger":"#.utf8)
-        JSONText.appendString(record.label, to: &bytes)
+        JSONValue.writeString(record.label, to: &bytes)
         bytes.append(contentsOf: #","message":"#.utf8)
-        JSONText.appendString(record.message.description, to: &bytes)
+        JSONValue.writeString(record.message.description, to: &bytes)
         bytes.append(contentsOf: #","source":"#.utf8)
-        JSONText.appendString(record.source, to: &bytes)
+        JSONValue.writeString(record.source, to: &bytes)
         for (key, value) in Self.merged(record).sorted(by: { $0.key < $1.key }) {
             bytes.append(UInt8(ascii: ","))
-            JSONText.appendString(key, to: &bytes)
+            JSONValue.writeString(key, to: &bytes)
             bytes.append(UInt8(ascii: ":"))
-            JSONText.append(value, to: &bytes)
+            LogMetadataJSON.append(value, to: &bytes)
         }
         bytes.append(contentsOf: "}\n".utf8)
     }
@@ -272,32 +273,12 @@ enum LogTimestamp {
     }
 }
 
-/// Just enough JSON writing for log lines.
-enum JSONText {
-    static func appendString(_ string: String, to bytes: inout [UInt8]) {
-        bytes.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: #"\\"#.utf8)
-            case UInt8(ascii: "\n"): bytes.append(contentsOf: #"\n"#.utf8)
-            case UInt8(ascii: "\r"): bytes.append(contentsOf: #"\r"#.utf8)
-            case UInt8(ascii: "\t"): bytes.append(contentsOf: #"\t"#.utf8)
-            case 0..<0x20, 0x7F:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: #"\u00"#.utf8)
-                bytes.append(hex[Int(byte >> 4)])
-                bytes.append(hex[Int(byte & 0xF)])
-            default: bytes.append(byte)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
-    }
-
+/// Log metadata as JSON, strings written by the shared JSON writer.
+enum LogMetadataJSON {
     static func append(_ value: Logger.MetadataValue, to bytes: inout [UInt8]) {
         switch value {
-        case .string(let string): appendString(string, to: &bytes)
-        case .stringConvertible(let convertible): appendString(convertible.description, to: &bytes)
+        case .string(let string): JSONValue.writeString(string, to: &bytes)
+        case .stringConvertible(let convertible): JSONValue.writeString(convertible.description, to: &bytes)
         case .array(let values):
             bytes.append(UInt8(ascii: "["))
             for (index, value) in values.enumerated() {
@@ -309,7 +290,7 @@ enum JSONText {
             bytes.append(UInt8(ascii: "{"))
             for (index, (key, value)) in values.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                appendString(key, to: &bytes)
+                JSONValue.writeString(key, to: &bytes)
                 bytes.append(UInt8(ascii: ":"))
                 append(value, to: &bytes)
             }

@@ -3,10 +3,12 @@ import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import JSON
 import JWTAuth
 import Logging
 import NIOCore
 import ServiceSupport
+import TestSupport
 import Testing
 
 @testable import McpGateway

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import JSON
 import JWTAuth
 import Logging
 import ServiceSupport

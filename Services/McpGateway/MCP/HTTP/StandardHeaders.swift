@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import JSON
 import JWTAuth
 
 /// MCP 2026-07-28 mirrors parts of each request's body into headers, so that load balancers and gateways can route

@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// A JSON-RPC error object (`code`, `message`, `data`), and the id of the request it answers when that is known.

@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// The `id` of a JSON-RPC request, as MCP allows it: a string or an integer, never `null`. The gateway also bounds

@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// A JSON-RPC request: it has an id and expects a response.

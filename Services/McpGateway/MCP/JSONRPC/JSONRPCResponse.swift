@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// Writes JSON-RPC responses. Results that never change (the tool list, discovery) are encoded once and spliced in

@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// What the gateway says about itself in `initialize` and `server/discover` results, and in every 2026-07-28 result's

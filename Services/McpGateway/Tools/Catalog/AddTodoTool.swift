@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// `add-todo`: creates a todo. TodosAPI checks the content (lengths, date format) and its refusal reaches the model.

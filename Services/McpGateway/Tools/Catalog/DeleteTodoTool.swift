@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// `delete-todo`: deletes one of the user's todos.

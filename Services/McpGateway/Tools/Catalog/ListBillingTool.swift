@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// `list-billing`: the user's billing details, behind its own scope (`read:billing`), so that a client can be

@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// `list-todos`: the user's todos, optionally only the completed or the open ones.

@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// The JSON Schema of a todo as TodosAPI returns it, shared by the output schemas of the todo tools.

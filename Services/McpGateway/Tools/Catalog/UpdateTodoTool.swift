@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// `update-todo`: changes a todo's title, description, due date or completion.

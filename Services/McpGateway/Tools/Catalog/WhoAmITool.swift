@@ -1,3 +1,4 @@
+import JSON
 import JWTAuth
 
 /// `whoami`: who is signed in, the OAuth client acting for them and the scopes granted. Any signed-in user may call

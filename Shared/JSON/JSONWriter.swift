@@ -1,6 +1,6 @@
 extension JSONValue {
     /// Compact JSON text of this value: members in sorted order (stable output), `/` not escaped, control characters
-    /// escaped as RFC 8259 requires. Non-finite numbers, which JSON cannot express, are written as `null`.
+    /// escaped as RFC 8259 requires, and DEL too (the text is often read on a terminal, as log lines are). Non-finite numbers, which JSON cannot express, are written as `null`.
     public func serialized() -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(256)
@@ -52,7 +52,9 @@ extension JSONValue {
         var start = 0
         for index in 0..<bytes.count {
             let byte = bytes[index]
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == 0x7F else {
+                continue
+            }
             if start < index { output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index])) }
             start = index + 1
             output.append(UInt8(ascii: "\\"))

@@ -1,7 +1,6 @@
 import Foundation
+import JSON
 import Testing
-
-@testable import JWTAuth
 
 @Suite("JSON parser and writer")
 struct JSONParserTests {
@@ -71,5 +70,13 @@ struct JSONParserTests {
         #expect(try JSONValue(parsing: written) == value)
         #expect(try JSONDecoder().decode(JSONValue.self, from: Data(written)) == value)
         #expect(JSONValue.double(.infinity).serialized() == Array("null".utf8))
+    }
+
+    /// Beyond what RFC 8259 requires, DEL is escaped too: the text is often read on a terminal (log lines are).
+    @Test func writerEscapesDeleteAndKeepsOtherTextAsItIs() throws {
+        let value = JSONValue.string("a\u{7F}b\u{1B}c\u{85}d")
+        let text = String(decoding: value.serialized(), as: UTF8.self)
+        #expect(text == "\"a\\u007fb\\u001bc\u{85}d\"")
+        #expect(try JSONValue(parsing: value.serialized()) == value)
     }
 }
