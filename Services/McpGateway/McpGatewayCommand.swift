@@ -39,29 +39,28 @@ struct Serve: AsyncParsableCommand {
             let database: OpenedDatabase? = try await OpenedDatabase.open(
                 configuration.database, timeout: configuration.timeouts.database, logger: logger)
             let httpClient = OutboundHTTPClient.make()
-            let gateway: Gateway
             do {
-                gateway = try await Gateway(
+                let gateway = try await Gateway.load(
                     configuration: configuration,
                     dependencies: GatewayDependencies(storage: database?.storage, httpClient: httpClient),
                     logger: logger)
+                logger.info(
+                    "MCP endpoint \(configuration.address.resource) (AUTH_MODE=\(configuration.mode.name)); \(configuration.mode.signInSummary); tools call \(configuration.apiBaseURL)"
+                )
+                // SIGTERM stops accepting connections and lets requests finish, but a client may not let its own
+                // finish: after ten seconds what is left is cancelled.
+                var group = ServiceGroupConfiguration(
+                    services: [buildApplication(gateway: gateway, logger: logger)] + (database?.services ?? []),
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger)
+                group.maximumGracefulShutdownDuration = .seconds(10)
+                try await ServiceGroup(configuration: group).run()
             } catch {
-                // A gateway that cannot start (a start-up check refused it) still shuts its clients down.
+                // A gateway that could not start (a start-up check refused it) still shuts its clients down.
                 try? await httpClient.shutdown()
                 await database?.close()
                 throw error
             }
-            logger.info(
-                "MCP endpoint \(configuration.address.resource) (AUTH_MODE=\(configuration.mode.name)); \(configuration.mode.signInSummary); tools call \(configuration.apiBaseURL)"
-            )
-            // SIGTERM stops accepting connections and lets requests finish, but a client may not let its own finish:
-            // after ten seconds what is left is cancelled.
-            var group = ServiceGroupConfiguration(
-                services: [buildApplication(gateway: gateway, logger: logger)] + (database?.services ?? []),
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger)
-            group.maximumGracefulShutdownDuration = .seconds(10)
-            try await ServiceGroup(configuration: group).run()
             try await httpClient.shutdown()
             await database?.close()
         }

@@ -61,7 +61,7 @@ struct GatewayTestApp {
     func run(
         mode: TestingSetup = .router, _ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
-        let gateway = try await Gateway(
+        let gateway = try await Gateway.load(
             configuration: configuration,
             dependencies: GatewayDependencies(
                 storage: storage, clock: clock, httpClient: Self.httpClient, documentFetcher: provider,
