@@ -192,7 +192,7 @@ extension Gateway {
             timeouts: (timeouts.upstream, timeouts.upstreamRefresh), logger: logger)
         let upstreamTokens = UpstreamTokenService(
             grants: storage.grants, upstreamTokens: storage.upstreamTokens, refresher: upstream, cipher: cipher,
-            clock: clock, logger: logger, sharedDatabase: storage.backend != "sqlite",
+            clock: clock, logger: logger, sharedDatabase: storage.backend.isShared,
             timeouts: .init(wait: timeouts.upstream, refresh: timeouts.upstreamRefresh, database: timeouts.database))
         let documents = settings.clientMetadataDocuments
         let clients = ClientDirectory(

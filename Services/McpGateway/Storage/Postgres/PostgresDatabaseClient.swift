@@ -145,7 +145,7 @@ struct PostgresDatabaseClient: Sendable {
 
     private static func record(_ operation: String, since started: ContinuousClock.Instant) {
         GatewayMetrics.databaseOperation(
-            backend: "postgresql", operation: operation, duration: started.duration(to: .now))
+            backend: StorageBackend.postgresql.rawValue, operation: operation, duration: started.duration(to: .now))
     }
 
     /// SQLSTATEs after which the same call may succeed later: connection exceptions (08), insufficient resources (53),

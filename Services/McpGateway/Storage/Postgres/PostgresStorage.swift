@@ -21,7 +21,7 @@ extension GatewayStorage {
             signingKeys: PostgresSigningKeyStore(database: database),
             usedAssertions: PostgresUsedAssertionStore(database: database),
             maintenance: PostgresStoreMaintenance(database: database),
-            changes: changes, backend: "postgresql")
+            changes: changes, backend: .postgresql)
     }
 }
 

@@ -19,7 +19,7 @@ extension GatewayStorage {
             signingKeys: SQLiteSigningKeyStore(database: database),
             usedAssertions: SQLiteUsedAssertionStore(database: database),
             maintenance: SQLiteStoreMaintenance(database: database),
-            changes: changes, backend: "sqlite")
+            changes: changes, backend: .sqlite)
     }
 }
 
@@ -76,7 +76,7 @@ struct SQLiteStoreDatabase: Sendable {
         let started = ContinuousClock.now
         defer {
             GatewayMetrics.databaseOperation(
-                backend: "sqlite", operation: operation, duration: started.duration(to: .now))
+                backend: StorageBackend.sqlite.rawValue, operation: operation, duration: started.duration(to: .now))
         }
         do {
             return try await Deadline.run(within: timeout, operation: "SQLite \(operation)", work)
