@@ -34,8 +34,8 @@ struct Gateway: Sendable {
     let origins: OriginPolicy
     /// The MCP server both transports share: tools, sessions, limits.
     let mcp: MCPServer
-    /// The connections to TodosAPI.
-    let api: KeepAliveHTTPClient
+    /// The tools' client of TodosAPI, over kept-alive connections closed when the gateway stops.
+    let todosAPI: TodosAPIClient
     let authenticator: any MCPAuthenticator
     /// Present in `AUTH_MODE=gateway` only.
     let authorizationServer: AuthorizationServer?
@@ -139,12 +139,13 @@ struct Gateway: Sendable {
             throw ConfigurationError(
                 variable: "API_BASE_URL", problem: "must be an http or https URL", example: "http://localhost:8789")
         }
-        self.api = try KeepAliveHTTPClient(
-            origin: origin,
-            configuration: .init(connectTimeout: dependencies.apiConnectTimeout ?? TimeAmount(timeouts.apiConnect)))
-        let tools = ToolBox.todos(
-            api: TodosAPIClient(http: api, timeout: TimeAmount(timeouts.api), logger: logger),
-            policy: configuration.toolPolicy)
+        self.todosAPI = TodosAPIClient(
+            http: try KeepAliveHTTPClient(
+                origin: origin,
+                configuration: .init(
+                    connectTimeout: dependencies.apiConnectTimeout ?? TimeAmount(timeouts.apiConnect))),
+            timeout: TimeAmount(timeouts.api), logger: logger)
+        let tools = ToolBox.todos(api: todosAPI, policy: configuration.toolPolicy)
         // Behind Cloudflare Access there is no authorization server to step up with: a missing scope is a tool error.
         let stepUp: Bool =
             switch configuration.mode {
@@ -169,7 +170,7 @@ struct Gateway: Sendable {
         [
             SessionSweeper(sessions: mcp.sessions, interval: .seconds(60), logger: logger),
             SigningKeyRotation(ring: signingKeys, clock: clock, logger: logger),
-            OutboundConnections(client: api),
+            todosAPI,
         ] + (authorizationServer?.services(logger: logger) ?? [])
     }
 }

@@ -28,5 +28,5 @@ struct GrantDownstreamCredentials: Sendable {
 
 /// A machine client's grant: there is no user to speak for.
 struct NoUserCredential: TodosAPICredentialSource {
-    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPIClient.Credential { throw .noUser }
+    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPICredential { throw .noUser }
 }

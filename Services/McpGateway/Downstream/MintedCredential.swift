@@ -13,7 +13,7 @@ struct MintedCredential: TodosAPICredentialSource {
     var grant: (tokens: UpstreamTokenService, grant: Grant)? = nil
     var logger = Logger(label: "McpGateway.downstream")
 
-    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPIClient.Credential {
+    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPICredential {
         guard granted.contains(scope) else { throw .forbidden("this connection was not granted the \(scope) scope") }
         if let grant { _ = try await GrantCredentials.upstreamAccessToken(grant.tokens, grant: grant.grant) }
         do {

@@ -115,7 +115,7 @@ struct ExchangedCredential: TodosAPICredentialSource {
     let grant: Grant
     let granted: ScopeSet
 
-    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPIClient.Credential {
+    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPICredential {
         guard granted.contains(scope) else { throw .forbidden("this connection was not granted the \(scope) scope") }
         let upstream = try await GrantCredentials.upstreamAccessToken(tokens, grant: grant)
         return .bearer(try await exchanges.token(grantID: grant.id, upstreamToken: upstream, scope: scope))

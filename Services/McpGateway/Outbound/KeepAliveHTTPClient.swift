@@ -3,7 +3,6 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
-import ServiceLifecycle
 import Synchronization
 
 /// A small HTTP/1.1 client for one service the gateway calls on every tool call (TodosAPI): connections kept alive and
@@ -474,16 +473,5 @@ private final class ExchangeHandler: ChannelDuplexHandler {
         timer?.cancel()
         timer = nil
         exchange.promise.completeWith(result)
-    }
-}
-
-/// Runs beside the gateway and shuts the client down with it: the kept-alive connections are closed, requests waiting
-/// for one fail at once.
-struct OutboundConnections: Service {
-    let client: KeepAliveHTTPClient
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        client.shutdown()
     }
 }

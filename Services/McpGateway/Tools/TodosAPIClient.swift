@@ -4,12 +4,13 @@ import JWTAuth
 import Logging
 import NIOCore
 import NIOHTTP1
+import ServiceLifecycle
 import ServiceSupport
 
 /// Calls TodosAPI for a ``ToolCaller``, over kept-alive connections (``KeepAliveHTTPClient``) with timeouts, and turns every answer into a
 /// typed outcome, so that no tool reads an HTTP status. The payloads stay the API's own JSON (checked for the shape
 /// the API promises): the tools hand them to the client as structured content unchanged.
-struct TodosAPIClient: Sendable {
+struct TodosAPIClient: TodosAPI, Service {
     let http: KeepAliveHTTPClient
     /// `API_TIMEOUT`: one request, from asking for a connection to the last byte of the answer.
     var timeout: TimeAmount = .seconds(10)
@@ -17,28 +18,22 @@ struct TodosAPIClient: Sendable {
     /// a connection error.
     var logger = Logger(label: "McpGateway.TodosAPIClient")
 
-    /// How a request proves who it is for. Never a token the MCP client presented: TodosAPI does not accept those.
-    enum Credential: Sendable, Equatable {
-        /// `Authorization: Bearer`: an access token of an issuer TodosAPI trusts (the provider, or the gateway).
-        case bearer(String)
-    }
-
     /// Where TodosAPI is, for messages.
     var baseURL: String {
         let origin = http.origin
         return (origin.secure ? "https://" : "http://") + origin.hostHeader + origin.basePath
     }
 
-    /// The scopes TodosAPI's endpoints require (docs/openapi.yaml): a credential carries the one a request needs.
-    enum Scope {
-        static let readTodos = "read:todos"
-        static let writeTodos = "write:todos"
-        static let readBilling = "read:billing"
+    /// Runs beside the server; when the gateway shuts down, the connections to TodosAPI are closed and requests still
+    /// waiting for one fail at once.
+    func run() async throws {
+        try? await gracefulShutdown()
+        http.shutdown()
     }
 
     /// The caller's todos (`GET /api/todos`), each an object with `id`, `title`, `completed`, ….
     func listTodos(for caller: ToolCaller) async -> Result<[JSONValue], TodosAPIFailure> {
-        await send(.GET, "/api/todos", scope: Scope.readTodos, for: caller).flatMap { body in
+        await send(.GET, "/api/todos", scope: TodosAPIScope.readTodos, for: caller).flatMap { body in
             guard let todos = body?.objectValue?["todos"]?.arrayValue else { return .failure(.unexpectedBody) }
             return .success(todos)
         }
@@ -46,7 +41,7 @@ struct TodosAPIClient: Sendable {
 
     /// The caller's billing details (`GET /api/billing`): the `billing` object.
     func billing(for caller: ToolCaller) async -> Result<JSONValue, TodosAPIFailure> {
-        await send(.GET, "/api/billing", scope: Scope.readBilling, for: caller).flatMap { body in
+        await send(.GET, "/api/billing", scope: TodosAPIScope.readBilling, for: caller).flatMap { body in
             guard let billing = body?.objectValue?["billing"], billing.objectValue != nil else {
                 return .failure(.unexpectedBody)
             }
@@ -56,20 +51,20 @@ struct TodosAPIClient: Sendable {
 
     /// Creates a todo (`POST /api/todos`); the created todo.
     func createTodo(_ fields: [String: JSONValue], for caller: ToolCaller) async -> Result<JSONValue, TodosAPIFailure> {
-        await send(.POST, "/api/todos", scope: Scope.writeTodos, body: .object(fields), for: caller).flatMap(Self.todo)
+        await send(.POST, "/api/todos", scope: TodosAPIScope.writeTodos, body: .object(fields), for: caller).flatMap(Self.todo)
     }
 
     /// Changes a todo (`PATCH /api/todos/{id}`); the todo as it now is.
     func updateTodo(id: String, changes: [String: JSONValue], for caller: ToolCaller) async
         -> Result<JSONValue, TodosAPIFailure>
     {
-        await send(.PATCH, "/api/todos/\(id)", scope: Scope.writeTodos, body: .object(changes), for: caller).flatMap(
-            Self.todo)
+        await send(.PATCH, "/api/todos/\(id)", scope: TodosAPIScope.writeTodos, body: .object(changes), for: caller)
+            .flatMap(Self.todo)
     }
 
     /// Deletes a todo (`DELETE /api/todos/{id}`).
     func deleteTodo(id: String, for caller: ToolCaller) async -> Result<Void, TodosAPIFailure> {
-        await send(.DELETE, "/api/todos/\(id)", scope: Scope.writeTodos, for: caller).map { _ in () }
+        await send(.DELETE, "/api/todos/\(id)", scope: TodosAPIScope.writeTodos, for: caller).map { _ in () }
     }
 
     private static func todo(_ body: JSONValue?) -> Result<JSONValue, TodosAPIFailure> {
@@ -83,7 +78,7 @@ struct TodosAPIClient: Sendable {
     ) async -> Result<JSONValue?, TodosAPIFailure> {
         // Every endpoint of TodosAPI works with the caller's own todos or billing: a machine client has none.
         guard !caller.isMachine else { return .failure(.noUser) }
-        let credential: Credential
+        let credential: TodosAPICredential
         do { credential = try await caller.credentials.credential(scope: scope) } catch { return .failure(error) }
         var request = KeepAliveHTTPClient.Request(method: method, path: path)
         switch credential {

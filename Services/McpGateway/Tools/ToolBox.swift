@@ -25,7 +25,7 @@ struct ToolBox: Sendable {
     ]
 
     /// The six tools of the Todos demo, calling `api`.
-    static func todos(api: TodosAPIClient, policy: ToolPolicy? = nil) -> ToolBox {
+    static func todos(api: any TodosAPI, policy: ToolPolicy? = nil) -> ToolBox {
         ToolBox(
             [
                 WhoAmITool(), ListTodosTool(api: api), ListBillingTool(api: api), AddTodoTool(api: api),

@@ -30,5 +30,5 @@ struct ToolCaller: Sendable {
 /// the MCP client presented to the gateway (see ``DownstreamTokenKind``).
 protocol TodosAPICredentialSource: Sendable {
     /// A credential for a request that needs `scope`, TodosAPI's scope for the endpoint called.
-    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPIClient.Credential
+    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPICredential
 }

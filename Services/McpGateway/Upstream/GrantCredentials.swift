@@ -4,7 +4,7 @@ struct GrantCredentials: TodosAPICredentialSource {
     let tokens: UpstreamTokenService
     let grant: Grant
 
-    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPIClient.Credential {
+    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPICredential {
         .bearer(try await Self.upstreamAccessToken(tokens, grant: grant))
     }
 

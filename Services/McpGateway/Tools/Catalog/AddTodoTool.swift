@@ -3,7 +3,7 @@ import JWTAuth
 
 /// `add-todo`: creates a todo. TodosAPI checks the content (lengths, date format) and its refusal reaches the model.
 struct AddTodoTool: GatewayTool {
-    let api: TodosAPIClient
+    let api: any TodosAPI
     let name = "add-todo"
     let requiredScope: String? = "write:todos"
     let definition = Self.toolDefinition(

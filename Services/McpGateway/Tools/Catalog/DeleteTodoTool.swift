@@ -3,7 +3,7 @@ import JWTAuth
 
 /// `delete-todo`: deletes one of the user's todos.
 struct DeleteTodoTool: GatewayTool {
-    let api: TodosAPIClient
+    let api: any TodosAPI
     let name = "delete-todo"
     let requiredScope: String? = "write:todos"
     let definition = Self.toolDefinition(

@@ -4,7 +4,7 @@ import JWTAuth
 /// `list-billing`: the user's billing details, behind its own scope (`read:billing`), so that a client can be
 /// granted the todos without them.
 struct ListBillingTool: GatewayTool {
-    let api: TodosAPIClient
+    let api: any TodosAPI
     let name = "list-billing"
     let requiredScope: String? = "read:billing"
     let definition = Self.toolDefinition(

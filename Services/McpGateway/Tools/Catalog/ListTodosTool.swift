@@ -3,7 +3,7 @@ import JWTAuth
 
 /// `list-todos`: the user's todos, optionally only the completed or the open ones.
 struct ListTodosTool: GatewayTool {
-    let api: TodosAPIClient
+    let api: any TodosAPI
     let name = "list-todos"
     let requiredScope: String? = "read:todos"
     let definition = Self.toolDefinition(

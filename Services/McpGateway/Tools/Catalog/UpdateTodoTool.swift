@@ -3,7 +3,7 @@ import JWTAuth
 
 /// `update-todo`: changes a todo's title, description, due date or completion.
 struct UpdateTodoTool: GatewayTool {
-    let api: TodosAPIClient
+    let api: any TodosAPI
     let name = "update-todo"
     let requiredScope: String? = "write:todos"
     let definition = Self.toolDefinition(
