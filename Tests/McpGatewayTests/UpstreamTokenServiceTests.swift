@@ -51,7 +51,8 @@ struct UpstreamTokenServiceTests {
         _ store: GatewayStorage, _ provider: FakeProvider, cipher: TokenCipher,
         upstreamTokens: (any UpstreamTokenStore)? = nil,
         timeouts: UpstreamTokenService.Timeouts = .init(),
-        providerTimeouts: (request: Duration, refresh: Duration) = (.seconds(10), .seconds(12))
+        providerTimeouts: (request: Duration, refresh: Duration) = (.seconds(10), .seconds(12)),
+        waiting: any WaitingClock = SystemWaitingClock()
     ) -> UpstreamTokenService {
         let upstreamProvider = UpstreamProvider(
             configuration: UpstreamConfiguration(
@@ -62,7 +63,7 @@ struct UpstreamTokenServiceTests {
             timeouts: providerTimeouts, logger: Logger(label: "test"))
         return UpstreamTokenService(
             grants: store.grants, upstreamTokens: upstreamTokens ?? store.upstreamTokens, refresher: upstreamProvider,
-            cipher: cipher, clock: clock, logger: Logger(label: "test"), timeouts: timeouts)
+            cipher: cipher, clock: clock, logger: Logger(label: "test"), timeouts: timeouts, waiting: waiting)
     }
 
     @Test(arguments: [3600.0, 30.0])
@@ -178,6 +179,23 @@ struct UpstreamTokenServiceTests {
         clock.advance(by: TimeInterval(service.timeouts.lease.wholeSecondsRoundedUp) + 1)
         #expect(try await service.accessToken(grantID: "g") != "old-access")
         #expect(provider.snapshot.refreshCount == 1)
+    }
+
+    /// Another instance's lease is waited out for the lease's length on this instance's own monotonic clock, however
+    /// far ahead the clock that wrote it runs: here it says an hour, and the refresh goes ahead after the lease
+    /// (16 s), waited on a clock the test moves.
+    @Test func aLeaseFromAClockFarAheadIsWaitedOutForTheLeaseOnly() async throws {
+        let (store, provider, _) = try await setUp(expiresIn: 30)
+        let waiting = ManualWaitingClock()
+        let service = makeService(store, provider, cipher: cipher, waiting: waiting)
+        var held = try #require(try await store.grants.grant(id: "g")?.upstream)
+        held.refreshStartedAt = clock.now
+        held.refreshLeaseUntil = clock.now.addingTimeInterval(3600)
+        try await store.upstreamTokens.updateUpstream(grantID: "g", tokens: held)
+        #expect(try await service.accessToken(grantID: "g") != "old-access")
+        #expect(provider.snapshot.refreshCount == 1)
+        #expect(waiting.waited >= service.timeouts.lease)
+        #expect(waiting.waited < service.timeouts.lease + .seconds(1))
     }
 
     @Test func aFailedRefreshReleasesItsLease() async throws {

@@ -81,6 +81,8 @@ final class UpstreamTokenService: Sendable {
     private let refresher: any UpstreamRefreshing
     private let vault: UpstreamTokenVault
     private let clock: any WallClock
+    /// What waiting out another instance's lease is measured on.
+    private let waiting: any WaitingClock
     private let logger: Logger
     let timeouts: Timeouts
     /// Whether other processes refresh the same grants (PostgreSQL): then their leases are waited for. With SQLite this
@@ -109,8 +111,9 @@ final class UpstreamTokenService: Sendable {
     init(
         grants: any GrantStore, upstreamTokens: any UpstreamTokenStore, refresher: any UpstreamRefreshing,
         cipher: TokenCipher, clock: any WallClock, logger: Logger, sharedDatabase: Bool = true,
-        timeouts: Timeouts = Timeouts()
+        timeouts: Timeouts = Timeouts(), waiting: any WaitingClock = SystemWaitingClock()
     ) {
+        self.waiting = waiting
         self.sharedDatabase = sharedDatabase
         self.grants = grants
         self.upstreamTokens = upstreamTokens
@@ -214,7 +217,7 @@ final class UpstreamTokenService: Sendable {
         // the refresh token it already used up (the provider would see a reuse and revoke the user's session).
         var grant = try await activeGrant(grantID)
         var attempt: UpstreamTokens
-        var leaseWait = ContinuousClock.now
+        var leaseWait = waiting.now
         var observedLease: Date? = nil
         var waited = false
         while true {
@@ -229,12 +232,12 @@ final class UpstreamTokenService: Sendable {
             let current = try upstream(of: grant)
             if current.refreshLeaseUntil != observedLease {
                 observedLease = current.refreshLeaseUntil
-                leaseWait = ContinuousClock.now
+                leaseWait = waiting.now
             }
             if sharedDatabase, let lease = current.refreshLeaseUntil, lease > clock.now,
-                ContinuousClock.now - leaseWait < timeouts.lease
+                waiting.now - leaseWait < timeouts.lease
             {
-                try await Task.sleep(for: .milliseconds(50))
+                try await waiting.sleep(for: .milliseconds(50))
                 waited = true
                 grant = try await activeGrant(grantID)
                 continue
