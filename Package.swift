@@ -126,10 +126,12 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
-        // What only tests use: clocks that move when told, a log capture. Never a dependency of what ships.
+        // What only tests use: clocks that move when told, a seeded random source, a log capture. Never a dependency of what ships.
         .target(
             name: "TestSupport",
-            dependencies: ["JWTAuth", "Resilience", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "JWTAuth", "Resilience", "ServiceSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),

@@ -6,15 +6,15 @@ import ServiceSupport
 /// Builds DevIdP: discovery, JWKS, `/authorize`, `/oauth/token`, `/oauth/revoke`, `/userinfo`, `/oidc/register`.
 func buildApplication(
     configuration: DevIdPConfiguration, signingKey: RSASigningKey, clock: any WallClock = SystemClock(),
-    logger: Logger
+    random: any RandomSource = SystemRandomSource(), logger: Logger
 ) async throws -> some ApplicationProtocol {
     let router = Router(context: DevIdPRequestContext.self)
     router.add(middleware: AccessLogMiddleware())
     router.add(middleware: ErrorRenderingMiddleware())
 
     let clients = ClientRegistry(configuration.clients)
-    let store = GrantStore(clock: clock)
-    let issuer = TokenIssuer(configuration: configuration, signingKey: signingKey, clock: clock)
+    let store = GrantStore(clock: clock, random: random)
+    let issuer = TokenIssuer(configuration: configuration, signingKey: signingKey, clock: clock, random: random)
     let userinfoVerifier = JWTVerifier(
         configuration: .init(issuer: configuration.issuer, audiences: [configuration.userinfoAudience]),
         keys: KeySet([try await signingKey.verificationKey()]), clock: clock)
@@ -29,7 +29,7 @@ func buildApplication(
     .addRoutes(to: router)
     TokenController(configuration: configuration, clients: clients, store: store, issuer: issuer).addRoutes(to: router)
     UserInfoController(configuration: configuration, verifier: userinfoVerifier).addRoutes(to: router)
-    RegistrationController(clients: clients, clock: clock).addRoutes(to: router)
+    RegistrationController(clients: clients, clock: clock, random: random).addRoutes(to: router)
 
     return Application(
         router: router,

@@ -42,18 +42,22 @@ actor GrantStore {
     }
 
     private let clock: any WallClock
+    private let random: any RandomSource
     private var transactions: [String: Transaction] = [:]
     private var codes: [String: Code] = [:]
     private var refreshTokens: [String: RefreshToken] = [:]
     private var revokedFamilies: Set<String> = []
     private var writesSinceSweep = 0
 
-    init(clock: any WallClock) { self.clock = clock }
+    init(clock: any WallClock, random: any RandomSource = SystemRandomSource()) {
+        self.clock = clock
+        self.random = random
+    }
 
     // MARK: Sign-in transactions
 
     func begin(_ request: AuthorizationRequest) -> String {
-        let id = SecureRandom.token(byteCount: 24)
+        let id = random.token(byteCount: 24)
         transactions[id] = Transaction(
             request: request, expiresAt: clock.now.addingTimeInterval(DevIdPConfiguration.loginTransactionLifetime))
         sweepIfNeeded()
@@ -75,7 +79,7 @@ actor GrantStore {
     // MARK: Authorization codes
 
     func issueCode(for request: AuthorizationRequest, userID: String) -> String {
-        let code = SecureRandom.token(byteCount: 32)
+        let code = random.token(byteCount: 32)
         let grant = Grant(
             clientID: request.clientID, userID: userID, scope: request.scope, audience: request.audience,
             nonce: request.nonce, authTime: clock.now)
@@ -116,8 +120,8 @@ actor GrantStore {
     func issueRefreshToken(for grant: Grant, family: String? = nil, lifetime: TimeInterval) -> (
         token: String, family: String
     ) {
-        let token = SecureRandom.token(byteCount: 32)
-        let family = family ?? SecureRandom.token(byteCount: 16)
+        let token = random.token(byteCount: 32)
+        let family = family ?? random.token(byteCount: 16)
         refreshTokens[SecretDigest.hex(token)] = RefreshToken(
             grant: grant, family: family, expiresAt: clock.now.addingTimeInterval(lifetime))
         sweepIfNeeded()

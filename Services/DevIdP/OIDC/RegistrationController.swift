@@ -9,6 +9,7 @@ import ServiceSupport
 struct RegistrationController {
     let clients: ClientRegistry
     let clock: any WallClock
+    var random: any RandomSource = SystemRandomSource()
 
     static let bodyLimit = 16 * 1024
     static let supportedGrants: Set<String> = ["authorization_code", "refresh_token"]
@@ -52,8 +53,8 @@ struct RegistrationController {
         let name = try string(metadata, "client_name") ?? "Dynamically registered client"
         guard name.count <= 200 else { throw ErrorResponse.invalidClientMetadata("client_name is too long") }
 
-        let clientID = SecureRandom.token(byteCount: 16)
-        let secret = method == "none" ? nil : SecureRandom.token(byteCount: 32)
+        let clientID = random.token(byteCount: 16)
+        let secret = method == "none" ? nil : random.token(byteCount: 32)
         let now = clock.now
         let client = Client(
             id: clientID, kind: secret == nil ? .public : .confidential, secretDigest: secret.map(SecretDigest.hex),

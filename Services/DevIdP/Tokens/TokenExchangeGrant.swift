@@ -99,7 +99,7 @@ struct TokenExchangeGrant {
         let claims: [String: JSONValue] = [
             "iss": .string(configuration.issuer), "sub": .string(user.userID), "aud": .string(audience),
             "client_id": .string(client.id), "resource": .string(resource),
-            "jti": .string(SecureRandom.token(byteCount: 16)), "iat": .integer(Int64(now.timeIntervalSince1970)),
+            "jti": .string(issuer.random.token(byteCount: 16)), "iat": .integer(Int64(now.timeIntervalSince1970)),
             "exp": .integer(Int64(now.addingTimeInterval(Self.identityAssertionLifetime).timeIntervalSince1970)),
             "email": .string(user.email), "name": .string(user.name),
             "auth_time": .integer(Int64(idToken.claims["auth_time"]?.doubleValue ?? now.timeIntervalSince1970)),

@@ -1,12 +1,15 @@
 import Foundation
 import JSON
 import JWTAuth
+import ServiceSupport
 
 /// Mints the tokens an Auth0 tenant would: RS256 access tokens for an API, ID tokens for the client.
 struct TokenIssuer: Sendable {
     let configuration: DevIdPConfiguration
     let signingKey: RSASigningKey
     let clock: any WallClock
+    /// Where `jti`s come from.
+    var random: any RandomSource = SystemRandomSource()
 
     /// The scopes a user's token carries: what was asked for, limited to the OIDC scopes and the user's permissions
     /// (Auth0 with RBAC enabled).
