@@ -48,9 +48,10 @@ $(VENV)/.installed: Tests/Interop/requirements.txt
 venv: $(VENV)/.installed
 
 # The store tests run on SQLite and on a throw-away PostgreSQL server (installed from Debian's packages if missing),
-# which the interop tests of several gateway instances behind nginx use too.
+# which the interop tests of several gateway instances behind nginx use too. The browser tests drive Debian's
+# Chromium through its chromedriver (test_browser_pages.py).
 test: system-deps venv
-	@scripts/install-system-deps.sh nginx-light
+	@scripts/install-system-deps.sh nginx-light chromium chromium-driver
 	$(PYTHON) scripts/folders.py check
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	GATEWAY_TEST_REQUIRE_POSTGRES=1 BIN_PATH="$$(swift build --show-bin-path)" scripts/with-postgres.sh \

@@ -100,7 +100,8 @@ class Service:
         """What the process wrote so far. The services write `info` and `debug` lines in batches a few milliseconds
         after they are logged (LogOutput), so this waits a little first: a request's access line is in."""
         time.sleep(0.05)
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text()
 
     def stop(self) -> None:

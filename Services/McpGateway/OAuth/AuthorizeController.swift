@@ -51,7 +51,7 @@ struct AuthorizeController {
                         + " published there could not be used. Its developer can ask the gateway's operator for the"
                         + " reason, quoting the request id \(context.requestID).")
             }
-            return render(failure)
+            return render(failure, requestID: context.requestID)
         }
         do {
             if approvals.covers(authorization, in: request, now: clock.now) {
@@ -67,7 +67,8 @@ struct AuthorizeController {
         let form = try await request.formParameters(limit: 16 * 1024)
         let expired = pages.errorPage(
             status: .badRequest, heading: "This request has expired",
-            message: "The approval form is older than ten minutes, was already used, or was opened in another browser.")
+            message: "The approval form is older than ten minutes, was already used, or was opened in another browser.",
+            requestID: context.requestID)
         guard let requestID = try form.single("request_id"),
             let pending = ConsentTicket.open(requestID, with: cipher, now: clock.now)
         else { return expired }
@@ -80,7 +81,8 @@ struct AuthorizeController {
                 metadata: ["oauth.client_id": "\(pending.request.clientID)"])
             return pages.errorPage(
                 status: .forbidden, heading: "Request not accepted",
-                message: "This approval did not come from the page the gateway showed in this browser.")
+                message: "This approval did not come from the page the gateway showed in this browser.",
+                requestID: context.requestID)
         }
         // One form, one decision: the same ticket submitted again (twice at once, or replayed with its cookie) would
         // start another sign-in. Recorded on every instance, as long as the ticket could open, under what is inside
@@ -123,7 +125,8 @@ struct AuthorizeController {
             return response
         default:
             return pages.errorPage(
-                status: .badRequest, heading: "Invalid request", message: "The decision must be approve or deny.")
+                status: .badRequest, heading: "Invalid request", message: "The decision must be approve or deny.",
+                requestID: context.requestID)
         }
     }
 
@@ -155,17 +158,18 @@ struct AuthorizeController {
         return pages.page("consent", page, headers: [.setCookie: cookie])
     }
 
-    private func render(_ failure: AuthorizeFailure) -> Response {
+    /// A failure found before the redirect URI was trusted is a page, with the request id the user can quote.
+    private func render(_ failure: AuthorizeFailure, requestID: String) -> Response {
         switch failure {
         case .page(let title, let message, let status):
-            return pages.errorPage(status: status, heading: title, message: message)
+            return pages.errorPage(status: status, heading: title, message: message, requestID: requestID)
         case .redirect(let request, let error, let description):
             return HTMLPage.redirect(
                 to: ClientRedirect.error(request, error, description, issuer: address.issuer))
         case .metadataDocument:
             return pages.errorPage(
                 status: .badRequest, heading: "Application details not accepted",
-                message: "The details the application publishes could not be used.")
+                message: "The details the application publishes could not be used.", requestID: requestID)
         }
     }
 
@@ -182,6 +186,7 @@ struct AuthorizeController {
                 ClientRedirect.error(
                     request, "temporarily_unavailable", "The identity provider is unreachable",
                     issuer: address.issuer)
-            ))
+            ),
+            requestID: context.requestID)
     }
 }

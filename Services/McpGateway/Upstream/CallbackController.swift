@@ -31,14 +31,16 @@ struct CallbackController {
         do { query = try request.queryParameters() } catch {
             return pages.errorPage(
                 status: .badRequest, heading: "Sign-in not accepted",
-                message: "The identity provider's response is malformed: \(error.message).", headers: clearCookie)
+                message: "The identity provider's response is malformed: \(error.message).",
+                requestID: context.requestID, headers: clearCookie)
         }
         guard let state = try? query.single("state"),
             let pending = try await pendingSignIns.takePending(keyDigest: SecretDigest.hex(state), now: clock.now)
         else {
             return pages.errorPage(
                 status: .badRequest, heading: "This sign-in has expired",
-                message: "It is unknown, older than ten minutes, or was already completed.", headers: clearCookie)
+                message: "It is unknown, older than ten minutes, or was already completed.",
+                requestID: context.requestID, headers: clearCookie)
         }
         guard let binding = cookies.cookie(UpstreamSignIn.cookieName, in: request),
             SecretDigest.matches(binding, digest: pending.bindingDigest)
@@ -49,7 +51,7 @@ struct CallbackController {
             return pages.errorPage(
                 status: .forbidden, heading: "Sign-in not accepted",
                 message: "This sign-in was started in another browser. Start it again from your application.",
-                headers: clearCookie)
+                requestID: context.requestID, headers: clearCookie)
         }
         let back = { (error: String, description: String) in
             (
@@ -63,18 +65,20 @@ struct CallbackController {
                 status: .ok, heading: "\(upstream.configuration.displayName) did not sign you in",
                 message: "The identity provider answered: \(description)",
                 back: back(error == "access_denied" ? "access_denied" : "server_error", description),
-                headers: clearCookie)
+                requestID: context.requestID, headers: clearCookie)
         }
         if let iss = try? query.single("iss"), iss != upstream.configuration.issuer {
             return pages.errorPage(
                 status: .badRequest, heading: "Sign-in not accepted",
                 message: "The response came from another identity provider (iss \(iss)).",
-                back: back("server_error", "Issuer mismatch in the identity provider's response"), headers: clearCookie)
+                back: back("server_error", "Issuer mismatch in the identity provider's response"),
+                requestID: context.requestID, headers: clearCookie)
         }
         guard let code = try? query.single("code") else {
             return pages.errorPage(
                 status: .badRequest, heading: "Sign-in not accepted",
-                message: "The identity provider's response has no code.", headers: clearCookie)
+                message: "The identity provider's response has no code.", requestID: context.requestID,
+                headers: clearCookie)
         }
         do {
             let (grantCode, grant) = try await completeSignIn(pending: pending, upstreamCode: code, state: state)
