@@ -22,6 +22,10 @@ struct GatewayDependencies: Sendable {
     var apiConnectTimeout: TimeAmount?
     /// Resolves the host names of client metadata document URLs before the gateway connects to them.
     var hostResolver: any HostResolving = SystemHostResolver()
+    /// Where tokens, codes, ids, nonces and `jti`s come from.
+    var random: any RandomSource = SystemRandomSource()
+    /// Where security events are recorded (logger `McpGateway.audit`).
+    var audit = AuditLog()
 }
 
 /// The gateway's parts, built once from its configuration, shared by the routes. Building them touches nothing outside
@@ -86,7 +90,8 @@ struct Gateway: Sendable {
         let minter = DownstreamTokenMinter(
             issuer: configuration.address.issuer, subjectIssuer: configuration.mode.subjectIssuer,
             audience: configuration.downstream.audience,
-            lifetime: configuration.downstream.lifetime, keys: ring, clock: dependencies.clock)
+            lifetime: configuration.downstream.lifetime, keys: ring, clock: dependencies.clock,
+            random: dependencies.random)
         let address = configuration.address
         switch configuration.mode {
         case .authorizationServer(let settings):
@@ -103,7 +108,7 @@ struct Gateway: Sendable {
                         ? TokenExchanges(
                             provider: server.upstream, grants: storage.grants,
                             audience: configuration.downstream.audience, clock: dependencies.clock, logger: logger,
-                            wait: timeouts.upstream) : nil),
+                            wait: timeouts.upstream, audit: dependencies.audit) : nil),
                 dpop: server.dpop, clock: dependencies.clock)
             self.protectedResourceMetadata = ProtectedResourceMetadataController(
                 address: address, authorizationServers: [address.issuer], dpopBoundTokens: true)
@@ -145,7 +150,7 @@ struct Gateway: Sendable {
                 configuration: .init(
                     connectTimeout: dependencies.apiConnectTimeout ?? TimeAmount(timeouts.apiConnect))),
             timeout: TimeAmount(timeouts.api), logger: logger)
-        let tools = ToolBox.todos(api: todosAPI, policy: configuration.toolPolicy)
+        let tools = ToolBox.todos(api: todosAPI, policy: configuration.toolPolicy, audit: dependencies.audit)
         // Behind Cloudflare Access there is no authorization server to step up with: a missing scope is a tool error.
         let stepUp: Bool =
             switch configuration.mode {
@@ -194,7 +199,8 @@ extension Gateway {
         let upstreamTokens = UpstreamTokenService(
             grants: storage.grants, upstreamTokens: storage.upstreamTokens, refresher: upstream, cipher: cipher,
             clock: clock, logger: logger, sharedDatabase: storage.backend.isShared,
-            timeouts: .init(wait: timeouts.upstream, refresh: timeouts.upstreamRefresh, database: timeouts.database))
+            timeouts: .init(wait: timeouts.upstream, refresh: timeouts.upstreamRefresh, database: timeouts.database),
+            audit: dependencies.audit)
         let documents = settings.clientMetadataDocuments
         let clients = ClientDirectory(
             store: storage.clients,
@@ -217,7 +223,7 @@ extension Gateway {
                 oneTime: oneTime,
                 issuing: GrantWithoutCode(
                     grants: storage.grants, accessTokenLifetime: settings.accessTokenLifetime,
-                    resource: address.resource),
+                    resource: address.resource, random: dependencies.random),
                 resources: address.resourceNames, signInIssuer: settings.upstream.issuer,
                 claimNames: configuration.identityClaims)
         return AuthorizationServer(
@@ -233,7 +239,7 @@ extension Gateway {
             dpop: DPoPChecker(
                 nonces: DPoPNonces(secret: configuration.encryptionSecret), usedProofs: storage.usedAssertions,
                 clock: clock, nonceRequired: settings.dpopNonceRequired),
-            clock: clock,
+            clock: clock, random: dependencies.random, audit: dependencies.audit,
             reuseInterval: (timeouts.requiredReuseInterval, timeouts.upstreamReuseInterval))
     }
 

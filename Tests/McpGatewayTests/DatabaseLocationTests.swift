@@ -64,9 +64,37 @@ struct DatabaseLocationTests {
 @Suite("Identifiers operators type")
 struct IdentifierTests {
     @Test func clientAndGrantIdsNeverLookLikeOptions() {
-        for id in (0..<2000).flatMap({ _ in [GatewayTokenFormat.newClientID(), GatewayTokenFormat.newGrantID()] }) {
+        let random = SystemRandomSource()
+        for id in (0..<2000).flatMap({ _ in
+            [GatewayTokenFormat.newClientID(from: random), GatewayTokenFormat.newGrantID(from: random)]
+        }) {
             #expect(!id.hasPrefix("-") && id.count == 22)
             #expect(id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+        }
+    }
+
+    /// Bytes that would make an id begin with `-` (base64url 62: a first byte of 0xF8 to 0xFB) are drawn again.
+    @Test func anIdThatWouldBeginWithADashIsDrawnAgain() {
+        let random = ScriptedRandomSource([[0xF8] + Array(repeating: 0, count: 15), Array(repeating: 0, count: 16)])
+        #expect(GatewayTokenFormat.newClientID(from: random) == "AAAAAAAAAAAAAAAAAAAAAA")
+        #expect(random.remaining == 0)
+    }
+}
+
+/// Gives the byte strings it was given, in turn.
+final class ScriptedRandomSource: RandomSource, @unchecked Sendable {
+    private var script: [[UInt8]]
+    private let lock = NSLock()
+
+    init(_ script: [[UInt8]]) { self.script = script }
+
+    var remaining: Int { lock.withLock { script.count } }
+
+    func bytes(_ count: Int) -> [UInt8] {
+        lock.withLock {
+            let next = script.removeFirst()
+            precondition(next.count == count, "the script has \(next.count) bytes where \(count) are asked for")
+            return next
         }
     }
 }

@@ -124,6 +124,11 @@ struct TokenTests {
                     ("refresh_token", try #require(first["refresh_token"]?.stringValue)),
                 ])
             try expectOAuthError(refreshed, .badRequest, "invalid_grant")
+            // One audit line for the replay, naming the client and the grant it ended.
+            let replays = app.audit.auditEvents.filter { $0.event == "code_replayed" }
+            #expect(replays.count == 1)
+            #expect(replays.first?.metadata["oauth.client_id"] == registered.id)
+            #expect(replays.first?.metadata["oauth.grant_id"]?.isEmpty == false)
         }
     }
 

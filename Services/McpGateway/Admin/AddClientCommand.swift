@@ -79,9 +79,9 @@ extension Admin {
             }
             try await AdminContext.run { context in
                 guard let method = RegisteredClient.AuthMethod(rawValue: auth) else { throw ExitCode.validationFailure }
-                let secret = method == .privateKeyJWT ? nil : GatewayTokenFormat.newClientSecret()
+                let secret = method == .privateKeyJWT ? nil : GatewayTokenFormat.newClientSecret(from: SystemRandomSource())
                 let client = RegisteredClient(
-                    id: id ?? GatewayTokenFormat.newClientID(), secretDigest: secret.map(SecretDigest.hex),
+                    id: id ?? GatewayTokenFormat.newClientID(from: SystemRandomSource()), secretDigest: secret.map(SecretDigest.hex),
                     authMethod: method, name: name, uri: nil, logoURI: nil, redirectURIs: [],
                     grantTypes: [grant.grantType], createdAt: Date(), jwks: jwks, jwksURI: jwksURI,
                     scope: ScopeSet(spaceSeparated: scope))

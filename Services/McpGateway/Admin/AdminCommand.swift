@@ -28,6 +28,8 @@ struct AdminContext {
     let settings: AuthorizationServerSettings
     let database: OpenedDatabase
     var storage: GatewayStorage { database.storage }
+    /// What an operator ends is recorded as the server records it.
+    let audit = AuditLog()
 
     /// Opens the database of `AUTH_MODE=gateway` and runs `body`; other modes keep no database.
     static func run(_ body: (AdminContext) async throws -> Void) async throws {

@@ -111,7 +111,7 @@ extension Admin {
                     throw Admin.notFound
                 }
                 for grant in grants {
-                    AuditLog.shared.record(
+                    context.audit.record(
                         .grantRevoked, user: grant.user?.subject, client: grant.clientID, grant: grant.id,
                         detail: ["actor": "admin", "reason": "client deleted"])
                 }

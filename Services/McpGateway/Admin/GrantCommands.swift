@@ -83,7 +83,7 @@ extension Admin {
                 var revoked = 0
                 for target in targets where try await context.storage.grants.revokeGrant(id: target.id, now: now) {
                     revoked += 1
-                    AuditLog.shared.record(
+                    context.audit.record(
                         .grantRevoked, user: target.user?.subject, client: target.clientID, grant: target.id,
                         detail: ["actor": "admin"])
                 }

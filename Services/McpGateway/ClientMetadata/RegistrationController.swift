@@ -13,6 +13,7 @@ import ServiceSupport
 struct RegistrationController {
     let clients: any ClientStore
     let clock: any WallClock
+    let random: any RandomSource
 
     static let bodyLimit = 16 * 1024
 
@@ -44,9 +45,9 @@ struct RegistrationController {
         let uri = try rules.webURL("client_uri")
         let logo = try rules.webURL("logo_uri")
 
-        let secret = authMethod == .none ? nil : GatewayTokenFormat.newClientSecret()
+        let secret = authMethod == .none ? nil : GatewayTokenFormat.newClientSecret(from: random)
         let client = RegisteredClient(
-            id: GatewayTokenFormat.newClientID(), secretDigest: secret.map(SecretDigest.hex), authMethod: authMethod,
+            id: GatewayTokenFormat.newClientID(from: random), secretDigest: secret.map(SecretDigest.hex), authMethod: authMethod,
             name: name, uri: uri, logoURI: logo, redirectURIs: redirectURIs, grantTypes: grantTypes,
             createdAt: clock.now)
         try await clients.insert(client: client)

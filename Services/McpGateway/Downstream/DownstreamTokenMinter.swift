@@ -30,6 +30,8 @@ final class DownstreamTokenMinter: Sendable {
     let lifetime: TimeInterval
     let keys: SigningKeyRing
     let clock: any WallClock
+    /// Where `jti`s come from.
+    private let random: any RandomSource
     private let cache = Mutex<[CacheKey: Minted]>([:])
     static let cacheCapacity = 10_000
 
@@ -46,8 +48,9 @@ final class DownstreamTokenMinter: Sendable {
 
     init(
         issuer: String, subjectIssuer: String, audience: String, lifetime: TimeInterval, keys: SigningKeyRing,
-        clock: any WallClock
+        clock: any WallClock, random: any RandomSource = SystemRandomSource()
     ) {
+        self.random = random
         self.issuer = issuer
         self.subjectIssuer = subjectIssuer
         self.audience = audience
@@ -68,7 +71,7 @@ final class DownstreamTokenMinter: Sendable {
         var claims: [String: JSONValue] = [
             "iss": .string(issuer), "sub": .string(principal.subject), "aud": .string(audience),
             "iat": .integer(issuedAt), "exp": .integer(issuedAt + Int64(lifetime)),
-            "jti": .string(SecureRandom.token(byteCount: 16)), "scope": .string(scope.description),
+            "jti": .string(random.token(byteCount: 16)), "scope": .string(scope.description),
             // RFC 9068 requires client_id: the MCP client, else the gateway itself.
             "client_id": .string(principal.clientID ?? issuer),
             "sub_id": ["format": "iss_sub", "iss": .string(subjectIssuer), "sub": .string(principal.subject)],

@@ -17,6 +17,8 @@ final class TokenExchanges: Sendable {
     let audience: String
     let clock: any WallClock
     let logger: Logger
+    /// Where a grant the provider ended is recorded.
+    let audit: AuditLog
     private let cache = Mutex<[CacheKey: Exchanged]>([:])
     private let exchanges = SingleFlight<CacheKey, String>()
     /// How long a call waits for an exchange (`UPSTREAM_TIMEOUT`).
@@ -39,8 +41,9 @@ final class TokenExchanges: Sendable {
 
     init(
         provider: UpstreamProvider, grants: any GrantStore, audience: String, clock: any WallClock, logger: Logger,
-        wait: Duration = .seconds(10)
+        wait: Duration = .seconds(10), audit: AuditLog = AuditLog()
     ) {
+        self.audit = audit
         self.wait = wait
         self.provider = provider
         self.grants = grants
@@ -81,7 +84,7 @@ final class TokenExchanges: Sendable {
                     "The provider refused to exchange the user's token; the grant ends",
                     metadata: ["oauth.grant_id": "\(grantID)", "reason": "\(reason)"])
                 _ = try? await grants.revokeGrant(id: grantID, now: now)
-                AuditLog.shared.record(.grantEndedByProvider, grant: grantID)
+                audit.record(.grantEndedByProvider, grant: grantID)
                 throw .signInRequired
             case .unreachable, .timedOut:
                 logger.error("The token exchange could not reach the provider", metadata: ["error": "\(error)"])

@@ -25,6 +25,10 @@ struct AuthorizationServer: Sendable {
     /// DPoP proofs at `/token` and the MCP endpoints.
     let dpop: DPoPChecker
     let clock: any WallClock
+    /// Where tokens, codes, ids and nonces come from.
+    let random: any RandomSource
+    /// Where security events are recorded.
+    let audit: AuditLog
     /// How long the provider's reuse interval must be, and what the operator says it is (`UPSTREAM_REUSE_INTERVAL`).
     let reuseInterval: (required: Duration, stated: Duration?)
 
@@ -32,25 +36,27 @@ struct AuthorizationServer: Sendable {
     func addRoutes(to router: Router<GatewayRequestContext>, limits: GatewayRateLimits, pages: PageRenderer) {
         AuthorizationServerMetadataController(address: address, settings: settings).addRoutes(to: router)
         let signIn = UpstreamSignIn(
-            pendingSignIns: storage.pendingSignIns, upstream: upstream, cipher: cipher, cookies: cookies, clock: clock)
-        RegistrationController(clients: storage.clients, clock: clock).addRoutes(
+            pendingSignIns: storage.pendingSignIns, upstream: upstream, cipher: cipher, cookies: cookies, clock: clock,
+            random: random)
+        RegistrationController(clients: storage.clients, clock: clock, random: random).addRoutes(
             to: limits.limited(router, route: "/register", limits.register, pages: pages))
         AuthorizeController(
             address: address, settings: settings, clients: clients, signIn: signIn, cookies: cookies, cipher: cipher,
-            pages: pages, clock: clock, usedTickets: storage.usedAssertions
+            pages: pages, clock: clock, random: random, audit: audit, usedTickets: storage.usedAssertions
         ).addRoutes(to: limits.limited(router, route: "/authorize", limits.authorize, pages: pages, browser: true))
         CallbackController(
             address: address, grantLifetime: settings.grantLifetime, pendingSignIns: storage.pendingSignIns,
-            codes: storage.codes, upstream: upstream, cipher: cipher, cookies: cookies, pages: pages, clock: clock
+            codes: storage.codes, upstream: upstream, cipher: cipher, cookies: cookies, pages: pages, clock: clock,
+            random: random, audit: audit
         ).addRoutes(to: router)
         TokenController(
             address: address, settings: settings, codes: storage.codes, grants: storage.grants,
             refreshTokens: storage.refreshTokens, clients: clients, authenticator: clientAuthenticator,
-            identityAssertions: identityAssertions, dpop: dpop, clock: clock
+            identityAssertions: identityAssertions, dpop: dpop, clock: clock, random: random, audit: audit
         ).addRoutes(to: limits.limited(router, route: "/token", limits.token, pages: pages))
         RevocationController(
             accessTokens: storage.accessTokens, refreshTokens: storage.refreshTokens, grants: storage.grants,
-            authenticator: clientAuthenticator, clock: clock
+            authenticator: clientAuthenticator, clock: clock, audit: audit
         ).addRoutes(to: limits.limited(router, route: "/revoke", limits.revoke, pages: pages))
     }
 

@@ -18,6 +18,8 @@ struct AuthorizeController {
     let cipher: TokenCipher
     let pages: PageRenderer
     let clock: any WallClock
+    let random: any RandomSource
+    let audit: AuditLog
     /// Where a submitted consent form is recorded, on every instance, so that it is taken once.
     let usedTickets: any UsedAssertionStore
 
@@ -101,7 +103,7 @@ struct AuthorizeController {
         // posts the form as it is) approves; only an explicit deny denies.
         switch try form.single("decision") {
         case "approve", nil:
-            AuditLog.shared.record(
+            audit.record(
                 .consent, client: pending.request.clientID,
                 detail: ["consent.decision": "approve", "oauth.scope": "\(pending.request.scope)"],
                 requestID: context.requestID)
@@ -114,7 +116,7 @@ struct AuthorizeController {
                 return upstreamUnavailable(error, request: pending.request, context: context)
             }
         case "deny":
-            AuditLog.shared.record(
+            audit.record(
                 .consent, client: pending.request.clientID, detail: ["consent.decision": "deny"],
                 requestID: context.requestID)
             var response = HTMLPage.redirect(
@@ -131,8 +133,8 @@ struct AuthorizeController {
     }
 
     private func consentPage(client: RegisteredClient, request: ClientAuthorizationRequest) async throws -> Response {
-        let binding = SecureRandom.token()
-        let csrf = SecureRandom.token()
+        let binding = random.token()
+        let csrf = random.token()
         let requestID = try ConsentTicket(
             request: request, bindingDigest: SecretDigest.hex(binding), csrfDigest: SecretDigest.hex(csrf),
             expiresAt: clock.now.addingTimeInterval(PendingAuthorization.lifetime)

@@ -9,6 +9,7 @@ struct GrantWithoutCode: Sendable {
     let grants: any GrantStore
     let accessTokenLifetime: TimeInterval
     let resource: String
+    let random: any RandomSource
 
     /// The scope a client gets (RFC 6749 §3.3): what it asked for within what it may have (all it may have when it
     /// asks for nothing). `offline_access` means nothing here, as no refresh token is issued. Refused only when
@@ -28,10 +29,10 @@ struct GrantWithoutCode: Sendable {
     func issue(user: UserProfile?, client: RegisteredClient, scope: ScopeSet, binding: String?, now: Date)
         async throws -> TokenResponse
     {
-        let access = GatewayTokenFormat.newAccessToken()
+        let access = GatewayTokenFormat.newAccessToken(from: random)
         let expiresAt = now.addingTimeInterval(accessTokenLifetime)
         let grant = Grant(
-            id: GatewayTokenFormat.newGrantID(), clientID: client.id, user: user, scope: scope, resource: resource,
+            id: GatewayTokenFormat.newGrantID(from: random), clientID: client.id, user: user, scope: scope, resource: resource,
             upstream: nil, createdAt: now, expiresAt: expiresAt)
         let record = AccessTokenRecord(
             digest: SecretDigest.hex(access), grantID: grant.id, clientID: client.id, scope: scope,

@@ -11,6 +11,7 @@ struct RevocationController {
     let grants: any GrantStore
     let authenticator: ClientAuthenticator
     let clock: any WallClock
+    let audit: AuditLog
 
     func addRoutes(to router: some RouterMethods<GatewayRequestContext>) {
         router.post("revoke", use: revoke)
@@ -22,12 +23,12 @@ struct RevocationController {
         let token = try parameters.required("token")
         let digest = SecretDigest.hex(token)
         if try await accessTokens.deleteAccessToken(digest: digest, clientID: client.id) {
-            AuditLog.shared.record(
+            audit.record(
                 .tokenRevoked, client: client.id, detail: ["oauth.token_type": "access_token"],
                 requestID: context.requestID)
         } else if let grant = try await refreshTokens.grant(refreshDigest: digest), grant.clientID == client.id {
             try await grants.revokeGrant(id: grant.id, now: clock.now)
-            AuditLog.shared.record(
+            audit.record(
                 .tokenRevoked, user: grant.user?.subject, client: client.id, grant: grant.id,
                 detail: ["oauth.token_type": "refresh_token"], requestID: context.requestID)
         }

@@ -21,6 +21,8 @@ struct TokenController {
     /// DPoP proofs: a request with one gets tokens bound to its key (RFC 9449 §5).
     let dpop: DPoPChecker
     let clock: any WallClock
+    let random: any RandomSource
+    let audit: AuditLog
 
     static let grantTypes = ["authorization_code", "refresh_token", "client_credentials", GrantType.jwtBearer]
 
@@ -91,7 +93,7 @@ struct TokenController {
         }
         if grantType == "client_credentials" || grantType == GrantType.jwtBearer {
             // No consent page saw these: each is an audit line.
-            AuditLog.shared.record(
+            audit.record(
                 .tokenIssuedWithoutSignIn, client: client.id,
                 detail: ["oauth.grant_type": "\(grantType)", "oauth.scope": "\(response.scope)"],
                 requestID: context.requestID)
@@ -103,7 +105,8 @@ struct TokenController {
 
     var issuing: GrantWithoutCode {
         GrantWithoutCode(
-            grants: grants, accessTokenLifetime: settings.accessTokenLifetime, resource: address.resource)
+            grants: grants, accessTokenLifetime: settings.accessTokenLifetime, resource: address.resource,
+            random: random)
     }
 
     private func redeemCode(
@@ -121,7 +124,7 @@ struct TokenController {
             // RFC 6749 §4.1.2: a code used twice revokes what it produced.
             try await grants.revokeGrant(id: record.grantID, now: now)
             GatewayMetrics.codeReplay()
-            AuditLog.shared.record(
+            audit.record(
                 .codeReplayed, client: client.id, grant: record.grantID, requestID: context.requestID)
             throw ErrorResponse.invalidGrant(
                 "The authorization code was already used; the tokens it produced are revoked")
@@ -159,7 +162,7 @@ struct TokenController {
             return response(access: access, refresh: refresh, scope: grant.scope, bound: binding != nil)
         case .replayed:
             GatewayMetrics.codeReplay()
-            AuditLog.shared.record(
+            audit.record(
                 .codeReplayed, user: grant.user?.subject, client: client.id, grant: grant.id,
                 requestID: context.requestID)
             throw ErrorResponse.invalidGrant(
@@ -217,7 +220,7 @@ struct TokenController {
         case .reused:
             // An older token, or the previous one after its grace: the grant is revoked.
             GatewayMetrics.refreshReuse()
-            AuditLog.shared.record(
+            audit.record(
                 .refreshTokenReused, user: grant.user?.subject, client: client.id, grant: grant.id,
                 requestID: context.requestID)
             throw ErrorResponse.invalidGrant("The refresh token was already used; the authorization is revoked")
@@ -232,10 +235,10 @@ struct TokenController {
     )
         -> (IssuedTokens, access: String, refresh: String?)
     {
-        let access = GatewayTokenFormat.newAccessToken()
+        let access = GatewayTokenFormat.newAccessToken(from: random)
         let wantsRefresh =
             forceRefresh || (grant.scope.contains("offline_access") && client.grantTypes.contains("refresh_token"))
-        let refresh = wantsRefresh ? GatewayTokenFormat.newRefreshToken() : nil
+        let refresh = wantsRefresh ? GatewayTokenFormat.newRefreshToken(from: random) : nil
         let record = AccessTokenRecord(
             digest: SecretDigest.hex(access), grantID: grant.id, clientID: client.id, scope: scope,
             resource: grant.resource, expiresAt: now.addingTimeInterval(settings.accessTokenLifetime),

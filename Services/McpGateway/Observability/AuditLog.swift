@@ -21,9 +21,13 @@ struct AuditLog: Sendable {
         case tokenIssuedWithoutSignIn = "token_issued_without_sign_in"
     }
 
-    static let shared = AuditLog(logger: Logger(label: "McpGateway.audit"))
-
     let logger: Logger
+
+    /// Writes to `logger`, by default the logger `McpGateway.audit`. One is made where the gateway is composed and
+    /// handed to whoever records events; a test hands its own and reads what was recorded.
+    init(logger: Logger = Logger(label: "McpGateway.audit")) {
+        self.logger = logger
+    }
 
     func record(
         _ event: Event, user: String? = nil, client: String? = nil, grant: String? = nil,

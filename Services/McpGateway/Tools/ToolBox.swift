@@ -11,8 +11,11 @@ struct ToolBox: Sendable {
     let definitions: JSONValue
     /// Who may call which tool beyond scopes (`TOOL_POLICY_FILE`); `nil`: anyone with the scope.
     let policy: ToolPolicy?
+    /// Where refused calls are recorded.
+    let audit: AuditLog
 
-    init(_ tools: [any GatewayTool], policy: ToolPolicy? = nil) {
+    init(_ tools: [any GatewayTool], policy: ToolPolicy? = nil, audit: AuditLog = AuditLog()) {
+        self.audit = audit
         self.tools = tools
         self.byName = Dictionary(tools.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.definitions = .array(tools.map(\.definition))
@@ -25,12 +28,12 @@ struct ToolBox: Sendable {
     ]
 
     /// The six tools of the Todos demo, calling `api`.
-    static func todos(api: any TodosAPI, policy: ToolPolicy? = nil) -> ToolBox {
+    static func todos(api: any TodosAPI, policy: ToolPolicy? = nil, audit: AuditLog = AuditLog()) -> ToolBox {
         ToolBox(
             [
                 WhoAmITool(), ListTodosTool(api: api), ListBillingTool(api: api), AddTodoTool(api: api),
                 UpdateTodoTool(api: api), DeleteTodoTool(api: api),
-            ], policy: policy)
+            ], policy: policy, audit: audit)
     }
 
     /// Whether the policy lets `caller` call `name` (always, without a policy).
@@ -52,7 +55,7 @@ struct ToolBox: Sendable {
     func call(_ name: String, arguments: ToolArguments, caller: ToolCaller) async throws(ToolError) -> ToolResult {
         guard let tool = byName[name] else { throw ToolError("Unknown tool: \(name)") }
         guard allows(name, for: caller) else {
-            AuditLog.shared.record(
+            audit.record(
                 .toolDenied, user: caller.isMachine ? nil : caller.subject, client: caller.clientID,
                 detail: ["mcp.tool": "\(name)"])
             return .failure(

@@ -20,6 +20,8 @@ struct CallbackController {
     let cookies: CookieSigner
     let pages: PageRenderer
     let clock: any WallClock
+    let random: any RandomSource
+    let audit: AuditLog
 
     func addRoutes(to router: some RouterMethods<GatewayRequestContext>) {
         router.get("callback", use: callback)
@@ -82,7 +84,7 @@ struct CallbackController {
         }
         do {
             let (grantCode, grant) = try await completeSignIn(pending: pending, upstreamCode: code, state: state)
-            let audit = AuditLog.shared
+            let audit = audit
             audit.record(
                 .signIn, user: grant.user?.subject, client: grant.clientID, grant: grant.id,
                 detail: ["oauth.scope": "\(grant.scope)"], requestID: context.requestID)
@@ -165,8 +167,8 @@ struct CallbackController {
         let scope = requested.intersection(upstreamScope.union(["offline_access"]))
 
         let now = clock.now
-        let grantID = GatewayTokenFormat.newGrantID()
-        let code = GatewayTokenFormat.newAuthorizationCode()
+        let grantID = GatewayTokenFormat.newGrantID(from: random)
+        let code = GatewayTokenFormat.newAuthorizationCode(from: random)
         let grant = Grant(
             id: grantID, clientID: pending.request.clientID, user: user, scope: scope,
             resource: address.resource,

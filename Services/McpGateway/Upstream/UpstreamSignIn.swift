@@ -17,12 +17,13 @@ struct UpstreamSignIn {
     let cipher: TokenCipher
     let cookies: CookieSigner
     let clock: any WallClock
+    let random: any RandomSource
 
     func start(_ request: ClientAuthorizationRequest, extraCookies: [String] = []) async throws -> Response {
-        let key = SecureRandom.token()
-        let binding = SecureRandom.token()
-        let nonce = SecureRandom.token(byteCount: 16)
-        let verifier = PKCE.makeVerifier()
+        let key = random.token()
+        let binding = random.token()
+        let nonce = random.token(byteCount: 16)
+        let verifier = PKCE.makeVerifier(using: random)
         try await pendingSignIns.insert(
             pending: PendingAuthorization(
                 keyDigest: SecretDigest.hex(key), bindingDigest: SecretDigest.hex(binding), request: request,

@@ -83,6 +83,8 @@ final class UpstreamTokenService: Sendable {
     private let clock: any WallClock
     /// What waiting out another instance's lease is measured on.
     private let waiting: any WaitingClock
+    /// Where a grant the provider ended is recorded.
+    private let audit: AuditLog
     private let logger: Logger
     let timeouts: Timeouts
     /// Whether other processes refresh the same grants (PostgreSQL): then their leases are waited for. With SQLite this
@@ -111,8 +113,9 @@ final class UpstreamTokenService: Sendable {
     init(
         grants: any GrantStore, upstreamTokens: any UpstreamTokenStore, refresher: any UpstreamRefreshing,
         cipher: TokenCipher, clock: any WallClock, logger: Logger, sharedDatabase: Bool = true,
-        timeouts: Timeouts = Timeouts(), waiting: any WaitingClock = SystemWaitingClock()
+        timeouts: Timeouts = Timeouts(), waiting: any WaitingClock = SystemWaitingClock(), audit: AuditLog = AuditLog()
     ) {
+        self.audit = audit
         self.waiting = waiting
         self.sharedDatabase = sharedDatabase
         self.grants = grants
@@ -285,7 +288,7 @@ final class UpstreamTokenService: Sendable {
                 "Upstream token expired (or the provider no longer accepts it) with no refresh token: sign in again",
                 metadata: ["oauth.client_id": "\(grant.clientID)"])
             try await grants.revokeGrant(id: grant.id, now: clock.now)
-            AuditLog.shared.record(
+            audit.record(
                 .grantEndedByProvider, user: grant.user?.subject, client: grant.clientID, grant: grant.id)
             throw UpstreamAccessError.signInRequired
         }
@@ -420,7 +423,7 @@ final class UpstreamTokenService: Sendable {
         GatewayMetrics.upstreamRefresh(.refused)
         // Without the database the grant cannot be ended now; the next call is refused again, and ends it then.
         if (try? await grants.revokeGrant(id: grant.id, now: clock.now)) != nil {
-            AuditLog.shared.record(
+            audit.record(
                 .grantEndedByProvider, user: grant.user?.subject, client: grant.clientID, grant: grant.id,
                 detail: ["upstream.interrupted_refresh": interrupted == nil ? "false" : "true"])
         }

@@ -5,7 +5,9 @@ import JWTAuth
 /// Proof Key for Code Exchange (RFC 7636), S256 only: `plain` gives no protection against a stolen code.
 public enum PKCE {
     /// A new code verifier: 32 random bytes, base64url (43 characters).
-    public static func makeVerifier() -> String { SecureRandom.token(byteCount: 32) }
+    public static func makeVerifier(using random: any RandomSource = SystemRandomSource()) -> String {
+        random.token(byteCount: 32)
+    }
 
     /// The S256 challenge of `verifier`: `BASE64URL(SHA256(ASCII(verifier)))`.
     public static func challenge(for verifier: String) -> String {

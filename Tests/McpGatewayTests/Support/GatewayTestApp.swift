@@ -25,6 +25,8 @@ struct GatewayTestApp {
     static let httpClient = OutboundHTTPClient.make(connectTimeout: .seconds(1))
 
     let clock = ManualClock(Date(timeIntervalSince1970: 1_750_000_000))
+    /// What the gateway recorded as security events.
+    let audit = LogCapture()
     let provider: FakeProvider
     /// The in-memory SQLite database, and the stores on it.
     let database: DatabaseQueue
@@ -65,7 +67,7 @@ struct GatewayTestApp {
             configuration: configuration,
             dependencies: GatewayDependencies(
                 storage: storage, clock: clock, httpClient: Self.httpClient, documentFetcher: provider,
-                upstreamHTTP: provider, apiConnectTimeout: .seconds(1)
+                upstreamHTTP: provider, apiConnectTimeout: .seconds(1), audit: AuditLog(logger: audit.logger)
             ),
             logger: Logger(label: "test"))
         running.gateway = gateway
@@ -241,3 +243,13 @@ func expectOAuthError(
 }
 
 func bearer(_ token: String) -> HTTPFields { [.authorization: "Bearer \(token)"] }
+
+extension LogCapture {
+    /// The audit events recorded, each as its `audit.event` and the rest of its metadata.
+    var auditEvents: [(event: String, metadata: [String: String])] {
+        records.compactMap { record in
+            guard let event = record.metadata["audit.event"] else { return nil }
+            return ("\(event)", record.metadata.mapValues { "\($0)" })
+        }
+    }
+}
