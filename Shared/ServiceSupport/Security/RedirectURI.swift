@@ -2,17 +2,30 @@ import Foundation
 
 /// Rules for OAuth redirect URIs (RFC 6749 §3.1.2, RFC 8252, OAuth 2.0 Security BCP §4.1).
 public enum RedirectURI {
-    /// Why a redirect URI cannot be registered.
-    public enum Problem: Error, Equatable, CustomStringConvertible {
-        case notAURL
-        case characters
-        case fragment
-        case scheme(String)
-        case insecureHTTP
-        case credentials
+    /// Why a redirect URI cannot be registered: a struct over a private enum (as async-http-client's errors), so that
+    /// a reason can be added without breaking a caller's `switch`; compare with the constants (`problem == .fragment`).
+    public struct Problem: Error, Hashable, Sendable, CustomStringConvertible {
+        private enum Reason: Hashable, Sendable {
+            case notAURL, characters, fragment, scheme(String), insecureHTTP, credentials
+        }
+
+        private let reason: Reason
+
+        /// Not an absolute URL with a host.
+        public static let notAURL = Problem(reason: .notAURL)
+        /// A space, a control character, a character outside ASCII or a broken percent-encoding.
+        public static let characters = Problem(reason: .characters)
+        /// A fragment (`#…`).
+        public static let fragment = Problem(reason: .fragment)
+        /// A scheme other than https (or http on loopback).
+        public static func scheme(_ scheme: String) -> Problem { Problem(reason: .scheme(scheme)) }
+        /// http on a host that is not loopback.
+        public static let insecureHTTP = Problem(reason: .insecureHTTP)
+        /// User information (`user:password@`).
+        public static let credentials = Problem(reason: .credentials)
 
         public var description: String {
-            switch self {
+            switch reason {
             case .notAURL: "is not an absolute URL"
             case .characters:
                 "is not an RFC 3986 URI: it holds a space, a control character, a character outside ASCII or a broken"
