@@ -285,9 +285,9 @@ extension KeepAliveHTTPClientTests {
 
     @Test func aWaiterWhoseTaskIsCancelledLeavesAtOnce() async throws {
         try await withServer(maximumConnections: 1) { http in
-            let holder = start(http, "/hold?ms=6000", timeout: .seconds(10))
+            let holder = start(http, "/hold?ms=6000", timeout: .seconds(20))
             #expect(await eventually { counts(http) == [1, 0, 0] })
-            let waiter = start(http, "/port", timeout: .seconds(10))
+            let waiter = start(http, "/port", timeout: .seconds(20))
             #expect(await eventually { http.counts.waiting == 1 })
             let cancelledAt = ContinuousClock.now
             waiter.cancel()
@@ -304,12 +304,12 @@ extension KeepAliveHTTPClientTests {
     /// behind busy connections, to be sent later for nobody.
     @Test func aRequestWhoseTaskIsAlreadyCancelledDoesNotWaitForAConnection() async throws {
         try await withServer(maximumConnections: 1) { http in
-            let holder = start(http, "/hold?ms=6000", timeout: .seconds(10))
+            let holder = start(http, "/hold?ms=6000", timeout: .seconds(20))
             #expect(await eventually { counts(http) == [1, 0, 0] })
             let started = ContinuousClock.now
             let late = Task {
                 withUnsafeCurrentTask { $0?.cancel() }
-                return await outcome(http, "/port", timeout: .seconds(10))
+                return await outcome(http, "/port", timeout: .seconds(20))
             }
             let answer = await finished(late)
             #expect(answer == "failure: cancelled")
@@ -324,11 +324,11 @@ extension KeepAliveHTTPClientTests {
         configuration.maximumConnections = 1
         configuration.maximumWaiters = 2
         try await withServer(configuration: configuration) { http in
-            let holder = start(http, "/hold?ms=6000", timeout: .seconds(10))
+            let holder = start(http, "/hold?ms=6000", timeout: .seconds(20))
             #expect(await eventually { counts(http) == [1, 0, 0] })
-            let waiters = [start(http, "/port", timeout: .seconds(10)), start(http, "/port", timeout: .seconds(10))]
+            let waiters = [start(http, "/port", timeout: .seconds(20)), start(http, "/port", timeout: .seconds(20))]
             #expect(await eventually { http.counts.waiting == 2 })
-            let (outcome, elapsed) = await get(http, "/port", timeout: .seconds(10))
+            let (outcome, elapsed) = await get(http, "/port", timeout: .seconds(20))
             #expect(outcome == "failure: overloaded")
             #expect(elapsed < .seconds(3))
             // The refused request took no place; those in line are served when the connection is free.
@@ -450,15 +450,15 @@ extension KeepAliveHTTPClientTests {
 
     @Test func shutdownFailsWaitersAtOnceAndRefusesNewRequests() async throws {
         try await withServer(maximumConnections: 1) { http in
-            let holder = start(http, "/hold?ms=6000", timeout: .seconds(10))
+            let holder = start(http, "/hold?ms=6000", timeout: .seconds(20))
             #expect(await eventually { counts(http) == [1, 0, 0] })
-            let waiter = start(http, "/port", timeout: .seconds(10))
+            let waiter = start(http, "/port", timeout: .seconds(20))
             #expect(await eventually { http.counts.waiting == 1 })
             let shutAt = ContinuousClock.now
             http.shutdown()
             #expect(await finished(waiter) == "failure: shutDown")
             #expect(ContinuousClock.now - shutAt < .seconds(3))
-            let (refused, elapsed) = await get(http, "/port", timeout: .seconds(10))
+            let (refused, elapsed) = await get(http, "/port", timeout: .seconds(20))
             #expect(refused == "failure: shutDown")
             #expect(elapsed < .seconds(3))
             #expect(http.counts.waiting == 0)
