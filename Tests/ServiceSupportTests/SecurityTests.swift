@@ -29,10 +29,11 @@ struct SecurityTests {
     }
 
     @Test func tokensAreRandomAndPrefixed() {
-        let token = SecureRandom.token(prefix: "mcpgw_at_")
+        let random = SystemRandomSource()
+        let token = random.token(prefix: "mcpgw_at_")
         #expect(token.hasPrefix("mcpgw_at_"))
         #expect(token.count == 9 + 43)
-        #expect(SecureRandom.token() != SecureRandom.token())
+        #expect(random.token() != random.token())
     }
 
     @Test(arguments: [

@@ -3,6 +3,7 @@ import Hummingbird
 import JSON
 import JWTAuth
 import NIOCore
+import ServiceSupport
 
 /// `/.well-known/openid-configuration` (also at `/.well-known/oauth-authorization-server`) and
 /// `/.well-known/jwks.json`, at the same paths as an Auth0 tenant.
@@ -11,13 +12,15 @@ struct DiscoveryController {
     let signingKey: RSASigningKey
 
     func addRoutes(to router: Router<DevIdPRequestContext>) {
-        let discovery = Self.encode(metadata)
-        let jwks = Self.encode(["keys": [.object(signingKey.publicJWK)]])
-        router.get(".well-known/openid-configuration") { _, _ in Self.response(discovery, maxAge: 3600) }
+        // Browser-based clients read them from other origins.
+        let discovery = StaticJSONDocument(metadata, maxAge: 3600, headers: [.accessControlAllowOrigin: "*"])
+        let jwks = StaticJSONDocument(
+            ["keys": [.object(signingKey.publicJWK)]], maxAge: 600, headers: [.accessControlAllowOrigin: "*"])
+        router.get(".well-known/openid-configuration") { _, _ in discovery.response }
         // Auth0 serves the same document as RFC 8414 authorization server metadata, which is where MCP clients look
         // first when DevIdP plays Auth0 as their authorization server (AUTH_MODE=external).
-        router.get(".well-known/oauth-authorization-server") { _, _ in Self.response(discovery, maxAge: 3600) }
-        router.get(".well-known/jwks.json") { _, _ in Self.response(jwks, maxAge: 600) }
+        router.get(".well-known/oauth-authorization-server") { _, _ in discovery.response }
+        router.get(".well-known/jwks.json") { _, _ in jwks.response }
     }
 
     var metadata: JSONValue {
@@ -47,21 +50,5 @@ struct DiscoveryController {
             // (DEVIDP_REFRESH_REUSE_INTERVAL), so that a gateway can check it against its own deadlines at start-up.
             "refresh_token_reuse_interval": .integer(Int64(configuration.refreshReuseInterval.rounded(.down))),
         ]
-    }
-
-    private static func encode(_ value: JSONValue) -> ByteBuffer {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return ByteBuffer(bytes: (try? encoder.encode(value)) ?? Data())
-    }
-
-    private static func response(_ body: ByteBuffer, maxAge: Int) -> Response {
-        Response(
-            status: .ok,
-            headers: [
-                .contentType: "application/json; charset=utf-8", .cacheControl: "public, max-age=\(maxAge)",
-                .accessControlAllowOrigin: "*",
-            ],
-            body: .init(byteBuffer: body))
     }
 }

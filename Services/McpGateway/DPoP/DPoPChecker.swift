@@ -10,6 +10,8 @@ import ServiceSupport
 struct DPoPChecker: Sendable {
     static let header = HTTPField.Name("DPoP")!
     static let nonceHeader = HTTPField.Name("DPoP-Nonce")!
+    /// The `alg`s a proof may be signed with, by name, in a stable order (metadata and challenges list them).
+    static let algorithmNames = DPoPProof.algorithms.map(\.rawValue).sorted()
     let nonces: DPoPNonces
     let usedProofs: any UsedAssertionStore
     let clock: any WallClock
@@ -88,7 +90,7 @@ struct DPoPChecker: Sendable {
 
     /// The error the MCP endpoints answer with: 401 and a `DPoP` challenge (RFC 9449 §7.1, §9).
     func resourceError(_ failure: Failure) -> ErrorResponse {
-        let algorithms = DPoPProof.algorithms.map(\.rawValue).sorted().joined(separator: " ")
+        let algorithms = Self.algorithmNames.joined(separator: " ")
         switch failure {
         case .invalid(let message):
             var headers = nonceHeader()

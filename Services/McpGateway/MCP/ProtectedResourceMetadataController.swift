@@ -1,6 +1,7 @@
 import Hummingbird
 import JSON
 import JWTAuth
+import ServiceSupport
 
 /// `/.well-known/oauth-protected-resource[/mcp|/sse]` (RFC 9728): how an MCP client learns, from a 401, which
 /// authorization server issues tokens for the gateway.
@@ -34,7 +35,7 @@ struct ProtectedResourceMetadataController {
         ]
         if dpopBoundTokens {
             metadata["dpop_signing_alg_values_supported"] = .array(
-                DPoPProof.algorithms.map(\.rawValue).sorted().map(JSONValue.string))
+                DPoPChecker.algorithmNames.map(JSONValue.string))
             metadata["dpop_bound_access_tokens_required"] = false
         }
         return .object(metadata)

@@ -65,7 +65,6 @@ struct AuthorizationServer: Sendable {
     func startUp(logger: Logger) async throws {
         try await UpstreamTokenResealer.checkKeys(
             upstreamTokens: storage.upstreamTokens, cipher: cipher, now: clock.now)
-        let (upstream, reuseInterval) = (upstream, reuseInterval)
         Task {
             await upstream.checkReuseInterval(
                 required: reuseInterval.required, stated: reuseInterval.stated, logger: logger)

@@ -1,6 +1,7 @@
 import Hummingbird
 import JSON
 import JWTAuth
+import ServiceSupport
 
 /// `/.well-known/oauth-authorization-server` (RFC 8414): where an MCP client, having found the gateway in the
 /// protected resource metadata, registers, signs its user in and gets tokens. Served in `AUTH_MODE=gateway` only.
@@ -44,7 +45,7 @@ struct AuthorizationServerMetadataController {
             "service_documentation": .string(base + "/"),
             // DPoP-bound tokens on request (RFC 9449 §5.1).
             "dpop_signing_alg_values_supported": .array(
-                DPoPProof.algorithms.map(\.rawValue).sorted().map(JSONValue.string)),
+                DPoPChecker.algorithmNames.map(JSONValue.string)),
             // The keys of the tokens the gateway signs for TodosAPI.
             "jwks_uri": .string(base + "/.well-known/jwks.json"),
         ]
