@@ -30,9 +30,15 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // OpenAPI documents (3.0, 3.1, 3.2) become MCP tools; the external-loading trait (remote `$ref`s) stays off.
+        .package(url: "https://github.com/mattpolzin/OpenAPIKit.git", from: "6.4.0", traits: []),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(name: "JSON", path: "Shared/JSON", swiftSettings: swiftSettings),
+        .target(
+            name: "TodosAPIDocument", path: "Shared/TodosAPIDocument", resources: [.copy("Resources")],
+            swiftSettings: swiftSettings),
         .target(
             name: "Resilience",
             dependencies: [
@@ -108,6 +114,7 @@ let package = Package(
                 "JWTAuth",
                 "Resilience",
                 "ServiceSupport",
+                "TodosAPIDocument",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -121,6 +128,10 @@ let package = Package(
                 .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "OpenAPIKit", package: "OpenAPIKit"),
+                .product(name: "OpenAPIKit30", package: "OpenAPIKit"),
+                .product(name: "OpenAPIKitCompat", package: "OpenAPIKit"),
+                .product(name: "Yams", package: "Yams"),
             ],
             path: "Services/McpGateway",
             resources: [.copy("Resources")],

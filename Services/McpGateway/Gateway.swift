@@ -38,8 +38,8 @@ struct Gateway: Sendable {
     let origins: OriginPolicy
     /// The MCP server both transports share: tools, sessions, limits.
     let mcp: MCPServer
-    /// The tools' client of TodosAPI, over kept-alive connections closed when the gateway stops.
-    let todosAPI: TodosAPIClient
+    /// The APIs the tools call, each over kept-alive connections closed when the gateway stops.
+    let apis: [API]
     let authenticator: any MCPAuthenticator
     /// Present in `AUTH_MODE=gateway` only.
     let authorizationServer: AuthorizationServer?
@@ -52,17 +52,29 @@ struct Gateway: Sendable {
     /// What `/ready` checks: the database, the signing keys, the issuer's keys (external and access modes).
     let readiness: [ReadinessCheck]
 
-    /// Loads the page templates, then builds the parts.
+    /// Loads the page templates and the APIs' OpenAPI documents (fetching those given by URL), then builds the parts.
     static func load(
         configuration: GatewayConfiguration, dependencies: GatewayDependencies, logger: Logger
     ) async throws -> Gateway {
-        try Gateway(
+        let timeouts = configuration.timeouts
+        let catalog = try await APICatalog.load(
+            configuration.apiOpenAPI,
+            context: .init(
+                defaultBaseURL: configuration.apiBaseURL, timeout: TimeAmount(timeouts.api),
+                connectTimeout: dependencies.apiConnectTimeout ?? TimeAmount(timeouts.apiConnect),
+                fetcher: dependencies.documentFetcher
+                    ?? HTTPDocumentFetcher(
+                        client: dependencies.httpClient, timeout: TimeAmount(timeouts.api),
+                        maximumSize: OpenAPIDocument.maximumBytes),
+                logger: logger))
+        return try Gateway(
             configuration: configuration, dependencies: dependencies, pages: try await PageRenderer.load(),
-            logger: logger)
+            catalog: catalog, logger: logger)
     }
 
     init(
-        configuration: GatewayConfiguration, dependencies: GatewayDependencies, pages: PageRenderer, logger: Logger
+        configuration: GatewayConfiguration, dependencies: GatewayDependencies, pages: PageRenderer,
+        catalog: APICatalog, logger: Logger
     ) throws {
         guard var storage = dependencies.storage else {
             throw ConfigurationError(
@@ -140,17 +152,20 @@ struct Gateway: Sendable {
         }
         self.readiness = Self.readinessChecks(
             database: storage.maintenance, signingKeys: ring, issuerKeys: issuerKeys, logger: logger)
-        guard let origin = KeepAliveHTTPClient.Origin(configuration.apiBaseURL) else {
+        if configuration.downstream.kind == .upstream,
+            let other = catalog.apis.first(where: { $0.audience != nil && $0.audience != configuration.downstream.audience })
+        {
             throw ConfigurationError(
-                variable: "API_BASE_URL", problem: "must be an http or https URL", example: "http://localhost:8789")
+                variable: "DOWNSTREAM_TOKENS",
+                problem: "must be mint or exchange with APIs of several audiences: the provider's token is for"
+                    + " \(configuration.downstream.audience) only, and \(other.name) wants \(other.audience ?? "")",
+                example: "mint")
         }
-        self.todosAPI = TodosAPIClient(
-            http: try KeepAliveHTTPClient(
-                origin: origin,
-                configuration: .init(
-                    connectTimeout: dependencies.apiConnectTimeout ?? TimeAmount(timeouts.apiConnect))),
-            timeout: TimeAmount(timeouts.api), logger: logger)
-        let tools = ToolBox.todos(api: todosAPI, policy: configuration.toolPolicy, audit: dependencies.audit)
+        self.apis = catalog.apis
+        let tools = ToolBox.combining(
+            handWritten: [WhoAmITool()], generated: catalog.tools, policy: configuration.toolPolicy,
+            audit: dependencies.audit)
+        try configuration.toolPolicy?.check(toolNames: Set(tools.tools.map(\.name)))
         // Behind Cloudflare Access there is no authorization server to step up with: a missing scope is a tool error.
         let stepUp: Bool =
             switch configuration.mode {
@@ -175,8 +190,7 @@ struct Gateway: Sendable {
         [
             SessionSweeper(sessions: mcp.sessions, interval: .seconds(60), logger: logger),
             SigningKeyRotation(ring: signingKeys, clock: clock, logger: logger),
-            todosAPI,
-        ] + (authorizationServer?.services(logger: logger) ?? [])
+        ] + apis + (authorizationServer?.services(logger: logger) ?? [])
     }
 }
 

@@ -110,11 +110,11 @@ struct SigningKeyRingTests {
             clock: ManualClock(Self.start))
         let credential = MintedCredential(
             minter: minter, principal: DownstreamPrincipal(subject: "u"), granted: ["read:todos"])
-        await #expect(throws: TodosAPIFailure.gatewayUnavailable) {
-            _ = try await credential.credential(scope: "read:todos")
+        await #expect(throws: APIFailure.gatewayUnavailable) {
+            _ = try await credential.credential(scope: ["read:todos"], audience: nil)
         }
-        await #expect(throws: TodosAPIFailure.forbidden("this connection was not granted the write:todos scope")) {
-            _ = try await credential.credential(scope: "write:todos")
+        await #expect(throws: APIFailure.forbidden("this connection was not granted the write:todos scope")) {
+            _ = try await credential.credential(scope: ["write:todos"], audience: nil)
         }
     }
 }

@@ -53,7 +53,7 @@ struct ToolPolicyTests {
                           "list-todos":{"allow":[{"email_domains":["operator.example"]}]},
                           "delete-todo":{"allow":[{"roles":["admin"],"issuers":["https://partner.example"]}]}}}
                         """#.utf8)
-                ).objectValue), toolNames: ToolBox.todoToolNames)
+                ).objectValue), toolNames: ["whoami", "list-todos", "list-billing", "add-todo", "update-todo", "delete-todo"])
         let partner = "https://partner.example"
         #expect(policy.allows("list-todos", for: caller(email: "ceo@operator.example")))
         #expect(!policy.allows("list-todos", for: caller(email: "ceo@operator.example", assertedBy: partner)))
@@ -64,7 +64,7 @@ struct ToolPolicyTests {
 
     @Test func decisions() throws {
         let root = try #require(try JSONValue(parsing: Array(Self.policy.utf8)).objectValue)
-        let policy = try ToolPolicy.parse(root, toolNames: ToolBox.todoToolNames)
+        let policy = try ToolPolicy.parse(root, toolNames: ["whoami", "list-todos", "list-billing", "add-todo", "update-todo", "delete-todo"])
         #expect(policy.claims.roles == "https://todos.example/roles" && policy.claims.groups == "groups")
         // Not named: the default, deny.
         #expect(!policy.allows("add-todo", for: caller()))
@@ -101,14 +101,14 @@ struct ToolPolicyTests {
         let path = try Self.file(text)
         let error = #expect(throws: ConfigurationError.self) {
             _ = try ToolPolicy.load(
-                from: Settings(environment: ["TOOL_POLICY_FILE": path]), toolNames: ToolBox.todoToolNames)
+                from: Settings(environment: ["TOOL_POLICY_FILE": path]), toolNames: ["whoami", "list-todos", "list-billing", "add-todo", "update-todo", "delete-todo"])
         }
         #expect(error?.variable == "TOOL_POLICY_FILE")
         #expect(error?.problem.contains(problem) == true, "\(error?.problem ?? "")")
         let missing = #expect(throws: ConfigurationError.self) {
             _ = try ToolPolicy.load(
                 from: Settings(environment: ["TOOL_POLICY_FILE": "/nonexistent/policy.json"]),
-                toolNames: ToolBox.todoToolNames)
+                toolNames: ["whoami", "list-todos", "list-billing", "add-todo", "update-todo", "delete-todo"])
         }
         #expect(missing?.variable == "TOOL_POLICY_FILE")
     }

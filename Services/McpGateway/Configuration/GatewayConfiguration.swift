@@ -11,6 +11,9 @@ struct GatewayConfiguration: Sendable {
     var port: Int
     /// Base URL of TodosAPI, e.g. `http://localhost:8789`.
     var apiBaseURL: String
+    /// `API_OPENAPI`: the OpenAPI document of the API (or an APIs file of several) the tools are made from; `nil`:
+    /// TodosAPI's own (``APICatalog``).
+    var apiOpenAPI: String? = nil
     /// Browser origins allowed to call the gateway (CORS, and DNS rebinding protection on the MCP endpoints).
     var allowedOrigins: Set<String>
     /// Bounds on what MCP clients can make the gateway hold or do at once.
@@ -66,6 +69,7 @@ struct GatewayConfiguration: Sendable {
             port: try settings.integer("PORT", default: 8788, in: 1...65535),
             apiBaseURL: try settings.url(
                 "API_BASE_URL", default: "http://localhost:8789", example: "http://localhost:8789"),
+            apiOpenAPI: settings.string(APICatalog.variable).flatMap { $0.isEmpty ? nil : $0 },
             allowedOrigins: Set(origins).union([origin(of: publicURL)]),
             mcp: try MCPLimits.load(from: settings),
             idleTimeout: try settings.duration("HTTP_IDLE_TIMEOUT", default: 30, in: 1...3600),
@@ -77,7 +81,7 @@ struct GatewayConfiguration: Sendable {
             previousEncryptionSecrets: settings.list("GATEWAY_ENCRYPTION_KEYS_OLD", default: []),
             rateLimits: try GatewayRateLimits.load(from: settings),
             sessionKey: try settings.secret("MCP_SESSION_KEY"),
-            toolPolicy: try ToolPolicy.load(from: settings, toolNames: ToolBox.todoToolNames),
+            toolPolicy: try ToolPolicy.load(from: settings),
             metricsToken: try settings.metricsToken(),
             metricsEnabled: try settings.metricsEnabled(),
             timeouts: try DependencyTimeouts.load(from: settings))

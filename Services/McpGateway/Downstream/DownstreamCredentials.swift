@@ -11,7 +11,7 @@ struct GrantDownstreamCredentials: Sendable {
     /// Present when `kind` is `exchange`.
     let exchanges: TokenExchanges?
 
-    func credentials(for grant: Grant, scope: ScopeSet, tokens: UpstreamTokenService) -> any TodosAPICredentialSource {
+    func credentials(for grant: Grant, scope: ScopeSet, tokens: UpstreamTokenService) -> any DownstreamCredentialSource {
         guard let user = grant.user else { return NoUserCredential() }
         let signedIn = grant.upstream != nil
         if signedIn, kind == .upstream { return GrantCredentials(tokens: tokens, grant: grant) }
@@ -27,6 +27,8 @@ struct GrantDownstreamCredentials: Sendable {
 }
 
 /// A machine client's grant: there is no user to speak for.
-struct NoUserCredential: TodosAPICredentialSource {
-    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPICredential { throw .noUser }
+struct NoUserCredential: DownstreamCredentialSource {
+    func credential(scope: ScopeSet, audience: String?) async throws(APIFailure) -> DownstreamCredential {
+        throw .noUser
+    }
 }

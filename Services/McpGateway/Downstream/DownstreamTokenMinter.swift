@@ -38,6 +38,7 @@ final class DownstreamTokenMinter: Sendable {
     private struct CacheKey: Hashable {
         let principal: DownstreamPrincipal
         let scope: String
+        let audience: String
     }
 
     private struct Minted {
@@ -59,11 +60,12 @@ final class DownstreamTokenMinter: Sendable {
         self.clock = clock
     }
 
-    /// A token for `principal` carrying `scope`.
-    func token(for principal: DownstreamPrincipal, scope: ScopeSet) throws -> String {
+    /// A token for `principal` carrying `scope`, for `audience` (the API's; by default ``audience``).
+    func token(for principal: DownstreamPrincipal, scope: ScopeSet, audience: String? = nil) throws -> String {
         let key = try keys.signingKey()
         let now = clock.now
-        let cacheKey = CacheKey(principal: principal, scope: scope.description)
+        let audience = audience ?? self.audience
+        let cacheKey = CacheKey(principal: principal, scope: scope.description, audience: audience)
         if let minted = cache.withLock({ $0[cacheKey] }), minted.keyID == key.keyID, now < minted.reuseUntil {
             return minted.token
         }

@@ -3,7 +3,7 @@ import Logging
 
 /// `DOWNSTREAM_TOKENS=mint`: for each call, a token the gateway signs for the caller (``DownstreamTokenMinter``),
 /// carrying the one scope the endpoint needs, and only if the caller was granted it.
-struct MintedCredential: TodosAPICredentialSource {
+struct MintedCredential: DownstreamCredentialSource {
     let minter: DownstreamTokenMinter
     let principal: DownstreamPrincipal
     /// What the caller was granted: the gateway token's scope, the external token's, or `ACCESS_SCOPES`.
@@ -13,11 +13,13 @@ struct MintedCredential: TodosAPICredentialSource {
     var grant: (tokens: UpstreamTokenService, grant: Grant)? = nil
     var logger = Logger(label: "McpGateway.downstream")
 
-    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPICredential {
-        guard granted.contains(scope) else { throw .forbidden("this connection was not granted the \(scope) scope") }
+    func credential(scope: ScopeSet, audience: String?) async throws(APIFailure) -> DownstreamCredential {
+        if let missing = scope.subtracting(granted).sorted.first {
+            throw .forbidden("this connection was not granted the \(missing) scope")
+        }
         if let grant { _ = try await GrantCredentials.upstreamAccessToken(grant.tokens, grant: grant.grant) }
         do {
-            return .bearer(try minter.token(for: principal, scope: [scope]))
+            return .bearer(try minter.token(for: principal, scope: scope, audience: audience))
         } catch {
             logger.error("A downstream token could not be signed", metadata: ["error": "\(error)"])
             throw .gatewayUnavailable

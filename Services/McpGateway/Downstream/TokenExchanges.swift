@@ -30,6 +30,7 @@ final class TokenExchanges: Sendable {
     private struct CacheKey: Hashable, Sendable {
         let grantID: String
         let scope: String
+        let audience: String
         /// The upstream token it was exchanged from: a renewed one (or a new sign-in) exchanges again.
         let subjectDigest: String
     }
@@ -52,15 +53,19 @@ final class TokenExchanges: Sendable {
         self.logger = logger
     }
 
-    func token(grantID: String, upstreamToken: String, scope: String) async throws(TodosAPIFailure) -> String {
-        let key = CacheKey(grantID: grantID, scope: scope, subjectDigest: SecretDigest.hex(upstreamToken))
+    func token(grantID: String, upstreamToken: String, scope: ScopeSet, audience: String) async throws(APIFailure)
+        -> String
+    {
+        let key = CacheKey(
+            grantID: grantID, scope: scope.description, audience: audience,
+            subjectDigest: SecretDigest.hex(upstreamToken))
         let now = clock.now
         if let cached = cache.withLock({ $0[key] }), now < cached.usableUntil { return cached.token }
         do {
             return try await exchanges.value(
                 for: key, waitingAtMost: wait, operation: "the token exchange", workTimeout: wait * 2 + .seconds(1)
             ) { try await self.exchange(key, grantID: grantID, upstreamToken: upstreamToken, scope: scope) }
-        } catch let failure as TodosAPIFailure {
+        } catch let failure as APIFailure {
             throw failure
         } catch {
             logger.error("The token exchange did not finish in time", metadata: ["error": "\(error)"])
@@ -68,13 +73,13 @@ final class TokenExchanges: Sendable {
         }
     }
 
-    private func exchange(_ key: CacheKey, grantID: String, upstreamToken: String, scope: String)
-        async throws(TodosAPIFailure) -> String
+    private func exchange(_ key: CacheKey, grantID: String, upstreamToken: String, scope: ScopeSet)
+        async throws(APIFailure) -> String
     {
         let now = clock.now
         let response: UpstreamTokenResponse
         do {
-            response = try await provider.exchange(subjectToken: upstreamToken, audience: audience, scope: [scope])
+            response = try await provider.exchange(subjectToken: upstreamToken, audience: key.audience, scope: scope)
         } catch {
             switch error {
             case .invalidGrant(let reason):
@@ -112,15 +117,19 @@ final class TokenExchanges: Sendable {
 }
 
 /// The credential of a grant under `DOWNSTREAM_TOKENS=exchange`.
-struct ExchangedCredential: TodosAPICredentialSource {
+struct ExchangedCredential: DownstreamCredentialSource {
     let exchanges: TokenExchanges
     let tokens: UpstreamTokenService
     let grant: Grant
     let granted: ScopeSet
 
-    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPICredential {
-        guard granted.contains(scope) else { throw .forbidden("this connection was not granted the \(scope) scope") }
+    func credential(scope: ScopeSet, audience: String?) async throws(APIFailure) -> DownstreamCredential {
+        if let missing = scope.subtracting(granted).sorted.first {
+            throw .forbidden("this connection was not granted the \(missing) scope")
+        }
         let upstream = try await GrantCredentials.upstreamAccessToken(tokens, grant: grant)
-        return .bearer(try await exchanges.token(grantID: grant.id, upstreamToken: upstream, scope: scope))
+        return .bearer(
+            try await exchanges.token(
+                grantID: grant.id, upstreamToken: upstream, scope: scope, audience: audience ?? self.exchanges.audience))
     }
 }

@@ -48,18 +48,18 @@ struct MCPServer: Sendable {
     /// that do not step up show to the user.
     func stepUpChallenge(for request: JSONRPCRequest, caller: MCPCaller) -> Response? {
         guard stepUp, request.method == "tools/call", case .string(let tool)? = request.params["name"],
-            let needed = dispatcher.tools.requiredScope(of: tool), !caller.scope.contains(needed),
+            let needed = dispatcher.tools.scopes(of: tool)?.missing(from: caller.scope),
             // More scope would not help a caller the policy refuses the tool.
             dispatcher.tools.allows(tool, for: caller.toolCaller(trace: nil))
         else { return nil }
         let message = "The tool \(tool) needs the \(needed) scope, which this access token does not have"
         let challenge = ErrorResponse(
-            BearerAuthError.insufficientScope([needed]).with(message: message), scope: caller.scope.union([needed]),
+            BearerAuthError.insufficientScope(needed).with(message: message), scope: caller.scope.union(needed),
             resourceMetadata: resourceMetadataURL)
         var headers = challenge.headers
         headers[.cacheControl] = "no-store"
         return MCPHTTP.error(
-            .insufficientScope(message, scope: needed, id: request.id), status: .forbidden, headers: headers)
+            .insufficientScope(message, scope: needed.description, id: request.id), status: .forbidden, headers: headers)
     }
 
     /// The `WWW-Authenticate` challenge sent with a ``JSONRPCError/signInRequiredCode`` error: `invalid_token`, so

@@ -1,16 +1,17 @@
 import JSON
 import JWTAuth
 
-/// One tool of the gateway: its name, the scope a caller needs, its definition as `tools/list` shows it, and the call.
+/// One tool of the gateway: its name, the scopes a caller needs, its definition as `tools/list` shows it, and the call.
 ///
 /// Tools know nothing of MCP's transports or of the gateway's storage: a call gets its arguments and a
-/// ``ToolCaller`` (who is calling and what they may do) and returns a ``ToolResult``. Each tool is one file in
-/// `Tools/Catalog/`; ``ToolBox`` lists them.
+/// ``ToolCaller`` (who is calling and what they may do) and returns a ``ToolResult``. Most are made from the APIs'
+/// OpenAPI documents (``OpenAPITool``); the gateway's own are written by hand in `Tools/Catalog/`. ``ToolBox`` lists
+/// them.
 protocol GatewayTool: Sendable {
-    /// The name clients call the tool by (named as in Cloudflare's Auth0 demo, so prompts carry over).
+    /// The name clients call the tool by.
     var name: String { get }
-    /// The OAuth scope a caller needs, or `nil` when any signed-in user may call the tool.
-    var requiredScope: String? { get }
+    /// The OAuth scopes a caller needs (``ScopeRequirement/none``: any signed-in caller).
+    var scopes: ScopeRequirement { get }
     /// The `Tool` object of `tools/list`: name, title, description, input and output schemas, annotations.
     var definition: JSONValue { get }
     /// Runs the tool. Malformed arguments throw ``ToolError``; failures the user can act on (sign in again, the API

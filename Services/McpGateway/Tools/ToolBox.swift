@@ -22,18 +22,18 @@ struct ToolBox: Sendable {
         self.policy = policy
     }
 
-    /// The names of the Todos tools, for checking a policy file before the tools exist.
-    static let todoToolNames: Set<String> = [
-        "whoami", "list-todos", "list-billing", "add-todo", "update-todo", "delete-todo",
-    ]
-
-    /// The six tools of the Todos demo, calling `api`.
-    static func todos(api: any TodosAPI, policy: ToolPolicy? = nil, audit: AuditLog = AuditLog()) -> ToolBox {
-        ToolBox(
-            [
-                WhoAmITool(), ListTodosTool(api: api), ListBillingTool(api: api), AddTodoTool(api: api),
-                UpdateTodoTool(api: api), DeleteTodoTool(api: api),
-            ], policy: policy, audit: audit)
+    /// The gateway's own tools (`whoami`) first, then the tools made from the APIs' documents. A hand-written tool
+    /// replaces a generated one of the same name, in the generated one's place.
+    static func combining(
+        handWritten: [any GatewayTool], generated: [any GatewayTool], policy: ToolPolicy? = nil,
+        audit: AuditLog = AuditLog()
+    ) -> ToolBox {
+        let replacements = Dictionary(handWritten.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let generatedNames = Set(generated.map(\.name))
+        let tools =
+            handWritten.filter { !generatedNames.contains($0.name) }
+            + generated.map { replacements[$0.name] ?? $0 }
+        return ToolBox(tools, policy: policy, audit: audit)
     }
 
     /// Whether the policy lets `caller` call `name` (always, without a policy).
@@ -47,8 +47,8 @@ struct ToolBox: Sendable {
 
     func tool(named name: String) -> (any GatewayTool)? { byName[name] }
 
-    /// The scope the tool `name` needs; `nil` for unknown tools and for tools any user may call.
-    func requiredScope(of name: String) -> String? { byName[name]?.requiredScope }
+    /// The scopes the tool `name` needs; `nil` for unknown tools.
+    func scopes(of name: String) -> ScopeRequirement? { byName[name]?.scopes }
 
     /// Calls the tool `name`. An unknown tool throws ``ToolError``; a scope the caller lacks is an error result
     /// (transports that can ask for more scope do so before calling, with a 403 step-up challenge).
@@ -62,8 +62,8 @@ struct ToolBox: Sendable {
                 "The gateway's policy does not allow this account to use \(name). Ask the gateway's operator if you"
                     + " need it.")
         }
-        if let scope = tool.requiredScope, !caller.scope.contains(scope) {
-            return .failure("This connection was not granted the \(scope) scope that \(name) needs.")
+        if !tool.scopes.isMet(by: caller.scope) {
+            return .failure("This connection was not granted the \(tool.scopes) scope that \(name) needs.")
         }
         return try await tool.call(arguments, caller: caller)
     }

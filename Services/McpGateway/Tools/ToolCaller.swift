@@ -20,15 +20,22 @@ struct ToolCaller: Sendable {
     var assertedBy: String? = nil
     /// The scopes this connection was granted.
     var scope: ScopeSet
-    /// How calls to TodosAPI prove they are made for this user.
-    var credentials: any TodosAPICredentialSource
+    /// How calls to the APIs prove they are made for this user.
+    var credentials: any DownstreamCredentialSource
     /// The W3C trace context the client sent, passed on to TodosAPI.
     var trace: TraceContext?
 }
 
-/// Produces the credential that TodosAPI accepts for the caller, renewing it first when it must. Never the credential
-/// the MCP client presented to the gateway (see ``DownstreamTokenKind``).
-protocol TodosAPICredentialSource: Sendable {
-    /// A credential for a request that needs `scope`, TodosAPI's scope for the endpoint called.
-    func credential(scope: String) async throws(TodosAPIFailure) -> TodosAPICredential
+/// Produces the credential an API accepts for the caller, renewing it first when it must. Never the credential the MCP
+/// client presented to the gateway (see ``DownstreamTokenKind``).
+protocol DownstreamCredentialSource: Sendable {
+    /// A credential for a request that needs `scope` (the scopes of the operation called, each granted to the caller)
+    /// at the API whose tokens are for `audience`; `nil`: the default audience (`DOWNSTREAM_AUDIENCE`).
+    func credential(scope: ScopeSet, audience: String?) async throws(APIFailure) -> DownstreamCredential
+}
+
+/// How a request proves who it is for. Never a token the MCP client presented: the APIs do not accept those.
+enum DownstreamCredential: Sendable, Equatable {
+    /// `Authorization: Bearer`: an access token of an issuer the API trusts (the provider, or the gateway).
+    case bearer(String)
 }

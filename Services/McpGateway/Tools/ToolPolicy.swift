@@ -79,8 +79,9 @@ struct ToolPolicy: Sendable, Equatable {
         return allow.contains { $0.matches(caller) }
     }
 
-    /// `TOOL_POLICY_FILE`, read and checked at start-up; `nil` when not set. Tool names must be the gateway's.
-    static func load(from settings: Settings, toolNames: Set<String>) throws(ConfigurationError) -> ToolPolicy? {
+    /// `TOOL_POLICY_FILE`, read and checked at start-up; `nil` when not set. Tool names must be among `toolNames`
+    /// when given (the gateway checks them with ``check(toolNames:)`` once its tools are made).
+    static func load(from settings: Settings, toolNames: Set<String>? = nil) throws(ConfigurationError) -> ToolPolicy? {
         guard let path = settings.string("TOOL_POLICY_FILE"), !path.isEmpty else { return nil }
         func problem(_ text: String) -> ConfigurationError {
             ConfigurationError(variable: "TOOL_POLICY_FILE", problem: text, example: "deploy/tool-policy.example.json")
@@ -94,11 +95,21 @@ struct ToolPolicy: Sendable, Equatable {
         do { return try parse(root, toolNames: toolNames) } catch { throw problem("'\(path)': \(error.text)") }
     }
 
+    /// Refuses a policy that names a tool the gateway does not have (a typo would otherwise leave a tool unguarded).
+    func check(toolNames: Set<String>) throws(ConfigurationError) {
+        if let unknown = tools.keys.sorted().first(where: { !toolNames.contains($0) }) {
+            throw ConfigurationError(
+                variable: "TOOL_POLICY_FILE",
+                problem: "tools names '\(unknown)', which is not a tool of the gateway (\(toolNames.sorted()))",
+                example: "deploy/tool-policy.example.json")
+        }
+    }
+
     struct ParseError: Error {
         let text: String
     }
 
-    static func parse(_ root: [String: JSONValue], toolNames: Set<String>) throws(ParseError) -> ToolPolicy {
+    static func parse(_ root: [String: JSONValue], toolNames: Set<String>?) throws(ParseError) -> ToolPolicy {
         for key in root.keys where !["default", "claims", "tools"].contains(key) {
             throw ParseError(text: "unknown member '\(key)' (expected default, claims, tools)")
         }
@@ -125,7 +136,7 @@ struct ToolPolicy: Sendable, Equatable {
         if let value = root["tools"] {
             guard case .object(let tools) = value else { throw ParseError(text: "tools must be an object") }
             for (tool, entry) in tools {
-                guard toolNames.contains(tool) else {
+                if let toolNames, !toolNames.contains(tool) {
                     throw ParseError(
                         text: "tools names '\(tool)', which is not a tool of the gateway (\(toolNames.sorted()))")
                 }

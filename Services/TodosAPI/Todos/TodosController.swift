@@ -22,7 +22,17 @@ struct TodosController {
 
     @Sendable func list(_ request: Request, context: TodosRequestContext) async throws -> Response {
         let owner = try context.requireOwner(scope: "read:todos")
-        let todos = try await repository.list(owner: owner)
+        // `?completed=true` or `false`: only the completed or the open ones.
+        var completed: Bool?
+        if let value = request.uri.queryParameters["completed"].map(String.init) {
+            switch value {
+            case "true": completed = true
+            case "false": completed = false
+            default: throw ErrorResponse.invalidRequest("'completed' must be true or false")
+            }
+        }
+        var todos = try await repository.list(owner: owner)
+        if let completed { todos = todos.filter { $0.completed == completed } }
         var body: [UInt8] = []
         body.reserveCapacity(64 + todos.count * 256)
         body.append(contentsOf: #"{"todos":["#.utf8)
@@ -66,7 +76,7 @@ struct TodosController {
     }
 
     /// Another user's todo and a todo that does not exist are the same 404: ids reveal nothing.
-    static let notFound = ErrorResponse.notFound("No todo with this id")
+    static let notFound = ErrorResponse.notFound("No such todo: it does not exist or belongs to someone else")
 
     private func todoID(_ context: TodosRequestContext) throws -> String {
         guard let id = context.parameters.get("id"), UUID(uuidString: id) != nil else { throw Self.notFound }

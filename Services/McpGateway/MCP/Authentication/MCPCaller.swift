@@ -32,7 +32,7 @@ struct CallerIdentity: Sendable, Equatable {
 struct MCPCaller: Sendable {
     let identity: CallerIdentity
     let scope: ScopeSet
-    let credentials: any TodosAPICredentialSource
+    let credentials: any DownstreamCredentialSource
     /// The `traceparent` (and `tracestate`) headers of the HTTP request, if well formed.
     var trace: TraceContext? = nil
 

@@ -5,14 +5,14 @@ import JWTAuth
 /// it, and it reaches nothing but the caller's own identity.
 struct WhoAmITool: GatewayTool {
     let name = "whoami"
-    let requiredScope: String? = nil
+    let scopes = ScopeRequirement.none
     let definition = Self.toolDefinition(
         name: "whoami", title: "Who am I",
         description:
             "Show who is signed in (identity claims), the OAuth client acting for them (none behind Cloudflare "
             + "Access) and which scopes this connection was granted. A machine client (client credentials) acts for "
             + "no user: machine_client is true and sub is its client id.",
-        input: TodoSchema.noArguments,
+        input: ["type": "object", "properties": [:], "additionalProperties": false],
         output: [
             "type": "object",
             "properties": [

@@ -1,0 +1,131 @@
+import JSON
+import NIOCore
+import NIOHTTP1
+
+/// How one operation of an API is called: its method, its path template, where each argument goes. Made from the
+/// document at start-up (``OpenAPIToolGenerator``); ``request(_:)`` turns a tool call's checked arguments into the HTTP
+/// request, and nothing else decides what is sent.
+struct APIOperation: Sendable {
+    enum Location: String, Sendable { case path, query, header }
+
+    struct Parameter: Sendable {
+        /// The name in the request (path template variable, query name, header name).
+        let name: String
+        /// The tool argument that carries it (the name itself, unless a body member has the same name).
+        let argument: String
+        let location: Location
+        /// Query arrays: `tag=a&tag=b` (`explode`, the default of `form`) or `tag=a,b`.
+        var explode = true
+    }
+
+    enum Body: Sendable {
+        case none
+        /// The body is a JSON object whose members are tool arguments of their own (the usual case: the tool takes
+        /// `title` and `due`, not `body.title`).
+        case members(Set<String>)
+        /// The body is the one argument of this name (an array, a scalar, or an object whose members would clash with
+        /// parameters).
+        case argument(String)
+    }
+
+    let method: HTTPMethod
+    /// `/api/todos/{id}`: the document's path, relative to the API's base URL.
+    let path: String
+    let parameters: [Parameter]
+    let body: Body
+
+    /// The path, query, headers and body of a call with `arguments` (already checked against the input schema).
+    /// Every path value is percent-encoded as one segment, so that no argument reaches another route; a value that
+    /// would still mean "this" or "parent" (`.` or `..`, in any case) or is empty is refused, and no header value can
+    /// carry a line break.
+    func request(_ arguments: [String: JSONValue]) throws(ToolError) -> KeepAliveHTTPClient.Request {
+        var path = ""
+        var rest = Substring(self.path)
+        while let open = rest.firstIndex(of: "{") {
+            path += rest[..<open]
+            guard let close = rest[open...].firstIndex(of: "}") else { break }
+            let name = String(rest[rest.index(after: open)..<close])
+            rest = rest[rest.index(after: close)...]
+            guard let parameter = parameters.first(where: { $0.location == .path && $0.name == name }),
+                let value = arguments[parameter.argument]
+            else { throw ToolError("'\(name)' is required") }
+            let text = try Self.text(value, argument: parameter.argument)
+            guard !text.isEmpty, text != ".", text != ".." else {
+                throw ToolError("'\(parameter.argument)' must not be empty, '.' or '..'")
+            }
+            path += Self.percentEncoded(text)
+        }
+        path += rest
+        var query: [String] = []
+        var request = KeepAliveHTTPClient.Request(method: method, path: path)
+        for parameter in parameters where parameter.location != .path {
+            guard let value = arguments[parameter.argument], value != .null else { continue }
+            switch parameter.location {
+            case .query:
+                let name = Self.percentEncoded(parameter.name)
+                if case .array(let elements) = value {
+                    var texts: [String] = []
+                    for element in elements { texts.append(try Self.text(element, argument: parameter.argument)) }
+                    if parameter.explode {
+                        query += texts.map { "\(name)=\(Self.percentEncoded($0))" }
+                    } else {
+                        query.append("\(name)=\(texts.map(Self.percentEncoded).joined(separator: ","))")
+                    }
+                } else {
+                    query.append("\(name)=\(Self.percentEncoded(try Self.text(value, argument: parameter.argument)))")
+                }
+            case .header:
+                let text = try Self.text(value, argument: parameter.argument)
+                guard text.unicodeScalars.allSatisfy({ $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7F) }) else {
+                    throw ToolError("'\(parameter.argument)' must not contain line breaks or control characters")
+                }
+                request.headers.add(name: parameter.name, value: text)
+            case .path: break
+            }
+        }
+        if !query.isEmpty { request.path += "?" + query.joined(separator: "&") }
+        let json: JSONValue?
+        switch body {
+        case .none: json = nil
+        case .members(let names):
+            let members = arguments.filter { names.contains($0.key) }
+            json = .object(members)
+        case .argument(let name): json = arguments[name]
+        }
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = ByteBuffer(bytes: json.serialized())
+        }
+        return request
+    }
+
+    /// A parameter's value as text: strings as they are, numbers and booleans as JSON writes them.
+    private static func text(_ value: JSONValue, argument: String) throws(ToolError) -> String {
+        switch value {
+        case .string(let text): return text
+        case .integer, .double, .bool: return String(decoding: value.serialized(), as: UTF8.self)
+        default: throw ToolError("'\(argument)' must be a string, a number or true or false")
+        }
+    }
+
+    /// RFC 3986 percent-encoding of everything but the unreserved characters: `/`, `?`, `#`, `%`, `&`, `=` and `+`
+    /// are all encoded, so a value is exactly one path segment or one query value.
+    static func percentEncoded(_ text: String) -> String {
+        var encoded = ""
+        encoded.reserveCapacity(text.utf8.count)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                encoded.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let digits = Array("0123456789ABCDEF".unicodeScalars)
+                encoded.unicodeScalars.append("%")
+                encoded.unicodeScalars.append(digits[Int(byte >> 4)])
+                encoded.unicodeScalars.append(digits[Int(byte & 0x0F)])
+            }
+        }
+        return encoded
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import JSON
+import OpenAPIKit
+import OpenAPIKit30
+import OpenAPIKitCompat
+import Yams
+
+/// An OpenAPI document the gateway makes tools of: JSON or YAML, OpenAPI 3.0, 3.1 or 3.2.
+///
+/// Two views of one text. OpenAPIKit reads it first and refuses what is not a valid OpenAPI document, with the place
+/// and the reason; its model gives the operations in the document's order. The tools are then made from the JSON tree
+/// itself (``root``), so that every `$ref` resolves by one rule with cycles bounded (OpenAPIKit stops at a schema
+/// cycle, which JSON Schema allows), and so that schemas reach MCP clients as their authors wrote them.
+struct OpenAPIDocument: Sendable {
+    /// The document as JSON (YAML converted).
+    let root: [String: JSONValue]
+    /// The document as OpenAPIKit reads it (a 3.0 document converted to 3.1).
+    let model: OpenAPIKit.OpenAPI.Document
+    /// The major and minor version: `3.0`, `3.1` or `3.2`. In 3.0, schemas are OpenAPI's dialect (`nullable`, boolean
+    /// `exclusiveMinimum`), turned into JSON Schema by ``SchemaBuilder``.
+    let version: String
+    /// The paths in the document's order (the JSON tree's objects have none), which the tools follow.
+    let pathOrder: [String]
+    /// `info.title`, how tool errors name the API ("the Todos API").
+    var title: String { model.info.title }
+
+    /// The limits that keep a hostile or broken document from exhausting the gateway at start-up.
+    static let maximumBytes = 16 * 1024 * 1024
+    static let maximumNodes = 2_000_000
+    static let maximumDepth = 200
+
+    struct Problem: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Reads a document's text; `source` names it in errors (a path or a URL).
+    static func parse(_ bytes: [UInt8], source: String) throws(Problem) -> OpenAPIDocument {
+        guard bytes.count <= maximumBytes else {
+            throw Problem(description: "\(source) is \(bytes.count) bytes, more than the \(maximumBytes) allowed")
+        }
+        let (tree, pathOrder) = try Self.orderedTree(bytes, source: source)
+        guard case .object(let root) = tree else {
+            throw Problem(description: "\(source) is not an OpenAPI document (its top level is not an object)")
+        }
+        guard let declared = root["openapi"]?.stringValue else {
+            if root["swagger"] != nil {
+                throw Problem(
+                    description: "\(source) is a Swagger 2.0 document; convert it to OpenAPI 3 (for example with"
+                        + " swagger2openapi) and point the gateway at the result")
+            }
+            throw Problem(description: "\(source) has no 'openapi' version member: it is not an OpenAPI document")
+        }
+        let parts = declared.split(separator: ".")
+        let version = parts.prefix(2).joined(separator: ".")
+        let json = Data(tree.serialized())
+        let model: OpenAPIKit.OpenAPI.Document
+        do {
+            switch version {
+            case "3.0":
+                model = try JSONDecoder().decode(OpenAPIKit30.OpenAPI.Document.self, from: json).convert(to: .v3_1_1)
+            case "3.1", "3.2":
+                model = try JSONDecoder().decode(OpenAPIKit.OpenAPI.Document.self, from: json)
+            default:
+                throw Problem(
+                    description: "\(source) declares OpenAPI \(declared); the gateway reads versions 3.0, 3.1 and 3.2")
+            }
+        } catch let problem as Problem {
+            throw problem
+        } catch {
+            throw Problem(
+                description: "\(source) is not a valid OpenAPI \(version) document: "
+                    + OpenAPIKit.OpenAPI.Error(from: error).localizedDescription)
+        }
+        return OpenAPIDocument(root: root, model: model, version: version, pathOrder: pathOrder)
+    }
+
+    /// A JSON or YAML text as JSON.
+    static func tree(_ bytes: [UInt8], source: String) throws(Problem) -> JSONValue {
+        try orderedTree(bytes, source: source).tree
+    }
+
+    /// A JSON or YAML text as JSON, and the order of the keys of its top-level `paths`. Both go through the YAML
+    /// parser (JSON is YAML's flow style), whose mappings keep their order, within ``maximumNodes`` (aliases can make
+    /// a small text a huge tree) and ``maximumDepth``.
+    static func orderedTree(_ bytes: [UInt8], source: String) throws(Problem) -> (tree: JSONValue, pathOrder: [String]) {
+        guard bytes.count <= maximumBytes else {
+            throw Problem(description: "\(source) is \(bytes.count) bytes, more than the \(maximumBytes) allowed")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw Problem(description: "\(source) is not UTF-8 text")
+        }
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch {
+            // JSON the YAML parser refuses (YAML 1.1 is stricter about tabs): read as JSON, paths in sorted order.
+            let first = bytes.first { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }
+            if first == UInt8(ascii: "{") {
+                do {
+                    let tree = try JSONValue(parsing: bytes)
+                    return (tree, tree.objectValue?["paths"]?.objectValue?.keys.sorted() ?? [])
+                } catch { throw Problem(description: "\(source) is not valid JSON: \(error)") }
+            }
+            throw Problem(description: "\(source) is not valid YAML: \(error)")
+        }
+        guard let node else { throw Problem(description: "\(source) is empty") }
+        var budget = maximumNodes
+        let tree = try json(node, depth: 0, budget: &budget, source: source)
+        var pathOrder: [String] = []
+        if case .mapping(let top) = node, let paths = top["paths"], case .mapping(let mapping) = paths {
+            pathOrder = mapping.keys.compactMap(\.string)
+        }
+        return (tree, pathOrder)
+    }
+
+    private static func json(_ node: Node, depth: Int, budget: inout Int, source: String) throws(Problem) -> JSONValue {
+        budget -= 1
+        guard budget >= 0 else {
+            throw Problem(description: "\(source) has more than \(maximumNodes) values (YAML aliases expanded)")
+        }
+        guard depth <= maximumDepth else {
+            throw Problem(description: "\(source) is nested more than \(maximumDepth) levels deep")
+        }
+        switch node {
+        case .scalar(let scalar):
+            if scalar.style == .singleQuoted || scalar.style == .doubleQuoted { return .string(scalar.string) }
+            switch node.tag.rawValue {
+            case Tag.Name.null.rawValue: return .null
+            case Tag.Name.bool.rawValue: return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
+            case Tag.Name.int.rawValue:
+                if let number = node.int { return .integer(Int64(number)) }
+                return node.float.map(JSONValue.double) ?? .string(scalar.string)
+            case Tag.Name.float.rawValue:
+                guard let number = node.float, number.isFinite else { return .string(scalar.string) }
+                return .double(number)
+            default: return .string(scalar.string)
+            }
+        case .mapping(let mapping):
+            var object: [String: JSONValue] = [:]
+            for (key, value) in mapping {
+                guard let name = key.string else {
+                    throw Problem(description: "\(source) has a mapping key that is not a string (line \(key.mark?.line ?? 0))")
+                }
+                object[name] = try json(value, depth: depth + 1, budget: &budget, source: source)
+            }
+            return .object(object)
+        case .sequence(let sequence):
+            var array: [JSONValue] = []
+            for element in sequence { array.append(try json(element, depth: depth + 1, budget: &budget, source: source)) }
+            return .array(array)
+        case .alias:
+            throw Problem(description: "\(source) has a YAML alias the parser did not resolve")
+        }
+    }
+}
