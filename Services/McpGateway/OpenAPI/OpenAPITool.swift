@@ -126,17 +126,16 @@ struct OpenAPITool: GatewayTool {
         guard let json = try? JSONValue(parsing: bytes) else {
             return ToolResult(.unexpectedBody("JSON that does not parse"), api: api.name)
         }
+        let structured: JSONValue = wrapsResult || json.objectValue == nil ? ["result": json] : json
         if let output {
-            do { try output.validate(json) } catch {
+            do { try output.validate(structured) } catch {
                 api.logger.warning(
                     "The API answered with a body its document does not describe",
                     metadata: ["api": "\(api.name)", "http.url": "\(api.baseURL)\(operation.path)", "problem": "\(error.message)"])
                 return ToolResult(.unexpectedBody("\(error.message), which its document does not allow"), api: api.name)
             }
         }
-        if wrapsResult { return .success(["result": json]) }
-        guard case .object = json else { return .success(["result": json]) }
-        return .success(json)
+        return .success(structured)
     }
 
     /// Whether a `Content-Type` is JSON (`application/json`, `application/problem+json`, any `+json`); a missing one

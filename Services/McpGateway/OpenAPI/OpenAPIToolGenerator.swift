@@ -138,53 +138,6 @@ struct OpenAPIToolGenerator {
             return .skipped("excluded")
         }
 
-        // The scopes: the operation's security, else the document's.
-        let security = operation["security"] ?? document.root["security"] ?? .array([])
-        guard case .array(let requirements) = security else { throw Problem(description: "security must be a list") }
-        var alternatives: [ScopeSet] = []
-        var open = requirements.isEmpty
-        var unusable: [String] = []
-        for requirement in requirements {
-            guard case .object(let schemes) = requirement else {
-                throw Problem(description: "each security requirement must be an object")
-            }
-            if schemes.isEmpty {
-                open = true
-                continue
-            }
-            var scopes = ScopeSet()
-            var usable = true
-            for (name, listed) in schemes {
-                guard let schemeValue = document.root["components"]?.objectValue?["securitySchemes"]?.objectValue?[name]
-                else { throw Problem(description: "security names '\(name)', which components.securitySchemes lacks") }
-                let scheme = try tree.dereference(schemeValue)
-                switch (scheme["type"]?.stringValue, scheme["scheme"]?.stringValue?.lowercased()) {
-                case ("oauth2", _), ("openIdConnect", _):
-                    scopes = scopes.union(ScopeSet(listed.stringArrayValue ?? []))
-                case ("http", "bearer"): break
-                default:
-                    usable = false
-                    unusable.append(name)
-                }
-            }
-            if usable { alternatives.append(scopes) }
-        }
-        let scopes: ScopeRequirement
-        if open {
-            guard selection.allowUnauthenticated else {
-                return .skipped("open to anyone (no security requirement) and allow_unauthenticated is not set")
-            }
-            scopes = .none
-        } else if alternatives.isEmpty {
-            return .skipped(
-                "needs \(unusable.sorted().joined(separator: " or ")), which the gateway cannot present (it sends"
-                    + " OAuth bearer tokens)")
-        } else if alternatives.contains(where: \.isEmpty) {
-            scopes = .none
-        } else {
-            scopes = ScopeRequirement(alternatives: alternatives)
-        }
-
         // The arguments: path, query and header parameters (the path item's, overridden by the operation's).
         var input = SchemaBuilder(document: tree, direction: .input)
         var parameters: [APIOperation.Parameter] = []
@@ -273,11 +226,11 @@ struct OpenAPIToolGenerator {
                 let schema = try content[media]?.objectValue?["schema"].map { value throws(Problem) in
                     try input.schema(value)
                 } ?? [:]
-                let members = schema.objectValue
+                let members = input.definition(of: schema).objectValue
                 let bodyProperties = members?["properties"]?.objectValue
                 let clashes = bodyProperties.map { !Set($0.keys).isDisjoint(with: properties.keys) } ?? true
                 if let bodyProperties, !clashes, members?["allOf"] == nil, members?["oneOf"] == nil,
-                    members?["anyOf"] == nil, members?["$ref"] == nil
+                    members?["anyOf"] == nil
                 {
                     for (name, property) in bodyProperties { properties[name] = property }
                     if bodyRequired { required += members?["required"]?.stringArrayValue ?? [] }
@@ -324,6 +277,11 @@ struct OpenAPIToolGenerator {
             }
             if schema.objectValue?["type"] == "object" {
                 outputSchema = outputBuilder.finish(schema)
+            } else if schema.objectValue?["$ref"] != nil, outputBuilder.definition(of: schema).objectValue?["type"] == "object" {
+                // A recursive object: MCP wants `type: object` at the top, beside the reference.
+                var members = schema.objectValue!
+                members["type"] = "object"
+                outputSchema = outputBuilder.finish(.object(members))
             } else {
                 wraps = true
                 outputSchema = outputBuilder.finish(["type": "object", "properties": ["result": schema], "required": ["result"]])
@@ -366,6 +324,54 @@ struct OpenAPIToolGenerator {
                 annotations[key] = value
             }
         }
+        // The scopes: the operation's security, else the document's. A broken operation is an error above even
+        // when it would not be a tool; one the operator excluded is not read at all.
+        let security = operation["security"] ?? document.root["security"] ?? .array([])
+        guard case .array(let requirements) = security else { throw Problem(description: "security must be a list") }
+        var alternatives: [ScopeSet] = []
+        var open = requirements.isEmpty
+        var unusable: [String] = []
+        for requirement in requirements {
+            guard case .object(let schemes) = requirement else {
+                throw Problem(description: "each security requirement must be an object")
+            }
+            if schemes.isEmpty {
+                open = true
+                continue
+            }
+            var scopes = ScopeSet()
+            var usable = true
+            for (name, listed) in schemes {
+                guard let schemeValue = document.root["components"]?.objectValue?["securitySchemes"]?.objectValue?[name]
+                else { throw Problem(description: "security names '\(name)', which components.securitySchemes lacks") }
+                let scheme = try tree.dereference(schemeValue)
+                switch (scheme["type"]?.stringValue, scheme["scheme"]?.stringValue?.lowercased()) {
+                case ("oauth2", _), ("openIdConnect", _):
+                    scopes = scopes.union(ScopeSet(listed.stringArrayValue ?? []))
+                case ("http", "bearer"): break
+                default:
+                    usable = false
+                    unusable.append(name)
+                }
+            }
+            if usable { alternatives.append(scopes) }
+        }
+        let scopes: ScopeRequirement
+        if open {
+            guard selection.allowUnauthenticated else {
+                return .skipped("open to anyone (no security requirement) and allow_unauthenticated is not set")
+            }
+            scopes = .none
+        } else if alternatives.isEmpty {
+            return .skipped(
+                "needs \(unusable.sorted().joined(separator: " or ")), which the gateway cannot present (it sends"
+                    + " OAuth bearer tokens)")
+        } else if alternatives.contains(where: \.isEmpty) {
+            scopes = .none
+        } else {
+            scopes = ScopeRequirement(alternatives: alternatives)
+        }
+
         var definition: [String: JSONValue] = [
             "name": .string(name), "title": .string(title), "description": .string(description),
             "inputSchema": inputSchema, "annotations": .object(annotations),

@@ -32,6 +32,14 @@ struct SchemaBuilder {
         try expand(value, references: [])
     }
 
+    /// `schema` itself, or the definition it refers to when it is a reference into the collected `$defs`.
+    func definition(of schema: JSONValue) -> JSONValue {
+        guard case .string(let reference)? = schema.objectValue?["$ref"], reference.hasPrefix("#/$defs/"),
+            let definition = definitions[String(reference.dropFirst("#/$defs/".count))]
+        else { return schema }
+        return definition
+    }
+
     /// `schema` with the `$defs` collected on the way.
     func finish(_ schema: JSONValue) -> JSONValue {
         guard !definitions.isEmpty, case .object(var members) = schema else { return schema }

@@ -1,0 +1,408 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import JSON
+import JWTAuth
+import NIOCore
+import NIOHTTP1
+import Synchronization
+import Testing
+import TodosAPIDocument
+
+@testable import McpGateway
+
+/// A credential source that hands out one token and records what it was asked for.
+final class RecordingCredentials: DownstreamCredentialSource {
+    let asked = Mutex<[(scope: ScopeSet, audience: String?)]>([])
+    func credential(scope: ScopeSet, audience: String?) async throws(APIFailure) -> DownstreamCredential {
+        asked.withLock { $0.append((scope, audience)) }
+        return .bearer("downstream-token")
+    }
+}
+
+/// Makes the tools of `yaml` for an API at `baseURL`.
+func generatedTools(
+    _ yaml: String, baseURL: String = "http://127.0.0.1:9", selection: OpenAPIToolSelection = .init(),
+    audience: String? = nil
+) throws -> OpenAPIToolGenerator.Output {
+    let document = try OpenAPIDocument.parse(Array(yaml.utf8), source: "test.yaml")
+    let api = API(
+        title: document.title, audience: audience,
+        http: try KeepAliveHTTPClient(origin: try #require(KeepAliveHTTPClient.Origin(baseURL))))
+    return try OpenAPIToolGenerator(document: document, api: api, selection: selection).tools()
+}
+
+func documentProblem(_ yaml: String) -> String? {
+    do {
+        _ = try generatedTools(yaml)
+        return nil
+    } catch let problem as OpenAPIDocument.Problem {
+        return problem.description
+    } catch {
+        return "\(error)"
+    }
+}
+
+/// An API of another shape than TodosAPI: scopes of its own, a recursive schema, query arrays, a header parameter.
+let notesDocument = """
+    openapi: 3.1.0
+    info: { title: Notes API, version: "1" }
+    security: [{ oauth: [notes:read] }]
+    components:
+      securitySchemes:
+        oauth:
+          type: oauth2
+          flows:
+            clientCredentials:
+              tokenUrl: https://idp.example/token
+              scopes: { "notes:read": Read notes, "notes:write": Write notes, admin: Everything }
+      schemas:
+        Note:
+          type: object
+          required: [id, text]
+          properties:
+            id: { type: string }
+            text: { type: string, maxLength: 100 }
+            children: { type: array, items: { $ref: "#/components/schemas/Note" } }
+    paths:
+      /notes/{folder}/items:
+        parameters:
+          - { name: folder, in: path, required: true, schema: { type: string } }
+        get:
+          operationId: list_notes
+          summary: List notes
+          parameters:
+            - { name: tag, in: query, schema: { type: array, items: { type: string }, maxItems: 3 } }
+            - { name: X-Trace-Note, in: header, schema: { type: string } }
+          responses:
+            "200":
+              description: ok
+              content: { application/json: { schema: { type: array, items: { $ref: "#/components/schemas/Note" } } } }
+        post:
+          operationId: add note!
+          security: [{ oauth: [notes:write] }, { oauth: [admin] }]
+          requestBody:
+            required: true
+            content: { application/json: { schema: { $ref: "#/components/schemas/Note" } } }
+          responses:
+            "201":
+              description: created
+              content: { application/problem+json: { schema: { $ref: "#/components/schemas/Note" } } }
+      /health:
+        get:
+          security: []
+          responses: { "200": { description: ok } }
+      /notes/{id}:
+        delete:
+          operationId: delete_note
+          security: [{ oauth: [notes:write] }]
+          parameters: [{ name: id, in: path, required: true, schema: { type: string } }]
+          responses: { "204": { description: deleted } }
+    """
+
+@Suite("Tools from OpenAPI documents")
+struct OpenAPIToolTests {
+    @Test func todosAPIsDocumentMakesTheTodosTools() throws {
+        let output = try generatedTools(String(decoding: try #require(TodosAPIDocument.bytes()), as: UTF8.self))
+        #expect(output.tools.map(\.name) == ["list-todos", "list-billing", "add-todo", "update-todo", "delete-todo"])
+        let byName = Dictionary(uniqueKeysWithValues: output.tools.map { ($0.name, $0) })
+        #expect(byName["list-todos"]?.scopes == ScopeRequirement("read:todos"))
+        #expect(byName["list-billing"]?.scopes == ScopeRequirement("read:billing"))
+        #expect(byName["delete-todo"]?.scopes == ScopeRequirement("write:todos"))
+        let update = try #require(byName["update-todo"]?.definition.objectValue)
+        #expect(update["title"] == "Update a todo")
+        #expect(update["annotations"]?.objectValue?["idempotentHint"] == true)
+        #expect(update["annotations"]?.objectValue?["destructiveHint"] == true)
+        let input = try #require(update["inputSchema"]?.objectValue)
+        #expect(input["additionalProperties"] == false)
+        #expect(input["required"] == ["id"])
+        #expect(Set(input["properties"]?.objectValue?.keys.map { $0 } ?? []) == ["id", "title", "description", "due", "completed"])
+        let list = try #require(byName["list-todos"]?.definition.objectValue)
+        #expect(list["annotations"]?.objectValue?["readOnlyHint"] == true)
+        #expect(list["outputSchema"]?.objectValue?["properties"]?.objectValue?["todos"]?.objectValue?["type"] == "array")
+        // What is left out, and why.
+        #expect(output.skipped.contains { $0.hasPrefix("GET /api/health") })
+        #expect(output.skipped.contains { $0.hasPrefix("GET /api/me") })
+    }
+
+    @Test func anotherAPIsOperationsBecomeToolsWithTheirScopes() throws {
+        let output = try generatedTools(notesDocument)
+        #expect(output.tools.map(\.name) == ["list_notes", "add_note", "delete_note"])
+        let add = output.tools[1]
+        #expect(add.scopes == ScopeRequirement(alternatives: [["notes:write"], ["admin"]]))
+        #expect(add.scopes.chosen(for: ["admin", "notes:read"]) == ["admin"])
+        #expect(add.scopes.missing(from: ["notes:read"]) == ["notes:write"])
+        // The recursive schema is kept once, under $defs, and referred to.
+        let input = try #require(add.definition.objectValue?["inputSchema"]?.objectValue)
+        #expect(input["$defs"]?.objectValue?["Note"] != nil)
+        #expect(input["properties"]?.objectValue?["children"]?.objectValue?["items"] == ["$ref": "#/$defs/Note"])
+        // An array answer is wrapped: structured content is always an object.
+        let output0 = try #require(output.tools[0].definition.objectValue?["outputSchema"]?.objectValue)
+        #expect(output0["required"] == ["result"])
+        // A 204 echoes the path parameters.
+        let delete = try #require(output.tools[2].definition.objectValue)
+        #expect(delete["outputSchema"]?.objectValue?["required"] == ["deleted", "id"])
+        #expect(delete["annotations"]?.objectValue?["destructiveHint"] == true)
+    }
+
+    @Test func operationsOpenToAnyoneAreToolsOnlyWhenTheOperatorSaysSo() throws {
+        #expect(try generatedTools(notesDocument).tools.contains { $0.name == "get_health" } == false)
+        var selection = OpenAPIToolSelection()
+        selection.allowUnauthenticated = true
+        let tools = try generatedTools(notesDocument, selection: selection).tools
+        #expect(tools.first { $0.name == "get_health" }?.scopes == ScopeRequirement.none)
+    }
+
+    @Test func includeExcludeAndRename() throws {
+        var selection = OpenAPIToolSelection()
+        selection.include = [.init(path: "/notes/*")]
+        selection.exclude = [.init(methods: ["DELETE"])]
+        selection.rename = ["list_notes": "notes.list"]
+        #expect(try generatedTools(notesDocument, selection: selection).tools.map(\.name) == ["notes.list", "add_note"])
+        selection = OpenAPIToolSelection()
+        selection.include = [.init(operationIDs: ["delete_note"])]
+        #expect(try generatedTools(notesDocument, selection: selection).tools.map(\.name) == ["delete_note"])
+    }
+
+    static let brokenDocuments: [(String, String)] = [
+        ("openapi: 4.0.0\ninfo: { title: x, version: '1' }\npaths: {}", "reads versions 3.0, 3.1 and 3.2"),
+        ("swagger: '2.0'\ninfo: { title: x, version: '1' }\npaths: {}", "Swagger 2.0"),
+        ("just text", "not an OpenAPI document"),
+        ("openapi: 3.1.0\ninfo: { title: x }\npaths: {}", "not a valid OpenAPI 3.1 document"),
+        (
+            """
+            openapi: 3.1.0
+            info: { title: x, version: '1' }
+            paths:
+              /a: { get: { operationId: same, security: [{}], responses: { "200": { description: ok } } } }
+              /b: { get: { operationId: same, security: [{}], responses: { "200": { description: ok } } } }
+            """, "names both"
+        ),
+        (
+            """
+            openapi: 3.1.0
+            info: { title: x, version: '1' }
+            components: { parameters: { P: { $ref: "#/components/parameters/P" } } }
+            paths:
+              /a: { get: { parameters: [{ $ref: "#/components/parameters/P" }], responses: { "200": { description: ok } } } }
+            """, "reference cycle"
+        ),
+        (
+            """
+            openapi: 3.1.0
+            info: { title: x, version: '1' }
+            paths:
+              /a: { get: { x-mcp-name: "bad name", responses: { "200": { description: ok } } } }
+            """, "is not valid"
+        ),
+        (
+            """
+            openapi: 3.1.0
+            info: { title: x, version: '1' }
+            paths:
+              /a/{id}: { get: { responses: { "200": { description: ok } } } }
+            """, "has no path parameter"
+        ),
+        (
+            """
+            openapi: 3.1.0
+            info: { title: x, version: '1' }
+            paths:
+              /a: { get: { parameters: [{ $ref: "other.yaml#/P" }], responses: { "200": { description: ok } } } }
+            """, "points outside the document"
+        ),
+    ]
+
+    @Test(arguments: brokenDocuments)
+    func brokenDocumentsAreRefusedWithTheReason(_ yaml: String, _ reason: String) {
+        let problem = documentProblem(yaml)
+        #expect(problem?.contains(reason) == true, "\(problem ?? "accepted")")
+    }
+
+    @Test func documentsThatExpandWithoutBoundAreRefused() {
+        // YAML aliases: nine levels of ten make a billion values out of a few lines.
+        var laughs = "openapi: 3.1.0\ninfo: { title: x, version: '1' }\npaths: {}\nx-a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        for level in 1...9 { laughs += "x-a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        #expect(documentProblem(laughs)?.contains("more than") == true)
+        // $refs that fan out: each schema uses the next one twice, 2^30 once inlined.
+        var fanOut = """
+            openapi: 3.1.0
+            info: { title: x, version: '1' }
+            paths:
+              /a: { post: { security: [{}], requestBody: { content: { application/json: { schema: { $ref: "#/components/schemas/S0" } } } }, responses: { "204": { description: ok } } } }
+            components:
+              schemas:
+
+            """
+        for level in 0..<30 {
+            fanOut += "    S\(level): { type: object, properties: { a: { $ref: '#/components/schemas/S\(level + 1)' }, b: { $ref: '#/components/schemas/S\(level + 1)' } } }\n"
+        }
+        fanOut += "    S30: { type: string }\n"
+        var selection = OpenAPIToolSelection()
+        selection.allowUnauthenticated = true
+        #expect(throws: OpenAPIDocument.Problem.self) { try generatedTools(fanOut, selection: selection) }
+        // Too large to read at all.
+        let huge = Array(repeating: UInt8(ascii: " "), count: OpenAPIDocument.maximumBytes + 1)
+        #expect(throws: OpenAPIDocument.Problem.self) { try OpenAPIDocument.parse(huge, source: "huge") }
+    }
+
+    @Test func openAPI30SchemasBecomeJSONSchema() throws {
+        let output = try generatedTools(
+            """
+            openapi: 3.0.3
+            info: { title: Old API, version: '1' }
+            components:
+              securitySchemes: { bearer: { type: http, scheme: bearer } }
+            security: [{ bearer: [] }]
+            paths:
+              /items:
+                post:
+                  operationId: add
+                  requestBody:
+                    required: true
+                    content:
+                      application/json:
+                        schema:
+                          type: object
+                          required: [count]
+                          properties:
+                            count: { type: integer, minimum: 0, exclusiveMinimum: true }
+                            note: { type: string, nullable: true, example: hi }
+                            id: { type: string, readOnly: true }
+                  responses: { "204": { description: ok } }
+            """)
+        let properties = try #require(
+            output.tools.first?.definition.objectValue?["inputSchema"]?.objectValue?["properties"]?.objectValue)
+        #expect(properties["count"] == ["type": "integer", "exclusiveMinimum": 0])
+        #expect(properties["note"] == ["type": ["string", "null"], "examples": ["hi"]])
+        #expect(properties["id"] == nil, "readOnly members are not arguments")
+    }
+
+    // MARK: Arguments
+
+    func tool(_ name: String, _ output: OpenAPIToolGenerator.Output) throws -> OpenAPITool {
+        try #require(output.tools.first { $0.name == name })
+    }
+
+    static let hostileArguments: [(String, String, String)] = [
+        ("delete-todo", #"{"id":"../billing"}"#, "'id' must be a UUID"),
+        ("delete-todo", #"{"id":7}"#, "'id' must be a string, not an integer"),
+        ("add-todo", #"{}"#, "'title' is required"),
+        ("add-todo", #"{"title":""}"#, "'title' must not be empty"),
+        ("add-todo", #"{"title":"x","owner":"mallory"}"#, "'owner' is not an argument this tool takes"),
+        ("add-todo", #"{"title":"x","due":"2026-02-30"}"#, "'due' must be a date"),
+        ("update-todo", #"{"id":"00000000-0000-4000-8000-000000000000"}"#, "must have at least 1"),
+        ("list-todos", #"{"completed":"yes"}"#, "'completed' must be true or false, not a string"),
+    ]
+
+    @Test(arguments: hostileArguments)
+    func badArgumentsAreRefusedBeforeAnythingIsSent(_ name: String, _ arguments: String, _ message: String) async throws {
+        let output = try generatedTools(String(decoding: try #require(TodosAPIDocument.bytes()), as: UTF8.self))
+        let values = try #require(try JSONValue(parsing: Array(arguments.utf8)).objectValue)
+        let credentials = RecordingCredentials()
+        let caller = ToolCaller(subject: "alice", scope: ["read:todos", "write:todos"], credentials: credentials)
+        do {
+            _ = try await tool(name, output).call(ToolArguments(values), caller: caller)
+            Issue.record("\(name) accepted \(arguments)")
+        } catch let error as ToolError {
+            #expect(error.message.contains(message), "\(error.message)")
+        }
+        #expect(credentials.asked.withLock { $0.isEmpty })
+    }
+
+    @Test func deepAndHugeArgumentsAreRefused() throws {
+        let output = try generatedTools(notesDocument)
+        let add = try tool("add_note", output)
+        var deep: JSONValue = ["id": "x", "text": "y"]
+        for _ in 0..<100 { deep = ["id": "x", "text": "y", "children": [deep]] }
+        #expect(throws: SchemaValidator.Failure.self) { try add.input.validate(deep) }
+        let list = try tool("list_notes", output)
+        #expect(throws: SchemaValidator.Failure.self) {
+            try list.input.validate(["folder": "a", "tag": .array(Array(repeating: "t", count: 100_000))])
+        }
+    }
+
+    @Test func everyParameterIsEncodedSoNoArgumentReachesAnotherRoute() throws {
+        let list = try tool("list_notes", try generatedTools(notesDocument))
+        for (folder, path) in [
+            ("../admin", "/notes/..%2Fadmin/items"), ("a/b", "/notes/a%2Fb/items"), ("%2F", "/notes/%252F/items"),
+            ("x?y=1#z", "/notes/x%3Fy%3D1%23z/items"), ("é", "/notes/%C3%A9/items"), ("...", "/notes/.../items"),
+        ] {
+            #expect(try list.operation.request(["folder": .string(folder)]).path == path)
+        }
+        for dots in ["..", ".", ""] {
+            #expect(throws: ToolError.self) { try list.operation.request(["folder": .string(dots)]) }
+        }
+        let request = try list.operation.request(["folder": "f", "tag": ["a&b", "c=d", "e f"]])
+        #expect(request.path == "/notes/f/items?tag=a%26b&tag=c%3Dd&tag=e%20f")
+        for injection in ["a\r\nX-Evil: 1", "a\nb", "a\u{0}b", "a\u{7F}"] {
+            #expect(throws: ToolError.self) {
+                try list.operation.request(["folder": "f", "X-Trace-Note": .string(injection)])
+            }
+        }
+        #expect(try list.operation.request(["folder": "f", "X-Trace-Note": "fine"]).headers["X-Trace-Note"] == ["fine"])
+    }
+
+    // MARK: Answers
+
+    func answer(
+        _ tool: OpenAPITool, status: HTTPResponseStatus, type: String? = "application/json", _ body: String,
+        arguments: [String: JSONValue] = [:]
+    ) -> ToolResult {
+        var headers = HTTPHeaders()
+        if let type { headers.add(name: "Content-Type", value: type) }
+        return tool.answer(.init(status: status, headers: headers, body: ByteBuffer(string: body)), arguments: arguments)
+    }
+
+    @Test func answersBecomeResultsOrErrorsThatSayWhatHappened() throws {
+        let output = try generatedTools(notesDocument)
+        let list = try tool("list_notes", output)
+        let ok = answer(list, status: .ok, #"[{"id":"1","text":"hi"}]"#)
+        #expect(!ok.isError && ok.structured == ["result": [["id": "1", "text": "hi"]]])
+        let wrongShape = answer(list, status: .ok, #"[{"id":1}]"#)
+        #expect(wrongShape.isError && wrongShape.text.contains("unexpected body"))
+        let problem = answer(
+            list, status: .unprocessableEntity, type: "application/problem+json",
+            #"{"type":"about:blank","title":"Invalid","detail":"tag is unknown"}"#)
+        #expect(problem.isError && problem.text == "The Notes API refused the request: tag is unknown.")
+        let fastAPI = answer(
+            list, status: .unprocessableEntity,
+            #"{"detail":[{"loc":["query","tag",0],"msg":"String should have at most 5 characters","type":"x"}]}"#)
+        #expect(fastAPI.text.contains("'tag.0' String should have at most 5 characters"))
+        #expect(answer(list, status: .badGateway, "oops").text == "The Notes API failed (HTTP 502). Try again later.")
+        #expect(answer(list, status: .ok, type: "text/html", "<html>").text.contains("text/html, not JSON"))
+        #expect(answer(list, status: .forbidden, #"{"error_description":"no"}"#).text.contains("may not do this: no"))
+        let big = "[" + Array(repeating: #"{"id":"1","text":"x"}"#, count: 20_000).joined(separator: ",") + "]"
+        let cut = answer(list, status: .ok, big)
+        #expect(cut.isError && cut.text.contains("more than the 256 KiB") && cut.text.count < 300_000)
+        let delete = try tool("delete_note", output)
+        let deleted = answer(delete, status: .noContent, type: nil, "", arguments: ["id": "n1"])
+        #expect(!deleted.isError && deleted.structured == ["deleted": true, "id": "n1"])
+    }
+
+    @Test func aCallSendsOnlyToTheBaseURLWithATokenForExactlyItsScopes() async throws {
+        let seen = Mutex<[(String, String?)]>([])
+        let router = Router()
+        router.post("base/notes/{folder}/items") { request, _ -> Response in
+            seen.withLock { $0.append((request.uri.description, request.headers[.authorization])) }
+            return Response(
+                status: .created, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"id":"n1","text":"hello"}"#)))
+        }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            let output = try generatedTools(
+                notesDocument, baseURL: "http://127.0.0.1:\(try #require(client.port))/base", audience: "urn:notes")
+            let credentials = RecordingCredentials()
+            let caller = ToolCaller(subject: "alice", scope: ["notes:read", "admin"], credentials: credentials)
+            let add = try tool("add_note", output)
+            let result = try await add.call(ToolArguments(["folder": "a/../b", "id": "n1", "text": "hello"]), caller: caller)
+            #expect(!result.isError && result.structured == ["id": "n1", "text": "hello"])
+            #expect(seen.withLock { $0.map(\.0) } == ["/base/notes/a%2F..%2Fb/items"])
+            #expect(seen.withLock { $0.map(\.1) } == ["Bearer downstream-token"])
+            let asked = credentials.asked.withLock { $0 }
+            #expect(asked.count == 1 && asked[0].scope == ["admin"] && asked[0].audience == "urn:notes")
+        }
+    }
+}
