@@ -156,7 +156,7 @@ struct OpenAPITool: GatewayTool {
             let texts = problems.prefix(5).compactMap { problem -> String? in
                 guard let message = problem.objectValue?["msg"]?.stringValue else { return nil }
                 let location = problem.objectValue?["loc"]?.arrayValue?.compactMap { element -> String? in
-                    element.stringValue ?? element.doubleValue.map { "\(Int($0))" }
+                    element.stringValue ?? (element.doubleValue != nil ? String(decoding: element.serialized(), as: UTF8.self) : nil)
                 }.filter { $0 != "body" && $0 != "query" && $0 != "path" && $0 != "header" }.joined(separator: ".")
                 return location.map { $0.isEmpty ? message : "'\($0)' \(message)" } ?? message
             }

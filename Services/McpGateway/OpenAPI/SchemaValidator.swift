@@ -135,10 +135,10 @@ struct SchemaValidator {
         let length = text.unicodeScalars.count
         if let minimum = schema["minLength"]?.doubleValue, Double(length) < minimum {
             throw Failure(
-                path: path, problem: minimum == 1 ? "must not be empty" : "must be at least \(Int(minimum)) characters")
+                path: path, problem: minimum == 1 ? "must not be empty" : "must be at least \(Self.number(minimum)) characters")
         }
         if let maximum = schema["maxLength"]?.doubleValue, Double(length) > maximum {
-            throw Failure(path: path, problem: "must be at most \(Int(maximum)) characters")
+            throw Failure(path: path, problem: "must be at most \(Self.number(maximum)) characters")
         }
         switch schema["format"]?.stringValue {
         case "uuid"?:
@@ -156,7 +156,7 @@ struct SchemaValidator {
     }
 
     private func checkNumber(_ number: Double, _ schema: [String: JSONValue], path: String) throws(Failure) {
-        func text(_ bound: Double) -> String { bound.rounded() == bound && abs(bound) < 1e15 ? "\(Int64(bound))" : "\(bound)" }
+        func text(_ bound: Double) -> String { Self.number(bound) }
         if let minimum = schema["minimum"]?.doubleValue, number < minimum {
             throw Failure(path: path, problem: "must be at least \(text(minimum))")
         }
@@ -175,10 +175,10 @@ struct SchemaValidator {
         throws(Failure)
     {
         if let minimum = schema["minItems"]?.doubleValue, Double(elements.count) < minimum {
-            throw Failure(path: path, problem: "must have at least \(Int(minimum)) items")
+            throw Failure(path: path, problem: "must have at least \(Self.number(minimum)) items")
         }
         if let maximum = schema["maxItems"]?.doubleValue, Double(elements.count) > maximum {
-            throw Failure(path: path, problem: "must have at most \(Int(maximum)) items")
+            throw Failure(path: path, problem: "must have at most \(Self.number(maximum)) items")
         }
         var prefix = 0
         if case .array(let positional)? = schema["prefixItems"] {
@@ -205,10 +205,10 @@ struct SchemaValidator {
             throw Failure(path: Self.join(path, name), problem: "is required")
         }
         if let minimum = schema["minProperties"]?.doubleValue, Double(object.count) < minimum {
-            throw Failure(path: path, problem: "must have at least \(Int(minimum)) members")
+            throw Failure(path: path, problem: "must have at least \(Self.number(minimum)) members")
         }
         if let maximum = schema["maxProperties"]?.doubleValue, Double(object.count) > maximum {
-            throw Failure(path: path, problem: "must have at most \(Int(maximum)) members")
+            throw Failure(path: path, problem: "must have at most \(Self.number(maximum)) members")
         }
         for name in object.keys.sorted() {
             let value = object[name]!
@@ -221,6 +221,12 @@ struct SchemaValidator {
                 try check(value, against: additional, path: Self.join(path, name), depth: depth + 1)
             }
         }
+    }
+
+    /// A bound of the schema as text: whole numbers without a decimal point (a bound may be any JSON number, so no
+    /// conversion that traps on a huge one).
+    private static func number(_ value: Double) -> String {
+        value.rounded() == value && abs(value) < 1e15 ? "\(Int64(value))" : "\(value)"
     }
 
     private static func join(_ path: String, _ name: String) -> String { path.isEmpty ? name : "\(path).\(name)" }
