@@ -152,13 +152,18 @@ struct Gateway: Sendable {
         }
         self.readiness = Self.readinessChecks(
             database: storage.maintenance, signingKeys: ring, issuerKeys: issuerKeys, logger: logger)
+        // The provider's own token is for TodosAPI's audience, with every scope the user granted: it goes to the API
+        // at API_BASE_URL and nowhere else.
         if configuration.downstream.kind == .upstream,
-            let other = catalog.apis.first(where: { $0.audience != nil && $0.audience != configuration.downstream.audience })
+            let other = catalog.apis.first(where: {
+                ($0.audience != nil && $0.audience != configuration.downstream.audience)
+                    || !APICatalog.sameOrigin($0.baseURL, configuration.apiBaseURL)
+            })
         {
             throw ConfigurationError(
                 variable: "DOWNSTREAM_TOKENS",
-                problem: "must be mint or exchange with APIs of several audiences: the provider's token is for"
-                    + " \(configuration.downstream.audience) only, and \(other.name) wants \(other.audience ?? "")",
+                problem: "must be mint or exchange with several APIs: the provider's token is for"
+                    + " \(configuration.downstream.audience) at API_BASE_URL only, and \(other.name) is at \(other.baseURL)",
                 example: "mint")
         }
         self.apis = catalog.apis

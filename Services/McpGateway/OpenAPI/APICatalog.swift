@@ -82,9 +82,13 @@ struct APICatalog: Sendable {
                 title: document.title, audience: entry.audience, http: http, timeout: entry.timeout ?? context.timeout,
                 logger: context.logger)
             let output: OpenAPIToolGenerator.Output
+            let generator = OpenAPIToolGenerator(document: document, api: api, selection: entry.selection)
             do {
-                output = try OpenAPIToolGenerator(document: document, api: api, selection: entry.selection).tools()
-            } catch { throw problem("\(source): \(error.description)") }
+                // Off the cooperative pool, as reading the document was.
+                output = try await Offload.run { try generator.tools() }
+            } catch let error as OpenAPIDocument.Problem {
+                throw problem("\(source): \(error.description)")
+            } catch { throw problem("\(source): \(error)") }
             for skipped in output.skipped {
                 context.logger.debug("An operation is not a tool", metadata: ["api": "\(api.name)", "operation": "\(skipped)"])
             }
@@ -211,6 +215,11 @@ struct APICatalog: Sendable {
                     throw problem("\(place).audience must be one audience (the aud its tokens need)")
                 }
                 entry.audience = text
+            } else if !Self.sameOrigin(baseURL, context.defaultBaseURL) {
+                // Tokens for DOWNSTREAM_AUDIENCE are TodosAPI's: another host could replay them there.
+                throw problem(
+                    "\(place).audience is required for an API at another origin than API_BASE_URL: without it, that"
+                        + " API would receive tokens for DOWNSTREAM_AUDIENCE, which the API at API_BASE_URL accepts")
             }
             if let timeout = members["timeout"] {
                 guard let text = timeout.stringValue, let seconds = try? Settings(environment: ["T": text]).duration(
@@ -237,6 +246,12 @@ struct APICatalog: Sendable {
             entries.append(entry)
         }
         return entries
+    }
+
+    /// Whether two URLs have the same scheme, host and port.
+    static func sameOrigin(_ a: String, _ b: String) -> Bool {
+        guard let x = KeepAliveHTTPClient.Origin(a), let y = KeepAliveHTTPClient.Origin(b) else { return false }
+        return x.secure == y.secure && x.host.lowercased() == y.host.lowercased() && x.port == y.port
     }
 
     private static func rules(_ value: JSONValue?, at place: String) throws(ConfigurationError)

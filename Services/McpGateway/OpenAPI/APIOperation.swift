@@ -14,8 +14,10 @@ struct APIOperation: Sendable {
         /// The tool argument that carries it (the name itself, unless a body member has the same name).
         let argument: String
         let location: Location
-        /// Query arrays: `tag=a&tag=b` (`explode`, the default of `form`) or `tag=a,b`.
+        /// Query arrays: `tag=a&tag=b` (`explode`, the default of `form`) or joined by ``delimiter``.
         var explode = true
+        /// `,` (`form`), `%20` (`spaceDelimited`) or `|` (`pipeDelimited`), percent-encoded.
+        var delimiter = ","
     }
 
     enum Body: Sendable {
@@ -29,10 +31,15 @@ struct APIOperation: Sendable {
     }
 
     let method: HTTPMethod
-    /// `/api/todos/{id}`: the document's path, relative to the API's base URL.
+    /// `/api/todos/{id}`: the document's path, relative to the API's base URL (checked by the generator: a leading
+    /// `/`, balanced braces, no dot segments, nothing that is not allowed in a path).
     let path: String
     let parameters: [Parameter]
     let body: Body
+    /// Whether the body must be sent; an optional one whose members are all absent is not.
+    var bodyRequired = false
+    /// The body's media type as the document declares it (`application/json`, `application/vnd.api+json`).
+    var contentType = "application/json"
 
     /// The path, query, headers and body of a call with `arguments` (already checked against the input schema).
     /// Every path value is percent-encoded as one segment, so that no argument reaches another route; a value that
@@ -50,12 +57,13 @@ struct APIOperation: Sendable {
                 let value = arguments[parameter.argument]
             else { throw ToolError("'\(name)' is required") }
             let text = try Self.text(value, argument: parameter.argument)
-            guard !text.isEmpty, text != ".", text != ".." else {
-                throw ToolError("'\(parameter.argument)' must not be empty, '.' or '..'")
-            }
+            guard !text.isEmpty else { throw ToolError("'\(parameter.argument)' must not be empty") }
             path += Self.percentEncoded(text)
         }
         path += rest
+        // Values that are not `.` or `..` on their own can still make one together (`/files/{a}{b}`).
+        guard !path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == "." || $0 == ".." })
+        else { throw ToolError("The arguments would make a path with a '.' or '..' segment, which names another route") }
         var query: [String] = []
         var request = KeepAliveHTTPClient.Request(method: method, path: path)
         for parameter in parameters where parameter.location != .path {
@@ -69,7 +77,7 @@ struct APIOperation: Sendable {
                     if parameter.explode {
                         query += texts.map { "\(name)=\(Self.percentEncoded($0))" }
                     } else {
-                        query.append("\(name)=\(texts.map(Self.percentEncoded).joined(separator: ","))")
+                        query.append("\(name)=\(texts.map(Self.percentEncoded).joined(separator: parameter.delimiter))")
                     }
                 } else {
                     query.append("\(name)=\(Self.percentEncoded(try Self.text(value, argument: parameter.argument)))")
@@ -89,11 +97,11 @@ struct APIOperation: Sendable {
         case .none: json = nil
         case .members(let names):
             let members = arguments.filter { names.contains($0.key) }
-            json = .object(members)
+            json = members.isEmpty && !bodyRequired ? nil : .object(members)
         case .argument(let name): json = arguments[name]
         }
         if let json {
-            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "Content-Type", value: contentType)
             request.body = ByteBuffer(bytes: json.serialized())
         }
         return request
@@ -103,6 +111,8 @@ struct APIOperation: Sendable {
     private static func text(_ value: JSONValue, argument: String) throws(ToolError) -> String {
         switch value {
         case .string(let text): return text
+        // 5.0 where the schema says integer is 5, as the API expects it.
+        case .double(let number) where number.rounded() == number && abs(number) < 9.0e15: return String(Int64(number))
         case .integer, .double, .bool: return String(decoding: value.serialized(), as: UTF8.self)
         default: throw ToolError("'\(argument)' must be a string, a number or true or false")
         }

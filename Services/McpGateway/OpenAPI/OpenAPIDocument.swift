@@ -89,17 +89,14 @@ struct OpenAPIDocument: Sendable {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw Problem(description: "\(source) is not UTF-8 text")
         }
+        // The YAML parser compares mapping keys whole to refuse duplicates, before any limit here applies: an alias as
+        // a key (`? *a9`, `*a9: x`) would have it walk every value the alias expands to.
+        if Self.hasAliasAsKey(bytes) {
+            throw Problem(description: "\(source) uses a YAML alias as a mapping key, which the gateway does not read")
+        }
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch {
-            // JSON the YAML parser refuses (YAML 1.1 is stricter about tabs): read as JSON, paths in sorted order.
-            let first = bytes.first { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }
-            if first == UInt8(ascii: "{") {
-                do {
-                    let tree = try JSONValue(parsing: bytes)
-                    return (tree, tree.objectValue?["paths"]?.objectValue?.keys.sorted() ?? [])
-                } catch { throw Problem(description: "\(source) is not valid JSON: \(error)") }
-            }
-            throw Problem(description: "\(source) is not valid YAML: \(error)")
+            throw Problem(description: "\(source) is not valid YAML or JSON: \(error)")
         }
         guard let node else { throw Problem(description: "\(source) is empty") }
         var budget = maximumNodes
@@ -109,6 +106,59 @@ struct OpenAPIDocument: Sendable {
             pathOrder = mapping.keys.compactMap(\.string)
         }
         return (tree, pathOrder)
+    }
+
+    /// Whether an alias (`*name`) stands where a mapping key begins, outside quotes and comments: after `? `, or at
+    /// the start of a line, a sequence entry or a flow entry and followed by `:`.
+    static func hasAliasAsKey(_ bytes: [UInt8]) -> Bool {
+        let (space, tab, newline) = (UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"))
+        var quote: UInt8? = nil
+        var keyMayStart = true
+        // A quote opens a quoted scalar only where a value or a key begins; in `don't` it is text.
+        var valueMayStart = true
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            defer {
+                if quote == nil, ![space, tab, UInt8(ascii: "\r")].contains(byte) {
+                    valueMayStart = [UInt8(ascii: ":"), UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: ","),
+                        UInt8(ascii: "-"), UInt8(ascii: "?"), newline].contains(byte)
+                }
+            }
+            if let open = quote {
+                if open == UInt8(ascii: "\""), byte == UInt8(ascii: "\\") { index += 2; continue }
+                if byte == open { quote = nil }
+                index += 1
+                continue
+            }
+            switch byte {
+            case newline, UInt8(ascii: "{"), UInt8(ascii: ","), UInt8(ascii: "["):
+                keyMayStart = true
+            case space, tab, UInt8(ascii: "-"), UInt8(ascii: "\r"):
+                break
+            case UInt8(ascii: "?") where keyMayStart:
+                var next = index + 1
+                while next < bytes.count, bytes[next] == space || bytes[next] == tab { next += 1 }
+                if next < bytes.count, bytes[next] == UInt8(ascii: "*"), next > index + 1 { return true }
+                keyMayStart = false
+            case UInt8(ascii: "*") where keyMayStart:
+                var next = index + 1
+                while next < bytes.count, ![space, tab, newline, UInt8(ascii: ":"), UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]")].contains(bytes[next]) { next += 1 }
+                while next < bytes.count, bytes[next] == space || bytes[next] == tab { next += 1 }
+                if next < bytes.count, bytes[next] == UInt8(ascii: ":") { return true }
+                keyMayStart = false
+            case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                if keyMayStart || valueMayStart { quote = byte }
+                keyMayStart = false
+            case UInt8(ascii: "#") where index == 0 || [space, tab, newline].contains(bytes[index - 1]):
+                while index < bytes.count, bytes[index] != newline { index += 1 }
+                continue
+            default:
+                keyMayStart = false
+            }
+            index += 1
+        }
+        return false
     }
 
     private static func json(_ node: Node, depth: Int, budget: inout Int, source: String) throws(Problem) -> JSONValue {

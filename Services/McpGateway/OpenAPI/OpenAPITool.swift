@@ -38,7 +38,8 @@ struct OpenAPITool: GatewayTool {
         do {
             try input.validate(.object(arguments.values))
             if let bodySchema, case .members(let names) = operation.body {
-                try bodySchema.validate(.object(arguments.values.filter { names.contains($0.key) }))
+                let members = arguments.values.filter { names.contains($0.key) }
+                if operation.bodyRequired || !members.isEmpty { try bodySchema.validate(.object(members)) }
             }
         } catch { throw ToolError(error.message) }
         var request = try operation.request(arguments.values)

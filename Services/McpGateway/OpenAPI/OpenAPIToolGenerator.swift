@@ -71,6 +71,8 @@ struct OpenAPIToolGenerator {
         "accept", "authorization", "connection", "content-length", "content-type", "cookie", "dpop", "expect", "host",
         "keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "traceparent", "tracestate", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
+        "accept-encoding", "content-encoding", "range", "if-range", "x-http-method-override", "x-http-method",
+        "x-method-override", "x-original-url", "x-rewrite-url", "cf-access-jwt-assertion", "cf-access-token",
     ]
 
     func tools() throws(Problem) -> Output {
@@ -80,8 +82,10 @@ struct OpenAPIToolGenerator {
         let tree = OpenAPIDocumentTree(root: .object(document.root), version: document.version)
         let paths = document.root["paths"]?.objectValue ?? [:]
         var operationIDs: [String: String] = [:]
+        var nodes = 0
         for path in document.pathOrder {
             guard let entry = paths[path] else { continue }
+            try Self.checkPath(path)
             let item = try Self.place("paths.\(path)") { () throws(Problem) in try tree.dereference(entry) }
             for method in Self.methods {
                 guard let value = item[method] else { continue }
@@ -98,7 +102,13 @@ struct OpenAPIToolGenerator {
                 }
                 switch made {
                 case .skipped(let reason): output.skipped.append("\(place): \(reason)")
-                case .tool(let tool):
+                case .tool(let tool, let size):
+                    nodes += size
+                    guard nodes <= Self.maximumNodes else {
+                        throw Problem(
+                            description: "the tools' schemas have more than \(Self.maximumNodes) values in all once their"
+                                + " references are inlined")
+                    }
                     if tool.definition.objectValue?["annotations"]?.objectValue?["readOnlyHint"] == .bool(true) {
                         readOnly.append(tool)
                     } else {
@@ -116,8 +126,38 @@ struct OpenAPIToolGenerator {
     }
 
     private enum Made {
-        case tool(OpenAPITool)
+        /// The tool, and how many values its schemas have.
+        case tool(OpenAPITool, Int)
         case skipped(String)
+    }
+
+    /// How many values the schemas of one document's tools may have in all (`tools/list` carries them all).
+    static let maximumNodes = 500_000
+
+    /// A path the request is built from: it must begin with `/`, its braces must pair, it may hold only what a path
+    /// may (RFC 3986 `pchar`, `/`, and the template's braces), and no segment may be `.` or `..`.
+    static func checkPath(_ path: String) throws(Problem) {
+        guard path.hasPrefix("/") else { throw Problem(description: "the path '\(path)' does not begin with /") }
+        var open = false
+        for scalar in path.unicodeScalars {
+            switch scalar {
+            case "{":
+                guard !open else { throw Problem(description: "the path '\(path)' has a { inside a {}") }
+                open = true
+            case "}":
+                guard open else { throw Problem(description: "the path '\(path)' has a } without its {") }
+                open = false
+            case "a"..."z", "A"..."Z", "0"..."9", "-", ".", "_", "~", "!", "$", "&", "'", "(", ")", "*", "+", ",", ";",
+                "=", ":", "@", "/", "%":
+                break
+            default:
+                throw Problem(description: "the path '\(path)' has '\(scalar.escaped(asASCII: true))', which a path may not hold")
+            }
+        }
+        guard !open else { throw Problem(description: "the path '\(path)' has a { without its }") }
+        if path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == "." || $0 == ".." }) {
+            throw Problem(description: "the path '\(path)' has a '.' or '..' segment")
+        }
     }
 
     private func tool(
@@ -138,7 +178,16 @@ struct OpenAPIToolGenerator {
             return .skipped("excluded")
         }
 
-        // The arguments: path, query and header parameters (the path item's, overridden by the operation's).
+        // The arguments: path, query and header parameters (the path item's, overridden by the operation's). Header
+        // parameters that carry another credential (the document's apiKey schemes) are never the caller's to set.
+        let apiKeyHeaders = Set(
+            (document.root["components"]?.objectValue?["securitySchemes"]?.objectValue ?? [:]).values.compactMap {
+                scheme -> String? in
+                guard let members = scheme.objectValue, members["type"] == "apiKey", members["in"] == "header" else {
+                    return nil
+                }
+                return members["name"]?.stringValue?.lowercased()
+            })
         var input = SchemaBuilder(document: tree, direction: .input)
         var parameters: [APIOperation.Parameter] = []
         var properties: [String: JSONValue] = [:]
@@ -169,7 +218,7 @@ struct OpenAPIToolGenerator {
             case "query": kind = .query
             case "header":
                 guard Self.isToken(name) else { throw Problem(description: "the header parameter '\(name)' is not a valid header name") }
-                guard !Self.reservedHeaders.contains(name.lowercased()) else {
+                guard !Self.reservedHeaders.contains(name.lowercased()), !apiKeyHeaders.contains(name.lowercased()) else {
                     if isRequired { return .skipped("its required header \(name) is one the gateway sets itself") }
                     continue
                 }
@@ -201,15 +250,19 @@ struct OpenAPIToolGenerator {
                 members["description"] = .string(description)
                 schema = .object(members)
             }
-            guard properties[name] == nil else {
-                return .skipped("two parameters are named '\(name)'; rename one in the document")
+            // Clients refuse argument names outside `A-Z a-z 0-9 _ . -` (1 to 64): `filter[status]` is `filter_status_`.
+            let argument = Self.argumentName(name)
+            guard properties[argument] == nil else {
+                return .skipped("two parameters are named '\(argument)' as arguments; rename one in the document")
             }
-            properties[name] = schema
-            if isRequired { required.append(name) }
+            properties[argument] = schema
+            if isRequired { required.append(argument) }
+            let style = parameter["style"]?.stringValue ?? "form"
             parameters.append(
                 APIOperation.Parameter(
-                    name: name, argument: name, location: kind,
-                    explode: parameter["explode"]?.boolValue ?? ((parameter["style"]?.stringValue ?? "form") == "form")))
+                    name: name, argument: argument, location: kind,
+                    explode: parameter["explode"]?.boolValue ?? (style == "form"),
+                    delimiter: style == "spaceDelimited" ? "%20" : style == "pipeDelimited" ? "%7C" : ","))
         }
         for template in Self.templateVariables(path) where !parameters.contains(where: { $0.location == .path && $0.name == template }) {
             throw Problem(description: "the path variable {\(template)} has no path parameter")
@@ -218,18 +271,23 @@ struct OpenAPIToolGenerator {
         // The body: JSON only; an object's members become arguments of their own.
         var body = APIOperation.Body.none
         var bodySchema: SchemaValidator?
+        var bodyRequired = false
+        var contentType = "application/json"
         if let requestValue = operation["requestBody"] {
             let request = try tree.dereference(requestValue)
-            let bodyRequired = request["required"] == .bool(true)
+            bodyRequired = request["required"] == .bool(true)
             let content = request["content"]?.objectValue ?? [:]
-            if let media = content.keys.sorted().first(where: { OpenAPITool.isJSON($0) }) {
+            let jsonTypes = content.keys.filter { OpenAPITool.isJSON($0) }.sorted()
+            if let media = jsonTypes.first(where: { $0.lowercased().hasPrefix("application/json") }) ?? jsonTypes.first {
+                contentType = media
                 let schema = try content[media]?.objectValue?["schema"].map { value throws(Problem) in
                     try input.schema(value)
                 } ?? [:]
                 let members = input.definition(of: schema).objectValue
                 let bodyProperties = members?["properties"]?.objectValue
                 let clashes = bodyProperties.map { !Set($0.keys).isDisjoint(with: properties.keys) } ?? true
-                if let bodyProperties, !clashes, members?["allOf"] == nil, members?["oneOf"] == nil,
+                let plainNames = bodyProperties?.keys.allSatisfy { Self.argumentName($0) == $0 } ?? false
+                if let bodyProperties, !clashes, plainNames, members?["allOf"] == nil, members?["oneOf"] == nil,
                     members?["anyOf"] == nil
                 {
                     for (name, property) in bodyProperties { properties[name] = property }
@@ -286,12 +344,16 @@ struct OpenAPIToolGenerator {
                 wraps = true
                 outputSchema = outputBuilder.finish(["type": "object", "properties": ["result": schema], "required": ["result"]])
             }
-        } else {
-            let flag = method == "delete" ? "deleted" : "done"
-            let echoed = parameters.filter { $0.location == .path }.map(\.argument)
+        }
+        // An answer without a body says what was done: `{"deleted": true, "id": …}`. Its schema is the output schema
+        // only when no body is the documented answer (204); a 2xx without a documented body may still send JSON,
+        // passed on as it is.
+        let flag = method == "delete" ? "deleted" : "done"
+        let echoed = parameters.filter { $0.location == .path }.map(\.argument)
+        empty = OpenAPITool.EmptyResult(flag: flag, arguments: echoed)
+        if successContent == nil, success == "204" || success == nil {
             var members: [String: JSONValue] = [flag: ["type": "boolean"]]
             for name in echoed { members[name] = properties[name] }
-            empty = OpenAPITool.EmptyResult(flag: flag, arguments: echoed)
             outputSchema = outputBuilder.finish([
                 "type": "object", "properties": .object(members),
                 "required": .array(([flag] + echoed).map(JSONValue.string)),
@@ -318,7 +380,13 @@ struct OpenAPIToolGenerator {
         if let extra = operation["x-mcp-annotations"] {
             guard case .object(let members) = extra else { throw Problem(description: "x-mcp-annotations must be an object") }
             for (key, value) in members {
-                guard ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint", "title"].contains(key) else {
+                switch (key, value) {
+                case ("readOnlyHint", .bool), ("destructiveHint", .bool), ("idempotentHint", .bool),
+                    ("openWorldHint", .bool), ("title", .string):
+                    break
+                case ("readOnlyHint", _), ("destructiveHint", _), ("idempotentHint", _), ("openWorldHint", _):
+                    throw Problem(description: "x-mcp-annotations.\(key) must be true or false")
+                default:
                     throw Problem(description: "x-mcp-annotations has '\(key)', which is not an MCP tool annotation")
                 }
                 annotations[key] = value
@@ -346,9 +414,9 @@ struct OpenAPIToolGenerator {
                 else { throw Problem(description: "security names '\(name)', which components.securitySchemes lacks") }
                 let scheme = try tree.dereference(schemeValue)
                 switch (scheme["type"]?.stringValue, scheme["scheme"]?.stringValue?.lowercased()) {
-                case ("oauth2", _), ("openIdConnect", _):
+                // OpenAPI 3.1 lets any scheme list roles; on a bearer token they are scopes the token must carry.
+                case ("oauth2", _), ("openIdConnect", _), ("http", "bearer"):
                     scopes = scopes.union(ScopeSet(listed.stringArrayValue ?? []))
-                case ("http", "bearer"): break
                 default:
                     usable = false
                     unusable.append(name)
@@ -377,19 +445,23 @@ struct OpenAPIToolGenerator {
             "inputSchema": inputSchema, "annotations": .object(annotations),
         ]
         if let outputSchema { definition["outputSchema"] = outputSchema }
+        let operation = APIOperation(
+            method: HTTPMethod(rawValue: method.uppercased()), path: path, parameters: parameters, body: body,
+            bodyRequired: bodyRequired, contentType: contentType)
         return .tool(
             OpenAPITool(
-                name: name, scopes: scopes, definition: .object(definition),
-                operation: APIOperation(method: HTTPMethod(rawValue: method.uppercased()), path: path, parameters: parameters, body: body),
-                api: api, input: SchemaValidator(root: inputSchema), bodySchema: bodySchema,
-                output: outputSchema.map { SchemaValidator(root: $0) }, wrapsResult: wraps, emptyResult: empty))
+                name: name, scopes: scopes, definition: .object(definition), operation: operation, api: api,
+                input: SchemaValidator(root: inputSchema), bodySchema: bodySchema,
+                output: outputSchema.map { SchemaValidator(root: $0) }, wrapsResult: wraps, emptyResult: empty),
+            input.nodes + outputBuilder.nodes)
     }
 
-    /// `x-mcp-name`, the operator's rename, the operationId made valid, or the method and path.
+    /// The operator's rename, `x-mcp-name`, the operationId made valid, or the method and path.
     private func toolName(operation: [String: JSONValue], operationID: String?, method: String, path: String)
         throws(Problem) -> String
     {
-        if let chosen = operation["x-mcp-name"]?.stringValue ?? operationID.flatMap({ selection.rename[$0] }) {
+        // The operator's rename wins over the document's name.
+        if let chosen = operationID.flatMap({ selection.rename[$0] }) ?? operation["x-mcp-name"]?.stringValue {
             guard Self.isValidToolName(chosen) else {
                 throw Problem(
                     description: "the tool name '\(chosen)' is not valid: use 1 to 128 of A-Z, a-z, 0-9, '_', '-' and '.'")
@@ -409,6 +481,12 @@ struct OpenAPIToolGenerator {
         case "A"..."Z", "a"..."z", "0"..."9", "_", "-", ".": true
         default: false
         }
+    }
+
+    /// A parameter's name as a tool argument: what clients accept as a property name (1 to 64 of `A-Z a-z 0-9 _ . -`).
+    static func argumentName(_ name: String) -> String {
+        let cleaned = String(name.unicodeScalars.map { isToolNameCharacter($0) ? Character($0) : "_" }.prefix(64))
+        return cleaned.isEmpty ? "_" : cleaned
     }
 
     /// MCP's tool names: 1 to 128 characters of `A-Z a-z 0-9 _ - .`.

@@ -17,10 +17,14 @@ struct SchemaBuilder {
     /// otherwise turn a few lines into millions.
     static let maximumNodes = 50_000
 
+    /// How deep a schema may nest once references are inlined, and how long a chain of references may be.
+    static let maximumDepth = 64
+
     private var definitions: [String: JSONValue] = [:]
     /// The `$defs` name of each reference found to be recursive.
     private var recursive: [String: String] = [:]
-    private var nodes = 0
+    /// How many values the schemas made so far have (the generator also bounds the sum over a document).
+    private(set) var nodes = 0
 
     init(document: OpenAPIDocumentTree, direction: Direction) {
         self.document = document
@@ -29,7 +33,7 @@ struct SchemaBuilder {
 
     /// The schema `value` of the document (a Schema Object or a reference to one), with references resolved.
     mutating func schema(_ value: JSONValue) throws(OpenAPIDocument.Problem) -> JSONValue {
-        try expand(value, references: [])
+        try expand(value, references: [], depth: 0)
     }
 
     /// `schema` itself, or the definition it refers to when it is a reference into the collected `$defs`.
@@ -49,6 +53,10 @@ struct SchemaBuilder {
 
     /// Keywords whose values are data, not schemas: never searched for references.
     private static let dataKeywords: Set<String> = ["enum", "const", "default", "examples", "example"]
+    /// Keywords whose values map names (of members, of definitions) to schemas: the names are data, each value a schema.
+    private static let schemaMaps: Set<String> = [
+        "properties", "patternProperties", "$defs", "definitions", "dependentSchemas",
+    ]
     /// OpenAPI's own members of a Schema Object, meaningless to a JSON Schema validator.
     private static let openAPIOnly: Set<String> = ["discriminator", "xml", "externalDocs", "nullable", "example"]
 
@@ -60,17 +68,23 @@ struct SchemaBuilder {
         }
     }
 
-    private mutating func expand(_ value: JSONValue, references: [String]) throws(OpenAPIDocument.Problem) -> JSONValue {
+    private mutating func expand(_ value: JSONValue, references: [String], depth: Int)
+        throws(OpenAPIDocument.Problem) -> JSONValue
+    {
         try count()
+        guard depth <= Self.maximumDepth, references.count <= Self.maximumDepth else {
+            throw OpenAPIDocument.Problem(
+                description: "a schema nests more than \(Self.maximumDepth) levels deep once its references are inlined")
+        }
         switch value {
         case .object(let members):
             if case .string(let reference)? = members["$ref"] {
-                return try expandReference(reference, siblings: members, references: references)
+                return try expandReference(reference, siblings: members, references: references, depth: depth)
             }
-            return .object(try expandSchemaObject(members, references: references))
+            return .object(try expandSchemaObject(members, references: references, depth: depth))
         case .array(let elements):
             var expanded: [JSONValue] = []
-            for element in elements { expanded.append(try expand(element, references: references)) }
+            for element in elements { expanded.append(try expand(element, references: references, depth: depth + 1)) }
             return .array(expanded)
         default:
             return value
@@ -78,7 +92,7 @@ struct SchemaBuilder {
     }
 
     private mutating func expandReference(
-        _ reference: String, siblings: [String: JSONValue], references: [String]
+        _ reference: String, siblings: [String: JSONValue], references: [String], depth: Int
     ) throws(OpenAPIDocument.Problem) -> JSONValue {
         var result: JSONValue
         if let name = recursive[reference] {
@@ -89,7 +103,7 @@ struct SchemaBuilder {
             result = ["$ref": .string("#/$defs/\(name)")]
         } else {
             let target = try document.resolve(reference)
-            let expanded = try expand(target, references: references + [reference])
+            let expanded = try expand(target, references: references + [reference], depth: depth + 1)
             if let name = recursive[reference] {
                 // Found recursive while expanding it: the definition is this expansion, and every use refers to it.
                 definitions[name] = expanded
@@ -102,7 +116,7 @@ struct SchemaBuilder {
         var rest = siblings
         rest.removeValue(forKey: "$ref")
         guard !rest.isEmpty else { return result }
-        let more = try expandSchemaObject(rest, references: references)
+        let more = try expandSchemaObject(rest, references: references, depth: depth)
         if case .object(var target) = result, target["$ref"] == nil {
             for (key, value) in more where target[key] == nil { target[key] = value }
             return .object(target)
@@ -124,7 +138,7 @@ struct SchemaBuilder {
         return name
     }
 
-    private mutating func expandSchemaObject(_ members: [String: JSONValue], references: [String])
+    private mutating func expandSchemaObject(_ members: [String: JSONValue], references: [String], depth: Int)
         throws(OpenAPIDocument.Problem) -> [String: JSONValue]
     {
         var schema: [String: JSONValue] = [:]
@@ -134,7 +148,13 @@ struct SchemaBuilder {
                 schema[key] = value
                 continue
             }
-            schema[key] = try expand(value, references: references)
+            if Self.schemaMaps.contains(key), case .object(let entries) = value {
+                var expanded: [String: JSONValue] = [:]
+                for (name, entry) in entries { expanded[name] = try expand(entry, references: references, depth: depth + 1) }
+                schema[key] = .object(expanded)
+                continue
+            }
+            schema[key] = try expand(value, references: references, depth: depth + 1)
         }
         if document.version == "3.0" { Self.convertFrom30(members, into: &schema) }
         if case .object(var properties)? = schema["properties"] {

@@ -30,6 +30,10 @@ struct SchemaValidator {
     /// How deep a value may nest; a caller's arguments deeper than this are refused.
     static let maximumDepth = 64
 
+    /// How many schema checks one value may cost: `anyOf`/`oneOf` try every branch, so a schema that refers to
+    /// itself through them could otherwise make one argument cost billions.
+    static let maximumSteps = 100_000
+
     struct Failure: Error, Equatable {
         let path: String
         let problem: String
@@ -38,11 +42,16 @@ struct SchemaValidator {
     }
 
     func validate(_ value: JSONValue) throws(Failure) {
-        try check(value, against: root, path: "", depth: 0)
+        var steps = 0
+        try check(value, against: root, path: "", depth: 0, steps: &steps)
     }
 
-    private func check(_ value: JSONValue, against schema: JSONValue, path: String, depth: Int) throws(Failure) {
+    private func check(_ value: JSONValue, against schema: JSONValue, path: String, depth: Int, steps: inout Int)
+        throws(Failure)
+    {
         guard depth <= Self.maximumDepth else { throw Failure(path: path, problem: "is nested too deeply") }
+        steps += 1
+        guard steps <= Self.maximumSteps else { throw Failure(path: path, problem: "is too complex to check") }
         let members: [String: JSONValue]
         switch schema {
         case .bool(false): throw Failure(path: path, problem: "is not allowed")
@@ -52,8 +61,8 @@ struct SchemaValidator {
         if case .string(let reference)? = members["$ref"] {
             guard reference.hasPrefix("#/$defs/"), let definition = root.objectValue?["$defs"]?.objectValue?[
                 String(reference.dropFirst("#/$defs/".count))]
-            else { return }
-            try check(value, against: definition, path: path, depth: depth + 1)
+            else { throw Failure(path: path, problem: "cannot be checked: its schema refers to \(reference)") }
+            try check(value, against: definition, path: path, depth: depth + 1, steps: &steps)
         }
         if let type = members["type"] { try checkType(value, type, path: path) }
         if case .array(let allowed)? = members["enum"], !allowed.contains(where: { Self.equal($0, value) }) {
@@ -66,22 +75,25 @@ struct SchemaValidator {
         switch value {
         case .string(let text): try checkString(text, members, path: path)
         case .integer, .double: try checkNumber(value.doubleValue ?? 0, members, path: path)
-        case .array(let elements): try checkArray(elements, members, path: path, depth: depth)
-        case .object(let object): try checkObject(object, members, path: path, depth: depth)
+        case .array(let elements): try checkArray(elements, members, path: path, depth: depth, steps: &steps)
+        case .object(let object): try checkObject(object, members, path: path, depth: depth, steps: &steps)
         default: break
         }
         if case .array(let all)? = members["allOf"] {
-            for part in all { try check(value, against: part, path: path, depth: depth + 1) }
+            for part in all { try check(value, against: part, path: path, depth: depth + 1, steps: &steps) }
         }
         if case .array(let any)? = members["anyOf"] {
             var first: Failure?
             var matched = false
             for part in any {
                 do {
-                    try check(value, against: part, path: path, depth: depth + 1)
+                    try check(value, against: part, path: path, depth: depth + 1, steps: &steps)
                     matched = true
                     break
-                } catch { first = first ?? error }
+                } catch {
+                    if steps > Self.maximumSteps { throw error }
+                    first = first ?? error
+                }
             }
             if !matched, let first { throw first }
         }
@@ -90,15 +102,20 @@ struct SchemaValidator {
             var first: Failure?
             for part in one {
                 do {
-                    try check(value, against: part, path: path, depth: depth + 1)
+                    try check(value, against: part, path: path, depth: depth + 1, steps: &steps)
                     matches += 1
-                } catch { first = first ?? error }
+                } catch {
+                    if steps > Self.maximumSteps { throw error }
+                    first = first ?? error
+                }
             }
             if matches == 0, let first { throw first }
             if matches > 1 { throw Failure(path: path, problem: "matches more than one of the schemas it may match") }
         }
-        if let not = members["not"], (try? check(value, against: not, path: path, depth: depth + 1)) != nil {
-            throw Failure(path: path, problem: "is a value it must not be")
+        if let not = members["not"] {
+            let matched = (try? check(value, against: not, path: path, depth: depth + 1, steps: &steps)) != nil
+            if steps > Self.maximumSteps { throw Failure(path: path, problem: "is too complex to check") }
+            if matched { throw Failure(path: path, problem: "is a value it must not be") }
         }
     }
 
@@ -171,8 +188,9 @@ struct SchemaValidator {
         }
     }
 
-    private func checkArray(_ elements: [JSONValue], _ schema: [String: JSONValue], path: String, depth: Int)
-        throws(Failure)
+    private func checkArray(
+        _ elements: [JSONValue], _ schema: [String: JSONValue], path: String, depth: Int, steps: inout Int
+    ) throws(Failure)
     {
         if let minimum = schema["minItems"]?.doubleValue, Double(elements.count) < minimum {
             throw Failure(path: path, problem: "must have at least \(Self.number(minimum)) items")
@@ -184,12 +202,12 @@ struct SchemaValidator {
         if case .array(let positional)? = schema["prefixItems"] {
             prefix = positional.count
             for (index, element) in elements.prefix(prefix).enumerated() {
-                try check(element, against: positional[index], path: "\(path)[\(index)]", depth: depth + 1)
+                try check(element, against: positional[index], path: "\(path)[\(index)]", depth: depth + 1, steps: &steps)
             }
         }
         if let items = schema["items"] {
             for (index, element) in elements.enumerated().dropFirst(prefix) {
-                try check(element, against: items, path: "\(path)[\(index)]", depth: depth + 1)
+                try check(element, against: items, path: "\(path)[\(index)]", depth: depth + 1, steps: &steps)
             }
         }
         if schema["uniqueItems"] == .bool(true), elements.count > 1, Set(elements).count < elements.count {
@@ -197,8 +215,9 @@ struct SchemaValidator {
         }
     }
 
-    private func checkObject(_ object: [String: JSONValue], _ schema: [String: JSONValue], path: String, depth: Int)
-        throws(Failure)
+    private func checkObject(
+        _ object: [String: JSONValue], _ schema: [String: JSONValue], path: String, depth: Int, steps: inout Int
+    ) throws(Failure)
     {
         let properties = schema["properties"]?.objectValue ?? [:]
         for name in (schema["required"]?.stringArrayValue ?? []) where object[name] == nil {
@@ -213,12 +232,12 @@ struct SchemaValidator {
         for name in object.keys.sorted() {
             let value = object[name]!
             if let property = properties[name] {
-                try check(value, against: property, path: Self.join(path, name), depth: depth + 1)
+                try check(value, against: property, path: Self.join(path, name), depth: depth + 1, steps: &steps)
             } else if let additional = schema["additionalProperties"] {
                 if additional == .bool(false) {
                     throw Failure(path: Self.join(path, name), problem: "is not an argument this tool takes")
                 }
-                try check(value, against: additional, path: Self.join(path, name), depth: depth + 1)
+                try check(value, against: additional, path: Self.join(path, name), depth: depth + 1, steps: &steps)
             }
         }
     }
@@ -253,9 +272,10 @@ struct SchemaValidator {
     }
 
     private static func isDateTime(_ text: String) -> Bool {
-        guard text.utf8.count >= 20, text.utf8.count <= 40 else { return false }
-        let separator = text.index(text.startIndex, offsetBy: 10)
-        guard isDate(String(text[..<separator])), "Tt".contains(text[separator]) else { return false }
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20, bytes.count <= 40, bytes.allSatisfy({ $0 < 0x80 }) else { return false }
+        guard isDate(String(decoding: bytes[..<10], as: UTF8.self)), bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: "t")
+        else { return false }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         if formatter.date(from: text) != nil { return true }

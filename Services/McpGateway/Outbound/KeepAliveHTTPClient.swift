@@ -363,7 +363,10 @@ final class KeepAliveHTTPClient: Sendable {
 
     private func connect(deadline: NIODeadline) async throws(Failure) -> any Channel {
         let tls = self.tls
-        let serverName = origin.host.first?.isNumber == true || origin.host.contains(":") ? nil : origin.host
+        // SNI names a host, never an address (RFC 6066 §3); `1password.example` is a name.
+        let isAddress = origin.host.contains(":") || origin.host.split(separator: ".").count == 4
+            && origin.host.split(separator: ".").allSatisfy { UInt8($0) != nil }
+        let serverName = isAddress ? nil : origin.host
         let remaining = deadline - NIODeadline.now()
         guard remaining > .zero else { throw .timedOut }
         do {

@@ -10,10 +10,11 @@ struct ScopeRequirement: Sendable, Equatable, CustomStringConvertible {
     init(alternatives: [ScopeSet]) { self.alternatives = alternatives }
     init(_ scope: String) { self.alternatives = [[scope]] }
 
-    /// The first alternative `granted` covers; `[]` when nothing is needed; `nil` when none is covered.
+    /// The alternative `granted` covers with the fewest scopes (the first of those), so that a downstream token
+    /// carries no more than the call needs; `[]` when nothing is needed; `nil` when none is covered.
     func chosen(for granted: ScopeSet) -> ScopeSet? {
         if alternatives.isEmpty { return [] }
-        return alternatives.first { granted.isSuperset(of: $0) }
+        return alternatives.filter { granted.isSuperset(of: $0) }.min { $0.sorted.count < $1.sorted.count }
     }
 
     func isMet(by granted: ScopeSet) -> Bool { chosen(for: granted) != nil }

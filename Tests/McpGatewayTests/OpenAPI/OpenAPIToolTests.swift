@@ -4,8 +4,11 @@ import Hummingbird
 import HummingbirdTesting
 import JSON
 import JWTAuth
+import Logging
+import ServiceSupport
 import NIOCore
 import NIOHTTP1
+import Resilience
 import Synchronization
 import Testing
 import TodosAPIDocument
@@ -33,12 +36,19 @@ func generatedTools(
     return try OpenAPIToolGenerator(document: document, api: api, selection: selection).tools()
 }
 
-func documentProblem(_ yaml: String) -> String? {
+/// Why the gateway refuses `yaml`, or `nil` when it makes tools of it. The work runs on NIO's blocking pool, as the
+/// gateway runs it: a hostile document keeps a thread busy for a while, and the cooperative pool's two threads serve
+/// every other test meanwhile.
+func documentProblem(_ yaml: String, selection: OpenAPIToolSelection = .init()) async -> String? {
     do {
-        _ = try generatedTools(yaml)
-        return nil
-    } catch let problem as OpenAPIDocument.Problem {
-        return problem.description
+        return try await Offload.run { () -> String? in
+            do {
+                _ = try generatedTools(yaml, selection: selection)
+                return nil
+            } catch let problem as OpenAPIDocument.Problem {
+                return problem.description
+            }
+        }
     } catch {
         return "\(error)"
     }
@@ -215,16 +225,16 @@ struct OpenAPIToolTests {
     ]
 
     @Test(arguments: brokenDocuments)
-    func brokenDocumentsAreRefusedWithTheReason(_ yaml: String, _ reason: String) {
-        let problem = documentProblem(yaml)
+    func brokenDocumentsAreRefusedWithTheReason(_ yaml: String, _ reason: String) async {
+        let problem = await documentProblem(yaml)
         #expect(problem?.contains(reason) == true, "\(problem ?? "accepted")")
     }
 
-    @Test func documentsThatExpandWithoutBoundAreRefused() {
+    @Test func documentsThatExpandWithoutBoundAreRefused() async {
         // YAML aliases: nine levels of ten make a billion values out of a few lines.
         var laughs = "openapi: 3.1.0\ninfo: { title: x, version: '1' }\npaths: {}\nx-a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
         for level in 1...9 { laughs += "x-a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
-        #expect(documentProblem(laughs)?.contains("more than") == true)
+        #expect(await documentProblem(laughs)?.contains("more than") == true)
         // $refs that fan out: each schema uses the next one twice, 2^30 once inlined.
         var fanOut = """
             openapi: 3.1.0
@@ -241,7 +251,7 @@ struct OpenAPIToolTests {
         fanOut += "    S30: { type: string }\n"
         var selection = OpenAPIToolSelection()
         selection.allowUnauthenticated = true
-        #expect(throws: OpenAPIDocument.Problem.self) { try generatedTools(fanOut, selection: selection) }
+        #expect(await documentProblem(fanOut, selection: selection)?.contains("more than 50000 values") == true)
         // Too large to read at all.
         let huge = Array(repeating: UInt8(ascii: " "), count: OpenAPIDocument.maximumBytes + 1)
         #expect(throws: OpenAPIDocument.Problem.self) { try OpenAPIDocument.parse(huge, source: "huge") }
@@ -404,5 +414,166 @@ struct OpenAPIToolTests {
             let asked = credentials.asked.withLock { $0 }
             #expect(asked.count == 1 && asked[0].scope == ["admin"] && asked[0].audience == "urn:notes")
         }
+    }
+    // MARK: What a hostile review found
+
+    @Test func aDateTimeOfWideCharactersIsRefusedNotACrash() throws {
+        let validator = SchemaValidator(root: ["type": "string", "format": "date-time"])
+        #expect(throws: SchemaValidator.Failure.self) { try validator.validate("😀😀😀😀😀") }
+        #expect(throws: SchemaValidator.Failure.self) { try validator.validate("2026-12-07T10:00:00Zé") }
+        try validator.validate("2026-12-07T10:00:00Z")
+    }
+
+    @Test func aSchemaThatBranchesIntoItselfCostsABoundedAmount() async throws {
+        var selection = OpenAPIToolSelection()
+        selection.allowUnauthenticated = true
+        let output = try generatedTools(
+            """
+            openapi: 3.1.0
+            info: { title: x, version: '1' }
+            components:
+              schemas:
+                T: { oneOf: [{ $ref: "#/components/schemas/T" }, { $ref: "#/components/schemas/T" }] }
+            paths:
+              /t: { post: { requestBody: { required: true, content: { application/json: { schema: { $ref: "#/components/schemas/T" } } } }, responses: { "204": { description: ok } } } }
+            """, selection: selection)
+        let tool = try #require(output.tools.first)
+        let refused = try await Offload.run { () -> Bool in
+            do { try tool.input.validate(["body": "x"]) } catch let error as SchemaValidator.Failure { return error.problem == "is too complex to check" }
+            return false
+        }
+        #expect(refused)
+    }
+
+    @Test func longChainsOfReferencesAndAliasKeysAreRefused() async {
+        var chain = """
+            openapi: 3.1.0
+            info: { title: x, version: '1' }
+            paths:
+              /a: { post: { security: [{}], requestBody: { content: { application/json: { schema: { $ref: "#/components/schemas/S0" } } } }, responses: { "204": { description: ok } } } }
+            components:
+              schemas:
+
+            """
+        for level in 0..<100 { chain += "    S\(level): { $ref: '#/components/schemas/S\(level + 1)' }\n" }
+        chain += "    S100: { type: string }\n"
+        var selection = OpenAPIToolSelection()
+        selection.allowUnauthenticated = true
+        #expect(await documentProblem(chain, selection: selection)?.contains("more than 64 levels") == true)
+        var keys = "openapi: 3.1.0\ninfo: { title: x, version: '1' }\npaths: {}\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 { keys += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        for key in ["? *a9\n: 1\n", "*a9 : 1\n", "x-b: { *a9 : 1 }\n"] {
+            #expect(await documentProblem(keys + key)?.contains("alias as a mapping key") == true, "\(key)")
+        }
+        // Text that merely looks like one is read as text.
+        #expect(!OpenAPIDocument.hasAliasAsKey(Array("description: \"see *note: x\"\ntitle: don't *x: y\n".utf8)))
+    }
+
+    @Test func duplicateKeysInJSONAreRefusedNotResolvedQuietly() async {
+        let json = #"{"openapi":"3.1.0","info":{"title":"x","version":"1"},"paths":{},"security":[{"a":["w"]}],"security":[]}"#
+        #expect(await documentProblem(json) != nil)
+    }
+
+    @Test func pathsThatCouldLeaveTheirRouteAreRefusedAtStartUp() {
+        for path in ["/a/{b", "/a/b}", "a/b", "/x\r\nX-Evil: 1", "/../admin", "/a/./b", "/a?b=1", "/a#b", "/a b"] {
+            #expect(throws: OpenAPIDocument.Problem.self, "\(path)") { try OpenAPIToolGenerator.checkPath(path) }
+        }
+        for path in ["/a/{b}", "/a/{b}.json", "/a/b:c", "/", "/a/%7B"] {
+            #expect(throws: Never.self, "\(path)") { try OpenAPIToolGenerator.checkPath(path) }
+        }
+    }
+
+    @Test func twoValuesCannotMakeADotSegmentTogether() throws {
+        // `.` is refused on its own; with the template's own dot after it, it would make `..`.
+        let operation = APIOperation(
+            method: .GET, path: "/files/{a}.", parameters: [.init(name: "a", argument: "a", location: .path)],
+            body: .none)
+        #expect(throws: ToolError.self) { try operation.request(["a": "."]) }
+        #expect(try operation.request(["a": "a"]).path == "/files/a.")
+    }
+
+    @Test func aBearerSchemesRolesAreScopesAndTheSmallestAlternativeIsChosen() throws {
+        let output = try generatedTools(
+            """
+            openapi: 3.1.0
+            info: { title: x, version: '1' }
+            components:
+              securitySchemes:
+                bearer: { type: http, scheme: bearer }
+                oauth: { type: oauth2, flows: { clientCredentials: { tokenUrl: "https://i.example/t", scopes: { a: A, b: B } } } }
+            paths:
+              /r: { get: { security: [{ bearer: [admin] }], responses: { "204": { description: ok } } } }
+              /s: { get: { security: [{ oauth: [a, b] }, { oauth: [b] }], responses: { "204": { description: ok } } } }
+            """)
+        #expect(output.tools[0].scopes == ScopeRequirement("admin"))
+        #expect(output.tools[1].scopes.chosen(for: ["a", "b"]) == ["b"])
+    }
+
+    @Test func anOptionalBodyLeftOutIsNotSent() async throws {
+        let output = try generatedTools(
+            """
+            openapi: 3.1.0
+            info: { title: x, version: '1' }
+            components: { securitySchemes: { bearer: { type: http, scheme: bearer } } }
+            security: [{ bearer: [] }]
+            paths:
+              /n/{id}:
+                patch:
+                  parameters: [{ name: id, in: path, required: true, schema: { type: string } }]
+                  requestBody:
+                    content:
+                      application/vnd.api+json: { schema: { type: object, required: [text], properties: { text: { type: string } } } }
+                  responses: { "200": { description: ok } }
+            """)
+        let tool = try #require(output.tools.first)
+        let bare = try tool.operation.request(["id": "1"])
+        #expect(bare.body == nil)
+        let full = try tool.operation.request(["id": "1", "text": "t"])
+        #expect(full.headers["Content-Type"] == ["application/vnd.api+json"])
+        // A 200 without a documented body: no output schema, and what comes back is passed on.
+        #expect(tool.definition.objectValue?["outputSchema"] == nil)
+        let passed = answer(tool, status: .ok, #"{"anything":1}"#)
+        #expect(!passed.isError && passed.structured == ["anything": 1])
+    }
+
+    @Test func argumentNamesAreWhatClientsAcceptAndParametersKeepTheirOwn() throws {
+        let output = try generatedTools(
+            """
+            openapi: 3.1.0
+            info: { title: x, version: '1' }
+            components: { securitySchemes: { bearer: { type: http, scheme: bearer } } }
+            security: [{ bearer: [] }]
+            paths:
+              /q:
+                get:
+                  parameters:
+                    - { name: "filter[status]", in: query, schema: { type: string } }
+                    - { name: "$top", in: query, schema: { type: integer } }
+                    - { name: ids, in: query, style: pipeDelimited, explode: false, schema: { type: array, items: { type: integer } } }
+                  responses: { "204": { description: ok } }
+            """)
+        let tool = try #require(output.tools.first)
+        let names = Set(tool.definition.objectValue?["inputSchema"]?.objectValue?["properties"]?.objectValue?.keys.map { $0 } ?? [])
+        #expect(names == ["filter_status_", "_top", "ids"])
+        let request = try tool.operation.request(["filter_status_": "open", "_top": 5.0, "ids": [1, 2]])
+        #expect(request.path == "/q?filter%5Bstatus%5D=open&%24top=5&ids=1%7C2")
+    }
+
+    @Test func anAPIAtAnotherOriginNeedsItsOwnAudience() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("apis-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Data(notesDocument.utf8).write(to: directory.appendingPathComponent("notes.yaml"))
+        let file = directory.appendingPathComponent("apis.yaml")
+        try Data("apis:\n  - { openapi: notes.yaml, base_url: 'https://notes.example' }\n".utf8).write(to: file)
+        let context = APICatalog.Context(
+            defaultBaseURL: "http://localhost:8789", timeout: .seconds(1), connectTimeout: .seconds(1),
+            fetcher: HTTPDocumentFetcher(), logger: Logger(label: "test"))
+        await #expect(throws: ConfigurationError.self) { try await APICatalog.load(file.path, context: context) }
+        try Data("apis:\n  - { openapi: notes.yaml, base_url: 'https://notes.example', audience: 'urn:notes' }\n".utf8)
+            .write(to: file)
+        let catalog = try await APICatalog.load(file.path, context: context)
+        #expect(catalog.apis.map(\.audience) == ["urn:notes"])
+        #expect(catalog.tools.map(\.name) == ["list_notes", "add_note", "delete_note"])
     }
 }
