@@ -32,7 +32,7 @@ func buildApplication(gateway: Gateway, logger: Logger) -> some ApplicationProto
     // The MCP endpoints, in every mode.
     MCPEndpoints(
         server: gateway.mcp, authenticator: gateway.authenticator, origins: gateway.origins,
-        address: configuration.address
+        address: configuration.address, scopes: gateway.scopes
     ).addRoutes(to: router)
 
     var application = Application(

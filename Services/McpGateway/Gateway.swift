@@ -40,6 +40,8 @@ struct Gateway: Sendable {
     let mcp: MCPServer
     /// The APIs the tools call, each over kept-alive connections closed when the gateway stops.
     let apis: [API]
+    /// The scopes the tools need, which the authorization server offers and challenges name.
+    let scopes: GatewayScopes
     let authenticator: any MCPAuthenticator
     /// Present in `AUTH_MODE=gateway` only.
     let authorizationServer: AuthorizationServer?
@@ -56,17 +58,9 @@ struct Gateway: Sendable {
     static func load(
         configuration: GatewayConfiguration, dependencies: GatewayDependencies, logger: Logger
     ) async throws -> Gateway {
-        let timeouts = configuration.timeouts
         let catalog = try await APICatalog.load(
-            configuration.apiOpenAPI,
-            context: .init(
-                defaultBaseURL: configuration.apiBaseURL, timeout: TimeAmount(timeouts.api),
-                connectTimeout: dependencies.apiConnectTimeout ?? TimeAmount(timeouts.apiConnect),
-                fetcher: dependencies.documentFetcher
-                    ?? HTTPDocumentFetcher(
-                        client: dependencies.httpClient, timeout: TimeAmount(timeouts.api),
-                        maximumSize: OpenAPIDocument.maximumBytes),
-                logger: logger))
+            for: configuration, httpClient: dependencies.httpClient, fetcher: dependencies.documentFetcher,
+            connectTimeout: dependencies.apiConnectTimeout, logger: logger)
         return try Gateway(
             configuration: configuration, dependencies: dependencies, pages: try await PageRenderer.load(),
             catalog: catalog, logger: logger)
@@ -105,12 +99,21 @@ struct Gateway: Sendable {
             lifetime: configuration.downstream.lifetime, keys: ring, clock: dependencies.clock,
             random: dependencies.random)
         let address = configuration.address
+        let scopes = catalog.scopes
+        self.scopes = scopes
         switch configuration.mode {
         case .authorizationServer(let settings):
+            // Scopes the provider is not asked for: every user gets them, so they must be scopes of the tools.
+            if let granted = settings.upstream.grantedScopes, !scopes.api.isSuperset(of: granted) {
+                throw ConfigurationError(
+                    variable: "GRANTED_SCOPES",
+                    problem: "must list scopes of the tools (\(scopes.api)), not \(granted.subtracting(scopes.api))",
+                    example: scopes.api.sorted.prefix(2).joined(separator: " "))
+            }
             storage.accessTokens = AccessTokenCache(wrapping: storage.accessTokens, feed: storage.changes)
             let server = Self.authorizationServer(
-                settings, configuration: configuration, storage: storage, cipher: cipher, fetcher: fetcher,
-                dependencies: dependencies, logger: logger)
+                settings, configuration: configuration, scopes: scopes, storage: storage, cipher: cipher,
+                fetcher: fetcher, dependencies: dependencies, logger: logger)
             self.authorizationServer = server
             self.authenticator = GatewayTokenAuthenticator(
                 address: address, accessTokens: storage.accessTokens, tokens: server.upstreamTokens,
@@ -123,7 +126,7 @@ struct Gateway: Sendable {
                             wait: timeouts.upstream, audit: dependencies.audit) : nil),
                 dpop: server.dpop, clock: dependencies.clock)
             self.protectedResourceMetadata = ProtectedResourceMetadataController(
-                address: address, authorizationServers: [address.issuer], dpopBoundTokens: true)
+                address: address, authorizationServers: [address.issuer], scopes: scopes, dpopBoundTokens: true)
             self.issuerKeys = nil
         case .externalAuthorizationServer(let settings):
             let keys = JWKSCache(
@@ -135,9 +138,11 @@ struct Gateway: Sendable {
                     clock: dependencies.clock),
                 minter: minter, claimNames: configuration.identityClaims)
             self.protectedResourceMetadata = ProtectedResourceMetadataController(
-                address: address, authorizationServers: [settings.issuer], dpopBoundTokens: false)
+                address: address, authorizationServers: [settings.issuer], scopes: scopes, dpopBoundTokens: false)
             (self.authorizationServer, self.issuerKeys) = (nil, keys)
-        case .cloudflareAccess(let settings):
+        case .cloudflareAccess(var settings):
+            // Without ACCESS_SCOPES, Access users may call every tool its policy lets through.
+            settings.scopes = settings.scopes ?? scopes.api
             let keys = JWKSCache(
                 configuration: .init(source: .url(settings.certsURL)), fetcher: fetcher, clock: dependencies.clock,
                 logger: logger)
@@ -206,8 +211,9 @@ extension Gateway {
 
     /// `AUTH_MODE=gateway`: the authorization server toward MCP clients and its sign-in with the provider.
     private static func authorizationServer(
-        _ settings: AuthorizationServerSettings, configuration: GatewayConfiguration, storage: GatewayStorage,
-        cipher: TokenCipher, fetcher: any DocumentFetching, dependencies: GatewayDependencies, logger: Logger
+        _ settings: AuthorizationServerSettings, configuration: GatewayConfiguration, scopes: GatewayScopes,
+        storage: GatewayStorage, cipher: TokenCipher, fetcher: any DocumentFetching, dependencies: GatewayDependencies,
+        logger: Logger
     ) -> AuthorizationServer {
         let (address, timeouts, clock) = (configuration.address, configuration.timeouts, dependencies.clock)
         let upstream = UpstreamProvider(
@@ -228,8 +234,8 @@ extension Gateway {
                     fetcher: HTTPClientMetadataFetcher(
                         policy: PublicAddressPolicy(allowPrivate: documents.allowPrivateAddresses),
                         resolver: dependencies.hostResolver, timeout: timeouts.clientMetadata),
-                    store: storage.clients, clock: clock, allowLoopbackHTTP: documents.allowPrivateAddresses,
-                    logger: logger)
+                    store: storage.clients, scopes: scopes, clock: clock,
+                    allowLoopbackHTTP: documents.allowPrivateAddresses, logger: logger)
                 : nil)
         let oneTime = OneTimeAssertion(usedAssertions: storage.usedAssertions, clock: clock)
         let identityAssertions: JWTBearerGrant? =
@@ -246,7 +252,7 @@ extension Gateway {
                 resources: address.resourceNames, signInIssuer: settings.upstream.issuer,
                 claimNames: configuration.identityClaims)
         return AuthorizationServer(
-            settings: settings, address: address, storage: storage, clients: clients, upstream: upstream,
+            settings: settings, address: address, scopes: scopes, storage: storage, clients: clients, upstream: upstream,
             cipher: cipher, cookies: CookieSigner(secret: settings.cookieSecret, secure: address.isHTTPS),
             upstreamTokens: upstreamTokens,
             clientAuthenticator: ClientAuthenticator(

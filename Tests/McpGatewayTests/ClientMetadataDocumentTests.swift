@@ -115,7 +115,8 @@ struct ClientMetadataRulesTests {
     static let url = try! ClientMetadataDocumentURL("https://app.example/client.json", allowLoopbackHTTP: false)
 
     func parse(_ json: String) throws(ClientMetadataDocumentError) -> RegisteredClient {
-        try ClientMetadataDocument.client(from: Array(json.utf8), url: Self.url, fetchedAt: Date())
+        try ClientMetadataDocument.client(
+            from: Array(json.utf8), url: Self.url, supportedScopes: ["read:todos", "offline_access"], fetchedAt: Date())
     }
 
     @Test func aValidDocumentIsAPublicClient() throws {
@@ -560,8 +561,9 @@ struct ClientMetadataCacheTests {
         let fetcher = AnyDocumentFetcher()
         let clock = ManualClock()
         let documents = ClientMetadataDocuments(
-            fetcher: fetcher, store: GatewayStorage.sqlite(try SQLiteSchema.inMemory()).clients, clock: clock,
-            allowLoopbackHTTP: false, logger: Logger(label: "test"))
+            fetcher: fetcher, store: GatewayStorage.sqlite(try SQLiteSchema.inMemory()).clients,
+            scopes: GatewayScopes([("read:todos", nil)]), clock: clock, allowLoopbackHTTP: false,
+            logger: Logger(label: "test"))
         let total = ClientMetadataDocuments.capacity + 20
         for index in 0..<total {
             clock.advance(by: 1)

@@ -178,7 +178,7 @@ struct GatewayConfigurationTests {
         #expect(settings.teamDomain == "https://acme.cloudflareaccess.com")
         #expect(settings.certsURL == "https://acme.cloudflareaccess.com/cdn-cgi/access/certs")
         #expect(settings.audiences == ["aud-tag"])
-        #expect(settings.scopes == GatewayScopes.api)
+        #expect(settings.scopes == nil, "without ACCESS_SCOPES: every scope of the tools, set when they are made")
     }
 
     @Test func corsOrigins() throws {
@@ -198,7 +198,8 @@ struct GatewayConfigurationTests {
             ("PUBLIC_URL", "mcp.example.com"),
             ("PUBLIC_URL", "https://mcp.example.com/?x=1"), ("API_BASE_URL", "localhost:8789"),
             ("ACCESS_TOKEN_TTL", "forever"),
-            ("MCP_MAX_SESSIONS", "0"), ("AUTH_MODE", "oauth"), ("GRANTED_SCOPES", "admin"),
+            // GRANTED_SCOPES of no tool: refused when the tools are made (GatewayScopesFromDocumentsTests).
+            ("MCP_MAX_SESSIONS", "0"), ("AUTH_MODE", "oauth"),
             ("CORS_ALLOWED_ORIGINS", "localhost:6274"), ("CORS_ALLOWED_ORIGINS", "http://localhost:6274/path"),
             ("CLIENT_ID_METADATA_DOCUMENTS", "maybe"), ("CLIENT_ID_METADATA_ALLOW_PRIVATE", "2"),
         ] as [(String, String?)])

@@ -51,7 +51,6 @@ struct GitHubProviderTests {
         (["DOWNSTREAM_TOKENS": "upstream"], "DOWNSTREAM_TOKENS"),
         (["AUTH0_DOMAIN": "acme.us.auth0.com"], "AUTH0_DOMAIN"),
         (["GITHUB_URL": "http://github.example.com"], "GITHUB_URL"),
-        (["GRANTED_SCOPES": "admin"], "GRANTED_SCOPES"),
         (["GITHUB_CLIENT_SECRET": ""], "GITHUB_CLIENT_SECRET"),
     ])
     func badSettingsNameTheVariable(changes: [String: String], variable: String) {

@@ -54,7 +54,7 @@ struct TokenTests {
             let access = try #require(tokens["access_token"]?.stringValue)
             #expect(access.hasPrefix("mcpgw_at_") && access.count >= 9 + 43)
             #expect(tokens["refresh_token"]?.stringValue?.hasPrefix("mcpgw_rt_") == true)
-            #expect(ScopeSet(spaceSeparated: tokens["scope"]?.stringValue ?? "") == GatewayScopes.default)
+            #expect(ScopeSet(spaceSeparated: tokens["scope"]?.stringValue ?? "") == ["read:todos", "write:todos", "read:billing", "offline_access"])
         }
     }
 

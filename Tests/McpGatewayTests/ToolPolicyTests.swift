@@ -40,7 +40,7 @@ struct ToolPolicyTests {
     ) -> ToolCaller {
         ToolCaller(
             subject: subject, email: email, clientID: client, isMachine: machine, groups: groups, roles: roles,
-            assertedBy: assertedBy, scope: GatewayScopes.api, credentials: NoUserCredential())
+            assertedBy: assertedBy, scope: ["read:todos", "write:todos", "read:billing"], credentials: NoUserCredential())
     }
 
     @Test func anotherIssuersSayOnEmailsGroupsAndRolesCountsOnlyWhereARuleNamesIt() throws {

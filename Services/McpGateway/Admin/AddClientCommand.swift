@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JWTAuth
+import Logging
 import ServiceSupport
 
 extension Admin {
@@ -40,10 +41,8 @@ extension Admin {
             guard RegisteredClient.AuthMethod(rawValue: auth) != nil, auth != "none" else {
                 throw ValidationError("--auth must be client_secret_basic, client_secret_post or private_key_jwt")
             }
-            let scopes = ScopeSet(spaceSeparated: scope)
-            guard !scopes.isEmpty, GatewayScopes.api.isSuperset(of: scopes) else {
-                throw ValidationError("--scope must list scopes from \(GatewayScopes.api)")
-            }
+            // Whether they are scopes of the tools is checked against the APIs' documents when the command runs.
+            guard !ScopeSet(spaceSeparated: scope).isEmpty else { throw ValidationError("--scope must list scopes") }
             if auth == "private_key_jwt" {
                 guard (jwksURI == nil) != (jwksFile == nil) else {
                     throw ValidationError("private_key_jwt needs the client's public keys: --jwks-uri or --jwks-file")
@@ -79,6 +78,12 @@ extension Admin {
             }
             try await AdminContext.run { context in
                 guard let method = RegisteredClient.AuthMethod(rawValue: auth) else { throw ExitCode.validationFailure }
+                let offered = try await APICatalog.load(
+                    for: context.configuration, logger: Logger(label: "McpGateway.admin")
+                ).scopes.api
+                guard offered.isSuperset(of: ScopeSet(spaceSeparated: scope)) else {
+                    throw ValidationError("--scope must list scopes of the tools: \(offered)")
+                }
                 let secret = method == .privateKeyJWT ? nil : GatewayTokenFormat.newClientSecret(from: SystemRandomSource())
                 let client = RegisteredClient(
                     id: id ?? GatewayTokenFormat.newClientID(from: SystemRandomSource()), secretDigest: secret.map(SecretDigest.hex),

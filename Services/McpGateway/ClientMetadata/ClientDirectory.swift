@@ -74,6 +74,8 @@ final class RecentClients: Sendable {
 actor ClientMetadataDocuments {
     private let fetcher: any ClientMetadataFetching
     private let store: any ClientStore
+    /// The scopes a document may name.
+    private let scopes: GatewayScopes
     private let clock: any WallClock
     private let allowLoopbackHTTP: Bool
     private let logger: Logger
@@ -95,11 +97,12 @@ actor ClientMetadataDocuments {
     private var inFlight: [String: Task<Result<RegisteredClient, ClientMetadataDocumentError>, Never>] = [:]
 
     init(
-        fetcher: any ClientMetadataFetching, store: any ClientStore, clock: any WallClock, allowLoopbackHTTP: Bool,
-        logger: Logger
+        fetcher: any ClientMetadataFetching, store: any ClientStore, scopes: GatewayScopes, clock: any WallClock,
+        allowLoopbackHTTP: Bool, logger: Logger
     ) {
         self.fetcher = fetcher
         self.store = store
+        self.scopes = scopes
         self.clock = clock
         self.allowLoopbackHTTP = allowLoopbackHTTP
         self.logger = logger
@@ -127,7 +130,8 @@ actor ClientMetadataDocuments {
         var lifetime = Self.failureLifetime
         do {
             let fetched = try await fetcher.fetch(url)
-            let client = try ClientMetadataDocument.client(from: fetched.body, url: url, fetchedAt: clock.now)
+            let client = try ClientMetadataDocument.client(
+                from: fetched.body, url: url, supportedScopes: scopes.supported, fetchedAt: clock.now)
             do { try await store.save(client: client) } catch {
                 logger.error(
                     "Cannot save a client from its metadata document",

@@ -100,7 +100,7 @@ struct ClientMetadataDocumentURL: Sendable, Equatable {
 /// (anyone can read the document), so they authenticate at `/token` with PKCE alone.
 enum ClientMetadataDocument {
     static func client(
-        from body: some Collection<UInt8>, url: ClientMetadataDocumentURL, fetchedAt: Date
+        from body: some Collection<UInt8>, url: ClientMetadataDocumentURL, supportedScopes: ScopeSet, fetchedAt: Date
     ) throws(ClientMetadataDocumentError) -> RegisteredClient {
         guard case .object(let metadata)? = try? JSONValue(parsing: body) else {
             throw .invalidDocument("The metadata document is not a JSON object.")
@@ -111,7 +111,7 @@ enum ClientMetadataDocument {
         for secret in ["client_secret", "client_secret_expires_at"] where metadata[secret] != nil {
             throw .invalidDocument("A metadata document is public and must not contain \(secret).")
         }
-        let rules = ClientMetadataRules(metadata: metadata)
+        let rules = ClientMetadataRules(metadata: metadata, supportedScopes: supportedScopes)
         do {
             let method = try rules.string("token_endpoint_auth_method") ?? "none"
             guard method == "none" else {

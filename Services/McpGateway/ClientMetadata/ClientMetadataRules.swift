@@ -8,6 +8,8 @@ import ServiceSupport
 /// errors with a sentence saying what is wrong.
 struct ClientMetadataRules {
     let metadata: [String: JSONValue]
+    /// The scopes a client may name (``GatewayScopes/supported``).
+    let supportedScopes: ScopeSet
 
     static let maximumRedirectURIs = 10
     static let grantTypes: Set<String> = ["authorization_code", "refresh_token"]
@@ -52,7 +54,7 @@ struct ClientMetadataRules {
             throw ErrorResponse.invalidClientMetadata("response_types must be [\"code\"]")
         }
         if let scope = try string("scope") {
-            let unsupported = ScopeSet(spaceSeparated: scope).subtracting(GatewayScopes.supported)
+            let unsupported = ScopeSet(spaceSeparated: scope).subtracting(supportedScopes)
             guard unsupported.isEmpty else {
                 throw ErrorResponse.invalidClientMetadata("Unsupported scope: \(unsupported)")
             }

@@ -12,6 +12,7 @@ import ServiceSupport
 /// returned once and stored as a digest). Redirect URIs must be https, or http on a loopback host, without fragment.
 struct RegistrationController {
     let clients: any ClientStore
+    let scopes: GatewayScopes
     let clock: any WallClock
     let random: any RandomSource
 
@@ -31,7 +32,7 @@ struct RegistrationController {
             case .object(let metadata)? = try? JSONValue(parsing: body.readableBytesView)
         else { throw ErrorResponse.invalidClientMetadata("The body must be a JSON object of client metadata") }
 
-        let rules = ClientMetadataRules(metadata: metadata)
+        let rules = ClientMetadataRules(metadata: metadata, supportedScopes: scopes.supported)
         let redirectURIs = try rules.redirectURIs()
         let method = try rules.string("token_endpoint_auth_method") ?? "client_secret_basic"
         guard let authMethod = RegisteredClient.AuthMethod(rawValue: method), authMethod != .privateKeyJWT else {

@@ -8,12 +8,15 @@ struct MCPEndpoints {
     let authenticator: any MCPAuthenticator
     let origins: OriginPolicy
     let address: GatewayAddress
+    /// What 401 challenges tell clients to ask for.
+    let scopes: GatewayScopes
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
         func authentication(_ endpoint: String) -> MCPAuthenticationMiddleware {
             MCPAuthenticationMiddleware(
                 origins: origins, authenticator: authenticator,
-                challenge: MCPBearerChallenge(resourceMetadataURL: address.resourceMetadataURL(for: endpoint)))
+                challenge: MCPBearerChallenge(
+                    resourceMetadataURL: address.resourceMetadataURL(for: endpoint), scope: scopes.default))
         }
         StreamableHTTPEndpoint(server: server)
             .addRoutes(to: router.group("mcp").add(middleware: authentication("mcp")))

@@ -13,6 +13,8 @@ struct ProtectedResourceMetadataController {
     let address: GatewayAddress
     /// The gateway itself (`AUTH_MODE=gateway`), or the external authorization server.
     let authorizationServers: [String]
+    /// The scopes of the tools (`scopes_supported`).
+    let scopes: GatewayScopes
     /// Whether the tokens may be DPoP-bound: the gateway's own are on request (RFC 9728 §2); they need not be.
     let dpopBoundTokens: Bool
 
@@ -28,7 +30,7 @@ struct ProtectedResourceMetadataController {
         var metadata: [String: JSONValue] = [
             "resource": .string(resource),
             "authorization_servers": .array(authorizationServers.map(JSONValue.string)),
-            "scopes_supported": .array(GatewayScopes.supported.sorted.map(JSONValue.string)),
+            "scopes_supported": .array(scopes.supported.sorted.map(JSONValue.string)),
             "bearer_methods_supported": ["header"],
             "resource_name": "Todos (MCP gateway)",
             "resource_documentation": .string(address.publicURL + "/"),

@@ -18,6 +18,7 @@ enum AuthorizeFailure: Error {
 struct AuthorizationRequestValidator {
     let address: GatewayAddress
     let clients: ClientDirectory
+    let scopes: GatewayScopes
 
     func validate(_ query: FormParameters) async throws -> (RegisteredClient, ClientAuthorizationRequest) {
         func single(_ name: String) throws(AuthorizeFailure) -> String? {
@@ -81,8 +82,8 @@ struct AuthorizationRequestValidator {
         if let text = try parameter("scope"), text.utf8.count > 1024 {
             throw fail("invalid_scope", "scope is too long")
         }
-        let scope = try parameter("scope").map(ScopeSet.init(spaceSeparated:)) ?? GatewayScopes.default
-        let unsupported = scope.subtracting(GatewayScopes.supported)
+        let scope = try parameter("scope").map(ScopeSet.init(spaceSeparated:)) ?? scopes.default
+        let unsupported = scope.subtracting(scopes.supported)
         guard unsupported.isEmpty else { throw fail("invalid_scope", "Unsupported scope: \(unsupported)") }
         // RFC 8707 §2: `resource` may be repeated; every value must be a resource of this server.
         let resources = query.pairs.filter { $0.name == "resource" && !$0.value.isEmpty }.map(\.value)
@@ -99,7 +100,7 @@ struct AuthorizationRequestValidator {
             }
             request.dpopJKT = thumbprint
         }
-        request.scope = scope.isEmpty ? GatewayScopes.default : scope
+        request.scope = scope.isEmpty ? scopes.default : scope
         request.codeChallenge = challenge
         request.resource = resource
         return (client, request)

@@ -11,6 +11,8 @@ import ServiceSupport
 struct AuthorizationServer: Sendable {
     let settings: AuthorizationServerSettings
     let address: GatewayAddress
+    /// The scopes it offers: those of the tools.
+    let scopes: GatewayScopes
     /// The stores, the access-token lookups going through ``AccessTokenCache``.
     let storage: GatewayStorage
     let clients: ClientDirectory
@@ -34,14 +36,15 @@ struct AuthorizationServer: Sendable {
 
     /// Every route, those anyone can call without a token behind their rate limit.
     func addRoutes(to router: Router<GatewayRequestContext>, limits: GatewayRateLimits, pages: PageRenderer) {
-        AuthorizationServerMetadataController(address: address, settings: settings).addRoutes(to: router)
+        AuthorizationServerMetadataController(address: address, settings: settings, scopes: scopes).addRoutes(to: router)
         let signIn = UpstreamSignIn(
-            pendingSignIns: storage.pendingSignIns, upstream: upstream, cipher: cipher, cookies: cookies, clock: clock,
-            random: random)
-        RegistrationController(clients: storage.clients, clock: clock, random: random).addRoutes(
+            pendingSignIns: storage.pendingSignIns, upstream: upstream, scopes: scopes, cipher: cipher, cookies: cookies,
+            clock: clock, random: random)
+        RegistrationController(clients: storage.clients, scopes: scopes, clock: clock, random: random).addRoutes(
             to: limits.limited(router, route: "/register", limits.register, pages: pages))
         AuthorizeController(
-            address: address, settings: settings, clients: clients, signIn: signIn, cookies: cookies, cipher: cipher,
+            address: address, settings: settings, scopes: scopes, clients: clients, signIn: signIn, cookies: cookies,
+            cipher: cipher,
             pages: pages, clock: clock, random: random, audit: audit, usedTickets: storage.usedAssertions
         ).addRoutes(to: limits.limited(router, route: "/authorize", limits.authorize, pages: pages, browser: true))
         CallbackController(

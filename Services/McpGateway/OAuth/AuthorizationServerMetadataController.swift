@@ -8,6 +8,7 @@ import ServiceSupport
 struct AuthorizationServerMetadataController {
     let address: GatewayAddress
     let settings: AuthorizationServerSettings
+    let scopes: GatewayScopes
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
         let document = StaticJSONDocument(metadata)
@@ -28,7 +29,7 @@ struct AuthorizationServerMetadataController {
             "token_endpoint": .string(base + "/token"),
             "registration_endpoint": .string(base + "/register"),
             "revocation_endpoint": .string(base + "/revoke"),
-            "scopes_supported": .array(GatewayScopes.supported.sorted.map(JSONValue.string)),
+            "scopes_supported": .array(scopes.supported.sorted.map(JSONValue.string)),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": .array(grantTypes),

@@ -12,6 +12,7 @@ struct AuthorizeController {
 
     let address: GatewayAddress
     let settings: AuthorizationServerSettings
+    let scopes: GatewayScopes
     let clients: ClientDirectory
     let signIn: UpstreamSignIn
     let cookies: CookieSigner
@@ -39,7 +40,7 @@ struct AuthorizeController {
                 throw AuthorizeFailure.page(title: "Invalid request", message: error.message)
             }
             (client, authorization) = try await AuthorizationRequestValidator(
-                address: address, clients: clients
+                address: address, clients: clients, scopes: scopes
             )
             .validate(query)
         } catch let failure as AuthorizeFailure {
@@ -142,7 +143,7 @@ struct AuthorizeController {
         var page: [String: Any] = [
             "clientName": client.name ?? "An unnamed application",
             "redirectHost": URLComponents(string: request.redirectURI)?.host ?? request.redirectURI,
-            "scopes": GatewayScopes.describe(request.scope).map { ["scope": $0.scope, "description": $0.description] },
+            "scopes": scopes.describe(request.scope).map { ["scope": $0.scope, "description": $0.description] },
             "identityProvider": settings.upstream.displayName,
             "action": address.publicURL + "/authorize", "requestID": requestID, "csrfToken": csrf,
         ]

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import JSON
 import JWTAuth
@@ -16,8 +17,9 @@ import TodosAPIDocument
 struct APICatalog: Sendable {
     var apis: [API]
     var tools: [OpenAPITool]
-    /// The scopes the documents' OAuth flows declare, with their descriptions (the consent page shows them).
-    var scopes: [String: String]
+    /// The scopes the tools need, in the documents' order and words (the consent page shows them): what the gateway's
+    /// authorization server offers.
+    var scopes: GatewayScopes
 
     /// One API as the APIs file (or the defaults) describe it.
     struct Entry: Sendable {
@@ -39,6 +41,24 @@ struct APICatalog: Sendable {
 
     static let variable = "API_OPENAPI"
 
+    /// The catalog `configuration` describes (`API_OPENAPI`, `API_BASE_URL`, `API_TIMEOUT`): what the gateway serves
+    /// and what `admin add-client` checks scopes against.
+    static func load(
+        for configuration: GatewayConfiguration, httpClient: HTTPClient = .shared, fetcher: (any DocumentFetching)? = nil,
+        connectTimeout: TimeAmount? = nil, logger: Logger
+    ) async throws(ConfigurationError) -> APICatalog {
+        let timeouts = configuration.timeouts
+        return try await load(
+            configuration.apiOpenAPI,
+            context: .init(
+                defaultBaseURL: configuration.apiBaseURL, timeout: TimeAmount(timeouts.api),
+                connectTimeout: connectTimeout ?? TimeAmount(timeouts.apiConnect),
+                fetcher: fetcher
+                    ?? HTTPDocumentFetcher(
+                        client: httpClient, timeout: TimeAmount(timeouts.api), maximumSize: OpenAPIDocument.maximumBytes),
+                logger: logger))
+    }
+
     /// Reads `API_OPENAPI` (and what it names) and makes the tools; any problem stops the gateway with what to fix.
     static func load(_ setting: String?, context: Context) async throws(ConfigurationError) -> APICatalog {
         let entries: [Entry]
@@ -56,7 +76,8 @@ struct APICatalog: Sendable {
         } else {
             entries = [Entry(document: nil, baseURL: context.defaultBaseURL, audience: nil)]
         }
-        var catalog = APICatalog(apis: [], tools: [], scopes: [:])
+        var catalog = APICatalog(apis: [], tools: [], scopes: GatewayScopes([]))
+        var offered: [(name: String, description: String?)] = []
         var names: [String: String] = [:]
         for entry in entries {
             let bytes: [UInt8]
@@ -106,8 +127,12 @@ struct APICatalog: Sendable {
             }
             catalog.apis.append(api)
             catalog.tools += output.tools
-            catalog.scopes.merge(document.declaredScopes) { first, _ in first }
+            // The declared scopes some tool needs, in the document's order, then those it needs undeclared.
+            let needed = output.tools.flatMap { $0.scopes.alternatives.flatMap(\.sorted) }
+            offered += document.declaredScopes.filter { needed.contains($0.name) }
+            offered += needed.filter { name in !document.declaredScopes.contains { $0.name == name } }.map { ($0, nil) }
         }
+        catalog.scopes = GatewayScopes(offered)
         return catalog
     }
 
@@ -286,20 +311,5 @@ struct APICatalog: Sendable {
             rules.append(rule)
         }
         return rules
-    }
-}
-
-extension OpenAPIDocument {
-    /// The scopes its OAuth 2 flows declare, with their descriptions.
-    var declaredScopes: [String: String] {
-        var scopes: [String: String] = [:]
-        for scheme in (root["components"]?.objectValue?["securitySchemes"]?.objectValue ?? [:]).values {
-            for flow in (scheme.objectValue?["flows"]?.objectValue ?? [:]).values {
-                for (scope, description) in flow.objectValue?["scopes"]?.objectValue ?? [:] where scopes[scope] == nil {
-                    scopes[scope] = description.stringValue ?? scope
-                }
-            }
-        }
-        return scopes
     }
 }

@@ -21,6 +21,8 @@ struct OpenAPIDocument: Sendable {
     let version: String
     /// The paths in the document's order (the JSON tree's objects have none), which the tools follow.
     let pathOrder: [String]
+    /// The scopes its OAuth flows declare, in the document's order, with their descriptions.
+    let declaredScopes: [(name: String, description: String?)]
     /// `info.title`, how tool errors name the API ("the Todos API").
     var title: String { model.info.title }
 
@@ -38,7 +40,7 @@ struct OpenAPIDocument: Sendable {
         guard bytes.count <= maximumBytes else {
             throw Problem(description: "\(source) is \(bytes.count) bytes, more than the \(maximumBytes) allowed")
         }
-        let (tree, pathOrder) = try Self.orderedTree(bytes, source: source)
+        let (tree, pathOrder, declaredScopes) = try Self.orderedTree(bytes, source: source)
         guard case .object(let root) = tree else {
             throw Problem(description: "\(source) is not an OpenAPI document (its top level is not an object)")
         }
@@ -71,7 +73,8 @@ struct OpenAPIDocument: Sendable {
                 description: "\(source) is not a valid OpenAPI \(version) document: "
                     + OpenAPIKit.OpenAPI.Error(from: error).localizedDescription)
         }
-        return OpenAPIDocument(root: root, model: model, version: version, pathOrder: pathOrder)
+        return OpenAPIDocument(
+            root: root, model: model, version: version, pathOrder: pathOrder, declaredScopes: declaredScopes)
     }
 
     /// A JSON or YAML text as JSON.
@@ -82,7 +85,9 @@ struct OpenAPIDocument: Sendable {
     /// A JSON or YAML text as JSON, and the order of the keys of its top-level `paths`. Both go through the YAML
     /// parser (JSON is YAML's flow style), whose mappings keep their order, within ``maximumNodes`` (aliases can make
     /// a small text a huge tree) and ``maximumDepth``.
-    static func orderedTree(_ bytes: [UInt8], source: String) throws(Problem) -> (tree: JSONValue, pathOrder: [String]) {
+    static func orderedTree(_ bytes: [UInt8], source: String) throws(Problem)
+        -> (tree: JSONValue, pathOrder: [String], declaredScopes: [(name: String, description: String?)])
+    {
         guard bytes.count <= maximumBytes else {
             throw Problem(description: "\(source) is \(bytes.count) bytes, more than the \(maximumBytes) allowed")
         }
@@ -105,7 +110,15 @@ struct OpenAPIDocument: Sendable {
         if case .mapping(let top) = node, let paths = top["paths"], case .mapping(let mapping) = paths {
             pathOrder = mapping.keys.compactMap(\.string)
         }
-        return (tree, pathOrder)
+        var declaredScopes: [(name: String, description: String?)] = []
+        for scheme in node["components"]?["securitySchemes"]?.mapping?.values.map({ $0 }) ?? [] {
+            for flow in scheme["flows"]?.mapping?.values.map({ $0 }) ?? [] {
+                for (name, description) in flow["scopes"]?.mapping ?? [:] {
+                    if let name = name.string { declaredScopes.append((name, description.string)) }
+                }
+            }
+        }
+        return (tree, pathOrder, declaredScopes)
     }
 
     /// Whether an alias (`*name`) stands where a mapping key begins, outside quotes and comments: after `? `, or at

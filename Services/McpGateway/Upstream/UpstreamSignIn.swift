@@ -14,6 +14,8 @@ struct UpstreamSignIn {
 
     let pendingSignIns: any PendingSignInStore
     let upstream: UpstreamProvider
+    /// The tools' scopes: those a client asks for are asked of the provider too.
+    let scopes: GatewayScopes
     let cipher: TokenCipher
     let cookies: CookieSigner
     let clock: any WallClock
@@ -34,7 +36,7 @@ struct UpstreamSignIn {
         // one granting them (not with GRANTED_SCOPES).
         let scope =
             upstream.configuration.grantedScopes == nil
-            ? upstream.configuration.scope.union(request.scope.intersection(GatewayScopes.api)) : upstream.configuration.scope
+            ? upstream.configuration.scope.union(request.scope.intersection(scopes.api)) : upstream.configuration.scope
         let location = try await upstream.authorizationURL(
             state: key, nonce: nonce, codeChallenge: PKCE.challenge(for: verifier), scope: scope)
         var response = HTMLPage.redirect(to: location)

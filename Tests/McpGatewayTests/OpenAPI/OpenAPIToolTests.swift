@@ -577,3 +577,38 @@ struct OpenAPIToolTests {
         #expect(catalog.tools.map(\.name) == ["list_notes", "add_note", "delete_note"])
     }
 }
+
+@Suite("The scopes the gateway offers come from the tools")
+struct GatewayScopesFromDocumentsTests {
+    @Test func theTodosScopesAreTodosAPIsInItsOrderAndWords() async throws {
+        let app = try await GatewayTestApp()
+        try await app.run { client in
+            let metadata = try await client.execute(uri: "/.well-known/oauth-authorization-server", method: .get)
+            let document = try JSONValue(parsing: Array(metadata.body.readableBytesView))
+            #expect(
+                document.objectValue?["scopes_supported"]
+                    == ["offline_access", "read:billing", "read:todos", "write:todos"])
+        }
+        let scopes = GatewayScopes([("read:todos", "See your todos"), ("write:todos", nil)])
+        #expect(scopes.describe(["offline_access", "write:todos", "read:todos"]).map(\.description) == [
+            "See your todos", "write:todos", "Stay connected when you are away (refresh tokens)",
+        ])
+    }
+
+    @Test func anotherAPIsScopesAreOfferedAndGrantedScopesMustBeAmongThem() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("scopes-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("notes.yaml").path
+        try Data(notesDocument.utf8).write(to: URL(fileURLWithPath: path))
+        let app = try await GatewayTestApp(environment: ["API_OPENAPI": path])
+        try await app.run { client in
+            let metadata = try await client.execute(uri: "/.well-known/oauth-protected-resource/mcp", method: .get)
+            let document = try JSONValue(parsing: Array(metadata.body.readableBytesView))
+            #expect(document.objectValue?["scopes_supported"] == ["admin", "notes:read", "notes:write", "offline_access"])
+        }
+        // Scopes every user would get must be scopes of the tools.
+        let refused = try await GatewayTestApp(environment: ["API_OPENAPI": path, "GRANTED_SCOPES": "read:todos"])
+        await #expect(throws: ConfigurationError.self) { try await refused.run { _ in } }
+    }
+}

@@ -9,8 +9,9 @@ struct CloudflareAccessSettings: Sendable {
     var teamDomain: String
     /// The Access application's AUD tag(s).
     var audiences: Set<String>
-    /// The scopes a user Access let in has on the tools (Access policies decide who gets in, not what they may do).
-    var scopes: ScopeSet
+    /// The scopes a user Access let in has on the tools (Access policies decide who gets in, not what they may do):
+    /// `ACCESS_SCOPES`, else every scope of the tools (set when the tools are made).
+    var scopes: ScopeSet?
 
     /// Where Access publishes its signing keys.
     var certsURL: String { CloudflareAccess.certsURL(teamDomain: teamDomain) }
@@ -27,6 +28,6 @@ struct CloudflareAccessSettings: Sendable {
         }
         return CloudflareAccessSettings(
             teamDomain: team, audiences: Set(audiences),
-            scopes: ScopeSet(spaceSeparated: settings.string("ACCESS_SCOPES", default: GatewayScopes.api.description)))
+            scopes: settings.string("ACCESS_SCOPES").map(ScopeSet.init(spaceSeparated:)))
     }
 }

@@ -133,8 +133,8 @@ struct AccessAssertionAuthenticator: MCPAuthenticator {
             clientID: verified.string("common_name"), groups: claimNames.groups(in: verified.claims),
             roles: claimNames.roles(in: verified.claims))
         return MCPCaller(
-            identity: identity, scope: settings.scopes,
-            credentials: MintedCredential(minter: minter, principal: identity.principal, granted: settings.scopes))
+            identity: identity, scope: settings.scopes ?? [],
+            credentials: MintedCredential(minter: minter, principal: identity.principal, granted: settings.scopes ?? []))
     }
 }
 
@@ -143,6 +143,8 @@ struct AccessAssertionAuthenticator: MCPAuthenticator {
 struct MCPBearerChallenge: Sendable {
     /// `<PUBLIC_URL>/.well-known/oauth-protected-resource/mcp` (or `/sse` for the legacy transport's endpoints).
     let resourceMetadataURL: String
+    /// The scopes a 401 challenge names (MCP: what a client should ask for), those of the tools.
+    let scope: ScopeSet
 
     /// The access token of `Authorization: Bearer <token>` or (RFC 9449 §7.1) `Authorization: DPoP <token>`, and
     /// whether it came with the DPoP scheme.
@@ -174,6 +176,6 @@ struct MCPBearerChallenge: Sendable {
     }
 
     func error(_ error: BearerAuthError) -> ErrorResponse {
-        ErrorResponse(error, scope: GatewayScopes.default, resourceMetadata: resourceMetadataURL)
+        ErrorResponse(error, scope: scope, resourceMetadata: resourceMetadataURL)
     }
 }
