@@ -42,9 +42,9 @@ struct APIOperation: Sendable {
     var contentType = "application/json"
 
     /// The path, query, headers and body of a call with `arguments` (already checked against the input schema).
-    /// Every path value is percent-encoded as one segment, so that no argument reaches another route; a value that
-    /// would still mean "this" or "parent" (`.` or `..`, in any case) or is empty is refused, and no header value can
-    /// carry a line break.
+    /// Every path value is percent-encoded as one segment, so that no argument reaches another route; a value that is
+    /// empty, holds a slash or a backslash, or makes a `.` or `..` segment is refused, and no header value can carry a
+    /// line break.
     func request(_ arguments: [String: JSONValue]) throws(ToolError) -> KeepAliveHTTPClient.Request {
         var path = ""
         var rest = Substring(self.path)
@@ -58,6 +58,11 @@ struct APIOperation: Sendable {
             else { throw ToolError("'\(name)' is required") }
             let text = try Self.text(value, argument: parameter.argument)
             guard !text.isEmpty else { throw ToolError("'\(parameter.argument)' must not be empty") }
+            // Encoded, a slash is one segment's text; but servers and proxies that decode `%2F` before routing (and
+            // then resolve `..`) would see segments the API never meant. A path value is one segment, or nothing.
+            guard !text.contains("/"), !text.contains("\\") else {
+                throw ToolError("'\(parameter.argument)' must not contain '/' or '\\': it is one part of the path")
+            }
             path += Self.percentEncoded(text)
         }
         path += rest
