@@ -42,6 +42,8 @@ struct Gateway: Sendable {
     let apis: [API]
     /// The scopes the tools need, which the authorization server offers and challenges name.
     let scopes: GatewayScopes
+    /// Reloads the documents `API_OPENAPI` names on SIGHUP and when their files change; none for TodosAPI's own.
+    let reloader: ToolReloader?
     let authenticator: any MCPAuthenticator
     /// Present in `AUTH_MODE=gateway` only.
     let authorizationServer: AuthorizationServer?
@@ -172,10 +174,13 @@ struct Gateway: Sendable {
                 example: "mint")
         }
         self.apis = catalog.apis
+        let handWritten: [any GatewayTool] = [WhoAmITool()]
         let tools = ToolBox.combining(
-            handWritten: [WhoAmITool()], generated: catalog.tools, policy: configuration.toolPolicy,
+            handWritten: handWritten, generated: catalog.tools, policy: configuration.toolPolicy,
             audit: dependencies.audit)
         try configuration.toolPolicy?.check(toolNames: Set(tools.tools.map(\.name)))
+        // Only documents API_OPENAPI names can change; TodosAPI's bundled one cannot.
+        let reloadable = configuration.apiOpenAPI != nil
         // Behind Cloudflare Access there is no authorization server to step up with: a missing scope is a tool error.
         let stepUp: Bool =
             switch configuration.mode {
@@ -184,7 +189,24 @@ struct Gateway: Sendable {
             }
         self.mcp = MCPServer(
             tools: tools, limits: configuration.mcp, sessionSecret: configuration.sessionSecret, stepUp: stepUp,
-            resourceMetadataURL: address.resourceMetadataURL, clock: dependencies.clock, logger: logger)
+            resourceMetadataURL: address.resourceMetadataURL,
+            server: .serving(catalog.apis.map(\.name), toolsCanChange: reloadable), clock: dependencies.clock,
+            logger: logger)
+        let (httpClient, documentFetcher, connectTimeout) = (
+            dependencies.httpClient, dependencies.documentFetcher, dependencies.apiConnectTimeout
+        )
+        self.reloader =
+            reloadable
+            ? ToolReloader(
+                catalog: catalog,
+                load: { [configuration] in
+                    try await APICatalog.load(
+                        for: configuration, httpClient: httpClient, fetcher: documentFetcher,
+                        connectTimeout: connectTimeout,
+                        logger: logger)
+                }, server: mcp, handWritten: handWritten, policy: configuration.toolPolicy, audit: dependencies.audit,
+                watchInterval: configuration.apiOpenAPIWatch > 0 ? .milliseconds(Int64(configuration.apiOpenAPIWatch * 1000)) : nil,
+                logger: logger) : nil
     }
 
     /// Before the server listens: the signing keys are loaded (or made), the authorization server's start-up checks
@@ -200,7 +222,7 @@ struct Gateway: Sendable {
         [
             SessionSweeper(sessions: mcp.sessions, interval: .seconds(60), logger: logger),
             SigningKeyRotation(ring: signingKeys, clock: clock, logger: logger),
-        ] + apis + (authorizationServer?.services(logger: logger) ?? [])
+        ] + apis + (reloader.map { [$0] } ?? []) + (authorizationServer?.services(logger: logger) ?? [])
     }
 }
 

@@ -198,7 +198,7 @@ class Connection:
 @contextlib.asynccontextmanager
 async def connect(stack: Stack, username: str = "alice", password: str | None = None, scope: str | None = None,
                   storage: MemoryStorage | None = None, transport: str = "streamable-http",
-                  client_metadata_url: str | None = None):
+                  client_metadata_url: str | None = None, message_handler=None):
     """An MCP client session through the gateway, signed in as `username` by OAuth, with no human involved, over
     Streamable HTTP (`/mcp`) or the legacy HTTP+SSE transport (`transport="sse"`, `/sse`). With
     `client_metadata_url`, the client identifies itself by that Client ID Metadata Document instead of registering."""
@@ -211,7 +211,7 @@ async def connect(stack: Stack, username: str = "alice", password: str | None = 
         else:
             http = await exits.enter_async_context(httpx.AsyncClient(auth=auth, timeout=30))
             read, write = await exits.enter_async_context(streamable_http_client(url, http_client=http))
-        session = await exits.enter_async_context(ClientSession(read, write))
+        session = await exits.enter_async_context(ClientSession(read, write, message_handler=message_handler))
         await session.initialize()
         yield Connection(session, signed_in)
 

@@ -84,6 +84,22 @@ def tokens_seen():
     return seen
 
 
+@app.post("/_grow", include_in_schema=False)
+def grow():
+    """Adds an operation, as a new release of the API would: the next /openapi.json has it."""
+    def archive_note(note_id: str, owner: str = Security(caller, scopes=["notes:write"])):
+        note = notes.get(note_id)
+        if note is None or note["owner"] != owner:
+            raise HTTPException(404, detail="No such note")
+        note["tags"] = [*note["tags"], "archived"]
+        return note
+
+    app.add_api_route("/notes/{note_id}/archive", archive_note, methods=["POST"], operation_id="archive-note",
+                      summary="Archive a note", response_model=Note)
+    app.openapi_schema = None
+    return {"status": "grown"}
+
+
 @app.get("/health", include_in_schema=False)
 def health():
     return {"status": "ok"}

@@ -167,3 +167,109 @@ def test_bob_may_read_but_not_write(notes):
         assert "notes:write" in response.headers["www-authenticate"]
 
     anyio.run(run)
+
+
+def start_notes_stack(folder: Path, watch: str):
+    gateway_port, notes_port = free_port(), free_port()
+    gateway_url = f"http://127.0.0.1:{gateway_port}"
+    notes_url = f"http://127.0.0.1:{notes_port}"
+    api = Service("notes-api", [sys.executable, "-m", "uvicorn", "notes_api:app", "--host", "127.0.0.1",
+                                "--port", str(notes_port), "--app-dir", str(Path(__file__).parent)],
+                  {"NOTES_ISSUER": gateway_url, "NOTES_AUDIENCE": AUDIENCE}, notes_url + "/health")
+    (folder / "users.json").write_text(json.dumps(USERS))
+    apis = folder / "apis.yaml"
+    apis.write_text(f"apis:\n  - openapi: '{notes_url}/openapi.json'\n    base_url: '{notes_url}'\n    audience: '{AUDIENCE}'\n")
+    try:
+        stack = start_stack(
+            "devidp", gateway_port=gateway_port,
+            gateway_env={"API_OPENAPI": str(apis), "DOWNSTREAM_TOKENS": "mint", "API_OPENAPI_WATCH": watch},
+            devidp_env={"DEVIDP_USERS": str(folder / "users.json")})
+    except Exception:
+        api.stop()
+        raise
+    return stack, api, notes_url, apis
+
+
+def test_reloaded_documents_change_the_tools_and_clients_hear_of_it(tmp_path):
+    stack, api, notes_url, apis = start_notes_stack(tmp_path, watch="300ms")
+    gateway = next(service for service in stack.services if service.name == "gateway")
+    try:
+        async def run():
+            heard = []
+
+            async def handler(message):
+                if "ToolListChanged" in type(getattr(message, "root", message)).__name__:
+                    heard.append(message)
+
+            async with connect(stack, "alice", message_handler=handler) as connection:
+                session = connection.session
+                names = [tool.name for tool in (await session.list_tools()).tools]
+                assert "delete-note" in names and "archive-note" not in names
+
+                # The APIs file changes on disk: the gateway notices within its watch interval.
+                apis.write_text(apis.read_text() + "    exclude: [{ operation_ids: [delete-note] }]\n")
+                for _ in range(100):
+                    if heard:
+                        break
+                    await anyio.sleep(0.05)
+                assert heard, "no notifications/tools/list_changed after the APIs file changed:\n" + gateway.output()[-3000:]
+                names = [tool.name for tool in (await session.list_tools()).tools]
+                assert "delete-note" not in names
+                with pytest.raises(MCPError, match="Unknown tool"):
+                    await session.call_tool("delete-note", {"note_id": "x"})
+
+                # The API gains an operation; a document read from a URL is read again on SIGHUP.
+                heard.clear()
+                httpx.post(notes_url + "/_grow").raise_for_status()
+                gateway.process.send_signal(__import__("signal").SIGHUP)
+                for _ in range(100):
+                    if heard:
+                        break
+                    await anyio.sleep(0.05)
+                assert heard, "no notifications/tools/list_changed after SIGHUP"
+                note = structured(await session.call_tool("add-note", {"text": "Old news"}))
+                archived = structured(await session.call_tool("archive-note", {"note_id": note["id"]}))
+                assert archived["tags"] == ["archived"]
+
+                # A broken document leaves the tools as they were.
+                heard.clear()
+                apis.write_text("apis: [ { openapi: nowhere.yaml, base_url: 'http://127.0.0.1:9' } ]\n")
+                await anyio.sleep(1.5)
+                assert not heard
+                assert "archive-note" in [tool.name for tool in (await session.list_tools()).tools]
+                assert "could not be reloaded" in gateway.output()
+
+        anyio.run(run)
+    finally:
+        stack.stop()
+        api.stop()
+
+
+def test_a_2026_listen_stream_hears_of_a_changed_tool_list(tmp_path):
+    stack, api, notes_url, apis = start_notes_stack(tmp_path, watch="0")
+    gateway = next(service for service in stack.services if service.name == "gateway")
+    try:
+        async def run():
+            async with connect(stack, "alice") as connection:
+                return connection.storage.tokens.access_token
+
+        token = anyio.run(run)
+        meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream",
+                   "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"}
+        body = {"jsonrpc": "2.0", "id": "sub-1", "method": "subscriptions/listen",
+                "params": {"notifications": {"toolsListChanged": True}, "_meta": meta}}
+        with httpx.Client(timeout=10) as client, client.stream("POST", stack.mcp_url, headers=headers, json=body) as stream:
+            assert stream.status_code == 200
+            messages = (json.loads(line[5:]) for line in stream.iter_lines() if line.startswith("data:"))
+            ack = next(messages)
+            assert ack["method"] == "notifications/subscriptions/acknowledged"
+            assert ack["params"]["notifications"] == {"toolsListChanged": True}
+            httpx.post(notes_url + "/_grow").raise_for_status()
+            gateway.process.send_signal(__import__("signal").SIGHUP)
+            changed = next(messages)
+            assert changed["method"] == "notifications/tools/list_changed"
+            assert changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "sub-1"
+    finally:
+        stack.stop()
+        api.stop()

@@ -14,6 +14,8 @@ struct GatewayConfiguration: Sendable {
     /// `API_OPENAPI`: the OpenAPI document of the API (or an APIs file of several) the tools are made from; `nil`:
     /// TodosAPI's own (``APICatalog``).
     var apiOpenAPI: String? = nil
+    /// `API_OPENAPI_WATCH`: how often the files `API_OPENAPI` names are checked for changes (0: only on SIGHUP).
+    var apiOpenAPIWatch: TimeInterval = 5
     /// Browser origins allowed to call the gateway (CORS, and DNS rebinding protection on the MCP endpoints).
     var allowedOrigins: Set<String>
     /// Bounds on what MCP clients can make the gateway hold or do at once.
@@ -69,7 +71,8 @@ struct GatewayConfiguration: Sendable {
             port: try settings.integer("PORT", default: 8788, in: 1...65535),
             apiBaseURL: try settings.url(
                 "API_BASE_URL", default: "http://localhost:8789", example: "http://localhost:8789"),
-            apiOpenAPI: settings.string(APICatalog.variable).flatMap { $0.isEmpty ? nil : $0 },
+            apiOpenAPI: settings.string("API_OPENAPI").flatMap { $0.isEmpty ? nil : $0 },
+            apiOpenAPIWatch: try settings.duration("API_OPENAPI_WATCH", default: 5, in: 0...3600),
             allowedOrigins: Set(origins).union([origin(of: publicURL)]),
             mcp: try MCPLimits.load(from: settings),
             idleTimeout: try settings.duration("HTTP_IDLE_TIMEOUT", default: 30, in: 1...3600),

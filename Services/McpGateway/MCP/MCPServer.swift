@@ -23,12 +23,15 @@ struct MCPServer: Sendable {
     let stepUp: Bool
     let resourceMetadataURL: String
     let logger: Logger
+    /// The `subscriptions/listen` streams that asked to hear of tool list changes.
+    let toolListeners = ToolListListeners()
 
     init(
         tools: ToolBox, limits: MCPLimits, sessionSecret: String?, stepUp: Bool, resourceMetadataURL: String,
-        clock: any WallClock, logger: Logger
+        server: ServerDescription = ServerDescription(), clock: any WallClock, logger: Logger
     ) {
-        self.dispatcher = MCPDispatcher(tools: tools, cacheLifetimeMilliseconds: Int64(limits.cacheLifetime * 1000))
+        self.dispatcher = MCPDispatcher(
+            tools: tools, server: server, cacheLifetimeMilliseconds: Int64(limits.cacheLifetime * 1000))
         self.sessions = SessionRegistry(
             limits: limits.sessions, ids: SessionIDs(secret: sessionSecret, lifetime: limits.sessionLifetime),
             clock: clock, logger: logger)
@@ -40,6 +43,22 @@ struct MCPServer: Sendable {
         self.stepUp = stepUp
         self.resourceMetadataURL = resourceMetadataURL
         self.logger = logger
+    }
+
+    /// Replaces the tools and tells every client that can hear it: sessions with an open event stream (2025
+    /// revisions, and 2024-11-05 on `/sse`) and `subscriptions/listen` streams that asked for it (2026-07-28).
+    /// Returns how many streams were told.
+    @discardableResult
+    func replaceTools(_ tools: ToolBox) -> Int {
+        dispatcher.replace(tools)
+        let message = EventStream.message(MCPDispatcher.toolListChanged(subscription: nil))
+        var told = 0
+        for stream in sessions.openStreams where stream.send(message) { told += 1 }
+        for (stream, subscription) in toolListeners.all
+        where stream.send(EventStream.message(MCPDispatcher.toolListChanged(subscription: subscription))) {
+            told += 1
+        }
+        return told
     }
 
     /// MCP step-up authorization: a `tools/call` of a tool whose scope the token lacks is answered 403 with a

@@ -17,6 +17,8 @@ import TodosAPIDocument
 struct APICatalog: Sendable {
     var apis: [API]
     var tools: [OpenAPITool]
+    /// The files it was read from (the APIs file and the documents that are files), which ``ToolReloader`` watches.
+    var files: [String] = []
     /// The scopes the tools need, in the documents' order and words (the consent page shows them): what the gateway's
     /// authorization server offers.
     var scopes: GatewayScopes
@@ -77,6 +79,9 @@ struct APICatalog: Sendable {
             entries = [Entry(document: nil, baseURL: context.defaultBaseURL, audience: nil)]
         }
         var catalog = APICatalog(apis: [], tools: [], scopes: GatewayScopes([]))
+        if let setting, !setting.lowercased().hasPrefix("http://"), !setting.lowercased().hasPrefix("https://") {
+            catalog.files.append(setting)
+        }
         var offered: [(name: String, description: String?)] = []
         var names: [String: String] = [:]
         for entry in entries {
@@ -87,6 +92,9 @@ struct APICatalog: Sendable {
                     (bytes, source) = read
                 } else {
                     (bytes, source) = try await Self.read(location, relativeTo: setting, fetcher: context.fetcher)
+                    if !location.lowercased().hasPrefix("http://"), !location.lowercased().hasPrefix("https://") {
+                        catalog.files.append(source)
+                    }
                 }
             } else {
                 (bytes, source) = try bundledTodosDocument()

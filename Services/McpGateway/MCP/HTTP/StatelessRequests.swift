@@ -88,7 +88,11 @@ struct StatelessRequests: Sendable {
         }
         let stream = EventStream(limits: server.limits.stream)
         await connection.onClientClose { stream.close(reason: "the client closed the connection") }
-        stream.send(EventStream.message(server.dispatcher.acknowledgement(of: rpc.id)))
+        let wantsToolChanges = rpc.params["notifications"]?.objectValue?["toolsListChanged"] == .bool(true)
+        stream.send(
+            EventStream.message(server.dispatcher.acknowledgement(of: rpc.id, toolsListChanged: wantsToolChanges)))
+        let listener = wantsToolChanges && server.dispatcher.server.toolsCanChange
+            ? server.toolListeners.add(stream, subscription: rpc.id) : nil
         let end = EventStream.message(server.dispatcher.subscriptionEnd(of: rpc.id))
         return Response(
             status: .ok, headers: MCPHTTP.streamHeaders,
@@ -98,6 +102,7 @@ struct StatelessRequests: Sendable {
                 } onGracefulShutdown: {
                     stream.close(reason: "the gateway is stopping", finalEvent: end)
                 }
+                if let listener { server.toolListeners.remove(listener) }
                 permit.release()
                 everyone.release()
                 try await stream.finish(&writer, connection: connection)

@@ -1,6 +1,7 @@
 import JSON
 import JWTAuth
 import ServiceSupport
+import Synchronization
 
 /// Answers MCP requests, whichever transport brought them: `ping`, `tools/list`, `tools/call` and `server/discover`,
 /// each as the request's protocol revision specifies. `initialize` and `subscriptions/listen` change the transport's
@@ -10,38 +11,67 @@ import ServiceSupport
 /// Results of 2026-07-28 carry `resultType` and the server's identity in `_meta`; list and discovery results carry
 /// cache hints. The answers that never change are encoded once.
 struct MCPDispatcher: Sendable {
-    let tools: ToolBox
     let server: ServerDescription
     /// How long a 2026-07-28 client may reuse the tool list and the discovery result (`ttlMs`).
     let cacheLifetimeMilliseconds: Int64
 
-    private let sessionToolList: [UInt8]
-    private let statelessToolList: [UInt8]
+    /// The tools and their lists, encoded once per tool list: replaced together when the documents are reloaded.
+    private struct Listing: Sendable {
+        let tools: ToolBox
+        let session: [UInt8]
+        let stateless: [UInt8]
+    }
+
+    private let listing: SharedListing
     private let discovery: [UInt8]
     /// `resultType` and `_meta`, which every 2026-07-28 result carries, encoded once.
     private let statelessResultMembers: [(name: String, json: [UInt8])]
 
+    /// The tools as they are now.
+    var tools: ToolBox { listing.current.tools }
+
     init(tools: ToolBox, server: ServerDescription = ServerDescription(), cacheLifetimeMilliseconds: Int64 = 300_000) {
-        self.tools = tools
         self.server = server
         self.cacheLifetimeMilliseconds = cacheLifetimeMilliseconds
-        self.sessionToolList = JSONValue.object(["tools": tools.definitions]).serialized()
         self.statelessResultMembers = [
             ("resultType", JSONValue.string("complete").serialized()), ("_meta", server.resultMeta.serialized()),
         ]
-        // The list is the same for every caller: any client or shared cache may keep it.
+        self.listing = SharedListing(Self.listing(of: tools, server: server, ttl: cacheLifetimeMilliseconds))
         let cacheHints: [String: JSONValue] = [
             "resultType": "complete", "_meta": server.resultMeta, "ttlMs": .integer(cacheLifetimeMilliseconds),
             "cacheScope": "public",
         ]
-        self.statelessToolList = JSONValue.object(cacheHints.merging(["tools": tools.definitions]) { $1 })
-            .serialized()
         self.discovery = JSONValue.object(
             cacheHints.merging([
                 "supportedVersions": .array(ProtocolRevision.supportedNames.map(JSONValue.string)),
                 "capabilities": server.capabilities, "instructions": .string(server.instructions),
             ]) { $1 }
         ).serialized()
+    }
+
+    /// Replaces the tools (the documents were reloaded); requests already being answered finish with the old ones.
+    func replace(_ tools: ToolBox) {
+        listing.current = Self.listing(of: tools, server: server, ttl: cacheLifetimeMilliseconds)
+    }
+
+    private static func listing(of tools: ToolBox, server: ServerDescription, ttl: Int64) -> Listing {
+        // The list is the same for every caller: any client or shared cache may keep it.
+        let cacheHints: [String: JSONValue] = [
+            "resultType": "complete", "_meta": server.resultMeta, "ttlMs": .integer(ttl), "cacheScope": "public",
+        ]
+        return Listing(
+            tools: tools, session: JSONValue.object(["tools": tools.definitions]).serialized(),
+            stateless: JSONValue.object(cacheHints.merging(["tools": tools.definitions]) { $1 }).serialized())
+    }
+
+    /// The listing, shared by the copies of the dispatcher (it is a value) and replaced under a lock.
+    private final class SharedListing: Sendable {
+        private let state: Mutex<Listing>
+        init(_ listing: Listing) { state = Mutex(listing) }
+        var current: Listing {
+            get { state.withLock { $0 } }
+            set { state.withLock { $0 = newValue } }
+        }
     }
 
     /// The answer to `request`, made as `revision` specifies, for `caller`.
@@ -54,9 +84,10 @@ struct MCPDispatcher: Sendable {
             if let cursor = request.params["cursor"], cursor != .null {
                 return .error(.invalidParams("Unknown cursor: the tool list has a single page", id: request.id))
             }
-            guard tools.policy != nil else { return .encoded(stateless ? statelessToolList : sessionToolList) }
+            let listing = listing.current
+            guard listing.tools.policy != nil else { return .encoded(stateless ? listing.stateless : listing.session) }
             // With a tool policy the list is the caller's own: no shared cache may keep it.
-            let visible = tools.definitions(for: caller.toolCaller(trace: nil))
+            let visible = listing.tools.definitions(for: caller.toolCaller(trace: nil))
             guard stateless else { return .encoded(JSONValue.object(["tools": visible]).serialized()) }
             return .encoded(
                 JSONValue.object([
@@ -113,13 +144,21 @@ struct MCPDispatcher: Sendable {
     }
 
     /// The `notifications/subscriptions/acknowledged` that opens a `subscriptions/listen` stream, with the
-    /// notification types the gateway will send: none, since its tool list never changes. (Resources and prompts it
-    /// does not have.)
-    func acknowledgement(of id: JSONRPCID) -> [UInt8] {
-        JSONValue.object([
+    /// notification types the gateway will send: `toolsListChanged` when the client asked for it and the tools can
+    /// change (``ServerDescription/toolsCanChange``), else none. (Resources and prompts it does not have.)
+    func acknowledgement(of id: JSONRPCID, toolsListChanged: Bool) -> [UInt8] {
+        let notifications: JSONValue = toolsListChanged && server.toolsCanChange ? ["toolsListChanged": true] : [:]
+        return JSONValue.object([
             "jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
-            "params": ["_meta": ["io.modelcontextprotocol/subscriptionId": id.json], "notifications": [:]],
+            "params": ["_meta": ["io.modelcontextprotocol/subscriptionId": id.json], "notifications": notifications],
         ]).serialized()
+    }
+
+    /// `notifications/tools/list_changed`; on a `subscriptions/listen` stream, naming its subscription.
+    static func toolListChanged(subscription: JSONRPCID?) -> [UInt8] {
+        var message: [String: JSONValue] = ["jsonrpc": "2.0", "method": "notifications/tools/list_changed"]
+        if let subscription { message["params"] = ["_meta": ["io.modelcontextprotocol/subscriptionId": subscription.json]] }
+        return JSONValue.object(message).serialized()
     }
 
     /// The result that ends a `subscriptions/listen` stream gracefully (the gateway is shutting down).

@@ -220,6 +220,9 @@ final class SessionRegistry: Sendable {
 
     var count: Int { state.withLock { $0.sessions.count } }
 
+    /// The event streams sessions have open now: where a server notification reaches them.
+    var openStreams: [EventStream] { state.withLock { $0.sessions.values.map { $0 } }.compactMap(\.stream) }
+
     /// Ids remembered as ended; for tests.
     var endedCount: Int { state.withLock { $0.ended.count } }
 
