@@ -61,6 +61,9 @@ $(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	@touch $@
 
+# The last commit whose Todos tools were written in Swift: the generated ones are measured against it (issue 19).
+TOOLS_BASELINE ?= 7aae9f3
+
 bench: venv $(VENV)/.bench-installed
 	@scripts/install-system-deps.sh wrk
 	swift build -c release --product TodosAPI
@@ -68,6 +71,8 @@ bench: venv $(VENV)/.bench-installed
 	swift build -c release --product McpGateway
 	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/run.py
 	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/gateway_bench.py
+	RELEASE_BIN="$$(swift build -c release --show-bin-path)" BASELINE_BIN="$$(scripts/build-baseline.sh $(TOOLS_BASELINE))" \
+		$(VENV)/bin/python bench/tools_side_by_side.py
 	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/mcp_abuse.py
 	@scripts/install-system-deps.sh nginx-light
 	RELEASE_BIN="$$(swift build -c release --show-bin-path)" scripts/with-postgres.sh $(VENV)/bin/python bench/cluster_bench.py

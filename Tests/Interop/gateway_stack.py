@@ -57,13 +57,15 @@ def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = N
                 devidp_env: dict[str, str] | None = None, common_env: dict[str, str] | None = None,
                 api_env: dict[str, str] | None = None, nanoidp_options: dict | None = None,
                 gateway_port: int | None = None, launcher: list[str] | None = None,
-                provider_issuer: str | None = None, idp_port: int | None = None) -> Stack:
+                provider_issuer: str | None = None, idp_port: int | None = None,
+                gateway_binary: Path | None = None) -> Stack:
     """`api_env`, `gateway_env` and `devidp_env` may use `{gateway_url}`, filled in once the gateway's port is known.
     `launcher` prefixes every command (the benchmarks pin the services to one core with `taskset -c 0`).
     `upstream="given"` signs users in with a provider the test runs itself (`provider_issuer`, an OpenID provider
     of `standin_providers`, say), registered with `GATEWAY_CLIENT_ID`/`GATEWAY_CLIENT_SECRET`; a provider without
     OpenID Connect is configured by `gateway_env` alone. `idp_port` fixes DevIdP's port, so that its issuer
-    (`http://127.0.0.1:<idp_port>/`) can be named in `gateway_env` beforehand."""
+    (`http://127.0.0.1:<idp_port>/`) can be named in `gateway_env` beforehand. `gateway_binary` runs another build
+    of the gateway (the benchmarks compare two versions side by side)."""
     launcher = launcher or []
     workdir = Path(tempfile.mkdtemp(prefix="stack-"))
     gateway_port, api_port = gateway_port or free_port(), free_port()
@@ -101,7 +103,7 @@ def start_stack(upstream: str = "devidp", gateway_env: dict[str, str] | None = N
             **issuer_env, "TODOS_DATABASE": str(workdir / "todos.sqlite"), **(common_env or {}), **filled(api_env),
         }, f"http://127.0.0.1:{api_port}/api/health")
         services.append(api)
-        gateway = Service("gateway", [*launcher, str(BIN / "McpGateway"), "--port", str(gateway_port)], {
+        gateway = Service("gateway", [*launcher, str(gateway_binary or BIN / "McpGateway"), "--port", str(gateway_port)], {
             **issuer_env, "PUBLIC_URL": gateway_url, "AUTH0_CLIENT_ID": GATEWAY_CLIENT_ID,
             "AUTH0_CLIENT_SECRET": GATEWAY_CLIENT_SECRET, "API_BASE_URL": f"http://127.0.0.1:{api_port}",
             "COOKIE_ENCRYPTION_KEY": secrets.token_urlsafe(32), "GATEWAY_ENCRYPTION_KEY": secrets.token_urlsafe(32),

@@ -612,3 +612,27 @@ struct GatewayScopesFromDocumentsTests {
         await #expect(throws: ConfigurationError.self) { try await refused.run { _ in } }
     }
 }
+
+@Suite("Hand-written tools beside generated ones")
+struct HandWrittenToolTests {
+    /// A tool written in Swift, named as a generated one.
+    struct Replacement: GatewayTool {
+        let name: String
+        let scopes = ScopeRequirement("notes:read")
+        var definition: JSONValue { ["name": .string(name), "description": "Written by hand"] }
+        func call(_ arguments: ToolArguments, caller: ToolCaller) async throws(ToolError) -> ToolResult {
+            .success(["by": "hand"])
+        }
+    }
+
+    @Test func aHandWrittenToolReplacesTheGeneratedOneInItsPlace() async throws {
+        let generated = try generatedTools(notesDocument).tools
+        let box = ToolBox.combining(
+            handWritten: [WhoAmITool(), Replacement(name: "add_note")], generated: generated)
+        #expect(box.tools.map(\.name) == ["whoami", "list_notes", "add_note", "delete_note"])
+        #expect(box.tool(named: "add_note")?.definition.objectValue?["description"] == "Written by hand")
+        let caller = ToolCaller(subject: "alice", scope: ["notes:read"], credentials: RecordingCredentials())
+        let result = try await box.call("add_note", arguments: ToolArguments(), caller: caller)
+        #expect(result.structured == ["by": "hand"])
+    }
+}
