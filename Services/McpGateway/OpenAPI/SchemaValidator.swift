@@ -27,6 +27,8 @@ extension JSONValue {
 struct SchemaValidator {
     /// The schema holding `$defs`.
     let root: JSONValue
+
+    init(root: JSONValue) { self.root = root }
     /// How deep a value may nest; a caller's arguments deeper than this are refused.
     static let maximumDepth = 64
 
@@ -41,10 +43,24 @@ struct SchemaValidator {
         var message: String { path.isEmpty ? "The arguments \(problem)" : "'\(path)' \(problem)" }
     }
 
+    /// Whether failures name the place (`todos[2].title`). A value is checked first without building those names,
+    /// which cost an allocation per member; only a value that fails is checked again to say where.
+    private var describing = false
+
     func validate(_ value: JSONValue) throws(Failure) {
         var steps = 0
-        try check(value, against: root, path: "", depth: 0, steps: &steps)
+        do { try check(value, against: root, path: "", depth: 0, steps: &steps) } catch {
+            var described = self
+            described.describing = true
+            steps = 0
+            try described.check(value, against: root, path: "", depth: 0, steps: &steps)
+            throw error
+        }
     }
+
+    /// The place of a member or an item, when failures are described.
+    private func place(_ path: String, _ name: String) -> String { describing ? Self.join(path, name) : "" }
+    private func place(_ path: String, _ index: Int) -> String { describing ? "\(path)[\(index)]" : "" }
 
     private func check(_ value: JSONValue, against schema: JSONValue, path: String, depth: Int, steps: inout Int)
         throws(Failure)
@@ -202,12 +218,12 @@ struct SchemaValidator {
         if case .array(let positional)? = schema["prefixItems"] {
             prefix = positional.count
             for (index, element) in elements.prefix(prefix).enumerated() {
-                try check(element, against: positional[index], path: "\(path)[\(index)]", depth: depth + 1, steps: &steps)
+                try check(element, against: positional[index], path: place(path, index), depth: depth + 1, steps: &steps)
             }
         }
         if let items = schema["items"] {
             for (index, element) in elements.enumerated().dropFirst(prefix) {
-                try check(element, against: items, path: "\(path)[\(index)]", depth: depth + 1, steps: &steps)
+                try check(element, against: items, path: place(path, index), depth: depth + 1, steps: &steps)
             }
         }
         if schema["uniqueItems"] == .bool(true), elements.count > 1, Set(elements).count < elements.count {
@@ -232,12 +248,12 @@ struct SchemaValidator {
         for name in object.keys.sorted() {
             let value = object[name]!
             if let property = properties[name] {
-                try check(value, against: property, path: Self.join(path, name), depth: depth + 1, steps: &steps)
+                try check(value, against: property, path: place(path, name), depth: depth + 1, steps: &steps)
             } else if let additional = schema["additionalProperties"] {
                 if additional == .bool(false) {
                     throw Failure(path: Self.join(path, name), problem: "is not an argument this tool takes")
                 }
-                try check(value, against: additional, path: Self.join(path, name), depth: depth + 1, steps: &steps)
+                try check(value, against: additional, path: place(path, name), depth: depth + 1, steps: &steps)
             }
         }
     }
