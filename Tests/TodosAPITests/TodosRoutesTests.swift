@@ -75,6 +75,24 @@ struct TodosRoutesTests {
                 #expect(todos.count == 4)
                 #expect(todos.last?.objectValue?["id"] == .string(id))
             }
+            // The same id in capitals names the same todo.
+            try await client.execute(uri: "/api/todos/\(id.uppercased())", method: .get, headers: bearer(alice)) {
+                let todo = try body($0)["todo"]?.objectValue
+                #expect(todo?["id"] == .string(id))
+            }
+            // ?completed= filters; anything but true or false is refused.
+            try await client.execute(uri: "/api/todos?completed=true", method: .get, headers: bearer(alice)) {
+                let todos = try body($0)["todos"]?.arrayValue ?? []
+                #expect(todos.count == 2 && todos.allSatisfy { $0.objectValue?["completed"] == true })
+                #expect(todos.contains { $0.objectValue?["id"] == .string(id) })
+            }
+            try await client.execute(uri: "/api/todos?completed=false", method: .get, headers: bearer(alice)) {
+                let todos = try body($0)["todos"]?.arrayValue ?? []
+                #expect(todos.count == 2 && todos.allSatisfy { $0.objectValue?["completed"] == false })
+            }
+            try await client.execute(uri: "/api/todos?completed=yes", method: .get, headers: bearer(alice)) {
+                try expectError($0, status: .badRequest, code: "invalid_request")
+            }
             try await client.execute(uri: "/api/todos/\(id)", method: .delete, headers: bearer(alice)) { response in
                 #expect(response.status == .noContent)
             }

@@ -78,9 +78,10 @@ struct TodosController {
     /// Another user's todo and a todo that does not exist are the same 404: ids reveal nothing.
     static let notFound = ErrorResponse.notFound("No such todo: it does not exist or belongs to someone else")
 
+    /// The id of the path, as todos are stored: a UUID in lower case (`8F0C…` and `8f0c…` name one todo).
     private func todoID(_ context: TodosRequestContext) throws -> String {
-        guard let id = context.parameters.get("id"), UUID(uuidString: id) != nil else { throw Self.notFound }
-        return id
+        guard let id = context.parameters.get("id"), let uuid = UUID(uuidString: id) else { throw Self.notFound }
+        return uuid.uuidString.lowercased()
     }
 
     private func jsonBody(_ request: Request) async throws -> [UInt8] {
