@@ -18,20 +18,24 @@ extension JSONValue {
 }
 
 /// Checks a value against a tool's JSON Schema before anything is sent, so that a wrong argument is a tool error naming
-/// the field (`'todos[2].title' must be a string`), not a request the API refuses or, worse, takes.
+/// the field (`'todos[2].title' must be a string`), not a request the API refuses or, worse, takes; and checks the
+/// API's answers against the document the same way.
 ///
 /// It asserts the keywords that decide what a value is: `type`, `enum`, `const`, `properties`, `required`,
 /// `additionalProperties`, `items`, `prefixItems`, lengths, sizes and bounds, `allOf`/`anyOf`/`oneOf`/`not`, local
 /// `$ref`s into `$defs`, and the formats `uuid`, `date` and `date-time`. It leaves `pattern` to the API: a regular
 /// expression run on hostile text by a backtracking engine is a denial of service waiting for its input.
-struct SchemaValidator {
+///
+/// The schema is compiled once, when the tool is made, into nodes that hold what each keyword says: a call checks
+/// against those, not against the JSON of the schema, whose keywords would otherwise be looked up by name on every
+/// value of every answer.
+struct SchemaValidator: Sendable {
     /// The schema holding `$defs`.
     let root: JSONValue
+    private let nodes: [Node]
 
-    init(root: JSONValue) { self.root = root }
     /// How deep a value may nest; a caller's arguments deeper than this are refused.
     static let maximumDepth = 64
-
     /// How many schema checks one value may cost: `anyOf`/`oneOf` try every branch, so a schema that refers to
     /// itself through them could otherwise make one argument cost billions.
     static let maximumSteps = 100_000
@@ -47,63 +51,206 @@ struct SchemaValidator {
     /// which cost an allocation per member; only a value that fails is checked again to say where.
     private var describing = false
 
+    init(root: JSONValue) {
+        self.root = root
+        var compiler = Compiler(definitions: root.objectValue?["$defs"]?.objectValue ?? [:])
+        _ = compiler.compile(root)
+        self.nodes = compiler.nodes
+    }
+
     func validate(_ value: JSONValue) throws(Failure) {
         var steps = 0
-        do { try check(value, against: root, path: "", depth: 0, steps: &steps) } catch {
+        do { try check(value, node: 0, path: "", depth: 0, steps: &steps) } catch {
             var described = self
             described.describing = true
             steps = 0
-            try described.check(value, against: root, path: "", depth: 0, steps: &steps)
+            try described.check(value, node: 0, path: "", depth: 0, steps: &steps)
             throw error
         }
     }
+
+    // MARK: The compiled schema
+
+    private enum Format: Sendable { case uuid, date, dateTime }
+
+    private struct Types: OptionSet, Sendable {
+        let rawValue: UInt8
+        static let string = Types(rawValue: 1)
+        static let integer = Types(rawValue: 2)
+        static let number = Types(rawValue: 4)
+        static let boolean = Types(rawValue: 8)
+        static let array = Types(rawValue: 16)
+        static let object = Types(rawValue: 32)
+        static let null = Types(rawValue: 64)
+    }
+
+    /// What one schema says, with its subschemas as indices into ``nodes``.
+    private struct Node: Sendable {
+        var never = false
+        var reference: Int?
+        /// A `$ref` that names no definition: nothing can be checked against it.
+        var unresolved: String?
+        var types: Types = []
+        var typeNames: [String] = []
+        var enumValues: [JSONValue]?
+        var constValue: JSONValue?
+        var minLength: Double?
+        var maxLength: Double?
+        var format: Format?
+        var minimum: Double?
+        var maximum: Double?
+        var exclusiveMinimum: Double?
+        var exclusiveMaximum: Double?
+        var minItems: Double?
+        var maxItems: Double?
+        var prefixItems: [Int] = []
+        var items: Int?
+        var uniqueItems = false
+        var properties: [String: Int] = [:]
+        var required: [String] = []
+        var additionalForbidden = false
+        var additional: Int?
+        var minProperties: Double?
+        var maxProperties: Double?
+        var allOf: [Int] = []
+        var anyOf: [Int] = []
+        var oneOf: [Int] = []
+        var not: Int?
+    }
+
+    private struct Compiler {
+        let definitions: [String: JSONValue]
+        var nodes: [Node] = []
+        /// The node of each definition compiled so far (a recursive one refers to itself by it).
+        var compiledDefinitions: [String: Int] = [:]
+
+        mutating func compile(_ schema: JSONValue) -> Int {
+            let index = nodes.count
+            nodes.append(Node())
+            var node = Node()
+            switch schema {
+            case .bool(false): node.never = true
+            case .object(let members): fill(&node, from: members)
+            default: break
+            }
+            nodes[index] = node
+            return index
+        }
+
+        private mutating func definition(_ name: String) -> Int? {
+            if let known = compiledDefinitions[name] { return known }
+            guard let schema = definitions[name] else { return nil }
+            // Registered before its body is compiled, so that a definition that refers to itself finds itself.
+            let index = nodes.count
+            nodes.append(Node())
+            compiledDefinitions[name] = index
+            var node = Node()
+            switch schema {
+            case .bool(false): node.never = true
+            case .object(let members): fill(&node, from: members)
+            default: break
+            }
+            nodes[index] = node
+            return index
+        }
+
+        private mutating func fill(_ node: inout Node, from members: [String: JSONValue]) {
+            if case .string(let reference)? = members["$ref"] {
+                let prefix = "#/$defs/"
+                if reference.hasPrefix(prefix), let target = definition(String(reference.dropFirst(prefix.count))) {
+                    node.reference = target
+                } else {
+                    node.unresolved = reference
+                }
+            }
+            if let type = members["type"] {
+                node.typeNames = type.stringValue.map { [$0] } ?? type.stringArrayValue ?? []
+                for name in node.typeNames {
+                    switch name {
+                    case "string": node.types.insert(.string)
+                    case "integer": node.types.insert(.integer)
+                    case "number": node.types.insert(.number)
+                    case "boolean": node.types.insert(.boolean)
+                    case "array": node.types.insert(.array)
+                    case "object": node.types.insert(.object)
+                    case "null": node.types.insert(.null)
+                    default: break
+                    }
+                }
+            }
+            node.enumValues = members["enum"]?.arrayValue
+            node.constValue = members["const"]
+            node.minLength = members["minLength"]?.doubleValue
+            node.maxLength = members["maxLength"]?.doubleValue
+            switch members["format"]?.stringValue {
+            case "uuid"?: node.format = .uuid
+            case "date"?: node.format = .date
+            case "date-time"?: node.format = .dateTime
+            default: break
+            }
+            node.minimum = members["minimum"]?.doubleValue
+            node.maximum = members["maximum"]?.doubleValue
+            node.exclusiveMinimum = members["exclusiveMinimum"]?.doubleValue
+            node.exclusiveMaximum = members["exclusiveMaximum"]?.doubleValue
+            node.minItems = members["minItems"]?.doubleValue
+            node.maxItems = members["maxItems"]?.doubleValue
+            node.prefixItems = (members["prefixItems"]?.arrayValue ?? []).map { compile($0) }
+            node.items = members["items"].map { compile($0) }
+            node.uniqueItems = members["uniqueItems"] == .bool(true)
+            for (name, property) in members["properties"]?.objectValue ?? [:] { node.properties[name] = compile(property) }
+            node.required = members["required"]?.stringArrayValue ?? []
+            if let additional = members["additionalProperties"] {
+                if additional == .bool(false) { node.additionalForbidden = true } else { node.additional = compile(additional) }
+            }
+            node.minProperties = members["minProperties"]?.doubleValue
+            node.maxProperties = members["maxProperties"]?.doubleValue
+            node.allOf = (members["allOf"]?.arrayValue ?? []).map { compile($0) }
+            node.anyOf = (members["anyOf"]?.arrayValue ?? []).map { compile($0) }
+            node.oneOf = (members["oneOf"]?.arrayValue ?? []).map { compile($0) }
+            node.not = members["not"].map { compile($0) }
+        }
+    }
+
+    // MARK: Checking
 
     /// The place of a member or an item, when failures are described.
     private func place(_ path: String, _ name: String) -> String { describing ? Self.join(path, name) : "" }
     private func place(_ path: String, _ index: Int) -> String { describing ? "\(path)[\(index)]" : "" }
 
-    private func check(_ value: JSONValue, against schema: JSONValue, path: String, depth: Int, steps: inout Int)
-        throws(Failure)
-    {
+    private func check(_ value: JSONValue, node index: Int, path: String, depth: Int, steps: inout Int) throws(Failure) {
         guard depth <= Self.maximumDepth else { throw Failure(path: path, problem: "is nested too deeply") }
         steps += 1
         guard steps <= Self.maximumSteps else { throw Failure(path: path, problem: "is too complex to check") }
-        let members: [String: JSONValue]
-        switch schema {
-        case .bool(false): throw Failure(path: path, problem: "is not allowed")
-        case .object(let object): members = object
-        default: return
+        let node = nodes[index]
+        if node.never { throw Failure(path: path, problem: "is not allowed") }
+        if let unresolved = node.unresolved {
+            throw Failure(path: path, problem: "cannot be checked: its schema refers to \(unresolved)")
         }
-        if case .string(let reference)? = members["$ref"] {
-            guard reference.hasPrefix("#/$defs/"), let definition = root.objectValue?["$defs"]?.objectValue?[
-                String(reference.dropFirst("#/$defs/".count))]
-            else { throw Failure(path: path, problem: "cannot be checked: its schema refers to \(reference)") }
-            try check(value, against: definition, path: path, depth: depth + 1, steps: &steps)
+        if let reference = node.reference {
+            try check(value, node: reference, path: path, depth: depth + 1, steps: &steps)
         }
-        if let type = members["type"] { try checkType(value, type, path: path) }
-        if case .array(let allowed)? = members["enum"], !allowed.contains(where: { Self.equal($0, value) }) {
+        if !node.types.isEmpty { try checkType(value, node, path: path) }
+        if let allowed = node.enumValues, !allowed.contains(where: { Self.equal($0, value) }) {
             let listed = allowed.prefix(10).map { String(decoding: $0.serialized(), as: UTF8.self) }
             throw Failure(path: path, problem: "must be one of \(listed.joined(separator: ", "))")
         }
-        if let constant = members["const"], !Self.equal(constant, value) {
+        if let constant = node.constValue, !Self.equal(constant, value) {
             throw Failure(path: path, problem: "must be \(String(decoding: constant.serialized(), as: UTF8.self))")
         }
         switch value {
-        case .string(let text): try checkString(text, members, path: path)
-        case .integer, .double: try checkNumber(value.doubleValue ?? 0, members, path: path)
-        case .array(let elements): try checkArray(elements, members, path: path, depth: depth, steps: &steps)
-        case .object(let object): try checkObject(object, members, path: path, depth: depth, steps: &steps)
+        case .string(let text): try checkString(text, node, path: path)
+        case .integer, .double: try checkNumber(value.doubleValue ?? 0, node, path: path)
+        case .array(let elements): try checkArray(elements, node, path: path, depth: depth, steps: &steps)
+        case .object(let object): try checkObject(object, node, path: path, depth: depth, steps: &steps)
         default: break
         }
-        if case .array(let all)? = members["allOf"] {
-            for part in all { try check(value, against: part, path: path, depth: depth + 1, steps: &steps) }
-        }
-        if case .array(let any)? = members["anyOf"] {
+        for part in node.allOf { try check(value, node: part, path: path, depth: depth + 1, steps: &steps) }
+        if !node.anyOf.isEmpty {
             var first: Failure?
             var matched = false
-            for part in any {
+            for part in node.anyOf {
                 do {
-                    try check(value, against: part, path: path, depth: depth + 1, steps: &steps)
+                    try check(value, node: part, path: path, depth: depth + 1, steps: &steps)
                     matched = true
                     break
                 } catch {
@@ -113,12 +260,12 @@ struct SchemaValidator {
             }
             if !matched, let first { throw first }
         }
-        if case .array(let one)? = members["oneOf"] {
+        if !node.oneOf.isEmpty {
             var matches = 0
             var first: Failure?
-            for part in one {
+            for part in node.oneOf {
                 do {
-                    try check(value, against: part, path: path, depth: depth + 1, steps: &steps)
+                    try check(value, node: part, path: path, depth: depth + 1, steps: &steps)
                     matches += 1
                 } catch {
                     if steps > Self.maximumSteps { throw error }
@@ -128,26 +275,28 @@ struct SchemaValidator {
             if matches == 0, let first { throw first }
             if matches > 1 { throw Failure(path: path, problem: "matches more than one of the schemas it may match") }
         }
-        if let not = members["not"] {
-            let matched = (try? check(value, against: not, path: path, depth: depth + 1, steps: &steps)) != nil
+        if let not = node.not {
+            let matched = (try? check(value, node: not, path: path, depth: depth + 1, steps: &steps)) != nil
             if steps > Self.maximumSteps { throw Failure(path: path, problem: "is too complex to check") }
             if matched { throw Failure(path: path, problem: "is a value it must not be") }
         }
     }
 
-    private func checkType(_ value: JSONValue, _ type: JSONValue, path: String) throws(Failure) {
-        let names: [String] = type.stringValue.map { [$0] } ?? type.stringArrayValue ?? []
-        guard !names.isEmpty else { return }
-        let matches = names.contains { name in
-            switch (name, value) {
-            case ("string", .string), ("boolean", .bool), ("array", .array), ("object", .object), ("null", .null):
-                true
-            case ("integer", .integer), ("number", .integer), ("number", .double): true
-            case ("integer", .double(let number)): number.rounded() == number && abs(number) < 9.0e15
-            default: false
+    private func checkType(_ value: JSONValue, _ node: Node, path: String) throws(Failure) {
+        let matches: Bool =
+            switch value {
+            case .string: node.types.contains(.string)
+            case .bool: node.types.contains(.boolean)
+            case .array: node.types.contains(.array)
+            case .object: node.types.contains(.object)
+            case .null: node.types.contains(.null)
+            case .integer: !node.types.isDisjoint(with: [.integer, .number])
+            case .double(let number):
+                node.types.contains(.number)
+                    || (node.types.contains(.integer) && number.rounded() == number && abs(number) < 9.0e15)
             }
-        }
         guard !matches else { return }
+        let names = node.typeNames.filter { ["string", "integer", "number", "boolean", "array", "object", "null"].contains($0) }
         let wanted =
             names.count == 1
             ? Self.article(names[0]) : names.dropLast().map(Self.article).joined(separator: ", ") + " or "
@@ -164,96 +313,97 @@ struct SchemaValidator {
         }
     }
 
-    private func checkString(_ text: String, _ schema: [String: JSONValue], path: String) throws(Failure) {
-        let length = text.unicodeScalars.count
-        if let minimum = schema["minLength"]?.doubleValue, Double(length) < minimum {
-            throw Failure(
-                path: path, problem: minimum == 1 ? "must not be empty" : "must be at least \(Self.number(minimum)) characters")
+    private func checkString(_ text: String, _ node: Node, path: String) throws(Failure) {
+        if node.minLength != nil || node.maxLength != nil {
+            let length = Double(text.unicodeScalars.count)
+            if let minimum = node.minLength, length < minimum {
+                throw Failure(
+                    path: path,
+                    problem: minimum == 1 ? "must not be empty" : "must be at least \(Self.number(minimum)) characters")
+            }
+            if let maximum = node.maxLength, length > maximum {
+                throw Failure(path: path, problem: "must be at most \(Self.number(maximum)) characters")
+            }
         }
-        if let maximum = schema["maxLength"]?.doubleValue, Double(length) > maximum {
-            throw Failure(path: path, problem: "must be at most \(Self.number(maximum)) characters")
-        }
-        switch schema["format"]?.stringValue {
-        case "uuid"?:
+        switch node.format {
+        case .uuid?:
             guard text.utf8.count == 36, UUID(uuidString: text) != nil else {
                 throw Failure(path: path, problem: "must be a UUID")
             }
-        case "date"?:
-            guard Self.isDate(text) else { throw Failure(path: path, problem: "must be a date, YYYY-MM-DD") }
-        case "date-time"?:
+        case .date?:
+            guard Self.isDate(Array(text.utf8)) else { throw Failure(path: path, problem: "must be a date, YYYY-MM-DD") }
+        case .dateTime?:
             guard Self.isDateTime(text) else {
                 throw Failure(path: path, problem: "must be a date and time (RFC 3339), e.g. 2026-12-07T10:00:00Z")
             }
-        default: break
+        case nil: break
         }
     }
 
-    private func checkNumber(_ number: Double, _ schema: [String: JSONValue], path: String) throws(Failure) {
-        func text(_ bound: Double) -> String { Self.number(bound) }
-        if let minimum = schema["minimum"]?.doubleValue, number < minimum {
-            throw Failure(path: path, problem: "must be at least \(text(minimum))")
+    private func checkNumber(_ number: Double, _ node: Node, path: String) throws(Failure) {
+        if let minimum = node.minimum, number < minimum {
+            throw Failure(path: path, problem: "must be at least \(Self.number(minimum))")
         }
-        if let maximum = schema["maximum"]?.doubleValue, number > maximum {
-            throw Failure(path: path, problem: "must be at most \(text(maximum))")
+        if let maximum = node.maximum, number > maximum {
+            throw Failure(path: path, problem: "must be at most \(Self.number(maximum))")
         }
-        if let minimum = schema["exclusiveMinimum"]?.doubleValue, number <= minimum {
-            throw Failure(path: path, problem: "must be more than \(text(minimum))")
+        if let minimum = node.exclusiveMinimum, number <= minimum {
+            throw Failure(path: path, problem: "must be more than \(Self.number(minimum))")
         }
-        if let maximum = schema["exclusiveMaximum"]?.doubleValue, number >= maximum {
-            throw Failure(path: path, problem: "must be less than \(text(maximum))")
+        if let maximum = node.exclusiveMaximum, number >= maximum {
+            throw Failure(path: path, problem: "must be less than \(Self.number(maximum))")
         }
     }
 
-    private func checkArray(
-        _ elements: [JSONValue], _ schema: [String: JSONValue], path: String, depth: Int, steps: inout Int
-    ) throws(Failure)
+    private func checkArray(_ elements: [JSONValue], _ node: Node, path: String, depth: Int, steps: inout Int)
+        throws(Failure)
     {
-        if let minimum = schema["minItems"]?.doubleValue, Double(elements.count) < minimum {
+        if let minimum = node.minItems, Double(elements.count) < minimum {
             throw Failure(path: path, problem: "must have at least \(Self.number(minimum)) items")
         }
-        if let maximum = schema["maxItems"]?.doubleValue, Double(elements.count) > maximum {
+        if let maximum = node.maxItems, Double(elements.count) > maximum {
             throw Failure(path: path, problem: "must have at most \(Self.number(maximum)) items")
         }
-        var prefix = 0
-        if case .array(let positional)? = schema["prefixItems"] {
-            prefix = positional.count
-            for (index, element) in elements.prefix(prefix).enumerated() {
-                try check(element, against: positional[index], path: place(path, index), depth: depth + 1, steps: &steps)
+        for (index, element) in elements.prefix(node.prefixItems.count).enumerated() {
+            try check(element, node: node.prefixItems[index], path: place(path, index), depth: depth + 1, steps: &steps)
+        }
+        if let items = node.items {
+            for index in elements.indices.dropFirst(node.prefixItems.count) {
+                try check(elements[index], node: items, path: place(path, index), depth: depth + 1, steps: &steps)
             }
         }
-        if let items = schema["items"] {
-            for (index, element) in elements.enumerated().dropFirst(prefix) {
-                try check(element, against: items, path: place(path, index), depth: depth + 1, steps: &steps)
-            }
-        }
-        if schema["uniqueItems"] == .bool(true), elements.count > 1, Set(elements).count < elements.count {
+        if node.uniqueItems, elements.count > 1, Set(elements).count < elements.count {
             throw Failure(path: path, problem: "must not repeat an item")
         }
     }
 
-    private func checkObject(
-        _ object: [String: JSONValue], _ schema: [String: JSONValue], path: String, depth: Int, steps: inout Int
-    ) throws(Failure)
+    private func checkObject(_ object: [String: JSONValue], _ node: Node, path: String, depth: Int, steps: inout Int)
+        throws(Failure)
     {
-        let properties = schema["properties"]?.objectValue ?? [:]
-        for name in (schema["required"]?.stringArrayValue ?? []) where object[name] == nil {
+        for name in node.required where object[name] == nil {
             throw Failure(path: Self.join(path, name), problem: "is required")
         }
-        if let minimum = schema["minProperties"]?.doubleValue, Double(object.count) < minimum {
-            throw Failure(path: path, problem: "must have at least \(Self.number(minimum)) members")
+        if let minimum = node.minProperties, Double(object.count) < minimum {
+            let names = node.properties.keys.sorted()
+            throw Failure(
+                path: path,
+                problem: "must have at least \(Self.number(minimum)) members"
+                    + (names.isEmpty ? "" : " (of \(names.joined(separator: ", ")))"))
         }
-        if let maximum = schema["maxProperties"]?.doubleValue, Double(object.count) > maximum {
+        if let maximum = node.maxProperties, Double(object.count) > maximum {
             throw Failure(path: path, problem: "must have at most \(Self.number(maximum)) members")
         }
-        for name in object.keys.sorted() {
+        // In the object's own order when nothing fails; sorted when describing, so that the first failure named is
+        // the same on every run.
+        let names = describing ? object.keys.sorted() : Array(object.keys)
+        for name in names {
             let value = object[name]!
-            if let property = properties[name] {
-                try check(value, against: property, path: place(path, name), depth: depth + 1, steps: &steps)
-            } else if let additional = schema["additionalProperties"] {
-                if additional == .bool(false) {
-                    throw Failure(path: Self.join(path, name), problem: "is not an argument this tool takes")
-                }
-                try check(value, against: additional, path: place(path, name), depth: depth + 1, steps: &steps)
+            if let property = node.properties[name] {
+                try check(value, node: property, path: place(path, name), depth: depth + 1, steps: &steps)
+            } else if node.additionalForbidden {
+                throw Failure(path: Self.join(path, name), problem: "is not an argument this tool takes")
+            } else if let additional = node.additional {
+                try check(value, node: additional, path: place(path, name), depth: depth + 1, steps: &steps)
             }
         }
     }
@@ -268,14 +418,13 @@ struct SchemaValidator {
 
     /// JSON equality, with 1 and 1.0 the same number.
     private static func equal(_ a: JSONValue, _ b: JSONValue) -> Bool {
-        if let x = a.doubleValue, let y = b.doubleValue, a.kindName != "boolean", b.kindName != "boolean" {
-            return x == y
+        switch (a, b) {
+        case (.integer, .double), (.double, .integer): return a.doubleValue == b.doubleValue
+        default: return a == b
         }
-        return a == b
     }
 
-    private static func isDate(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
+    private static func isDate(_ bytes: [UInt8]) -> Bool {
         guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-") else { return false }
         let digits = [0, 1, 2, 3, 5, 6, 8, 9]
         guard digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[$0]) }) else { return false }
@@ -290,8 +439,9 @@ struct SchemaValidator {
     private static func isDateTime(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
         guard bytes.count >= 20, bytes.count <= 40, bytes.allSatisfy({ $0 < 0x80 }) else { return false }
-        guard isDate(String(decoding: bytes[..<10], as: UTF8.self)), bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: "t")
-        else { return false }
+        guard isDate(Array(bytes[..<10])), bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: "t") else {
+            return false
+        }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         if formatter.date(from: text) != nil { return true }

@@ -382,6 +382,12 @@ struct OpenAPIToolTests {
         #expect(fastAPI.text.contains("'tag.0' String should have at most 5 characters"))
         #expect(answer(list, status: .badGateway, "oops").text == "The Notes API failed (HTTP 502). Try again later.")
         #expect(answer(list, status: .ok, type: "text/html", "<html>").text.contains("text/html, not JSON"))
+        for type in ["Application/JSON; charset=utf-8", " application/json ", "application/vnd.api+JSON"] {
+            #expect(OpenAPITool.isJSON(type), "\(type)")
+        }
+        for type in ["application/jsonx", "text/json", "+json", "application/json-seq"] {
+            #expect(!OpenAPITool.isJSON(type), "\(type)")
+        }
         #expect(answer(list, status: .forbidden, #"{"error_description":"no"}"#).text.contains("may not do this: no"))
         let big = "[" + Array(repeating: #"{"id":"1","text":"x"}"#, count: 20_000).joined(separator: ",") + "]"
         let cut = answer(list, status: .ok, big)
