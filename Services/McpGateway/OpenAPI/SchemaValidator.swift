@@ -84,8 +84,9 @@ struct SchemaValidator: Sendable {
         static let null = Types(rawValue: 64)
     }
 
-    /// What one schema says, with its subschemas as indices into ``nodes``.
-    private struct Node: Sendable {
+    /// What one schema says, with its subschemas as indices into ``nodes``. A class, so that reading a node costs a
+    /// reference, not a copy of every field; nodes are filled while compiling and never changed afterwards.
+    private final class Node: @unchecked Sendable {
         var never = false
         var reference: Int?
         /// A `$ref` that names no definition: nothing can be checked against it.
@@ -126,14 +127,13 @@ struct SchemaValidator: Sendable {
 
         mutating func compile(_ schema: JSONValue) -> Int {
             let index = nodes.count
-            nodes.append(Node())
-            var node = Node()
+            let node = Node()
+            nodes.append(node)
             switch schema {
             case .bool(false): node.never = true
-            case .object(let members): fill(&node, from: members)
+            case .object(let members): fill(node, from: members)
             default: break
             }
-            nodes[index] = node
             return index
         }
 
@@ -142,19 +142,18 @@ struct SchemaValidator: Sendable {
             guard let schema = definitions[name] else { return nil }
             // Registered before its body is compiled, so that a definition that refers to itself finds itself.
             let index = nodes.count
-            nodes.append(Node())
+            let node = Node()
+            nodes.append(node)
             compiledDefinitions[name] = index
-            var node = Node()
             switch schema {
             case .bool(false): node.never = true
-            case .object(let members): fill(&node, from: members)
+            case .object(let members): fill(node, from: members)
             default: break
             }
-            nodes[index] = node
             return index
         }
 
-        private mutating func fill(_ node: inout Node, from members: [String: JSONValue]) {
+        private mutating func fill(_ node: Node, from members: [String: JSONValue]) {
             if case .string(let reference)? = members["$ref"] {
                 let prefix = "#/$defs/"
                 if reference.hasPrefix(prefix), let target = definition(String(reference.dropFirst(prefix.count))) {
