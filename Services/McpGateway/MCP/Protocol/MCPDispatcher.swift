@@ -15,11 +15,18 @@ struct MCPDispatcher: Sendable {
     /// How long a 2026-07-28 client may reuse the tool list and the discovery result (`ttlMs`).
     let cacheLifetimeMilliseconds: Int64
 
-    /// The tools and their lists, encoded once per tool list: replaced together when the documents are reloaded.
-    private struct Listing: Sendable {
+    /// The tools and their lists, encoded once per tool list: replaced together when the documents are reloaded. A
+    /// class, so that reading the current one per request costs a reference, not a copy.
+    private final class Listing: Sendable {
         let tools: ToolBox
         let session: [UInt8]
         let stateless: [UInt8]
+
+        init(tools: ToolBox, session: [UInt8], stateless: [UInt8]) {
+            self.tools = tools
+            self.session = session
+            self.stateless = stateless
+        }
     }
 
     private let listing: SharedListing
