@@ -7,15 +7,13 @@ import Yams
 
 /// An OpenAPI document the gateway makes tools of: JSON or YAML, OpenAPI 3.0, 3.1 or 3.2.
 ///
-/// Two views of one text. OpenAPIKit reads it first and refuses what is not a valid OpenAPI document, with the place
-/// and the reason; its model gives the operations in the document's order. The tools are then made from the JSON tree
-/// itself (``root``), so that every `$ref` resolves by one rule with cycles bounded (OpenAPIKit stops at a schema
-/// cycle, which JSON Schema allows), and so that schemas reach MCP clients as their authors wrote them.
+/// OpenAPIKit reads it first and refuses what is not a valid OpenAPI document, with the place and the reason. The tools
+/// are then made from the JSON tree itself (``root``), so that every `$ref` resolves by one rule with cycles bounded
+/// (OpenAPIKit stops at a schema cycle, which JSON Schema allows), and so that schemas reach MCP clients as their
+/// authors wrote them. OpenAPIKit's model is not kept once it has checked the document.
 struct OpenAPIDocument: Sendable {
     /// The document as JSON (YAML converted).
     let root: [String: JSONValue]
-    /// The document as OpenAPIKit reads it (a 3.0 document converted to 3.1).
-    let model: OpenAPIKit.OpenAPI.Document
     /// The major and minor version: `3.0`, `3.1` or `3.2`. In 3.0, schemas are OpenAPI's dialect (`nullable`, boolean
     /// `exclusiveMinimum`), turned into JSON Schema by ``SchemaBuilder``.
     let version: String
@@ -24,7 +22,7 @@ struct OpenAPIDocument: Sendable {
     /// The scopes its OAuth flows declare, in the document's order, with their descriptions.
     let declaredScopes: [(name: String, description: String?)]
     /// `info.title`, how tool errors name the API ("the Todos API").
-    var title: String { model.info.title }
+    var title: String { root["info"]?.objectValue?["title"]?.stringValue ?? "API" }
 
     /// The limits that keep a hostile or broken document from exhausting the gateway at start-up.
     static let maximumBytes = 16 * 1024 * 1024
@@ -54,17 +52,16 @@ struct OpenAPIDocument: Sendable {
         }
         let parts = declared.split(separator: ".")
         let version = parts.prefix(2).joined(separator: ".")
+        guard ["3.0", "3.1", "3.2"].contains(version) else {
+            throw Problem(
+                description: "\(source) declares OpenAPI \(declared); the gateway reads versions 3.0, 3.1 and 3.2")
+        }
         let json = Data(tree.serialized())
-        let model: OpenAPIKit.OpenAPI.Document
         do {
-            switch version {
-            case "3.0":
-                model = try JSONDecoder().decode(OpenAPIKit30.OpenAPI.Document.self, from: json).convert(to: .v3_1_1)
-            case "3.1", "3.2":
-                model = try JSONDecoder().decode(OpenAPIKit.OpenAPI.Document.self, from: json)
-            default:
-                throw Problem(
-                    description: "\(source) declares OpenAPI \(declared); the gateway reads versions 3.0, 3.1 and 3.2")
+            if version == "3.0" {
+                _ = try JSONDecoder().decode(OpenAPIKit30.OpenAPI.Document.self, from: json)
+            } else {
+                _ = try JSONDecoder().decode(OpenAPIKit.OpenAPI.Document.self, from: json)
             }
         } catch let problem as Problem {
             throw problem
@@ -73,8 +70,7 @@ struct OpenAPIDocument: Sendable {
                 description: "\(source) is not a valid OpenAPI \(version) document: "
                     + OpenAPIKit.OpenAPI.Error(from: error).localizedDescription)
         }
-        return OpenAPIDocument(
-            root: root, model: model, version: version, pathOrder: pathOrder, declaredScopes: declaredScopes)
+        return OpenAPIDocument(root: root, version: version, pathOrder: pathOrder, declaredScopes: declaredScopes)
     }
 
     /// A JSON or YAML text as JSON.
