@@ -13,7 +13,7 @@ import httpx2 as httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from gateway_stack import Stack, connect, start_stack
+from gateway_stack import call_tool, connect, start_stack
 from support import Service, free_port
 
 AUDIENCE = "https://notes.example/"
@@ -27,9 +27,9 @@ USERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def notes(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("notes")
+def start_notes_stack(folder: Path, watch: str):
+    """The notes API, then DevIdP, TodosAPI and a gateway whose APIs file names the notes API's document by URL;
+    `watch` is API_OPENAPI_WATCH."""
     gateway_port, notes_port = free_port(), free_port()
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     notes_url = f"http://127.0.0.1:{notes_port}"
@@ -37,19 +37,22 @@ def notes(tmp_path_factory):
                                 "--port", str(notes_port), "--app-dir", str(Path(__file__).parent)],
                   {"NOTES_ISSUER": gateway_url, "NOTES_AUDIENCE": AUDIENCE}, notes_url + "/health")
     (folder / "users.json").write_text(json.dumps(USERS))
-    (folder / "apis.yaml").write_text(
-        "apis:\n"
-        f"  - openapi: {notes_url}/openapi.json\n"
-        f"    base_url: {notes_url}\n"
-        f"    audience: '{AUDIENCE}'\n")
+    apis = folder / "apis.yaml"
+    apis.write_text(f"apis:\n  - openapi: '{notes_url}/openapi.json'\n    base_url: '{notes_url}'\n    audience: '{AUDIENCE}'\n")
     try:
         stack = start_stack(
             "devidp", gateway_port=gateway_port,
-            gateway_env={"API_OPENAPI": str(folder / "apis.yaml"), "DOWNSTREAM_TOKENS": "mint"},
+            gateway_env={"API_OPENAPI": str(apis), "DOWNSTREAM_TOKENS": "mint", "API_OPENAPI_WATCH": watch},
             devidp_env={"DEVIDP_USERS": str(folder / "users.json")})
     except Exception:
         api.stop()
         raise
+    return stack, api, notes_url, apis
+
+
+@pytest.fixture(scope="module")
+def notes(tmp_path_factory):
+    stack, api, notes_url, _ = start_notes_stack(tmp_path_factory.mktemp("notes"), watch="0")
     yield stack, notes_url
     stack.stop()
     api.stop()
@@ -156,38 +159,12 @@ def test_bob_may_read_but_not_write(notes):
                 await session.call_tool("add-note", {"text": "Not allowed"})
             token = connection.storage.tokens.access_token
         # On the wire: a 403 step-up challenge naming the scope the operation's security requires.
-        meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
-        response = httpx.post(stack.mcp_url, headers={
-            "Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream",
-            "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "delete-note",
-        }, json={"jsonrpc": "2.0", "id": 5, "method": "tools/call",
-                 "params": {"name": "delete-note", "arguments": {"note_id": "x"}, "_meta": meta}})
+        response = call_tool(httpx, stack.gateway_url, token, "delete-note", {"note_id": "x"})
         assert response.status_code == 403
         assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
         assert "notes:write" in response.headers["www-authenticate"]
 
     anyio.run(run)
-
-
-def start_notes_stack(folder: Path, watch: str):
-    gateway_port, notes_port = free_port(), free_port()
-    gateway_url = f"http://127.0.0.1:{gateway_port}"
-    notes_url = f"http://127.0.0.1:{notes_port}"
-    api = Service("notes-api", [sys.executable, "-m", "uvicorn", "notes_api:app", "--host", "127.0.0.1",
-                                "--port", str(notes_port), "--app-dir", str(Path(__file__).parent)],
-                  {"NOTES_ISSUER": gateway_url, "NOTES_AUDIENCE": AUDIENCE}, notes_url + "/health")
-    (folder / "users.json").write_text(json.dumps(USERS))
-    apis = folder / "apis.yaml"
-    apis.write_text(f"apis:\n  - openapi: '{notes_url}/openapi.json'\n    base_url: '{notes_url}'\n    audience: '{AUDIENCE}'\n")
-    try:
-        stack = start_stack(
-            "devidp", gateway_port=gateway_port,
-            gateway_env={"API_OPENAPI": str(apis), "DOWNSTREAM_TOKENS": "mint", "API_OPENAPI_WATCH": watch},
-            devidp_env={"DEVIDP_USERS": str(folder / "users.json")})
-    except Exception:
-        api.stop()
-        raise
-    return stack, api, notes_url, apis
 
 
 def test_reloaded_documents_change_the_tools_and_clients_hear_of_it(tmp_path):
@@ -201,6 +178,14 @@ def test_reloaded_documents_change_the_tools_and_clients_hear_of_it(tmp_path):
                 if "ToolListChanged" in type(getattr(message, "root", message)).__name__:
                     heard.append(message)
 
+            async def hear(after: str):
+                """Waits up to five seconds for notifications/tools/list_changed."""
+                for _ in range(100):
+                    if heard:
+                        return
+                    await anyio.sleep(0.05)
+                raise AssertionError(f"no notifications/tools/list_changed after {after}:\n{gateway.output()[-3000:]}")
+
             async with connect(stack, "alice", message_handler=handler) as connection:
                 session = connection.session
                 names = [tool.name for tool in (await session.list_tools()).tools]
@@ -208,11 +193,7 @@ def test_reloaded_documents_change_the_tools_and_clients_hear_of_it(tmp_path):
 
                 # The APIs file changes on disk: the gateway notices within its watch interval.
                 apis.write_text(apis.read_text() + "    exclude: [{ operation_ids: [delete-note] }]\n")
-                for _ in range(100):
-                    if heard:
-                        break
-                    await anyio.sleep(0.05)
-                assert heard, "no notifications/tools/list_changed after the APIs file changed:\n" + gateway.output()[-3000:]
+                await hear("the APIs file changed")
                 names = [tool.name for tool in (await session.list_tools()).tools]
                 assert "delete-note" not in names
                 with pytest.raises(MCPError, match="Unknown tool"):
@@ -222,11 +203,7 @@ def test_reloaded_documents_change_the_tools_and_clients_hear_of_it(tmp_path):
                 heard.clear()
                 httpx.post(notes_url + "/_grow").raise_for_status()
                 gateway.process.send_signal(__import__("signal").SIGHUP)
-                for _ in range(100):
-                    if heard:
-                        break
-                    await anyio.sleep(0.05)
-                assert heard, "no notifications/tools/list_changed after SIGHUP"
+                await hear("SIGHUP")
                 note = structured(await session.call_tool("add-note", {"text": "Old news"}))
                 archived = structured(await session.call_tool("archive-note", {"note_id": note["id"]}))
                 assert archived["tags"] == ["archived"]

@@ -255,8 +255,7 @@ struct APICatalog: Sendable {
                         + " API would receive tokens for DOWNSTREAM_AUDIENCE, which the API at API_BASE_URL accepts")
             }
             if let timeout = members["timeout"] {
-                guard let text = timeout.stringValue, let seconds = try? Settings(environment: ["T": text]).duration(
-                    "T", default: 0, in: 0.1...300)
+                guard let text = timeout.stringValue, let seconds = Settings.seconds(in: text), (0.1...300).contains(seconds)
                 else { throw problem("\(place).timeout must be a duration such as 5s or 500ms, at most 300s") }
                 entry.timeout = .milliseconds(Int64(seconds * 1000))
             }

@@ -102,6 +102,18 @@ public struct Settings: Sendable {
         throws(ConfigurationError) -> TimeInterval
     {
         guard let text = string(name) else { return defaultValue }
+        guard let value = Self.seconds(in: text), range.contains(value) else {
+            throw ConfigurationError(
+                variable: name,
+                problem: "must be a duration from \(Self.seconds(range.lowerBound)) to \(Self.seconds(range.upperBound))",
+                example: "\(Int(defaultValue))")
+        }
+        return value
+    }
+
+    /// The seconds a duration written as settings write them means (`3600`, `2.5`, `500ms`, `90s`, `15m`, `1h`, `30d`);
+    /// `nil` for anything else. Files of settings (an APIs file's `timeout`) read durations the same way.
+    public static func seconds(in text: String) -> TimeInterval? {
         let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
         var number = Substring(text)
         var unit: TimeInterval = 1
@@ -112,12 +124,7 @@ public struct Settings: Sendable {
             number = number.dropLast()
             unit = multiplier
         }
-        guard let value = Double(number).map({ $0 * unit }), value.isFinite, range.contains(value) else {
-            throw ConfigurationError(
-                variable: name,
-                problem: "must be a duration from \(Self.seconds(range.lowerBound)) to \(Self.seconds(range.upperBound))",
-                example: "\(Int(defaultValue))")
-        }
+        guard let value = Double(number).map({ $0 * unit }), value.isFinite else { return nil }
         return value
     }
 

@@ -224,6 +224,33 @@ struct OpenAPIToolTests {
         ),
     ]
 
+    /// A document whose one operation, open to anyone, takes a body of schema `S0`, with `schemas` (YAML lines of
+    /// `components.schemas`); made into tools with allow_unauthenticated.
+    static func problemOfBody(schemas: [String]) async -> String? {
+        let document = """
+            openapi: 3.1.0
+            info: { title: x, version: '1' }
+            paths:
+              /a: { post: { security: [{}], requestBody: { content: { application/json: { schema: { $ref: "#/components/schemas/S0" } } } }, responses: { "204": { description: ok } } } }
+            components:
+              schemas:
+
+            """ + schemas.map { "    \($0)\n" }.joined()
+        var selection = OpenAPIToolSelection()
+        selection.allowUnauthenticated = true
+        return await documentProblem(document, selection: selection)
+    }
+
+    /// A document with nine levels of YAML aliases, ten of the level below each (`a9` stands for a billion values),
+    /// and `rest` after them.
+    static func aliasBomb(_ rest: String = "") -> String {
+        var text = "openapi: 3.1.0\ninfo: { title: x, version: '1' }\npaths: {}\nx-a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 {
+            text += "x-a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        return text + rest
+    }
+
     @Test(arguments: brokenDocuments)
     func brokenDocumentsAreRefusedWithTheReason(_ yaml: String, _ reason: String) async {
         let problem = await documentProblem(yaml)
@@ -232,26 +259,12 @@ struct OpenAPIToolTests {
 
     @Test func documentsThatExpandWithoutBoundAreRefused() async {
         // YAML aliases: nine levels of ten make a billion values out of a few lines.
-        var laughs = "openapi: 3.1.0\ninfo: { title: x, version: '1' }\npaths: {}\nx-a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
-        for level in 1...9 { laughs += "x-a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
-        #expect(await documentProblem(laughs)?.contains("more than") == true)
+        #expect(await documentProblem(Self.aliasBomb())?.contains("more than") == true)
         // $refs that fan out: each schema uses the next one twice, 2^30 once inlined.
-        var fanOut = """
-            openapi: 3.1.0
-            info: { title: x, version: '1' }
-            paths:
-              /a: { post: { security: [{}], requestBody: { content: { application/json: { schema: { $ref: "#/components/schemas/S0" } } } }, responses: { "204": { description: ok } } } }
-            components:
-              schemas:
-
-            """
-        for level in 0..<30 {
-            fanOut += "    S\(level): { type: object, properties: { a: { $ref: '#/components/schemas/S\(level + 1)' }, b: { $ref: '#/components/schemas/S\(level + 1)' } } }\n"
+        let fanOut = (0..<30).map { level in
+            "S\(level): { type: object, properties: { a: { $ref: '#/components/schemas/S\(level + 1)' }, b: { $ref: '#/components/schemas/S\(level + 1)' } } }"
         }
-        fanOut += "    S30: { type: string }\n"
-        var selection = OpenAPIToolSelection()
-        selection.allowUnauthenticated = true
-        #expect(await documentProblem(fanOut, selection: selection)?.contains("more than 50000 values") == true)
+        #expect(await Self.problemOfBody(schemas: fanOut + ["S30: { type: string }"])?.contains("more than 50000 values") == true)
         // Too large to read at all.
         let huge = Array(repeating: UInt8(ascii: " "), count: OpenAPIDocument.maximumBytes + 1)
         #expect(throws: OpenAPIDocument.Problem.self) { try OpenAPIDocument.parse(huge, source: "huge") }
@@ -452,24 +465,10 @@ struct OpenAPIToolTests {
     }
 
     @Test func longChainsOfReferencesAndAliasKeysAreRefused() async {
-        var chain = """
-            openapi: 3.1.0
-            info: { title: x, version: '1' }
-            paths:
-              /a: { post: { security: [{}], requestBody: { content: { application/json: { schema: { $ref: "#/components/schemas/S0" } } } }, responses: { "204": { description: ok } } } }
-            components:
-              schemas:
-
-            """
-        for level in 0..<100 { chain += "    S\(level): { $ref: '#/components/schemas/S\(level + 1)' }\n" }
-        chain += "    S100: { type: string }\n"
-        var selection = OpenAPIToolSelection()
-        selection.allowUnauthenticated = true
-        #expect(await documentProblem(chain, selection: selection)?.contains("more than 64 levels") == true)
-        var keys = "openapi: 3.1.0\ninfo: { title: x, version: '1' }\npaths: {}\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
-        for level in 1...9 { keys += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        let chain = (0..<100).map { "S\($0): { $ref: '#/components/schemas/S\($0 + 1)' }" } + ["S100: { type: string }"]
+        #expect(await Self.problemOfBody(schemas: chain)?.contains("more than 64 levels") == true)
         for key in ["? *a9\n: 1\n", "*a9 : 1\n", "x-b: { *a9 : 1 }\n"] {
-            #expect(await documentProblem(keys + key)?.contains("alias as a mapping key") == true, "\(key)")
+            #expect(await documentProblem(Self.aliasBomb(key))?.contains("alias as a mapping key") == true, "\(key)")
         }
         // Text that merely looks like one is read as text.
         #expect(!OpenAPIDocument.hasAliasAsKey(Array("description: \"see *note: x\"\ntitle: don't *x: y\n".utf8)))
