@@ -1,6 +1,7 @@
 import JSON
 import NIOCore
 import NIOHTTP1
+import ServiceSupport
 
 /// How one operation of an API is called: its method, its path template, where each argument goes. Made from the
 /// document at start-up (``OpenAPIToolGenerator``); ``request(_:)`` turns a tool call's checked arguments into the HTTP
@@ -42,9 +43,10 @@ struct APIOperation: Sendable {
     var contentType = "application/json"
 
     /// The path, query, headers and body of a call with `arguments` (already checked against the input schema).
-    /// Every path value is percent-encoded as one segment, so that no argument reaches another route; a value that is
-    /// empty, holds a slash or a backslash, or makes a `.` or `..` segment is refused, and no header value can carry a
-    /// line break.
+    /// Every value is percent-encoded but for RFC 3986's unreserved characters (`RedirectURI.formEncode`; `?`, `#`,
+    /// `%`, `&`, `=` and `+` included), so a value is one path segment or one query value and no argument reaches
+    /// another route; a path value that is empty, holds a slash or a backslash, or makes a `.` or `..` segment is
+    /// refused, and no header value can carry a line break.
     func request(_ arguments: [String: JSONValue]) throws(ToolError) -> KeepAliveHTTPClient.Request {
         var path = ""
         var rest = Substring(self.path)
@@ -63,7 +65,7 @@ struct APIOperation: Sendable {
             guard !text.contains("/"), !text.contains("\\") else {
                 throw ToolError("'\(parameter.argument)' must not contain '/' or '\\': it is one part of the path")
             }
-            path += Self.percentEncoded(text)
+            path += RedirectURI.formEncode(text)
         }
         path += rest
         // Values that are not `.` or `..` on their own can still make one together (`/files/{a}{b}`).
@@ -75,17 +77,17 @@ struct APIOperation: Sendable {
             guard let value = arguments[parameter.argument], value != .null else { continue }
             switch parameter.location {
             case .query:
-                let name = Self.percentEncoded(parameter.name)
+                let name = RedirectURI.formEncode(parameter.name)
                 if case .array(let elements) = value {
                     var texts: [String] = []
                     for element in elements { texts.append(try Self.text(element, argument: parameter.argument)) }
                     if parameter.explode {
-                        query += texts.map { "\(name)=\(Self.percentEncoded($0))" }
+                        query += texts.map { "\(name)=\(RedirectURI.formEncode($0))" }
                     } else {
-                        query.append("\(name)=\(texts.map(Self.percentEncoded).joined(separator: parameter.delimiter))")
+                        query.append("\(name)=\(texts.map(RedirectURI.formEncode).joined(separator: parameter.delimiter))")
                     }
                 } else {
-                    query.append("\(name)=\(Self.percentEncoded(try Self.text(value, argument: parameter.argument)))")
+                    query.append("\(name)=\(RedirectURI.formEncode(try Self.text(value, argument: parameter.argument)))")
                 }
             case .header:
                 let text = try Self.text(value, argument: parameter.argument)
@@ -121,26 +123,5 @@ struct APIOperation: Sendable {
         case .integer, .double, .bool: return String(decoding: value.serialized(), as: UTF8.self)
         default: throw ToolError("'\(argument)' must be a string, a number or true or false")
         }
-    }
-
-    /// RFC 3986 percent-encoding of everything but the unreserved characters: `/`, `?`, `#`, `%`, `&`, `=` and `+`
-    /// are all encoded, so a value is exactly one path segment or one query value.
-    static func percentEncoded(_ text: String) -> String {
-        var encoded = ""
-        encoded.reserveCapacity(text.utf8.count)
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"):
-                encoded.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let digits = Array("0123456789ABCDEF".unicodeScalars)
-                encoded.unicodeScalars.append("%")
-                encoded.unicodeScalars.append(digits[Int(byte >> 4)])
-                encoded.unicodeScalars.append(digits[Int(byte & 0x0F)])
-            }
-        }
-        return encoded
     }
 }
