@@ -24,31 +24,28 @@ final class RecordingCredentials: DownstreamCredentialSource {
     }
 }
 
-/// Makes the tools of `yaml` for an API at `baseURL`.
+/// Makes the tools of `yaml` for an API at `baseURL`. The work runs on NIO's blocking pool, as the gateway runs it:
+/// reading a document takes a while in a debug build (a hostile one longer), and the cooperative pool's two threads
+/// serve every other test meanwhile; a test holding them makes the deadlines of others pass.
 func generatedTools(
     _ yaml: String, baseURL: String = "http://127.0.0.1:9", selection: OpenAPIToolSelection = .init(),
     audience: String? = nil
-) throws -> OpenAPIToolGenerator.Output {
-    let document = try OpenAPIDocument.parse(Array(yaml.utf8), source: "test.yaml")
-    let api = API(
-        title: document.title, audience: audience,
-        http: try KeepAliveHTTPClient(origin: try #require(KeepAliveHTTPClient.Origin(baseURL))))
-    return try OpenAPIToolGenerator(document: document, api: api, selection: selection).tools()
+) async throws -> OpenAPIToolGenerator.Output {
+    let origin = try #require(KeepAliveHTTPClient.Origin(baseURL))
+    return try await Offload.run {
+        let document = try OpenAPIDocument.parse(Array(yaml.utf8), source: "test.yaml")
+        let api = API(title: document.title, audience: audience, http: try KeepAliveHTTPClient(origin: origin))
+        return try OpenAPIToolGenerator(document: document, api: api, selection: selection).tools()
+    }
 }
 
-/// Why the gateway refuses `yaml`, or `nil` when it makes tools of it. The work runs on NIO's blocking pool, as the
-/// gateway runs it: a hostile document keeps a thread busy for a while, and the cooperative pool's two threads serve
-/// every other test meanwhile.
+/// Why the gateway refuses `yaml`, or `nil` when it makes tools of it.
 func documentProblem(_ yaml: String, selection: OpenAPIToolSelection = .init()) async -> String? {
     do {
-        return try await Offload.run { () -> String? in
-            do {
-                _ = try generatedTools(yaml, selection: selection)
-                return nil
-            } catch let problem as OpenAPIDocument.Problem {
-                return problem.description
-            }
-        }
+        _ = try await generatedTools(yaml, selection: selection)
+        return nil
+    } catch let problem as OpenAPIDocument.Problem {
+        return problem.description
     } catch {
         return "\(error)"
     }
@@ -113,8 +110,8 @@ let notesDocument = """
 
 @Suite("Tools from OpenAPI documents")
 struct OpenAPIToolTests {
-    @Test func todosAPIsDocumentMakesTheTodosTools() throws {
-        let output = try generatedTools(String(decoding: try #require(TodosAPIDocument.bytes()), as: UTF8.self))
+    @Test func todosAPIsDocumentMakesTheTodosTools() async throws {
+        let output = try await generatedTools(String(decoding: try #require(TodosAPIDocument.bytes()), as: UTF8.self))
         #expect(output.tools.map(\.name) == ["list-todos", "list-billing", "add-todo", "update-todo", "delete-todo"])
         let byName = Dictionary(uniqueKeysWithValues: output.tools.map { ($0.name, $0) })
         #expect(byName["list-todos"]?.scopes == ScopeRequirement("read:todos"))
@@ -136,8 +133,8 @@ struct OpenAPIToolTests {
         #expect(output.skipped.contains { $0.hasPrefix("GET /api/me") })
     }
 
-    @Test func anotherAPIsOperationsBecomeToolsWithTheirScopes() throws {
-        let output = try generatedTools(notesDocument)
+    @Test func anotherAPIsOperationsBecomeToolsWithTheirScopes() async throws {
+        let output = try await generatedTools(notesDocument)
         #expect(output.tools.map(\.name) == ["list_notes", "add_note", "delete_note"])
         let add = output.tools[1]
         #expect(add.scopes == ScopeRequirement(alternatives: [["notes:write"], ["admin"]]))
@@ -156,23 +153,23 @@ struct OpenAPIToolTests {
         #expect(delete["annotations"]?.objectValue?["destructiveHint"] == true)
     }
 
-    @Test func operationsOpenToAnyoneAreToolsOnlyWhenTheOperatorSaysSo() throws {
-        #expect(try generatedTools(notesDocument).tools.contains { $0.name == "get_health" } == false)
+    @Test func operationsOpenToAnyoneAreToolsOnlyWhenTheOperatorSaysSo() async throws {
+        #expect(try await generatedTools(notesDocument).tools.contains { $0.name == "get_health" } == false)
         var selection = OpenAPIToolSelection()
         selection.allowUnauthenticated = true
-        let tools = try generatedTools(notesDocument, selection: selection).tools
+        let tools = try await generatedTools(notesDocument, selection: selection).tools
         #expect(tools.first { $0.name == "get_health" }?.scopes == ScopeRequirement.none)
     }
 
-    @Test func includeExcludeAndRename() throws {
+    @Test func includeExcludeAndRename() async throws {
         var selection = OpenAPIToolSelection()
         selection.include = [.init(path: "/notes/*")]
         selection.exclude = [.init(methods: ["DELETE"])]
         selection.rename = ["list_notes": "notes.list"]
-        #expect(try generatedTools(notesDocument, selection: selection).tools.map(\.name) == ["notes.list", "add_note"])
+        #expect(try await generatedTools(notesDocument, selection: selection).tools.map(\.name) == ["notes.list", "add_note"])
         selection = OpenAPIToolSelection()
         selection.include = [.init(operationIDs: ["delete_note"])]
-        #expect(try generatedTools(notesDocument, selection: selection).tools.map(\.name) == ["delete_note"])
+        #expect(try await generatedTools(notesDocument, selection: selection).tools.map(\.name) == ["delete_note"])
     }
 
     static let brokenDocuments: [(String, String)] = [
@@ -270,8 +267,8 @@ struct OpenAPIToolTests {
         #expect(throws: OpenAPIDocument.Problem.self) { try OpenAPIDocument.parse(huge, source: "huge") }
     }
 
-    @Test func openAPI30SchemasBecomeJSONSchema() throws {
-        let output = try generatedTools(
+    @Test func openAPI30SchemasBecomeJSONSchema() async throws {
+        let output = try await generatedTools(
             """
             openapi: 3.0.3
             info: { title: Old API, version: '1' }
@@ -321,7 +318,7 @@ struct OpenAPIToolTests {
 
     @Test(arguments: hostileArguments)
     func badArgumentsAreRefusedBeforeAnythingIsSent(_ name: String, _ arguments: String, _ message: String) async throws {
-        let output = try generatedTools(String(decoding: try #require(TodosAPIDocument.bytes()), as: UTF8.self))
+        let output = try await generatedTools(String(decoding: try #require(TodosAPIDocument.bytes()), as: UTF8.self))
         let values = try #require(try JSONValue(parsing: Array(arguments.utf8)).objectValue)
         let credentials = RecordingCredentials()
         let caller = ToolCaller(subject: "alice", scope: ["read:todos", "write:todos"], credentials: credentials)
@@ -334,8 +331,8 @@ struct OpenAPIToolTests {
         #expect(credentials.asked.withLock { $0.isEmpty })
     }
 
-    @Test func deepAndHugeArgumentsAreRefused() throws {
-        let output = try generatedTools(notesDocument)
+    @Test func deepAndHugeArgumentsAreRefused() async throws {
+        let output = try await generatedTools(notesDocument)
         let add = try tool("add_note", output)
         var deep: JSONValue = ["id": "x", "text": "y"]
         for _ in 0..<100 { deep = ["id": "x", "text": "y", "children": [deep]] }
@@ -346,8 +343,8 @@ struct OpenAPIToolTests {
         }
     }
 
-    @Test func everyParameterIsEncodedSoNoArgumentReachesAnotherRoute() throws {
-        let list = try tool("list_notes", try generatedTools(notesDocument))
+    @Test func everyParameterIsEncodedSoNoArgumentReachesAnotherRoute() async throws {
+        let list = try tool("list_notes", try await generatedTools(notesDocument))
         for (folder, path) in [
             ("%2F", "/notes/%252F/items"), ("%2E%2E", "/notes/%252E%252E/items"),
             ("x?y=1#z", "/notes/x%3Fy%3D1%23z/items"), ("é", "/notes/%C3%A9/items"), ("...", "/notes/.../items"),
@@ -378,8 +375,8 @@ struct OpenAPIToolTests {
         return tool.answer(.init(status: status, headers: headers, body: ByteBuffer(string: body)), arguments: arguments)
     }
 
-    @Test func answersBecomeResultsOrErrorsThatSayWhatHappened() throws {
-        let output = try generatedTools(notesDocument)
+    @Test func answersBecomeResultsOrErrorsThatSayWhatHappened() async throws {
+        let output = try await generatedTools(notesDocument)
         let list = try tool("list_notes", output)
         let ok = answer(list, status: .ok, #"[{"id":"1","text":"hi"}]"#)
         #expect(!ok.isError && ok.structured == ["result": [["id": "1", "text": "hi"]]])
@@ -421,7 +418,7 @@ struct OpenAPIToolTests {
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
-            let output = try generatedTools(
+            let output = try await generatedTools(
                 notesDocument, baseURL: "http://127.0.0.1:\(try #require(client.port))/base", audience: "urn:notes")
             let credentials = RecordingCredentials()
             let caller = ToolCaller(subject: "alice", scope: ["notes:read", "admin"], credentials: credentials)
@@ -436,7 +433,7 @@ struct OpenAPIToolTests {
     }
     // MARK: What a hostile review found
 
-    @Test func aDateTimeOfWideCharactersIsRefusedNotACrash() throws {
+    @Test func aDateTimeOfWideCharactersIsRefusedNotACrash() async throws {
         let validator = SchemaValidator(root: ["type": "string", "format": "date-time"])
         #expect(throws: SchemaValidator.Failure.self) { try validator.validate("😀😀😀😀😀") }
         #expect(throws: SchemaValidator.Failure.self) { try validator.validate("2026-12-07T10:00:00Zé") }
@@ -446,7 +443,7 @@ struct OpenAPIToolTests {
     @Test func aSchemaThatBranchesIntoItselfCostsABoundedAmount() async throws {
         var selection = OpenAPIToolSelection()
         selection.allowUnauthenticated = true
-        let output = try generatedTools(
+        let output = try await generatedTools(
             """
             openapi: 3.1.0
             info: { title: x, version: '1' }
@@ -488,7 +485,7 @@ struct OpenAPIToolTests {
         }
     }
 
-    @Test func twoValuesCannotMakeADotSegmentTogether() throws {
+    @Test func twoValuesCannotMakeADotSegmentTogether() async throws {
         // `.` is refused on its own; with the template's own dot after it, it would make `..`.
         let operation = APIOperation(
             method: .GET, path: "/files/{a}.", parameters: [.init(name: "a", argument: "a", location: .path)],
@@ -497,8 +494,8 @@ struct OpenAPIToolTests {
         #expect(try operation.request(["a": "a"]).path == "/files/a.")
     }
 
-    @Test func aBearerSchemesRolesAreScopesAndTheSmallestAlternativeIsChosen() throws {
-        let output = try generatedTools(
+    @Test func aBearerSchemesRolesAreScopesAndTheSmallestAlternativeIsChosen() async throws {
+        let output = try await generatedTools(
             """
             openapi: 3.1.0
             info: { title: x, version: '1' }
@@ -515,7 +512,7 @@ struct OpenAPIToolTests {
     }
 
     @Test func anOptionalBodyLeftOutIsNotSent() async throws {
-        let output = try generatedTools(
+        let output = try await generatedTools(
             """
             openapi: 3.1.0
             info: { title: x, version: '1' }
@@ -541,8 +538,8 @@ struct OpenAPIToolTests {
         #expect(!passed.isError && passed.structured == ["anything": 1])
     }
 
-    @Test func argumentNamesAreWhatClientsAcceptAndParametersKeepTheirOwn() throws {
-        let output = try generatedTools(
+    @Test func argumentNamesAreWhatClientsAcceptAndParametersKeepTheirOwn() async throws {
+        let output = try await generatedTools(
             """
             openapi: 3.1.0
             info: { title: x, version: '1' }
@@ -631,7 +628,7 @@ struct HandWrittenToolTests {
     }
 
     @Test func aHandWrittenToolReplacesTheGeneratedOneInItsPlace() async throws {
-        let generated = try generatedTools(notesDocument).tools
+        let generated = try await generatedTools(notesDocument).tools
         let box = ToolBox.combining(
             handWritten: [WhoAmITool(), Replacement(name: "add_note")], generated: generated)
         #expect(box.tools.map(\.name) == ["whoami", "list_notes", "add_note", "delete_note"])

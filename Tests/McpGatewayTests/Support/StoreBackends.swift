@@ -6,6 +6,13 @@ import Testing
 
 @testable import McpGateway
 
+extension GatewayStorage {
+    /// The stores on an SQLite database, as the suite uses them: it checks outcomes, not speed, and on two cores a
+    /// write can wait behind the rest of the suite longer than the production default allows (as on PostgreSQL
+    /// below; the deadline tests set their own).
+    static func sqlite(_ writer: any DatabaseWriter) -> GatewayStorage { sqlite(writer, timeout: .seconds(30)) }
+}
+
 /// The backends the store conformance suite runs on. SQLite always; PostgreSQL when `GATEWAY_TEST_DATABASE_URL` names
 /// a server, which `make test` starts (`scripts/with-postgres.sh`). Under `make test`
 /// (`GATEWAY_TEST_REQUIRE_POSTGRES=1`) a missing server fails ``StoreBackendTests`` instead of skipping quietly.

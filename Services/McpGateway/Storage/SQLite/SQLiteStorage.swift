@@ -5,7 +5,7 @@ import Resilience
 extension GatewayStorage {
     /// The stores on one SQLite database: the embedded default, for a single gateway instance. Only this process
     /// writes, so its own announcements are every change there is.
-    static func sqlite(_ writer: any DatabaseWriter, timeout: Duration = .seconds(5)) -> GatewayStorage {
+    static func sqlite(_ writer: any DatabaseWriter, timeout: Duration) -> GatewayStorage {
         let changes = GrantChangeFeed(complete: true)
         let database = SQLiteStoreDatabase(writer: writer, timeout: timeout)
         return GatewayStorage(
