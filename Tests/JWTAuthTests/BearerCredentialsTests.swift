@@ -17,6 +17,20 @@ struct BearerCredentialsTests {
         #expect(try BearerCredentials.token(fromAuthorization: "Bearer a~b+c/d==") == "a~b+c/d==")
     }
 
+    @Test func everyByteIsJudgedAsRFC7235sToken68Says() {
+        let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/".utf8)
+        for byte in UInt8.min...UInt8.max {
+            #expect(BearerCredentials.isToken68([byte]) == allowed.contains(byte), "byte \(byte)")
+            let padded = [UInt8(ascii: "a"), byte, UInt8(ascii: "=")]
+            #expect(BearerCredentials.isToken68(padded) == (allowed.contains(byte) || byte == UInt8(ascii: "=")))
+        }
+        // Padding only at the end, and never alone.
+        #expect(BearerCredentials.isToken68(Array("ab==".utf8)))
+        #expect(!BearerCredentials.isToken68(Array("a=b".utf8)))
+        #expect(!BearerCredentials.isToken68(Array("==".utf8)))
+        #expect(!BearerCredentials.isToken68([]))
+    }
+
     @Test func noHeaderMeansNoCredentials() {
         #expect(throws: BearerAuthError.missingToken) { try BearerCredentials.token(fromAuthorizationHeaders: []) }
     }
