@@ -64,8 +64,10 @@ $(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
 # The last commit whose Todos tools were written in Swift: the generated ones are measured against it (issue 19).
 TOOLS_BASELINE ?= 7aae9f3
 
+# Every script records what it measured and its targets (bench/results.py) and goes on; bench/targets.py, last, fails
+# the run if one was missed. The peers of bench/run.py come from Debian: Go with golang-jwt, Node with jose.
 bench: venv $(VENV)/.bench-installed
-	@scripts/install-system-deps.sh wrk
+	@scripts/install-system-deps.sh wrk golang-go golang-github-golang-jwt-jwt-dev nodejs node-jose
 	swift build -c release --product TodosAPI
 	swift build -c release --product DevIdP
 	swift build -c release --product McpGateway
@@ -76,6 +78,7 @@ bench: venv $(VENV)/.bench-installed
 	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/mcp_abuse.py
 	@scripts/install-system-deps.sh nginx-light
 	RELEASE_BIN="$$(swift build -c release --show-bin-path)" scripts/with-postgres.sh $(VENV)/bin/python bench/cluster_bench.py
+	$(VENV)/bin/python bench/targets.py
 
 format:
 	swift format -i -r Package.swift Shared Services Tests

@@ -9,7 +9,6 @@ are printed and merged into .build/bench-results.json."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
@@ -25,6 +24,7 @@ import support  # noqa: E402
 support.BIN = Path(os.environ.get("RELEASE_BIN", ROOT / ".build" / "release"))
 import gateway_bench  # noqa: E402
 from cluster import start_cluster  # noqa: E402
+from results import record, target  # noqa: E402
 from gateway_stack import sign_in  # noqa: E402
 from support import Service, free_port  # noqa: E402
 
@@ -87,10 +87,8 @@ def main() -> None:
         runs = f"  (runs: {', '.join(f'{rps:.0f}' for rps in row['runs_rps'])})" if "runs_rps" in row else ""
         print(f"{label:50} {row['rps']:>8.0f} {row['p50']:>9} {row['p99']:>9}{runs}")
     print(f"\nTool calls through two instances: {results['cluster_vs_python_sdk']}x the Python MCP SDK server.")
-    path = ROOT / ".build" / "bench-results.json"
-    merged = json.loads(path.read_text()) if path.exists() else {}
-    merged.update(results)
-    path.write_text(json.dumps(merged, indent=2))
+    record(results, {"cluster_refresh_grants_per_second_postgres_two_instances": target(
+        results["cluster_refresh_grant"]["rps"], at_least=gateway_bench.REFRESH_GRANTS_PER_SECOND)})
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ spent per call, read from /proc. Results are printed and merged into .build/benc
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -28,8 +27,14 @@ support.BIN = Path(os.environ.get("RELEASE_BIN", ROOT / ".build" / "release"))
 from gateway_stack import open_session, sign_in, start_stack  # noqa: E402
 from support import Service, free_port  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from results import record, target  # noqa: E402
+
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 USERS = 32
+# Targets (issue 20): a tool call, mode for mode, against the Python MCP SDK server; refresh grants per second.
+TOOL_CALL_VS_PYTHON = 8.0
+REFRESH_GRANTS_PER_SECOND = 1500
 SERVERS_CORE = ["taskset", "-c", "0"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
 WRK_CORE = ["taskset", "-c", "1"] if SERVERS_CORE else []
 
@@ -146,10 +151,12 @@ def main() -> None:
         print(f"{label:50} {row['rps']:>8.0f} {row['p50']:>9} {row['p99']:>9}  {cpu}{runs}")
     print(f"\nStateless tool calls through the gateway: {results['gateway_vs_python_sdk']}x the Python MCP SDK server "
           f"(its faster mode); {results['gateway_stateless_vs_session']}x the gateway's own session path.")
-    path = ROOT / ".build" / "bench-results.json"
-    merged = json.loads(path.read_text()) if path.exists() else {}
-    merged.update(results)
-    path.write_text(json.dumps(merged, indent=2))
+    record(results, {
+        **{f"gateway_tool_call_{mode}_vs_python_sdk": target(
+            results[f"gateway_tool_call_{mode}"]["rps"] / results[f"python_sdk_tool_call_{mode}"]["rps"],
+            at_least=TOOL_CALL_VS_PYTHON) for mode in ("stateless", "session")},
+        "gateway_refresh_grants_per_second_sqlite": target(results["gateway_refresh_grant"]["rps"],
+                                                           at_least=REFRESH_GRANTS_PER_SECOND)})
 
 
 if __name__ == "__main__":
