@@ -277,6 +277,10 @@ struct StoreConformanceTests {
             #expect(found.token.scope == ["read:todos"] && found.token.clientID == "client")
             #expect(found.grant.currentRefreshDigest == "refresh" && found.grant.user == grant.user)
             #expect(try await storage.codes.code(digest: "code")?.redeemedAt == now)
+            // A refresh reads a summary of the grant, column by column: every field as the whole grant has it.
+            let redeemed = try #require(try await storage.grants.grant(id: "grant"))
+            #expect(try await storage.refreshTokens.grant(refreshDigest: "refresh") == GrantSummary(redeemed))
+            #expect(try await storage.refreshTokens.grant(refreshDigest: "unknown") == nil)
         }
     }
 

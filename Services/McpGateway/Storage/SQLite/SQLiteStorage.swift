@@ -40,9 +40,8 @@ enum SQLiteGrantRows {
     static func store(_ tokens: IssuedTokens, db: Database, now: Date, firstRefreshToken: Bool) throws {
         try tokens.access.insert(db)
         guard let refresh = tokens.refreshDigest else { return }
-        try db.execute(
-            sql: "INSERT INTO refreshToken (digest, grantID, issuedAt) VALUES (?, ?, ?)",
-            arguments: [refresh, tokens.access.grantID, now])
+        try db.cachedStatement(sql: "INSERT INTO refreshToken (digest, grantID, issuedAt) VALUES (?, ?, ?)")
+            .execute(arguments: [refresh, tokens.access.grantID, now])
         if firstRefreshToken {
             try db.execute(
                 sql: "UPDATE oauthGrant SET currentRefreshDigest = ?, dpopJKT = ? WHERE id = ?",
@@ -64,6 +63,13 @@ struct SQLiteStoreDatabase: Sendable {
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await call("read") { [writer] in try await writer.read(body) }
+    }
+
+    /// A read of one statement, outside a transaction: a single SELECT sees one consistent state by itself, and the
+    /// transaction `read` opens and closes around it costs more than the statement on the hot paths (a refresh).
+    /// Prepare it with `db.cachedStatement(sql:)`, compiled once per connection.
+    func readStatement<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await call("read") { [writer] in try await writer.unsafeRead(body) }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
