@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import JWTAuth
 import Resilience
 
 extension GatewayStorage {
@@ -38,7 +39,17 @@ enum SQLiteGrantRows {
 
     /// Stores the tokens a redemption or rotation issues; a redemption's refresh token becomes the grant's first.
     static func store(_ tokens: IssuedTokens, db: Database, now: Date, firstRefreshToken: Bool) throws {
-        try tokens.access.insert(db)
+        // Every code redemption and refresh comes here: one cached statement rather than the record's Codable insert.
+        let access = tokens.access
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO accessToken (digest, grantID, clientID, scope, resource, expiresAt, dpopJKT)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            access.digest, access.grantID, access.clientID, access.scope.description, access.resource,
+            access.expiresAt, access.dpopJKT,
+        ])
         guard let refresh = tokens.refreshDigest else { return }
         try db.cachedStatement(sql: "INSERT INTO refreshToken (digest, grantID, issuedAt) VALUES (?, ?, ?)")
             .execute(arguments: [refresh, tokens.access.grantID, now])
