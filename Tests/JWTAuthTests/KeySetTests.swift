@@ -101,4 +101,23 @@ struct KeySetTests {
         #expect(Base64URL.decode("A") == nil)
         #expect(Base64URL.encode([0xFB, 0xFF]) == "-_8")
     }
+
+    @Test func base64URLEncodingIsRFC4648sAndDecodesBack() {
+        // RFC 4648 §10's vectors, unpadded.
+        for (text, encoded) in [("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"),
+                                ("fooba", "Zm9vYmE"), ("foobar", "Zm9vYmFy")] {
+            #expect(Base64URL.encode(Array(text.utf8)) == encoded)
+        }
+        // Every length up to 70, and all 256 byte values: the URL alphabet, and the bytes back.
+        var generator = SystemRandomNumberGenerator()
+        for length in 0...70 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let encoded = Base64URL.encode(bytes)
+            #expect(encoded.utf8.count == (length * 4 + 2) / 3)
+            #expect(encoded.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+            #expect(Base64URL.decode(encoded) == bytes)
+        }
+        #expect(Base64URL.encode((0...255).map { UInt8($0) }).utf8.count == 342)
+        #expect(Base64URL.decode(Base64URL.encode((0...255).map { UInt8($0) })) == (0...255).map { UInt8($0) })
+    }
 }

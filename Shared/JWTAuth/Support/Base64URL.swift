@@ -2,12 +2,46 @@ import Foundation
 
 /// Base64url without padding (RFC 4648 §5), as JWS compact serialization uses it (RFC 7515 §2).
 public enum Base64URL {
+    /// The 64 characters, by value.
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
     /// Encodes bytes as unpadded base64url.
+    ///
+    /// Directly, three bytes to four characters: every token the gateway issues and every JWT it signs is encoded
+    /// here, and going through Foundation's base64 and then replacing characters in the text cost more than the rest
+    /// of making a token.
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        var text = Data(bytes).base64EncodedString()
-        text = text.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        while text.last == "=" { text.removeLast() }
-        return text
+        let input = Array(bytes)
+        let length = input.count / 3 * 4 + [0, 2, 3][input.count % 3]
+        return String(unsafeUninitializedCapacity: length) { output in
+            var written = 0
+            var index = 0
+            func put(_ value: UInt32) {
+                output[written] = alphabet[Int(value & 0x3f)]
+                written += 1
+            }
+            while index + 3 <= input.count {
+                let group = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
+                put(group >> 18)
+                put(group >> 12)
+                put(group >> 6)
+                put(group)
+                index += 3
+            }
+            switch input.count - index {
+            case 1:
+                let group = UInt32(input[index]) << 16
+                put(group >> 18)
+                put(group >> 12)
+            case 2:
+                let group = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8
+                put(group >> 18)
+                put(group >> 12)
+                put(group >> 6)
+            default: break
+            }
+            return written
+        }
     }
 
     /// Decodes unpadded base64url, strictly: any character outside the alphabet, padding, or an impossible length
