@@ -7,6 +7,18 @@ import Testing
 
 @Suite("Security helpers")
 struct SecurityTests {
+    @Test(arguments: [
+        ("application/json", "application/json"), ("Application/JSON; charset=utf-8", "application/json"),
+        ("  text/event-stream\t;x=1", "text/event-stream"), ("APPLICATION/X-WWW-FORM-URLENCODED", "application/x-www-form-urlencoded"),
+        ("", ""), (" ; charset=utf-8", ""), (";", ""), ("\t", ""), ("a/b;c;d", "a/b"),
+        // Other characters than ASCII take Foundation's way: Unicode spaces trimmed, letters lower-cased.
+        ("\u{00A0}Application/ÄB\u{00A0}; x", "application/äb"),
+    ])
+    func mediaTypeEssenceIsTheLowerCasedTypeWithoutParameters(_ value: String, _ essence: String) {
+        #expect(MediaType.essence(value) == essence)
+        #expect(MediaType.essence(value[...]) == essence)
+    }
+
     @Test func pkceMatchesRFC7636AppendixB() {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
         #expect(PKCE.challenge(for: verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")

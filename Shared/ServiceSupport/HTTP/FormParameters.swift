@@ -131,7 +131,23 @@ extension Request {
 /// Media types as they appear in `Content-Type` and `Accept`.
 public enum MediaType {
     /// The type without its parameters, lower-cased: `Application/JSON; charset=utf-8` is `application/json`.
+    ///
+    /// Every request with a body asks this, so ASCII (every media type there is) is read byte by byte; only a value
+    /// with other characters goes through Foundation's trimming and Unicode lower-casing, as the whole value once did.
     public static func essence(_ value: some StringProtocol) -> String {
-        (value.split(separator: ";", maxSplits: 1).first ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+        let text = Substring(value)
+        let utf8 = text.utf8
+        let end = utf8.firstIndex(of: UInt8(ascii: ";")) ?? utf8.endIndex
+        let type = utf8[utf8.startIndex..<end]
+        guard type.allSatisfy({ $0 < 0x80 }) else {
+            return String(text[text.startIndex..<end]).trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        // RFC 9110's optional whitespace: spaces and tabs, the ASCII in `CharacterSet.whitespaces`.
+        func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = type.firstIndex(where: { !isBlank($0) }), let last = type.lastIndex(where: { !isBlank($0) })
+        else { return "" }
+        return String(
+            decoding: type[first...last].lazy.map { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) ? $0 | 0x20 : $0 },
+            as: UTF8.self)
     }
 }
