@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import JWTAuth
 import Synchronization
 
@@ -20,11 +21,15 @@ final class SQLiteTodoRepository: TodoRepository {
         // The API's most frequent query, so: one statement, compiled once and reused (`cachedStatement`); no
         // transaction around it (a single SELECT reads one consistent snapshot by itself); run on the calling thread
         // (an indexed read of a few rows takes microseconds, less than the two thread hops of an asynchronous read);
-        // and a cursor of plain rows rather than Codable records, several times cheaper to decode.
+        // and its rows read through SQLite's C API.
         return try todos(of: owner)
     }
 
     /// Synchronous on purpose: see ``list(owner:)``.
+    ///
+    /// GRDB's cursors make a row object and an index of its column names for every query, which measured as much as
+    /// SQLite's own work here; the five columns are read by position instead. GRDB still prepares, caches and binds
+    /// the statement, and the statement is reset before the connection is used again.
     private func todos(of owner: TodoOwner) throws -> [Todo] {
         try database.unsafeRead { db in
             let statement = try db.cachedStatement(
@@ -32,17 +37,31 @@ final class SQLiteTodoRepository: TodoRepository {
                     SELECT id, title, description, due, completed FROM todo WHERE ownerIssuer = ? AND owner = ?
                     ORDER BY rowid
                     """)
-            // A cursor's rows are views on the statement: nothing is copied but the values kept.
-            let rows = try Row.fetchCursor(statement, arguments: [owner.issuer, owner.subject])
-            var todos: [Todo] = []
-            while let row = try rows.next() {
-                todos.append(
-                    Todo(
-                        id: row[0], title: row[1], description: row[2],
-                        due: row.hasNull(atIndex: 3) ? nil : row[3] as String, completed: row[4],
-                        owner: owner.subject))
+            try statement.setArguments([owner.issuer, owner.subject])
+            let sqlite = statement.sqliteStatement
+            defer { sqlite3_reset(sqlite) }
+            func text(_ column: Int32) -> String {
+                guard let bytes = sqlite3_column_text(sqlite, column) else { return "" }
+                let count = Int(sqlite3_column_bytes(sqlite, column))
+                return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
             }
-            return todos
+            var todos: [Todo] = []
+            while true {
+                switch sqlite3_step(sqlite) {
+                case SQLITE_ROW:
+                    todos.append(
+                        Todo(
+                            id: text(0), title: text(1), description: text(2),
+                            due: sqlite3_column_type(sqlite, 3) == SQLITE_NULL ? nil : text(3),
+                            completed: sqlite3_column_int64(sqlite, 4) != 0, owner: owner.subject))
+                case SQLITE_DONE:
+                    return todos
+                case let code:
+                    throw DatabaseError(
+                        resultCode: ResultCode(rawValue: code),
+                        message: db.sqliteConnection.map { String(cString: sqlite3_errmsg($0)) }, sql: statement.sql)
+                }
+            }
         }
     }
 
