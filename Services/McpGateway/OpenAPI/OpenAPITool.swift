@@ -143,15 +143,8 @@ struct OpenAPITool: GatewayTool {
     /// is taken as JSON, as the document promised.
     static func isJSON(_ contentType: String?) -> Bool {
         guard let contentType else { return true }
-        // On the bytes, without copies: every answer asks.
-        var type = Substring(contentType).utf8.prefix { $0 != UInt8(ascii: ";") }
-        while type.first == UInt8(ascii: " ") || type.first == UInt8(ascii: "\t") { type = type.dropFirst() }
-        while type.last == UInt8(ascii: " ") || type.last == UInt8(ascii: "\t") { type = type.dropLast() }
-        func lowered(_ byte: UInt8) -> UInt8 { (0x41...0x5A).contains(byte) ? byte | 0x20 : byte }
-        let json = "application/json".utf8
-        if type.count == json.count, zip(type, json).allSatisfy({ lowered($0) == $1 }) { return true }
-        let suffix = "+json".utf8
-        return type.count > suffix.count && zip(type.suffix(suffix.count), suffix).allSatisfy { lowered($0) == $1 }
+        let type = MediaType.essence(contentType)
+        return type == "application/json" || (type.hasSuffix("+json") && type.utf8.count > "+json".utf8.count)
     }
 
     /// What an error answer says, in the shapes APIs use: OAuth's `error_description`, RFC 9457 problem details

@@ -125,10 +125,13 @@ struct SchemaValidator: Sendable {
         /// The node of each definition compiled so far (a recursive one refers to itself by it).
         var compiledDefinitions: [String: Int] = [:]
 
-        mutating func compile(_ schema: JSONValue) -> Int {
+        /// The node of `schema`; a definition's is registered under its `name` before its body is compiled, so that
+        /// a definition that refers to itself finds itself.
+        mutating func compile(_ schema: JSONValue, definition name: String? = nil) -> Int {
             let index = nodes.count
             let node = Node()
             nodes.append(node)
+            if let name { compiledDefinitions[name] = index }
             switch schema {
             case .bool(false): node.never = true
             case .object(let members): fill(node, from: members)
@@ -140,17 +143,7 @@ struct SchemaValidator: Sendable {
         private mutating func definition(_ name: String) -> Int? {
             if let known = compiledDefinitions[name] { return known }
             guard let schema = definitions[name] else { return nil }
-            // Registered before its body is compiled, so that a definition that refers to itself finds itself.
-            let index = nodes.count
-            let node = Node()
-            nodes.append(node)
-            compiledDefinitions[name] = index
-            switch schema {
-            case .bool(false): node.never = true
-            case .object(let members): fill(node, from: members)
-            default: break
-            }
-            return index
+            return compile(schema, definition: name)
         }
 
         private mutating func fill(_ node: Node, from members: [String: JSONValue]) {
