@@ -3,21 +3,12 @@
 -- Usage: wrk -s mcp_tool_call.lua URL -- <data file> <mode>
 --   data file: one line per user, "<access token> <session id>" (session mode) or "<access token> -" (stateless)
 --   mode: "session" (MCP 2025-11-25, Mcp-Session-Id) or "stateless" (MCP 2026-07-28: _meta and the standard headers)
-local threads = {}
-local thread_number = 0
-
-function setup(thread)
-    thread_number = thread_number + 1
-    thread:set("number", thread_number)
-    table.insert(threads, thread)
-end
+dofile(debug.getinfo(1, "S").source:match("^@(.-)[^/]*$") .. "answers.lua")
 
 local entries = {}
 local counter = 0
 local sent = 0
 local mode = "session"
-errors = 0
-bad = nil
 
 function init(args)
     mode = args[2] or "session"
@@ -60,18 +51,6 @@ end
 function response(status, headers, body)
     if status ~= 200 or not body:find('todos', 1, true) or body:find('"isError":true', 1, true)
         or not body:find('"id":', 1, true) then
-        errors = errors + 1
-        if bad == nil then bad = status .. " " .. body:sub(1, 300) end
+        unexpected(status, body)
     end
-end
-
-function done(summary, latency, requests)
-    local total = 0
-    local example = nil
-    for _, thread in ipairs(threads) do
-        total = total + thread:get("errors")
-        example = example or thread:get("bad")
-    end
-    io.write(string.format("Unexpected answers: %d\n", total))
-    if example then io.write("First unexpected answer: " .. example .. "\n") end
 end

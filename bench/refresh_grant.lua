@@ -1,11 +1,7 @@
 -- wrk script: refresh token grants, one client per wrk thread (run with -t N -c N), each presenting the refresh token
--- the previous response returned. Usage: wrk -s refresh_grant.lua URL/token -- clients.txt ("<client id> <token>")
-local next_thread = 0
-
-function setup(thread)
-    next_thread = next_thread + 1
-    thread:set("index", next_thread)
-end
+-- the previous response returned; an answer without a new one is unexpected.
+-- Usage: wrk -s refresh_grant.lua URL/token -- clients.txt ("<client id> <token>")
+dofile(debug.getinfo(1, "S").source:match("^@(.-)[^/]*$") .. "answers.lua")
 
 local client_id, token
 
@@ -13,7 +9,7 @@ function init(args)
     local line_number = 0
     for line in io.lines(args[1]) do
         line_number = line_number + 1
-        if line_number == index then client_id, token = line:match("^(%S+)%s+(%S+)$") end
+        if line_number == number then client_id, token = line:match("^(%S+)%s+(%S+)$") end
     end
 end
 
@@ -24,5 +20,5 @@ end
 
 function response(status, headers, body)
     local new_token = body:match('"refresh_token":"([^"]+)"')
-    if status == 200 and new_token then token = new_token end
+    if status == 200 and new_token then token = new_token else unexpected(status, body) end
 end

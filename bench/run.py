@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT / "Tests" / "Interop"))
 from support import Service, free_port  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+from gateway_bench import wrk as checked_wrk  # noqa: E402
 from results import record, target  # noqa: E402
 
 RELEASE = Path(os.environ.get("RELEASE_BIN", ROOT / ".build" / "release"))
@@ -40,39 +40,19 @@ AUDIENCE = "urn:todos-api"
 
 PINNED = shutil.which("taskset") is not None and (os.cpu_count() or 1) > 1
 SERVER_CORE = ["taskset", "-c", "0"] if PINNED else []
-CLIENT_CORE = ["taskset", "-c", "1"] if PINNED else []
 
 # What `make bench` holds TodosAPI to (issue 20).
 TARGETS = {"me_vs_go": 1.5, "me_vs_node": 2.0, "list_vs_me": 0.6}
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def wrk(url: str, tokens: Path | None, expect: str, pid: int, duration: str = DURATION) -> dict:
-    """One wrk run against `url`: with the tokens of `tokens` in turn, or none; every answer must be a 200 holding
-    `expect`. Besides requests per second, the CPU time the server (`pid`) spent per request: the measure a drifting
-    machine moves least."""
-    command = [*CLIENT_CORE, "wrk", "-t1", "-c32", "-d", duration, "--latency", "--timeout", "5s",
-               "-s", str(ROOT / "bench" / "bearer_rotation.lua"), url, "--", str(tokens or "/dev/null"), expect]
-    if tokens is None:  # no Authorization header: /api/health
-        command = [*CLIENT_CORE, "wrk", "-t1", "-c32", "-d", duration, "--latency", "--timeout", "5s", url]
-    before = cpu_seconds(pid)
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    spent = cpu_seconds(pid) - before
-    for problem in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: .*timeout (\d+)",
-                    r"Unexpected answers: ([1-9]\d*)"):
-        found = re.search(problem, output)
-        if found and int(found.group(1)) > 0:
-            raise RuntimeError(f"{url}: {found.group(0)}\n{output}")
-    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.M))
-    requests = int(re.search(r"(\d+) requests in", output).group(1))
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-            "p50": latency.get("50"), "p99": latency.get("99"),
-            "cpu_us_per_request": round(spent * 1e6 / max(requests, 1), 1)}
+    """One run of gateway_bench's checked wrk against `url`, `-t1 -c32`: with the tokens of `tokens` in turn, or none;
+    every answer must be a 200 holding `expect` (bench/bearer_rotation.lua). Besides requests per second, the CPU time
+    the server (`pid`) spent per request: the measure a drifting machine moves least."""
+    row = checked_wrk(url, tokens or Path("/dev/null"), expect, {"server": pid}, script="bearer_rotation.lua",
+                      threads=1, connections=32, duration=duration)
+    row["cpu_us_per_request"] = row.pop("cpu_us_per_call_server")
+    return row
 
 
 def machine() -> str:
@@ -174,7 +154,7 @@ def main() -> None:
             "go_me": on("go", "/api/me", tokens, '"sub":'),
             "node_me": on("node", "/api/me", tokens, '"sub":'),
             "fastapi_me": on("fastapi", "/api/me", tokens, '"sub":'),
-            "todos_api_health": on("todos_api", "/api/health", None, ""),
+            "todos_api_health": on("todos_api", "/api/health", None, '"status":"ok"'),
             "todos_api_list": on("todos_api", "/api/todos", tokens, '"todos":'),
         }
         for url, token_file, expect, pid in measured.values():  # warm-up: JIT, key caches, connections
