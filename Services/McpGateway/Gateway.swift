@@ -187,11 +187,11 @@ struct Gateway: Sendable {
             case .cloudflareAccess: false
             default: true
             }
+        var server = ServerDescription(toolsCanChange: reloadable)
+        if let instructions = catalog.serverInstructions { server.instructions = instructions }
         self.mcp = MCPServer(
             tools: tools, limits: configuration.mcp, sessionSecret: configuration.sessionSecret, stepUp: stepUp,
-            resourceMetadataURL: address.resourceMetadataURL,
-            server: .serving(catalog.apis.map(\.name), toolsCanChange: reloadable), clock: dependencies.clock,
-            logger: logger)
+            resourceMetadataURL: address.resourceMetadataURL, server: server, clock: dependencies.clock, logger: logger)
         let (httpClient, documentFetcher, connectTimeout) = (
             dependencies.httpClient, dependencies.documentFetcher, dependencies.apiConnectTimeout
         )

@@ -23,6 +23,14 @@ struct APICatalog: Sendable {
     /// authorization server offers.
     var scopes: GatewayScopes
 
+    /// What the gateway's `instructions` say when its tools are not TodosAPI's alone (those have their own words in
+    /// ``ServerDescription``): the APIs they call, by their titles.
+    var serverInstructions: String? {
+        let names = apis.map(\.name)
+        guard names != ["Todos API"] else { return nil }
+        return "Tools that call \(names.isEmpty ? "no API" : names.joined(separator: ", ")) for the signed-in user."
+    }
+
     /// One API as the APIs file (or the defaults) describe it.
     struct Entry: Sendable {
         /// A path (relative to the APIs file) or an http(s) URL; `nil`: TodosAPI's bundled document.

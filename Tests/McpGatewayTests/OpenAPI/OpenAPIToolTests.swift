@@ -613,6 +613,19 @@ struct GatewayScopesFromDocumentsTests {
         let refused = try await GatewayTestApp(environment: ["API_OPENAPI": path, "GRANTED_SCOPES": "read:todos"])
         await #expect(throws: ConfigurationError.self) { try await refused.run { _ in } }
     }
+
+    @Test func theServerSaysWhichAPIsItsToolsCallUnlessTheyAreTodosAPIs() throws {
+        let origin = try #require(KeepAliveHTTPClient.Origin("http://127.0.0.1:9"))
+        func catalog(_ titles: [String]) throws -> APICatalog {
+            let apis = try titles.map { API(title: $0, audience: nil, http: try KeepAliveHTTPClient(origin: origin)) }
+            return APICatalog(apis: apis, tools: [], scopes: GatewayScopes([]))
+        }
+        #expect(try catalog(["Todos API"]).serverInstructions == nil)
+        #expect(
+            try catalog(["Notes API", "Todos API"]).serverInstructions
+                == "Tools that call Notes API, Todos API for the signed-in user.")
+        #expect(try catalog([]).serverInstructions == "Tools that call no API for the signed-in user.")
+    }
 }
 
 @Suite("Hand-written tools beside generated ones")

@@ -7,6 +7,7 @@ struct ServerDescription: Sendable {
     let name = "mcp-todos-gateway"
     let title = "Todos"
     let version = "1.1.0"
+    /// TodosAPI's tools in words; a gateway serving other APIs says which (``APICatalog/serverInstructions``).
     var instructions =
         "Tools to read and change the signed-in user's todos and to see their billing details."
     /// Whether the tool list can change while the gateway runs (``ToolReloader``: the APIs' documents are reloaded).
@@ -17,16 +18,6 @@ struct ServerDescription: Sendable {
 
     /// Tools only; their list changes only when the APIs' documents can be reloaded.
     var capabilities: JSONValue { ["tools": ["listChanged": .bool(toolsCanChange)]] }
-
-    /// The description of a gateway whose tools call `apis` (their titles); TodosAPI's own words when it is the one.
-    static func serving(_ apis: [String], toolsCanChange: Bool) -> ServerDescription {
-        var description = ServerDescription(toolsCanChange: toolsCanChange)
-        if apis != ["Todos API"] {
-            description.instructions =
-                "Tools that call \(apis.isEmpty ? "no API" : apis.joined(separator: ", ")) for the signed-in user."
-        }
-        return description
-    }
 
     /// The result `_meta` of 2026-07-28: the server identifies itself on every result.
     var resultMeta: JSONValue { ["io.modelcontextprotocol/serverInfo": serverInfo] }
