@@ -285,10 +285,13 @@ async def sdk_client(url: str, signed_in: HeadlessSignIn, mode: str = "auto", tr
 def sign_in(gateway_url: str, username: str = "alice", scope: str = "read:todos offline_access") -> dict[str, str]:
     """Registers a public client and signs `username` in with plain OAuth requests (no MCP SDK); returns the token
     response with the client id added."""
-    client_id = httpx.post(f"{gateway_url}/register", json={
+    registered = httpx.post(f"{gateway_url}/register", json={
         "client_name": "raw OAuth client", "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none",
         "grant_types": ["authorization_code", "refresh_token"],
-    }).json()["client_id"]
+    })
+    # A failed registration says what the gateway answered (a 429, a 503 with its reason), not only that a key is missing.
+    assert registered.status_code == 201, f"POST /register: {registered.status_code} {registered.text[:500]}"
+    client_id = registered.json()["client_id"]
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     query = HeadlessBrowser(username=username, password=f"{username}-password").authorize(
