@@ -29,6 +29,18 @@ struct BearerCredentialsTests {
         #expect(!BearerCredentials.isToken68(Array("a=b".utf8)))
         #expect(!BearerCredentials.isToken68(Array("==".utf8)))
         #expect(!BearerCredentials.isToken68([]))
+        #expect(!BearerCredentials.isToken68(Array("a=b=".utf8)))
+        // A token the size of a real JWT, with one wrong byte anywhere in it.
+        let long = Array(repeating: UInt8(ascii: "x"), count: 1_000)
+        #expect(BearerCredentials.isToken68(long))
+        for position in [0, 1, 63, 64, 500, 998, 999] {
+            for wrong in [UInt8(ascii: " "), UInt8(ascii: "="), UInt8(ascii: "@"), 0x80, 0xFF, 0x00] {
+                var token = long
+                token[position] = wrong
+                let expected = wrong == UInt8(ascii: "=") && position == 999
+                #expect(BearerCredentials.isToken68(token) == expected, "byte \(wrong) at \(position)")
+            }
+        }
     }
 
     @Test func noHeaderMeansNoCredentials() {
