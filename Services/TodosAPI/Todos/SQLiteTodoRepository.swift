@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import JSON
 import JWTAuth
 import Synchronization
 
@@ -18,19 +19,73 @@ final class SQLiteTodoRepository: TodoRepository {
 
     func list(owner: TodoOwner) async throws -> [Todo] {
         try await seedIfFirstSeen(owner)
-        // The API's most frequent query, so: one statement, compiled once and reused (`cachedStatement`); no
-        // transaction around it (a single SELECT reads one consistent snapshot by itself); run on the calling thread
-        // (an indexed read of a few rows takes microseconds, less than the two thread hops of an asynchronous read);
-        // and its rows read through SQLite's C API.
-        return try todos(of: owner)
+        var todos: [Todo] = []
+        try forEachTodo(of: owner) { row in
+            todos.append(
+                Todo(
+                    id: row.text(.id), title: row.text(.title), description: row.text(.description),
+                    due: row.isNull(.due) ? nil : row.text(.due), completed: row.completed, owner: owner.subject))
+        }
+        return todos
     }
 
-    /// Synchronous on purpose: see ``list(owner:)``.
+    /// `GET /api/todos`, the API's most frequent query, written from the rows' bytes: no ``Todo`` and no string is
+    /// made for a todo that is only turned into JSON.
+    func writeList(owner: TodoOwner, completed: Bool?, to output: inout [UInt8]) async throws {
+        try await seedIfFirstSeen(owner)
+        var ownerJSON: [UInt8] = []
+        JSONValue.writeString(owner.subject, to: &ownerJSON)
+        var first = true
+        try forEachTodo(of: owner) { row in
+            if let completed, row.completed != completed { return }
+            if !first { output.append(UInt8(ascii: ",")) }
+            first = false
+            Todo.writeJSON(completed: row.completed, to: &output) { field, output in
+                switch field {
+                case .owner: output.append(contentsOf: ownerJSON)
+                case .due where row.isNull(.due): output.append(contentsOf: "null".utf8)
+                default: JSONValue.writeString(utf8: row.bytes(field), to: &output)
+                }
+            }
+        }
+    }
+
+    /// A row of ``forEachTodo(of:_:)``: valid only inside its closure.
+    private struct Row {
+        let statement: OpaquePointer
+
+        private func column(_ field: Todo.TextField) -> Int32 {
+            switch field {
+            case .id: 0
+            case .title: 1
+            case .description: 2
+            case .due: 3
+            case .owner: preconditionFailure("the owner is the caller's, not a column that is read")
+            }
+        }
+
+        func isNull(_ field: Todo.TextField) -> Bool { sqlite3_column_type(statement, column(field)) == SQLITE_NULL }
+
+        /// The column's UTF-8 bytes, SQLite's own until the next step.
+        func bytes(_ field: Todo.TextField) -> UnsafeBufferPointer<UInt8> {
+            let column = column(field)
+            guard let bytes = sqlite3_column_text(statement, column) else { return UnsafeBufferPointer(start: nil, count: 0) }
+            return UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(statement, column)))
+        }
+
+        func text(_ field: Todo.TextField) -> String { String(decoding: bytes(field), as: UTF8.self) }
+
+        var completed: Bool { sqlite3_column_int64(statement, 4) != 0 }
+    }
+
+    /// Calls `body` with each of the owner's todos, oldest first. Synchronous on purpose: an indexed read of a few rows
+    /// takes microseconds, less than the two thread hops of an asynchronous read.
     ///
-    /// GRDB's cursors make a row object and an index of its column names for every query, which measured as much as
-    /// SQLite's own work here; the five columns are read by position instead. GRDB still prepares, caches and binds
-    /// the statement, and the statement is reset before the connection is used again.
-    private func todos(of owner: TodoOwner) throws -> [Todo] {
+    /// One statement, compiled once and reused (`cachedStatement`); no transaction around it (a single SELECT reads one
+    /// consistent snapshot by itself); its rows read by position through SQLite's C API. GRDB's cursors make a row
+    /// object and an index of its column names for every query, which measured as much as SQLite's own work here. GRDB
+    /// still prepares, caches and binds the statement, and the statement is reset before the connection is used again.
+    private func forEachTodo(of owner: TodoOwner, _ body: (Row) throws -> Void) throws {
         try database.unsafeRead { db in
             let statement = try db.cachedStatement(
                 sql: """
@@ -40,22 +95,12 @@ final class SQLiteTodoRepository: TodoRepository {
             try statement.setArguments([owner.issuer, owner.subject])
             let sqlite = statement.sqliteStatement
             defer { sqlite3_reset(sqlite) }
-            func text(_ column: Int32) -> String {
-                guard let bytes = sqlite3_column_text(sqlite, column) else { return "" }
-                let count = Int(sqlite3_column_bytes(sqlite, column))
-                return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
-            }
-            var todos: [Todo] = []
             while true {
                 switch sqlite3_step(sqlite) {
                 case SQLITE_ROW:
-                    todos.append(
-                        Todo(
-                            id: text(0), title: text(1), description: text(2),
-                            due: sqlite3_column_type(sqlite, 3) == SQLITE_NULL ? nil : text(3),
-                            completed: sqlite3_column_int64(sqlite, 4) != 0, owner: owner.subject))
+                    try body(Row(statement: sqlite))
                 case SQLITE_DONE:
-                    return todos
+                    return
                 case let code:
                     throw DatabaseError(
                         resultCode: ResultCode(rawValue: code),

@@ -26,18 +26,39 @@ struct Todo: Codable, Sendable, Equatable {
     /// Appends the todo's JSON, members in the order `JSONValue` writes them (sorted), without building a dictionary:
     /// list responses are the API's hot path.
     func write(to output: inout [UInt8]) {
+        Self.writeJSON(completed: completed, to: &output) { field, output in
+            switch field {
+            case .description: JSONValue.writeString(description, to: &output)
+            case .due:
+                if let due { JSONValue.writeString(due, to: &output) } else { output.append(contentsOf: "null".utf8) }
+            case .id: JSONValue.writeString(id, to: &output)
+            case .owner: JSONValue.writeString(owner, to: &output)
+            case .title: JSONValue.writeString(title, to: &output)
+            }
+        }
+    }
+
+    /// The text members of a todo's JSON.
+    enum TextField { case description, due, id, owner, title }
+
+    /// A todo's JSON object, members sorted: the one place its layout is written. `value` writes each text member's
+    /// value (a JSON string, or `null` for a todo without a due date): from a ``Todo``'s strings, or straight from the
+    /// bytes of a database row (``SQLiteTodoRepository``'s list).
+    static func writeJSON(
+        completed: Bool, to output: inout [UInt8], value: (TextField, inout [UInt8]) throws -> Void
+    ) rethrows {
         output.append(contentsOf: #"{"completed":"#.utf8)
         output.append(contentsOf: (completed ? "true" : "false").utf8)
         output.append(contentsOf: #","description":"#.utf8)
-        JSONValue.writeString(description, to: &output)
+        try value(.description, &output)
         output.append(contentsOf: #","due":"#.utf8)
-        if let due { JSONValue.writeString(due, to: &output) } else { output.append(contentsOf: "null".utf8) }
+        try value(.due, &output)
         output.append(contentsOf: #","id":"#.utf8)
-        JSONValue.writeString(id, to: &output)
+        try value(.id, &output)
         output.append(contentsOf: #","owner":"#.utf8)
-        JSONValue.writeString(owner, to: &output)
+        try value(.owner, &output)
         output.append(contentsOf: #","title":"#.utf8)
-        JSONValue.writeString(title, to: &output)
+        try value(.title, &output)
         output.append(UInt8(ascii: "}"))
     }
 

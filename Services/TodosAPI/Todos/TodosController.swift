@@ -31,15 +31,10 @@ struct TodosController {
             default: throw ErrorResponse.invalidRequest("'completed' must be true or false")
             }
         }
-        var todos = try await repository.list(owner: owner)
-        if let completed { todos = todos.filter { $0.completed == completed } }
         var body: [UInt8] = []
-        body.reserveCapacity(64 + todos.count * 256)
+        body.reserveCapacity(4096)
         body.append(contentsOf: #"{"todos":["#.utf8)
-        for (index, todo) in todos.enumerated() {
-            if index > 0 { body.append(UInt8(ascii: ",")) }
-            todo.write(to: &body)
-        }
+        try await repository.writeList(owner: owner, completed: completed, to: &body)
         body.append(contentsOf: "]}".utf8)
         return Response(
             status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
