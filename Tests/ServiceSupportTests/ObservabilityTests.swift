@@ -187,3 +187,102 @@ struct ReadinessAndMetricsTests {
         #expect(try Settings(environment: [:]).metricsToken() == nil)
     }
 }
+
+@Suite("Access lines")
+struct AccessLineTests {
+    typealias Capture = LogOutputTests.Capture
+
+    /// A swift-log handler other than the services' own: it keeps what it is given.
+    final class Recorder: LogHandler, @unchecked Sendable {
+        var logLevel: Logger.Level = .info
+        var metadata: Logger.Metadata = [:]
+        private let lock = NSLock()
+        private var _events: [(Logger.Level, String, Logger.Metadata)] = []
+        var events: [(Logger.Level, String, Logger.Metadata)] { lock.withLock { _events } }
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+            lock.withLock { _events.append((event.level, event.message.description, merged)) }
+        }
+    }
+
+    func app(logger: Logger) -> some ApplicationProtocol {
+        let router = Router()
+        router.add(middleware: AccessLogMiddleware())
+        router.add(middleware: ErrorRenderingMiddleware())
+        router.get("hello") { _, _ in "hi" }
+        return Application(router: router, logger: logger)
+    }
+
+    func request(_ uri: String, to app: some ApplicationProtocol) async throws -> (HTTPResponse.Status, String?) {
+        try await app.test(.router) { client in
+            try await client.execute(uri: uri, method: .get) { response in
+                (response.status, response.headers[.requestID])
+            }
+        }
+    }
+
+    @Test func aLinePerRequestWithoutTheQueryString() async throws {
+        let capture = Capture(format: .text)
+        let (status, requestID) = try await request("/hello?code=secret", to: app(logger: capture.logger("Svc")))
+        #expect(status == .ok)
+        capture.output.flush()
+        let line = try #require(capture.written().split(separator: "\n").last.map(String.init))
+        let id = try #require(requestID)
+        // `<timestamp> info Svc: hb.request.id=<id> http.duration_ms=<ms> http.status=200 [ServiceSupport] GET /hello 200`
+        let pattern = try Regex(
+            #"^\S+Z info Svc: hb\.request\.id=(\S+) http\.duration_ms=(\d+\.\d\d) http\.status=200 \[ServiceSupport\] GET /hello 200$"#
+        )
+        let match = try #require(line.wholeMatch(of: pattern), "\(line)")
+        #expect(match.output[1].substring.map(String.init) == id)
+        #expect(!line.contains("secret"))
+    }
+
+    @Test func jsonLinesHaveTheSameFieldsAndErrorsTheirStatus() async throws {
+        let capture = Capture(format: .json)
+        let (status, _) = try await request("/nowhere", to: app(logger: capture.logger("Svc")))
+        #expect(status == .notFound)
+        capture.output.flush()
+        let line = try #require(capture.written().split(separator: "\n").last)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["message"] as? String == "GET /nowhere 404")
+        #expect(object["http.status"] as? String == "404" && object["level"] as? String == "info")
+        #expect((object["http.duration_ms"] as? String)?.wholeMatch(of: /\d+\.\d\d/) != nil)
+        #expect(object["source"] as? String == "ServiceSupport" && object["hb.request.id"] is String)
+    }
+
+    @Test func noLineBelowInfo() async throws {
+        let capture = Capture(format: .text)
+        _ = try await request("/hello", to: app(logger: capture.logger("Svc", level: .notice)))
+        capture.output.flush()
+        #expect(capture.written().isEmpty)
+    }
+
+    @Test func anotherHandlerGetsTheSameMessageAndMetadata() async throws {
+        let recorder = Recorder()
+        let (status, requestID) = try await request(
+            "/hello?x=1", to: app(logger: Logger(label: "Svc") { _ in recorder }))
+        #expect(status == .ok)
+        let (level, message, metadata) = try #require(recorder.events.last)
+        #expect(level == .info && message == "GET /hello 200")
+        #expect(metadata["http.status"]?.description == "200")
+        #expect(metadata["http.duration_ms"]?.description.wholeMatch(of: /\d+\.\d\d/) != nil)
+        #expect(metadata["hb.request.id"]?.description == requestID)
+    }
+
+    @Test func durationsAreMillisecondsWithTwoDecimals() {
+        func duration(_ microseconds: Int64) -> String? {
+            AccessLine(method: "GET", path: "/", status: 200, microseconds: microseconds).metadata["http.duration_ms"]?
+                .description
+        }
+        #expect(duration(0) == "0.00")
+        #expect(duration(4) == "0.00")
+        #expect(duration(5) == "0.01")
+        #expect(duration(1_234) == "1.23")
+        #expect(duration(99_995) == "100.00")
+        #expect(duration(12_345_678) == "12345.68")
+    }
+}

@@ -15,7 +15,9 @@ struct TodoListWritingTests {
         let base: SQLiteTodoRepository
         func list(owner: TodoOwner) async throws -> [Todo] { try await base.list(owner: owner) }
         func find(id: String, owner: TodoOwner) async throws -> Todo? { try await base.find(id: id, owner: owner) }
-        func create(_ todo: NewTodo, owner: TodoOwner) async throws -> Todo { try await base.create(todo, owner: owner) }
+        func create(_ todo: NewTodo, owner: TodoOwner) async throws -> Todo {
+            try await base.create(todo, owner: owner)
+        }
         func update(id: String, owner: TodoOwner, changes: TodoChanges) async throws -> Todo? {
             try await base.update(id: id, owner: owner, changes: changes)
         }
@@ -34,7 +36,8 @@ struct TodoListWritingTests {
         let other = TodoOwner(issuer: "https://tenant.example.com/", subject: "auth0|other")
         _ = try await repository.create(NewTodo(title: "other's", description: ""), owner: other)
         let made = [
-            NewTodo(title: "quotes \" and \\ backslashes", description: "line\nbreak\ttab\u{1}control", due: "2026-12-31"),
+            NewTodo(
+                title: "quotes \" and \\ backslashes", description: "line\nbreak\ttab\u{1}control", due: "2026-12-31"),
             NewTodo(title: "émoji 🧪 and ünïcode", description: "", due: nil, completed: true),
             NewTodo(title: "", description: "\u{7F} and \u{2028}", due: "2027-01-01", completed: true),
         ]

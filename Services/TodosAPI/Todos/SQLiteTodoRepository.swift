@@ -69,7 +69,9 @@ final class SQLiteTodoRepository: TodoRepository {
         /// The column's UTF-8 bytes, SQLite's own until the next step.
         func bytes(_ field: Todo.TextField) -> UnsafeBufferPointer<UInt8> {
             let column = column(field)
-            guard let bytes = sqlite3_column_text(statement, column) else { return UnsafeBufferPointer(start: nil, count: 0) }
+            guard let bytes = sqlite3_column_text(statement, column) else {
+                return UnsafeBufferPointer(start: nil, count: 0)
+            }
             return UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(statement, column)))
         }
 

@@ -50,14 +50,16 @@ public struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
         metrics.record(
             route: context.endpointPath ?? "unmatched", method: request.method, status: status.code, duration: elapsed)
         guard context.logger.logLevel <= .info else { return }
-        // Microseconds, written as milliseconds with two decimals (no `String(format:)`: this runs for every request).
-        let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
-        let hundredths = (micros + 5) / 10
-        let fraction = hundredths % 100
-        let duration = "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
-        context.logger.info(
-            "\(request.method) \(request.uri.path) \(status.code)",
-            metadata: ["http.status": "\(status.code)", "http.duration_ms": "\(duration)"])
+        let line = AccessLine(
+            method: request.method.rawValue, path: request.uri.path, status: Int(status.code),
+            microseconds: elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)
+        // The services' own handler takes the line as it is (this runs for every request); another handler gets it
+        // through swift-log, the same message and metadata.
+        if let handler = context.logger.handler as? ServiceLogHandler {
+            handler.logAccess(line)
+        } else {
+            context.logger.info("\(line.message)", metadata: line.metadata)
+        }
     }
 }
 

@@ -36,7 +36,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
         bytes.append(contentsOf: " [".utf8)
         bytes.append(contentsOf: record.source.utf8)
         bytes.append(contentsOf: "] ".utf8)
-        Self.appendEscaped(record.message.description, to: &bytes)
+        Self.appendEscaped(record.message, to: &bytes)
         bytes.append(UInt8(ascii: "\n"))
     }
 
@@ -49,7 +49,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
         bytes.append(contentsOf: #"","logger":"#.utf8)
         JSONValue.writeString(record.label, to: &bytes)
         bytes.append(contentsOf: #","message":"#.utf8)
-        JSONValue.writeString(record.message.description, to: &bytes)
+        JSONValue.writeString(record.message, to: &bytes)
         bytes.append(contentsOf: #","source":"#.utf8)
         JSONValue.writeString(record.source, to: &bytes)
         for (key, value) in Self.fields(record) {
@@ -98,9 +98,9 @@ public enum LogFormat: String, Sendable, CaseIterable {
     /// fields, so an array searched in turn is cheaper than merging two dictionaries: this runs for every access line.
     private static func fields(_ record: LogOutput.Record) -> [(key: String, value: Logger.MetadataValue)] {
         var fields: [(key: String, value: Logger.MetadataValue)] = []
-        fields.reserveCapacity(record.handlerMetadata.count + (record.metadata?.count ?? 0))
+        fields.reserveCapacity(record.handlerMetadata.count + 2)
         for field in record.handlerMetadata { fields.append(field) }
-        for (key, value) in record.metadata ?? [:] {
+        for (key, value) in record.fields {
             if let index = fields.firstIndex(where: { $0.key == key }) {
                 fields[index].value = value
             } else {
@@ -109,6 +109,24 @@ public enum LogFormat: String, Sendable, CaseIterable {
         }
         fields.sort { $0.key < $1.key }
         return fields
+    }
+}
+
+extension LogOutput.Record {
+    /// The message as written.
+    var message: String {
+        switch event {
+        case .logged(let message, _): message.description
+        case .access(let line): line.message
+        }
+    }
+
+    /// The record's own metadata, which wins over the handler's.
+    var fields: [(key: String, value: Logger.MetadataValue)] {
+        switch event {
+        case .logged(_, let metadata): metadata.map { Array($0) } ?? []
+        case .access(let line): line.fields
+        }
     }
 }
 

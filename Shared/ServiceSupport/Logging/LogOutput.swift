@@ -16,10 +16,17 @@ public final class LogOutput: Sendable {
         let time: Double
         let level: Logger.Level
         let label: String
-        let message: Logger.Message
+        let event: Event
         let handlerMetadata: Logger.Metadata
-        let metadata: Logger.Metadata?
         let source: String
+    }
+
+    /// What a record says, beside the handler's metadata.
+    enum Event: Sendable {
+        /// A message and its metadata, as swift-log hands them to a handler.
+        case logged(Logger.Message, metadata: Logger.Metadata?)
+        /// An access line, kept as its parts until the writer formats it (``AccessLine``).
+        case access(AccessLine)
     }
 
     /// The process's log, on standard output.
@@ -90,8 +97,10 @@ public final class LogOutput: Sendable {
                 records.append(
                     Record(
                         time: Date().timeIntervalSince1970, level: .warning, label: "LogOutput",
-                        message: "\(dropped) log lines below notice were dropped: standard output did not keep up",
-                        handlerMetadata: [:], metadata: nil, source: "ServiceSupport"))
+                        event: .logged(
+                            "\(dropped) log lines below notice were dropped: standard output did not keep up",
+                            metadata: nil),
+                        handlerMetadata: [:], source: "ServiceSupport"))
             }
             if let record { records.append(record) }
             write(records, format: format)
