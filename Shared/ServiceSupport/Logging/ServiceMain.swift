@@ -24,8 +24,10 @@ public enum ServiceMain {
     }
 
     /// Runs `body`; on a ``ConfigurationError`` prints `<service>: <one line>` to standard error and exits with 1,
-    /// on any other error prints it and exits with 1.
+    /// on any other error prints it and exits with 1. First, NIO's event loops are sized by the CPUs the process may
+    /// run on (``EventLoopCount``).
     public static func run(_ service: String, _ body: () async throws -> Void) async {
+        EventLoopCount.matchCPUAffinity()
         defer { LogOutput.standardOutput.flush() }
         do {
             try await body()
