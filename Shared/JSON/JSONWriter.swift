@@ -47,16 +47,31 @@ extension JSONValue {
     }
 
     /// Appends UTF-8 text as a JSON string literal: runs of characters that need no escape are copied at once.
+    ///
+    /// Every response body goes through here, so the text is scanned eight bytes at a time (``needsEscape(_:)``) and
+    /// byte by byte only around a character to escape.
     public static func writeString(utf8 bytes: UnsafeBufferPointer<UInt8>, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
+        guard let base = bytes.baseAddress else {
+            output.append(UInt8(ascii: "\""))
+            return
+        }
         var start = 0
-        for index in 0..<bytes.count {
+        var index = 0
+        while index < bytes.count {
+            if index + 8 <= bytes.count,
+                !needsEscape(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+            {
+                index += 8
+                continue
+            }
             let byte = bytes[index]
+            index += 1
             guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == 0x7F else {
                 continue
             }
-            if start < index { output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index])) }
-            start = index + 1
+            if start < index - 1 { output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index - 1])) }
+            start = index
             output.append(UInt8(ascii: "\\"))
             switch byte {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"): output.append(byte)
@@ -71,6 +86,19 @@ extension JSONValue {
         }
         if start < bytes.count { output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<bytes.count])) }
         output.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether any of the eight bytes of `word` must be escaped: a control character (below 0x20), `"`, `\` or DEL.
+    ///
+    /// The tests are the classic ones on a word's bytes at once: `(x - 0x01…01 × n) & ~x & 0x80…80` is non-zero exactly
+    /// when some byte of `x` is below `n` (for `n` up to 128), and a byte equal to `c` is a zero byte of `x ^ c…c`.
+    @inline(__always)
+    static func needsEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        func hasByteBelow(_ x: UInt64, _ n: UInt64) -> Bool { (x &- ones &* n) & ~x & highs != 0 }
+        return hasByteBelow(word, 0x20) || hasByteBelow(word ^ (ones &* 0x22), 1)
+            || hasByteBelow(word ^ (ones &* 0x5C), 1) || hasByteBelow(word ^ (ones &* 0x7F), 1)
     }
 
     private static func hexDigit(_ value: UInt8) -> UInt8 {

@@ -1,6 +1,7 @@
 import Foundation
-import JSON
 import Testing
+
+@testable import JSON
 
 @Suite("JSON parser and writer")
 struct JSONParserTests {
@@ -78,5 +79,70 @@ struct JSONParserTests {
         let text = String(decoding: value.serialized(), as: UTF8.self)
         #expect(text == "\"a\\u007fb\\u001bc\u{85}d\"")
         #expect(try JSONValue(parsing: value.serialized()) == value)
+    }
+}
+
+@Suite("JSON string writer")
+struct JSONStringWriterTests {
+    /// The writer's rules, one byte at a time.
+    static func reference(_ bytes: [UInt8]) -> [UInt8] {
+        var output: [UInt8] = [UInt8(ascii: "\"")]
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "\""): output += Array(#"\""#.utf8)
+            case UInt8(ascii: "\\"): output += Array(#"\\"#.utf8)
+            case 0x0A: output += Array(#"\n"#.utf8)
+            case 0x0D: output += Array(#"\r"#.utf8)
+            case 0x09: output += Array(#"\t"#.utf8)
+            case 0..<0x20, 0x7F: output += Array(String(format: "\\u%04x", byte).utf8)
+            default: output.append(byte)
+            }
+        }
+        return output + [UInt8(ascii: "\"")]
+    }
+
+    static func written(_ bytes: [UInt8]) -> [UInt8] {
+        var output: [UInt8] = []
+        bytes.withUnsafeBufferPointer { JSONValue.writeString(utf8: $0, to: &output) }
+        return output
+    }
+
+    @Test func everyByteAtEveryPlaceOfAWordIsWrittenAsTheRulesSay() {
+        // Each of the 256 byte values, at each position of texts 1 to 20 bytes long (so in every lane of an eight-byte
+        // word, and in the tail the words leave), among plain letters and among UTF-8 of other scripts.
+        for filler in [Array("abcdefghijklmnopqrst".utf8), Array("ééééééééééé".utf8).prefix(20).map { $0 }] {
+            for length in 1...20 {
+                for position in 0..<length {
+                    for byte in UInt8.min...UInt8.max {
+                        var text = Array(filler.prefix(length))
+                        text[position] = byte
+                        guard Self.written(text) == Self.reference(text) else {
+                            Issue.record("byte \(byte) at \(position) of \(length)")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func emptyAndMixedTexts() {
+        #expect(Self.written([]) == Array(#""""#.utf8))
+        let mixed = Array("line one\nline \"two\"\t\\ end \u{7F}\u{1B}[31m 🧪 x".utf8)
+        #expect(Self.written(mixed) == Self.reference(mixed))
+        let long = Array(String(repeating: "0123456789abcdef", count: 100).utf8) + [0x0A]
+        #expect(Self.written(long) == Self.reference(long))
+    }
+
+    @Test func theWordTestSeesEachLaneAndNothingElse() {
+        for lane in 0..<8 {
+            for byte in UInt8.min...UInt8.max {
+                var word = [UInt8](repeating: UInt8(ascii: "a"), count: 8)
+                word[lane] = byte
+                let value = word.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                let expected = byte < 0x20 || byte == 0x22 || byte == 0x5C || byte == 0x7F
+                #expect(JSONValue.needsEscape(value) == expected, "byte \(byte) in lane \(lane)")
+            }
+        }
     }
 }
