@@ -113,6 +113,12 @@ struct Gateway: Sendable {
                     example: scopes.api.sorted.prefix(2).joined(separator: " "))
             }
             storage.accessTokens = AccessTokenCache(wrapping: storage.accessTokens, feed: storage.changes)
+            // On PostgreSQL, a client's lookup at /token is a round trip, and every write to a client is announced to
+            // every instance (the admin commands' too). On SQLite the lookup is a local read, and `McpGateway admin`
+            // writes the file from another process, unannounced.
+            if storage.backend.isShared {
+                storage.clients = ClientCache(wrapping: storage.clients, feed: storage.changes)
+            }
             let server = Self.authorizationServer(
                 settings, configuration: configuration, scopes: scopes, storage: storage, cipher: cipher,
                 fetcher: fetcher, dependencies: dependencies, logger: logger)

@@ -632,3 +632,114 @@ extension RefreshTokenStore {
             graceUntil: now.addingTimeInterval(60))
     }
 }
+
+@Suite("Client cache")
+struct ClientCacheTests {
+    let fixture = StoreFixture()
+    var now: Date { fixture.now }
+
+    func renamed(_ client: RegisteredClient) -> RegisteredClient {
+        var client = client
+        client.name = "Renamed"
+        return client
+    }
+
+    @Test(arguments: StoreBackend.available)
+    func everyWriteThatChangesAClientDropsItAtOnce(backend: StoreBackend) async throws {
+        for write in ["save", "delete", "sweep"] {
+            try await backend.withStorage { storage in
+                try await storage.clients.insert(client: fixture.client("client"))
+                let cache = ClientCache(wrapping: storage.clients, feed: storage.changes, lifetime: 600)
+                #expect(try await cache.client(id: "client")?.name == "Test")
+                switch write {
+                case "save":
+                    try await storage.clients.save(client: renamed(fixture.client("client")))
+                    #expect(try await cache.client(id: "client")?.name == "Renamed", "\(write)")
+                    return
+                case "delete":
+                    #expect(try await storage.clients.deleteClient(id: "client"))
+                default:
+                    // A registration nothing came of, swept.
+                    let report = try await storage.maintenance.sweep(
+                        now: now, unusedClientsBefore: now.addingTimeInterval(1))
+                    #expect(report.clients == 1)
+                }
+                #expect(try await cache.client(id: "client") == nil, "\(write)")
+            }
+        }
+    }
+
+    @Test(arguments: StoreBackend.available)
+    func aClientNotFoundIsFoundOnceRegisteredAndAnUnchangedSaveKeepsItCached(backend: StoreBackend) async throws {
+        try await backend.withStorage { storage in
+            let cache = ClientCache(wrapping: storage.clients, feed: storage.changes, lifetime: 600)
+            #expect(try await cache.client(id: "client") == nil)
+            try await storage.clients.insert(client: fixture.client("client"))
+            #expect(try await cache.client(id: "client") != nil)
+            let announced = Mutex(0)
+            storage.changes.subscribe { change in
+                if change == .client(id: "client") { announced.withLock { $0 += 1 } }
+            }
+            try await storage.clients.save(client: fixture.client("client"))
+            #expect(announced.withLock { $0 } == 0)
+            try await storage.clients.save(client: renamed(fixture.client("client")))
+            #expect(announced.withLock { $0 } >= 1)
+        }
+    }
+
+    @Test(arguments: StoreBackend.shared)
+    func anotherInstancesWritesReachTheCacheWithinASecond(backend: StoreBackend) async throws {
+        try await backend.withStorage(instances: 2) { instances in
+            try await instances[0].clients.insert(client: fixture.client("client"))
+            let cache = ClientCache(wrapping: instances[0].clients, feed: instances[0].changes, lifetime: 600)
+            #expect(try await cache.client(id: "client")?.name == "Test")
+
+            func within(_ what: String, until done: () async throws -> Bool) async throws {
+                let start = ContinuousClock.now
+                while try await !done() {
+                    guard ContinuousClock.now - start < .seconds(1) else {
+                        Issue.record("the other instance's \(what) did not arrive")
+                        return
+                    }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+            }
+            try await instances[1].clients.save(client: renamed(fixture.client("client")))
+            try await within("save") { try await cache.client(id: "client")?.name == "Renamed" }
+            #expect(try await instances[1].clients.deleteClient(id: "client"))
+            try await within("deletion") { try await cache.client(id: "client") == nil }
+        }
+    }
+
+    @Test func nothingIsCachedWhileChangesMayBeMissed() async throws {
+        let database = try SQLiteSchema.inMemory()
+        let storage = GatewayStorage.sqlite(database)
+        try await storage.clients.insert(client: fixture.client("client"))
+        let feed = GrantChangeFeed(complete: false)
+        let cache = ClientCache(wrapping: storage.clients, feed: feed, lifetime: 600)
+        #expect(try await cache.client(id: "client") != nil)
+        // A deletion the feed never heard of (another instance while the listener was down) is seen at once.
+        try await database.write { db in try db.execute(sql: "DELETE FROM client") }
+        #expect(try await cache.client(id: "client") == nil)
+        // Listening again: cached, and emptied when the feed says changes may have been missed.
+        try await storage.clients.insert(client: fixture.client("client"))
+        feed.setComplete(true)
+        #expect(try await cache.client(id: "client") != nil)
+        try await database.write { db in try db.execute(sql: "DELETE FROM client") }
+        #expect(try await cache.client(id: "client") != nil)  // cached: the feed missed it
+        feed.setComplete(false)
+        feed.setComplete(true)
+        #expect(try await cache.client(id: "client") == nil)
+    }
+
+    @Test func entriesLastTheirLifetime() async throws {
+        let database = try SQLiteSchema.inMemory()
+        let storage = GatewayStorage.sqlite(database)
+        try await storage.clients.insert(client: fixture.client("client"))
+        let cache = ClientCache(wrapping: storage.clients, feed: storage.changes, lifetime: 0.05)
+        #expect(try await cache.client(id: "client") != nil)
+        try await database.write { db in try db.execute(sql: "DELETE FROM client") }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await cache.client(id: "client") == nil)
+    }
+}

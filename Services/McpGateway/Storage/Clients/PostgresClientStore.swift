@@ -20,9 +20,11 @@ struct PostgresClientStore: ClientStore {
     func save(client: RegisteredClient) async throws {
         // One statement: instances fetching the same metadata document at once cannot collide. An unchanged client
         // (a document fetched again, perhaps served with no-store) matches no row of the update and writes nothing;
-        // the first createdAt is kept.
-        try await database.query(
+        // the first createdAt is kept. A row written is announced to every instance's client cache, in the same
+        // statement (so in its transaction).
+        let saved = try await database.query(
             """
+            WITH saved AS (
             INSERT INTO client AS known (id, secret_digest, auth_method, name, uri, logo_uri, redirect_uris, \
             grant_types, created_at)
             VALUES (\(client.id), \(client.secretDigest), \(client.authMethod.rawValue), \(client.name), \
@@ -34,7 +36,11 @@ struct PostgresClientStore: ClientStore {
                    known.grant_types)
               IS DISTINCT FROM (excluded.secret_digest, excluded.auth_method, excluded.name, excluded.uri,
                    excluded.logo_uri, excluded.redirect_uris, excluded.grant_types)
-            """)
+            RETURNING id)
+            SELECT pg_notify(\(PostgresDatabaseClient.changeChannel), 'c:' || id) FROM saved
+            """
+        ).first()
+        if saved != nil { changes.publish(.client(id: client.id)) }
     }
 
     func client(id: String) async throws -> RegisteredClient? {
@@ -58,20 +64,25 @@ struct PostgresClientStore: ClientStore {
     }
 
     func deleteClient(id: String) async throws -> Bool {
-        let grantIDs = try await database.transaction { connection in
+        let grantIDs = try await database.transaction { connection -> [String]? in
             var grantIDs: [String] = []
             for grantID in try await connection.query(
-                "DELETE FROM oauth_grant WHERE client_id = \(id) RETURNING id").decode(String.self) {
+                "DELETE FROM oauth_grant WHERE client_id = \(id) RETURNING id"
+            ).decode(String.self) {
                 grantIDs.append(grantID)
             }
             for grantID in grantIDs {
                 try await PostgresDatabaseClient.notify(.grant(id: grantID), on: connection)
             }
             let deleted = try await connection.query(
-                "DELETE FROM client WHERE id = \(id) RETURNING id").first()
-            return deleted == nil ? nil : grantIDs
+                "DELETE FROM client WHERE id = \(id) RETURNING id"
+            ).first()
+            guard deleted != nil else { return nil }
+            try await PostgresDatabaseClient.notify(.client(id: id), on: connection)
+            return grantIDs
         }
         for grantID in grantIDs ?? [] { changes.publish(.grant(id: grantID)) }
+        if grantIDs != nil { changes.publish(.client(id: id)) }
         return grantIDs != nil
     }
 }

@@ -10,17 +10,19 @@ struct SQLiteClientStore: ClientStore {
     }
 
     func save(client: RegisteredClient) async throws {
-        try await database.write { db in
+        let changed = try await database.write { db in
             var client = client
             if let known = try RegisteredClient.fetchOne(db, key: client.id) {
                 client.createdAt = known.createdAt
                 // A document fetched again unchanged (one served with no-store is fetched on every request) writes
                 // nothing.
-                guard client != known else { return }
+                guard client != known else { return false }
             }
             // An upsert (ON CONFLICT DO UPDATE), not a replace: replacing would delete the row and its grants with it.
             try client.upsert(db)
+            return true
         }
+        if changed { changes.publish(.client(id: client.id)) }
     }
 
     func client(id: String) async throws -> RegisteredClient? {
@@ -51,6 +53,7 @@ struct SQLiteClientStore: ClientStore {
             return (db.changesCount == 1, grantIDs)
         }
         for grantID in grantIDs { changes.publish(.grant(id: grantID)) }
+        if deleted { changes.publish(.client(id: id)) }
         return deleted
     }
 }

@@ -6,6 +6,8 @@ enum GrantChange: Sendable, Equatable {
     case grant(id: String)
     /// One access token was deleted.
     case accessToken(digest: String)
+    /// A client was changed or deleted (``ClientCache``).
+    case client(id: String)
     /// Changes may have been missed (the connection that listens for other instances' changes dropped): forget
     /// everything.
     case unknown

@@ -3,13 +3,14 @@ import PostgresNIO
 
 struct PostgresStoreMaintenance: StoreMaintenance {
     let database: PostgresDatabaseClient
+    let changes: GrantChangeFeed
 
     func sweep(now: Date, unusedClientsBefore: Date) async throws -> SweepReport {
-        try await database.transaction { connection in
+        let (report, clients) = try await database.transaction { connection in
             // Every instance sweeps once a minute; one at a time is enough, and concurrent sweeps would only wait
             // for each other's row locks. The lock ends with the transaction.
             let lock = try await connection.query(PostgresAdvisoryLock.sweep).first()
-            guard try lock?.decode(Bool.self) == true else { return SweepReport() }
+            guard try lock?.decode(Bool.self) == true else { return (SweepReport(), [String]()) }
             func count(_ query: PostgresQuery) async throws -> Int {
                 var rows = 0
                 for _ in try await connection.query(query) { rows += 1 }
@@ -33,15 +34,24 @@ struct PostgresStoreMaintenance: StoreMaintenance {
             // Registrations nothing came of (anyone can register), so that /register cannot be used to fill the
             // disk. A client with a grant, even an expired one, stays until the grant goes; clients the operator
             // registered (they carry an allowed scope) stay until the operator deletes them.
-            report.clients = try await count(
+            // Each announced to the instances' client caches.
+            var clients: [String] = []
+            for id in try await connection.query(
                 """
                 DELETE FROM client WHERE created_at <= \(unusedClientsBefore) AND scope IS NULL
                   AND NOT EXISTS (SELECT 1 FROM oauth_grant WHERE oauth_grant.client_id = client.id)
-                RETURNING 1
-                """)
+                RETURNING id
+                """
+            ).decode(String.self) {
+                clients.append(id)
+            }
+            for id in clients { try await PostgresDatabaseClient.notify(.client(id: id), on: connection) }
+            report.clients = clients.count
             report.assertions = try await count("DELETE FROM used_assertion WHERE expires_at <= \(now) RETURNING 1")
-            return report
+            return (report, clients)
         }
+        for id in clients { changes.publish(.client(id: id)) }
+        return report
     }
 
     func ping() async throws {

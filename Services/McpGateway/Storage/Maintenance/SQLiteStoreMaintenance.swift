@@ -3,9 +3,10 @@ import GRDB
 
 struct SQLiteStoreMaintenance: StoreMaintenance {
     let database: SQLiteStoreDatabase
+    let changes: GrantChangeFeed
 
     func sweep(now: Date, unusedClientsBefore: Date) async throws -> SweepReport {
-        try await database.write { db in
+        let (report, clients) = try await database.write { db in
             var report = SweepReport()
             try db.execute(sql: "DELETE FROM pendingAuthorization WHERE expiresAt <= ?", arguments: [now])
             report.pendingSignIns = db.changesCount
@@ -23,17 +24,22 @@ struct SQLiteStoreMaintenance: StoreMaintenance {
             // Registrations nothing came of (anyone can register), so that /register cannot be used to fill the
             // disk. A client with a grant, even an expired one, stays until the grant goes; clients the operator
             // registered (they carry an allowed scope) stay until the operator deletes them.
-            try db.execute(
+            // Each announced to the client cache.
+            let clients = try String.fetchAll(
+                db,
                 sql: """
                     DELETE FROM client WHERE createdAt <= ? AND scope IS NULL
                       AND NOT EXISTS (SELECT 1 FROM oauthGrant WHERE oauthGrant.clientID = client.id)
+                    RETURNING id
                     """,
                 arguments: [unusedClientsBefore])
-            report.clients = db.changesCount
+            report.clients = clients.count
             try db.execute(sql: "DELETE FROM usedAssertion WHERE expiresAt <= ?", arguments: [now])
             report.assertions = db.changesCount
-            return report
+            return (report, clients)
         }
+        for id in clients { changes.publish(.client(id: id)) }
+        return report
     }
 
     func ping() async throws {

@@ -20,7 +20,7 @@ extension GatewayStorage {
             upstreamTokens: PostgresUpstreamTokenStore(database: database, changes: changes),
             signingKeys: PostgresSigningKeyStore(database: database),
             usedAssertions: PostgresUsedAssertionStore(database: database),
-            maintenance: PostgresStoreMaintenance(database: database),
+            maintenance: PostgresStoreMaintenance(database: database, changes: changes),
             changes: changes, backend: .postgresql)
     }
 }
@@ -43,11 +43,12 @@ extension PostgresDatabaseClient {
 }
 
 extension GrantChange {
-    /// `g:<grant id>` or `a:<access token digest>`, the payload of a `NOTIFY`.
+    /// `g:<grant id>`, `a:<access token digest>` or `c:<client id>`, the payload of a `NOTIFY`.
     var notificationPayload: String? {
         switch self {
         case .grant(let id): "g:" + id
         case .accessToken(let digest): "a:" + digest
+        case .client(let id): "c:" + id
         case .unknown: nil
         }
     }
@@ -57,6 +58,8 @@ extension GrantChange {
             self = .grant(id: String(payload.dropFirst(2)))
         } else if payload.hasPrefix("a:") {
             self = .accessToken(digest: String(payload.dropFirst(2)))
+        } else if payload.hasPrefix("c:") {
+            self = .client(id: String(payload.dropFirst(2)))
         } else {
             return nil
         }

@@ -19,7 +19,7 @@ extension GatewayStorage {
             upstreamTokens: SQLiteUpstreamTokenStore(database: database, changes: changes),
             signingKeys: SQLiteSigningKeyStore(database: database),
             usedAssertions: SQLiteUsedAssertionStore(database: database),
-            maintenance: SQLiteStoreMaintenance(database: database),
+            maintenance: SQLiteStoreMaintenance(database: database, changes: changes),
             changes: changes, backend: .sqlite)
     }
 }
