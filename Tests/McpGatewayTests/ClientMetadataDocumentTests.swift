@@ -385,10 +385,11 @@ struct ClientMetadataFlowTests {
         try await server.run { base in
             try await App(environment: Self.development).run { client in
                 // The same page whatever went wrong, with the request id; the reason is in the log only, so that the
-                // page cannot be used to probe hosts.
+                // page cannot be used to probe hosts. (The reasons are as the log words them: a bare "404" would also
+                // be found in a port such as 40461 of the document's URL, which the page shows.)
                 let cases: [(String, String)] = [
                     ("/secret.json", "client_secret"), ("/other-id.json", "exactly its own URL"),
-                    ("/missing.json", "404"),
+                    ("/missing.json", "returned HTTP 404"),
                 ]
                 for (path, reason) in cases {
                     let response = try await client.execute(uri: authorizeQuery(base + path), method: .get)
