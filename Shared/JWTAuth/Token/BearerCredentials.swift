@@ -103,7 +103,7 @@ public enum BearerCredentials {
         }
     }
 
-    /// 1 for every byte that is not a token68 character before the padding, 0 for the 66 that are.
+    /// 1 for every byte that is not a token68 character before the padding, 0 for the 68 that are.
     private static let notToken68: [UInt8] = (0...255).map { byte in
         switch UInt8(byte) {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
