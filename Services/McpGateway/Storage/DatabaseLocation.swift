@@ -171,7 +171,16 @@ struct PostgresLocation: Sendable, Equatable {
         return configuration
     }
 
-    /// PostgresNIO's client configuration: the pool of ``maximumConnections`` less the one that listens.
+    /// PostgresNIO's client configuration: the pool of ``maximumConnections`` less the one that listens, all of them
+    /// kept open.
+    ///
+    /// Why a fixed pool: the server's `max_connections` has to allow every instance its maximum anyway
+    /// (docs/deployment.md), so connections closed when idle free nothing that is not budgeted for. And a pool that
+    /// may shrink pays for it on every statement: PostgresNIO gives each connection above the minimum, whenever it is
+    /// handed back, an idle timer (three tasks and a dispatch timer), cancelled again when it is next lent. That was
+    /// about 8% of the gateway's CPU time per refresh grant (docs/benchmarks.md). Keep-alive stays on, though each
+    /// connection handed back gets a timer for it too: its `SELECT 1` every 30 s keeps idle connections open through
+    /// firewalls and proxies that drop quiet ones without a word.
     func clientConfiguration() throws -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
         if let unixSocketPath {
@@ -188,7 +197,7 @@ struct PostgresLocation: Sendable, Equatable {
                 host: host, port: port, username: username, password: password, database: database, tls: tls)
         }
         configuration.options.maximumConnections = max(1, maximumConnections - 1)
-        configuration.options.minimumConnections = 1
+        configuration.options.minimumConnections = configuration.options.maximumConnections
         configuration.options.connectTimeout = .seconds(Int64(connectTimeout))
         configuration.options.additionalStartupParameters = [("application_name", applicationName)]
         return configuration
