@@ -23,7 +23,8 @@ public struct DeadlineExceeded: Error, Sendable, Equatable, CustomStringConverti
 ///
 /// The work runs in a task of its own. When the deadline passes first, the caller gets ``DeadlineExceeded`` at once,
 /// the work's task is cancelled, and `onTimeout` runs: the place to discard what the work was using (close its
-/// connection), so that a driver which ignores cancellation is unblocked too. A work that ends first cancels the timer.
+/// connection), so that a driver which ignores cancellation is unblocked too. A work that ends first drops its expiry
+/// (``DeadlineTimers``).
 /// Cancelling the caller cancels the work the same way, with `CancellationError`. A value the work produces after the
 /// caller stopped waiting goes to `discardLate` (a connection opened too late, to be closed).
 ///
@@ -42,7 +43,7 @@ public enum Deadline {
             timedOut: DeadlineExceeded(operation: operation(), timeout: timeout), discardLate: discardLate)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(timeout)) {
+                let timer = DeadlineTimers.shared.add(at: .now() + TimeAmount(timeout)) {
                     if race.finish(.failure(race.timedOut)) { onTimeout?() }
                 }
                 let task = Task {
@@ -65,7 +66,7 @@ private final class Race<Value: Sendable>: Sendable {
         var continuation: CheckedContinuation<Value, any Error>?
         var result: Result<Value, any Error>?
         var task: Task<Void, Never>?
-        var timer: Scheduled<Void>?
+        var timer: DeadlineTimers.Timer?
     }
 
     let timedOut: DeadlineExceeded
@@ -78,7 +79,9 @@ private final class Race<Value: Sendable>: Sendable {
     }
 
     /// Called once the task and the timer exist; resumes at once if either finished already.
-    func begin(_ continuation: CheckedContinuation<Value, any Error>, task: Task<Void, Never>, timer: Scheduled<Void>) {
+    func begin(
+        _ continuation: CheckedContinuation<Value, any Error>, task: Task<Void, Never>, timer: DeadlineTimers.Timer
+    ) {
         let finished: Result<Value, any Error>? = state.withLock { state in
             if let result = state.result { return result }
             state.continuation = continuation
@@ -87,7 +90,7 @@ private final class Race<Value: Sendable>: Sendable {
             return nil
         }
         guard let finished else { return }
-        timer.cancel()
+        DeadlineTimers.shared.remove(timer)
         if case .failure = finished { task.cancel() }
         continuation.resume(with: finished)
     }
@@ -97,7 +100,10 @@ private final class Race<Value: Sendable>: Sendable {
     func finish(_ result: Result<Value, any Error>) -> Bool {
         let (first, continuation, task, timer) = state.withLock { state in
             guard state.result == nil else {
-                return (false, CheckedContinuation<Value, any Error>?.none, Task<Void, Never>?.none, Scheduled<Void>?.none)
+                return (
+                    false, CheckedContinuation<Value, any Error>?.none, Task<Void, Never>?.none,
+                    DeadlineTimers.Timer?.none
+                )
             }
             state.result = result
             defer { (state.continuation, state.task, state.timer) = (nil, nil, nil) }
@@ -107,10 +113,98 @@ private final class Race<Value: Sendable>: Sendable {
             if case .success(let value) = result { discardLate?(value) }
             return false
         }
-        timer?.cancel()
+        if let timer { DeadlineTimers.shared.remove(timer) }
         if case .failure = result { task?.cancel() }
         continuation?.resume(with: result)
         return true
+    }
+}
+
+/// The timers of every ``Deadline`` running in the process, on one event loop: a call adds its expiry and removes it
+/// when it ends, under a lock, and the event loop is woken only when the earliest expiry comes.
+///
+/// Why not a scheduled task on an event loop per call, cancelled when the call ends: scheduling from outside the loop
+/// wakes it, and so does cancelling. Those were two thread wake-ups for every database statement, while nearly every
+/// call ends long before its deadline. Here the loop holds a timer for the earliest expiry only; when it fires it runs
+/// what is due and is set again for the next one, if any. Deadlines are mostly now plus one same timeout, so a busy
+/// process sets a timer about once per timeout, and one at rest none at all.
+final class DeadlineTimers: Sendable {
+    /// One call's expiry, to remove when the call ends.
+    struct Timer: Sendable, Hashable {
+        fileprivate let id: UInt64
+    }
+
+    private struct Expiry {
+        let deadline: NIODeadline
+        let fire: @Sendable () -> Void
+    }
+
+    private struct State {
+        var next: UInt64 = 0
+        var expiries: [UInt64: Expiry] = [:]
+        /// When the loop's timers scheduled so far fire: one for the earliest expiry, sometimes a later one that is
+        /// no longer needed (it finds nothing due, and goes).
+        var scheduled: Set<NIODeadline> = []
+    }
+
+    static let shared = DeadlineTimers(eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+
+    private let eventLoop: any EventLoop
+    private let state = Mutex(State())
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    /// Runs `fire` on the event loop at `deadline`, unless ``remove(_:)`` comes first.
+    func add(at deadline: NIODeadline, _ fire: @escaping @Sendable () -> Void) -> Timer {
+        let (timer, schedule) = state.withLock { state in
+            state.next += 1
+            state.expiries[state.next] = Expiry(deadline: deadline, fire: fire)
+            // A timer that fires at or before this expiry will set the next one; otherwise one is needed now.
+            let covered = state.scheduled.contains { $0 <= deadline }
+            if !covered { state.scheduled.insert(deadline) }
+            return (Timer(id: state.next), !covered)
+        }
+        if schedule { self.schedule(at: deadline) }
+        return timer
+    }
+
+    /// The call ended: its expiry is dropped. The loop's timer is left alone (cancelling it would wake the loop).
+    func remove(_ timer: Timer) {
+        _ = state.withLock { $0.expiries.removeValue(forKey: timer.id) }
+    }
+
+    /// How many expiries are waiting (for tests).
+    var count: Int { state.withLock { $0.expiries.count } }
+
+    private func schedule(at deadline: NIODeadline) {
+        eventLoop.scheduleTask(deadline: deadline) { self.fire(scheduledFor: deadline) }
+    }
+
+    private func fire(scheduledFor fired: NIODeadline) {
+        let now = NIODeadline.now()
+        let (due, next) = state.withLock { state in
+            state.scheduled.remove(fired)
+            var due: [Expiry] = []
+            var earliest: NIODeadline?
+            for (id, expiry) in state.expiries {
+                if expiry.deadline <= now {
+                    due.append(expiry)
+                    state.expiries.removeValue(forKey: id)
+                } else if earliest.map({ expiry.deadline < $0 }) ?? true {
+                    earliest = expiry.deadline
+                }
+            }
+            due.sort { $0.deadline < $1.deadline }
+            guard let earliest, !state.scheduled.contains(where: { $0 <= earliest }) else {
+                return (due, NIODeadline?.none)
+            }
+            state.scheduled.insert(earliest)
+            return (due, earliest)
+        }
+        if let next { schedule(at: next) }
+        for expiry in due { expiry.fire() }
     }
 }
 

@@ -109,12 +109,12 @@ struct PostgresPoolConnectionTests {
             configuration: try location.connectionConfiguration(), id: 97, logger: logger)
         defer { Task { try? await observer.close() } }
         // No statement is sent through the pool: its connections are there before the first request needs one.
+        let count: PostgresQuery = """
+            SELECT count(*)::int FROM pg_stat_activity WHERE application_name = \(name) AND pid <> pg_backend_pid()
+            """
         var open = 0
         for _ in 0..<100 {
-            open = try await observer.query(
-                "SELECT count(*)::int FROM pg_stat_activity WHERE application_name = \(name) AND pid <> pg_backend_pid()",
-                logger: logger
-            ).get().rows.first?.decode(Int.self) ?? 0
+            open = try await observer.query(count, logger: logger).get().rows.first?.decode(Int.self) ?? 0
             if open >= 3 { break }
             try await Task.sleep(for: .milliseconds(50))
         }

@@ -1,8 +1,9 @@
 import NIOCore
 import NIOPosix
-import Resilience
 import Synchronization
 import Testing
+
+@testable import Resilience
 
 /// `Deadline.run` does not trust the work it bounds: a work that never returns (and ignores cancellation) still ends
 /// the caller's wait at the deadline with `DeadlineExceeded`; the work's task is then cancelled and `onTimeout` runs
@@ -328,5 +329,72 @@ struct DurationTextTests {
         let error = DeadlineExceeded(operation: "PostgreSQL transaction", timeout: .seconds(5))
         #expect(error.description == "PostgreSQL transaction did not finish within 5 s")
         #expect(error != DeadlineExceeded(operation: "PostgreSQL transaction", timeout: .seconds(6)))
+    }
+}
+
+/// The one timer behind every deadline: expiries fire at their time and in order, whatever order they were added in;
+/// one removed never fires; and the event loop is woken for the earliest only.
+@Suite("Deadline timers", .timeLimit(.minutes(1)))
+struct DeadlineTimersTests {
+    /// Timers of the test's own, so that other tests' deadlines are not among them.
+    func timers() -> DeadlineTimers { DeadlineTimers(eventLoop: MultiThreadedEventLoopGroup.singleton.next()) }
+
+    @Test func expiriesFireInTheOrderOfTheirDeadlinesNotOfTheirAdding() async throws {
+        let timers = timers()
+        let start = NIODeadline.now()
+        let fired = Recorder<(Int, NIODeadline)>()
+        // The latest first: each earlier one needs a timer of its own, and a later one is set when an earlier fires.
+        // The gaps are a second or more, so that an expiry fired only with a later one's timer shows, even on a loaded
+        // machine.
+        for milliseconds in [3200, 200, 2200, 1200] {
+            _ = timers.add(at: start + .milliseconds(Int64(milliseconds))) {
+                fired.append((milliseconds, .now()))
+            }
+        }
+        #expect(await eventually { fired.all.count == 4 })
+        #expect(fired.all.map(\.0) == [200, 1200, 2200, 3200])
+        for (milliseconds, at) in fired.all {
+            #expect(at >= start + .milliseconds(Int64(milliseconds)))
+            #expect(at < start + .milliseconds(Int64(milliseconds) + 1000))
+        }
+        #expect(timers.count == 0)
+    }
+
+    @Test func aRemovedExpiryNeverFiresAndTheOthersStillDo() async throws {
+        let timers = timers()
+        let fired = Recorder<String>()
+        let early = timers.add(at: .now() + .milliseconds(100)) { fired.append("early") }
+        _ = timers.add(at: .now() + .milliseconds(300)) { fired.append("late") }
+        timers.remove(early)
+        #expect(timers.count == 1)
+        // The timer set for the removed one still fires; it finds nothing due, and sets one for the other.
+        #expect(await eventually { fired.all == ["late"] })
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(fired.all == ["late"])
+        #expect(timers.count == 0)
+    }
+
+    @Test func callsThatEndInTimeLeaveNothingBehind() async throws {
+        let timers = timers()
+        let fired = Counter()
+        let added = (0..<1000).map { _ in timers.add(at: .now() + .seconds(30)) { fired.increment() } }
+        #expect(timers.count == 1000)
+        for timer in added { timers.remove(timer) }
+        #expect(timers.count == 0)
+        #expect(fired.value == 0)
+    }
+
+    @Test func aShortDeadlineStartedWhileALongOneWaitsEndsOnTime() async throws {
+        let gate = Gate()
+        defer { gate.open() }
+        let long = Task { try await Deadline.run(within: .seconds(20), operation: "long") { await gate.wait() } }
+        defer { long.cancel() }
+        try await Task.sleep(for: .milliseconds(50))
+        let (result, elapsed) = await timed {
+            try await Deadline.run(within: .milliseconds(300), operation: "short") { await gate.wait() }
+        }
+        #expect(throws: DeadlineExceeded(operation: "short", timeout: .milliseconds(300))) { try result.get() }
+        #expect(elapsed >= .milliseconds(290))
+        #expect(elapsed < .seconds(3))
     }
 }
