@@ -72,7 +72,7 @@ struct PostgresNIOHangTests {
 
     @Test func thePoolLendsAConnectionTheServerClosedAndItsNextStatementIsLost() async throws {
         var configuration = try location().clientConfiguration()
-        (configuration.options.maximumConnections, configuration.options.minimumConnections) = (1, 1)
+        configuration.options.maximumConnections = 1
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let run = Task { await client.run() }
         defer { run.cancel() }

@@ -171,16 +171,15 @@ struct PostgresLocation: Sendable, Equatable {
         return configuration
     }
 
-    /// PostgresNIO's client configuration: the pool of ``maximumConnections`` less the one that listens, all of them
-    /// kept open.
+    /// PostgresNIO's client configuration: the pool of ``maximumConnections`` less the one that listens, of which one
+    /// is kept open and the others are opened on demand.
     ///
-    /// Why a fixed pool: the server's `max_connections` has to allow every instance its maximum anyway
-    /// (docs/deployment.md), so connections closed when idle free nothing that is not budgeted for. And a pool that
-    /// may shrink pays for it on every statement: PostgresNIO gives each connection above the minimum, whenever it is
-    /// handed back, an idle timer (three tasks and a dispatch timer), cancelled again when it is next lent. That was
-    /// about 8% of the gateway's CPU time per refresh grant (docs/benchmarks.md). Keep-alive stays on, though each
-    /// connection handed back gets a timer for it too: its `SELECT 1` every 30 s keeps idle connections open through
-    /// firewalls and proxies that drop quiet ones without a word.
+    /// Why a minimum of one, when a pool that kept all its connections would be cheaper (PostgresNIO gives every
+    /// connection above the minimum an idle timer each time it is handed back, about 8% of the gateway's CPU time per
+    /// refresh grant): PostgresNIO 1.33.2 traps (`precondition(minimum <= active)` in
+    /// `createNewDemandConnectionIfPossible`) when a request finds no idle connection while the pool holds fewer
+    /// connections than its minimum. After failed connection attempts it keeps only the one it retries, so any minimum
+    /// above one would crash the gateway at the first busy moment after a database outage.
     func clientConfiguration() throws -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
         if let unixSocketPath {
@@ -197,7 +196,7 @@ struct PostgresLocation: Sendable, Equatable {
                 host: host, port: port, username: username, password: password, database: database, tls: tls)
         }
         configuration.options.maximumConnections = max(1, maximumConnections - 1)
-        configuration.options.minimumConnections = configuration.options.maximumConnections
+        configuration.options.minimumConnections = 1
         configuration.options.connectTimeout = .seconds(Int64(connectTimeout))
         configuration.options.additionalStartupParameters = [("application_name", applicationName)]
         return configuration

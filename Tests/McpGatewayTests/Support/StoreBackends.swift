@@ -53,9 +53,6 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
             let logger = Logger(label: "test.postgres")
             let location = try PostgresLocation(url: url)
             var configuration = try location.clientConfiguration()
-            // Dozens of these stores are open at once while the suite runs: their pools open connections as they
-            // need them, not the gateway's fixed nine each, which would pass the test server's `max_connections`.
-            configuration.options.minimumConnections = 1
             let listening = try location.connectionConfiguration()
             let admin = PostgresClient(configuration: configuration, backgroundLogger: logger)
             configuration.options.additionalStartupParameters.append(("search_path", schema))
