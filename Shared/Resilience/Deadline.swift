@@ -59,7 +59,8 @@ public enum Deadline {
     }
 }
 
-/// The state shared by the work, the timer and the caller of one ``Deadline/run(within:operation:onTimeout:_:)``:
+/// The state shared by the work, the timer and the caller of one
+/// ``Deadline/run(within:operation:onTimeout:discardLate:_:)``:
 /// whichever finishes first resumes the caller; the others find it done.
 private final class Race<Value: Sendable>: Sendable {
     private struct State {
@@ -120,14 +121,19 @@ private final class Race<Value: Sendable>: Sendable {
     }
 }
 
-/// The timers of every ``Deadline`` running in the process, on one event loop: a call adds its expiry and removes it
-/// when it ends, under a lock, and the event loop is woken only when the earliest expiry comes.
+/// The timers of every ``Deadline`` running in the process, on an event loop of their own: a call adds its expiry and
+/// removes it when it ends, under a lock. The loop is woken when a call's expiry is earlier than every timer it holds,
+/// and when a timer fires.
 ///
 /// Why not a scheduled task on an event loop per call, cancelled when the call ends: scheduling from outside the loop
 /// wakes it, and so does cancelling. Those were two thread wake-ups for every database statement, while nearly every
 /// call ends long before its deadline. Here the loop holds a timer for the earliest expiry only; when it fires it runs
 /// what is due and is set again for the next one, if any. Deadlines are mostly now plus one same timeout, so a busy
 /// process sets a timer about once per timeout, and one at rest none at all.
+///
+/// Why a loop of their own: a deadline must come even when the loops that serve requests and databases are busy or
+/// stuck (the work it bounds is not trusted), and what a deadline runs (resuming its caller, closing a connection)
+/// must not wait behind them.
 final class DeadlineTimers: Sendable {
     /// One call's expiry, to remove when the call ends.
     struct Timer: Sendable, Hashable {
@@ -142,12 +148,15 @@ final class DeadlineTimers: Sendable {
     private struct State {
         var next: UInt64 = 0
         var expiries: [UInt64: Expiry] = [:]
-        /// When the loop's timers scheduled so far fire: one for the earliest expiry, sometimes a later one that is
-        /// no longer needed (it finds nothing due, and goes).
+        /// When the loop's timers scheduled so far fire: one at or before the earliest expiry, and sometimes later
+        /// ones, each of which, when it fires, runs what is due then and sets the next timer if none is set.
         var scheduled: Set<NIODeadline> = []
     }
 
-    static let shared = DeadlineTimers(eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+    static let shared = DeadlineTimers(eventLoop: loop.next())
+
+    /// The one thread of ``shared``, for the life of the process.
+    private static let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
     private let eventLoop: any EventLoop
     private let state = Mutex(State())
