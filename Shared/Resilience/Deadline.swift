@@ -151,6 +151,14 @@ final class DeadlineTimers: Sendable {
         /// When the loop's timers scheduled so far fire: one at or before the earliest expiry, and sometimes later
         /// ones, each of which, when it fires, runs what is due then and sets the next timer if none is set.
         var scheduled: Set<NIODeadline> = []
+
+        /// Whether a timer must be set for `deadline`: none fires at or before it (that one would set the next).
+        /// Records it as set when so.
+        mutating func needsTimer(for deadline: NIODeadline) -> Bool {
+            guard !scheduled.contains(where: { $0 <= deadline }) else { return false }
+            scheduled.insert(deadline)
+            return true
+        }
     }
 
     static let shared = DeadlineTimers(eventLoop: loop.next())
@@ -170,10 +178,7 @@ final class DeadlineTimers: Sendable {
         let (timer, schedule) = state.withLock { state in
             state.next += 1
             state.expiries[state.next] = Expiry(deadline: deadline, fire: fire)
-            // A timer that fires at or before this expiry will set the next one; otherwise one is needed now.
-            let covered = state.scheduled.contains { $0 <= deadline }
-            if !covered { state.scheduled.insert(deadline) }
-            return (Timer(id: state.next), !covered)
+            return (Timer(id: state.next), state.needsTimer(for: deadline))
         }
         if schedule { self.schedule(at: deadline) }
         return timer
@@ -206,10 +211,7 @@ final class DeadlineTimers: Sendable {
                 }
             }
             due.sort { $0.deadline < $1.deadline }
-            guard let earliest, !state.scheduled.contains(where: { $0 <= earliest }) else {
-                return (due, NIODeadline?.none)
-            }
-            state.scheduled.insert(earliest)
+            guard let earliest, state.needsTimer(for: earliest) else { return (due, NIODeadline?.none) }
             return (due, earliest)
         }
         if let next { schedule(at: next) }
