@@ -65,12 +65,9 @@ struct PostgresClientStore: ClientStore {
 
     func deleteClient(id: String) async throws -> Bool {
         let grantIDs = try await database.transaction { connection -> [String]? in
-            var grantIDs: [String] = []
-            for grantID in try await connection.query(
+            let grantIDs = try await connection.query(
                 "DELETE FROM oauth_grant WHERE client_id = \(id) RETURNING id"
-            ).decode(String.self) {
-                grantIDs.append(grantID)
-            }
+            ).decode(String.self)
             for grantID in grantIDs {
                 try await PostgresDatabaseClient.notify(.grant(id: grantID), on: connection)
             }

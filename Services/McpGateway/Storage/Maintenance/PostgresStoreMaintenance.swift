@@ -35,16 +35,13 @@ struct PostgresStoreMaintenance: StoreMaintenance {
             // disk. A client with a grant, even an expired one, stays until the grant goes; clients the operator
             // registered (they carry an allowed scope) stay until the operator deletes them.
             // Each announced to the instances' client caches.
-            var clients: [String] = []
-            for id in try await connection.query(
+            let clients = try await connection.query(
                 """
                 DELETE FROM client WHERE created_at <= \(unusedClientsBefore) AND scope IS NULL
                   AND NOT EXISTS (SELECT 1 FROM oauth_grant WHERE oauth_grant.client_id = client.id)
                 RETURNING id
                 """
-            ).decode(String.self) {
-                clients.append(id)
-            }
+            ).decode(String.self)
             for id in clients { try await PostgresDatabaseClient.notify(.client(id: id), on: connection) }
             report.clients = clients.count
             report.assertions = try await count("DELETE FROM used_assertion WHERE expires_at <= \(now) RETURNING 1")
