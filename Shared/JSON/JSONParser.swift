@@ -4,8 +4,8 @@
 /// Strict means: one value and nothing but whitespace after it; no comments, trailing commas, single quotes, leading
 /// zeros, `NaN` or bare control characters; valid UTF-8; `\u` escapes must form valid scalars (no lone surrogates).
 /// Nesting is limited (512 levels) so that hostile input cannot exhaust the stack. Duplicate object members: the last
-/// one wins.
-enum JSONParser {
+/// one wins, and ``parse(_:)`` says there were some (``Parsed/namesAreUnique``).
+public enum JSONParser {
     static let maximumDepth = 512
 
     struct Failure: Error, CustomStringConvertible {
@@ -14,7 +14,16 @@ enum JSONParser {
         var description: String { "invalid JSON at byte \(offset): \(reason)" }
     }
 
-    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(Failure) -> JSONValue {
+    /// A parsed value, and whether the text it came from means exactly this value to every reader.
+    public struct Parsed: Sendable {
+        public let value: JSONValue
+        /// No object in the text names a member twice. Readers disagree on which of two equal names counts (this
+        /// parser keeps the last, others the first), so only then may the text stand for ``value``: passed on as it
+        /// is, it cannot show a reader anything else than what was checked.
+        public let namesAreUnique: Bool
+    }
+
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(Failure) -> Parsed {
         var reader = Reader(bytes: bytes)
         reader.skipWhitespace()
         let value = try reader.value(depth: 0)
@@ -22,12 +31,17 @@ enum JSONParser {
         guard reader.offset == bytes.count else {
             throw Failure(offset: reader.offset, reason: "unexpected trailing data")
         }
-        return value
+        return Parsed(value: value, namesAreUnique: !reader.namesRepeated)
     }
 
     private struct Reader {
         let bytes: UnsafeBufferPointer<UInt8>
         var offset = 0
+        /// The members of the objects being read, innermost last: each object's dictionary is made once, at its
+        /// size, when its `}` is reached, instead of growing (and hashing every name again) member by member.
+        var pendingMembers: [(name: String, value: JSONValue)] = []
+        /// Whether some object named a member twice.
+        var namesRepeated = false
 
         func fail(_ reason: String) -> Failure { Failure(offset: offset, reason: reason) }
 
@@ -74,12 +88,12 @@ enum JSONParser {
         mutating func object(depth: Int) throws(Failure) -> JSONValue {
             guard depth <= JSONParser.maximumDepth else { throw fail("nested too deeply") }
             offset += 1
-            var members: [String: JSONValue] = [:]
             skipWhitespace()
             if current == UInt8(ascii: "}") {
                 offset += 1
-                return .object(members)
+                return .object([:])
             }
+            let first = pendingMembers.count
             while true {
                 skipWhitespace()
                 guard current == UInt8(ascii: "\"") else { throw fail("expected a member name") }
@@ -88,12 +102,19 @@ enum JSONParser {
                 guard current == UInt8(ascii: ":") else { throw fail("expected ':'") }
                 offset += 1
                 skipWhitespace()
-                members[name] = try value(depth: depth)
+                pendingMembers.append((name, try value(depth: depth)))
                 skipWhitespace()
                 switch current {
                 case UInt8(ascii: ","): offset += 1
                 case UInt8(ascii: "}"):
                     offset += 1
+                    let count = pendingMembers.count - first
+                    var members = [String: JSONValue](minimumCapacity: count)
+                    for index in first..<pendingMembers.count {
+                        members[pendingMembers[index].name] = pendingMembers[index].value  // the last one wins
+                    }
+                    if members.count < count { namesRepeated = true }
+                    pendingMembers.removeLast(count)
                     return .object(members)
                 default: throw fail("expected ',' or '}'")
                 }
@@ -126,14 +147,26 @@ enum JSONParser {
         mutating func string() throws(Failure) -> String {
             offset += 1  // opening quote
             let start = offset
-            // Fast path: no escapes.
+            // Fast path: no escapes. Eight bytes at a time while none of them ends the run.
+            var highBits: UInt64 = 0
+            while offset + 8 <= bytes.count {
+                let word = UnsafeRawPointer(bytes.baseAddress! + offset).loadUnaligned(as: UInt64.self)
+                let endsRun =
+                    ByteWord.hasByteBelow(word, 0x20) || ByteWord.hasByte(word, UInt8(ascii: "\""))
+                    || ByteWord.hasByte(word, UInt8(ascii: "\\"))
+                if endsRun { break }
+                highBits |= word
+                offset += 8
+            }
+            var allASCII = highBits & ByteWord.highs == 0
             while offset < bytes.count {
                 let byte = bytes[offset]
                 if byte == UInt8(ascii: "\"") {
-                    let text = try decodeUTF8(start..<offset)
+                    let text = try decodeUTF8(start..<offset, knownASCII: allASCII)
                     offset += 1
                     return text
                 }
+                if byte >= 0x80 { allASCII = false }
                 if byte == UInt8(ascii: "\\") { break }
                 guard byte >= 0x20 else { throw fail("control character in a string") }
                 offset += 1
@@ -144,8 +177,10 @@ enum JSONParser {
                 switch byte {
                 case UInt8(ascii: "\""):
                     offset += 1
-                    guard let text = String(validating: buffer, as: UTF8.self) else { throw fail("invalid UTF-8") }
-                    return text
+                    return try buffer.withUnsafeBufferPointer { buffer throws(Failure) in
+                        guard UTF8Validation.isWellFormed(buffer) else { throw fail("invalid UTF-8") }
+                        return String(decoding: buffer, as: UTF8.self)
+                    }
                 case UInt8(ascii: "\\"):
                     offset += 1
                     guard let escaped = current else { throw fail("unexpected end of input") }
@@ -245,10 +280,11 @@ enum JSONParser {
             return offset - start
         }
 
-        func decodeUTF8(_ range: Range<Int>) throws(Failure) -> String {
+        /// The text of `range`, which must be well-formed UTF-8 (ASCII always is).
+        func decodeUTF8(_ range: Range<Int>, knownASCII: Bool) throws(Failure) -> String {
             let slice = UnsafeBufferPointer(rebasing: bytes[range])
-            guard let text = String(validating: slice, as: UTF8.self) else { throw fail("invalid UTF-8") }
-            return text
+            guard knownASCII || UTF8Validation.isWellFormed(slice) else { throw fail("invalid UTF-8") }
+            return String(decoding: slice, as: UTF8.self)
         }
     }
 }
@@ -256,10 +292,17 @@ enum JSONParser {
 extension JSONValue {
     /// Parses JSON text strictly (RFC 8259); see ``JSONParser``.
     public init(parsing bytes: some Collection<UInt8>) throws {
-        let parsed = bytes.withContiguousStorageIfAvailable { buffer in Result { try JSONParser.parse(buffer) } }
+        self = try JSONParser.parse(bytes).value
+    }
+}
+
+extension JSONParser {
+    /// Parses JSON text strictly (RFC 8259), saying whether its objects' member names are unique.
+    public static func parse(_ bytes: some Collection<UInt8>) throws -> Parsed {
+        let parsed = bytes.withContiguousStorageIfAvailable { buffer in Result { try parse(buffer) } }
         switch parsed {
-        case .some(let result): self = try result.get()
-        case .none: self = try Array(bytes).withUnsafeBufferPointer { try JSONParser.parse($0) }
+        case .some(let result): return try result.get()
+        case .none: return try Array(bytes).withUnsafeBufferPointer { try parse($0) }
         }
     }
 }

@@ -89,16 +89,10 @@ extension JSONValue {
     }
 
     /// Whether any of the eight bytes of `word` must be escaped: a control character (below 0x20), `"`, `\` or DEL.
-    ///
-    /// The tests are the classic ones on a word's bytes at once: `(x - 0x01…01 × n) & ~x & 0x80…80` is non-zero exactly
-    /// when some byte of `x` is below `n` (for `n` up to 128), and a byte equal to `c` is a zero byte of `x ^ c…c`.
     @inline(__always)
     static func needsEscape(_ word: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        func hasByteBelow(_ x: UInt64, _ n: UInt64) -> Bool { (x &- ones &* n) & ~x & highs != 0 }
-        return hasByteBelow(word, 0x20) || hasByteBelow(word ^ (ones &* 0x22), 1)
-            || hasByteBelow(word ^ (ones &* 0x5C), 1) || hasByteBelow(word ^ (ones &* 0x7F), 1)
+        ByteWord.hasByteBelow(word, 0x20) || ByteWord.hasByte(word, UInt8(ascii: "\""))
+            || ByteWord.hasByte(word, UInt8(ascii: "\\")) || ByteWord.hasByte(word, 0x7F)
     }
 
     private static func hexDigit(_ value: UInt8) -> UInt8 {

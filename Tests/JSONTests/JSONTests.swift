@@ -57,6 +57,44 @@ struct JSONParserTests {
         #expect(try parse(#"{"a":1,"a":2}"#) == ["a": 2])
     }
 
+    @Test func repeatedNamesAreReportedAtAnyDepth() throws {
+        func unique(_ text: String) throws -> Bool { try JSONParser.parse(Array(text.utf8)).namesAreUnique }
+        #expect(try unique(#"{"a":{"b":1,"c":{"d":2,"b":3}},"e":[{"f":3},{"f":4}],"b":5}"#))
+        #expect(try !unique(#"{"a":1,"a":1}"#))
+        #expect(try !unique(#"[1,{"x":[{"y":1,"z":2,"y":3}]}]"#))
+        #expect(try !unique(#"{"a":{"b":{}},"c":{"d":1,"d":2},"e":3}"#))
+        // Members of objects read one inside another each land in their own object.
+        let nested = try parse(#"{"a":{"b":1,"c":{"d":2,"b":3}},"e":[{"f":3},{"g":4,"g":5}],"b":6}"#)
+        #expect(nested == ["a": ["b": 1, "c": ["d": 2, "b": 3]], "e": [["f": 3], ["g": 5]], "b": 6])
+    }
+
+    /// Every kind of byte at every place of strings of 1 to 20 bytes, so in each lane of the eight-byte scan and in
+    /// the bytes after it: the parser takes exactly what the standard library's validation and JSON's rules allow.
+    @Test func stringsAreReadTheSameWhereverAByteFalls() throws {
+        let fillers = [Array("abcdefghijklmnopqrst".utf8), Array("ééééééééééé".utf8)]
+        let probes: [[UInt8]] = [
+            [0x22], [0x5C], [0x5C, 0x6E], [0x00], [0x1F], [0x7F], [0x80], [0xC3, 0xA9], [0xE2, 0x82, 0xAC], [0xFF],
+            [0xED, 0xA0, 0x80], [0xF0, 0x9F, 0x98, 0x80], [0xC0, 0xAF],
+        ]
+        for filler in fillers {
+            for length in 1...20 {
+                for position in 0..<length {
+                    for probe in probes {
+                        var text = Array(filler.prefix(length))
+                        text.replaceSubrange(position..<min(position + 1, text.count), with: probe)
+                        let literal = [UInt8(ascii: "\"")] + text + [UInt8(ascii: "\"")]
+                        let parsed = try? JSONValue(parsing: literal)
+                        let expected = try? JSONDecoder().decode(JSONValue.self, from: Data(literal))
+                        guard parsed == expected else {
+                            Issue.record("\(probe) at \(position) of \(length): \(String(describing: parsed))")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test func writerRoundTripsAndEscapes() throws {
         let value: JSONValue = [
             "text": "quote \" backslash \\ slash / newline \n tab \t bell \u{07} é 😀", "n": 42, "x": 1.5, "ok": true,
@@ -144,5 +182,56 @@ struct JSONStringWriterTests {
                 #expect(JSONValue.needsEscape(value) == expected, "byte \(byte) in lane \(lane)")
             }
         }
+    }
+}
+
+@Suite("UTF-8 validation")
+struct UTF8ValidationTests {
+    static func agrees(_ bytes: [UInt8]) -> Bool {
+        let ours = bytes.withUnsafeBufferPointer { UTF8Validation.isWellFormed($0) }
+        return ours == (String(validating: bytes, as: UTF8.self) != nil)
+    }
+
+    /// Every sequence of one and two bytes; every lead byte with the edge values of the bytes after it (where a range
+    /// of Table 3-7 of Unicode starts or ends), alone, after ASCII and before it: the same answers as the standard
+    /// library's validation.
+    @Test func agreesWithTheStandardLibrary() {
+        let edges: [UInt8] = [0x00, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xFF]
+        for first in UInt8.min...UInt8.max {
+            #expect(Self.agrees([first]), "\(first)")
+            for second in UInt8.min...UInt8.max where !Self.agrees([first, second]) {
+                Issue.record("\([first, second])")
+                return
+            }
+            guard first >= 0xC0 else { continue }
+            for second in edges {
+                for third in edges {
+                    for fourth: UInt8 in [0x41, 0x80, 0xBF, 0xC0] {
+                        for sequence in [[first, second, third], [first, second, third, fourth]] {
+                            for framed in [sequence, Array("ab".utf8) + sequence, sequence + Array("z".utf8)]
+                            where !Self.agrees(framed) {
+                                Issue.record("\(framed)")
+                                return
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func namedCases() {
+        let valid: [[UInt8]] = [
+            [], Array("plain".utf8), Array("é€😀".utf8), [0xF4, 0x8F, 0xBF, 0xBF], [0xEF, 0xBF, 0xBF],
+        ]
+        let invalid: [[UInt8]] = [
+            [0xC0, 0x80],  // an overlong NUL
+            [0xE0, 0x80, 0xAF],  // an overlong '/'
+            [0xED, 0xA0, 0x80],  // a surrogate
+            [0xF4, 0x90, 0x80, 0x80],  // past U+10FFFF
+            [0xF5, 0x80, 0x80, 0x80], [0x80], [0xC3], [0xE2, 0x82], Array("é".utf8).reversed(),
+        ]
+        for bytes in valid { #expect(bytes.withUnsafeBufferPointer { UTF8Validation.isWellFormed($0) }, "\(bytes)") }
+        for bytes in invalid { #expect(!bytes.withUnsafeBufferPointer { UTF8Validation.isWellFormed($0) }, "\(bytes)") }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import JSON
 import NIOCore
 
 /// `application/x-www-form-urlencoded` parameters, kept in order and with repeats, so that an OAuth endpoint can refuse
@@ -91,7 +92,9 @@ public struct FormParameters: Sendable {
             }
             index = utf8.index(after: index)
         }
-        return String(validating: bytes, as: UTF8.self)
+        return bytes.withUnsafeBufferPointer { bytes in
+            UTF8Validation.isWellFormed(bytes) ? String(decoding: bytes, as: UTF8.self) : nil
+        }
     }
 }
 
