@@ -124,10 +124,11 @@ struct OpenAPITool: GatewayTool {
                     + " KiB the gateway passes on; ask for less (a filter or a page, if the tool has one). The answer"
                     + " begins:\n" + String(decoding: prefix, as: UTF8.self))
         }
-        guard let json = try? JSONValue(parsing: bytes) else {
+        guard let parsed = try? JSONParser.parse(bytes) else {
             return ToolResult(.unexpectedBody("JSON that does not parse"), api: api.name)
         }
-        let structured: JSONValue = wrapsResult || json.objectValue == nil ? ["result": json] : json
+        let wrapped = wrapsResult || parsed.value.objectValue == nil
+        let structured: JSONValue = wrapped ? ["result": parsed.value] : parsed.value
         if let output {
             do { try output.validate(structured) } catch {
                 api.logger.warning(
@@ -136,7 +137,26 @@ struct OpenAPITool: GatewayTool {
                 return ToolResult(.unexpectedBody("\(error.message), which its document does not allow"), api: api.name)
             }
         }
-        return .success(structured)
+        // The API's own text, checked and strict, is passed on instead of being written again; but not when an object
+        // in it names a member twice, where another reader could take the member that was not checked.
+        guard parsed.namesAreUnique else { return .success(structured) }
+        return .success(structured, text: Self.text(of: bytes, wrapped: wrapped))
+    }
+
+    /// The API's JSON text without the whitespace around it, inside `{"result":…}` when `wrapped`.
+    static func text(of bytes: some BidirectionalCollection<UInt8>, wrapped: Bool) -> [UInt8] {
+        func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        while start < end, isWhitespace(bytes[start]) { bytes.formIndex(after: &start) }
+        while start < end, isWhitespace(bytes[bytes.index(before: end)]) { bytes.formIndex(before: &end) }
+        let trimmed = bytes[start..<end]
+        guard wrapped else { return Array(trimmed) }
+        var text = Array(#"{"result":"#.utf8)
+        text.reserveCapacity(bytes.count + 11)
+        text.append(contentsOf: trimmed)
+        text.append(UInt8(ascii: "}"))
+        return text
     }
 
     /// Whether a `Content-Type` is JSON (`application/json`, `application/problem+json`, any `+json`); a missing one

@@ -14,8 +14,20 @@ struct ToolResult: Sendable, Equatable {
 
     var text: String { String(decoding: textBytes, as: UTF8.self) }
 
+    /// Two results are the same when they say the same: equal structured content, however its text is spelled
+    /// (members in another order, other whitespace), or else the same message.
+    static func == (lhs: ToolResult, rhs: ToolResult) -> Bool {
+        lhs.isError == rhs.isError && lhs.signInRequired == rhs.signInRequired && lhs.structured == rhs.structured
+            && (lhs.structured != nil || lhs.textBytes == rhs.textBytes)
+    }
+
     static func success(_ structured: JSONValue) -> ToolResult {
         ToolResult(structured: structured, textBytes: structured.serialized(), isError: false)
+    }
+
+    /// A result whose JSON text is already at hand: `text` must be JSON text meaning exactly `structured`.
+    static func success(_ structured: JSONValue, text: [UInt8]) -> ToolResult {
+        ToolResult(structured: structured, textBytes: text, isError: false)
     }
 
     static func failure(_ message: String) -> ToolResult {

@@ -407,6 +407,30 @@ struct OpenAPIToolTests {
         #expect(!deleted.isError && deleted.structured == ["deleted": true, "id": "n1"])
     }
 
+    /// The API's checked text is what the client reads, unless an object in it names a member twice: another reader
+    /// could take the member the gateway did not check, so the client reads the checked value written again.
+    @Test func theAPIsTextIsPassedOnUnlessItNamesAMemberTwice() async throws {
+        let output = try await generatedTools(notesDocument)
+        let list = try tool("list_notes", output)
+        let spaced = answer(list, status: .ok, " \n[ {\"text\": \"hi\", \"id\": \"1\"} ]\r\n")
+        #expect(spaced.text == #"{"result":[ {"text": "hi", "id": "1"} ]}"#)
+        #expect(spaced.structured == ["result": [["id": "1", "text": "hi"]]])
+        let repeated = answer(list, status: .ok, #"[{"id":"1","text":"hidden","text":"shown"}]"#)
+        #expect(repeated.text == #"{"result":[{"id":"1","text":"shown"}]}"#)
+        let deeper = answer(list, status: .ok, #"[{"id":"1","text":"a"},{"id":"2","id":"3","text":"b"}]"#)
+        #expect(deeper.text == #"{"result":[{"id":"1","text":"a"},{"id":"3","text":"b"}]}"#)
+        // Either way, the text content and the structured content of the encoded result are the same value.
+        for result in [spaced, repeated, deeper] {
+            let encoded = try JSONValue(parsing: result.encoded())
+            let content = encoded.objectValue?["content"]?.arrayValue?.first?.objectValue?["text"]?.stringValue
+            #expect(encoded.objectValue?["structuredContent"] == result.structured)
+            #expect(try JSONValue(parsing: Array((content ?? "").utf8)) == result.structured)
+        }
+        let add = try tool("add_note", output)
+        let created = answer(add, status: .created, type: "application/problem+json", "{\"id\":\"9\",\"text\":\"t\"}\n")
+        #expect(created.text == #"{"id":"9","text":"t"}"#)
+    }
+
     @Test func aCallSendsOnlyToTheBaseURLWithATokenForExactlyItsScopes() async throws {
         let seen = Mutex<[(String, String?)]>([])
         let router = Router()
