@@ -15,13 +15,14 @@ TOKEN_USER := alice
 endif
 SCOPE ?= openid profile email read:todos read:billing write:todos
 
-.PHONY: help dev test token build system-deps dev-vars venv format lint bench clean
+.PHONY: help dev test token build system-deps dev-vars venv format lint bench order-file clean
 
 help:
 	@echo "make dev     set up and run DevIdP and TodosAPI (Ctrl-C stops them)"
 	@echo "make test    set up and run every test (Swift, then the Python interop suite)"
 	@echo "make token   print an access token from DevIdP: make token USER=bob SCOPE=\"read:todos\""
 	@echo "make bench   measure throughput on a release build (see docs/benchmarks.md)"
+	@echo "make order-file  record the order the gateway's functions run in, for the release build's linker"
 	@echo "make format  format the Swift code with the checked-in .swift-format"
 
 system-deps:
@@ -66,19 +67,28 @@ TOOLS_BASELINE ?= 7aae9f3
 
 # Every script records what it measured and its targets (bench/results.py) and goes on; bench/targets.py, last, fails
 # the run if one was missed. The peers of bench/run.py come from Debian: Go with golang-jwt, Node with jose.
+# The release build is scripts/release-build.sh's, the container image's (static, function order of
+# deploy/McpGateway.order), in .build-release.
+RELEASE_BIN = $$(scripts/release-build.sh --show-bin-path)
+
 bench: venv $(VENV)/.bench-installed
 	@scripts/install-system-deps.sh wrk golang-go golang-github-golang-jwt-jwt-dev nodejs node-jose
-	swift build -c release --product TodosAPI
-	swift build -c release --product DevIdP
-	swift build -c release --product McpGateway
-	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/run.py
-	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/gateway_bench.py
-	RELEASE_BIN="$$(swift build -c release --show-bin-path)" BASELINE_BIN="$$(scripts/build-baseline.sh $(TOOLS_BASELINE))" \
+	scripts/release-build.sh
+	RELEASE_BIN="$(RELEASE_BIN)" $(VENV)/bin/python bench/run.py
+	RELEASE_BIN="$(RELEASE_BIN)" $(VENV)/bin/python bench/gateway_bench.py
+	RELEASE_BIN="$(RELEASE_BIN)" BASELINE_BIN="$$(scripts/build-baseline.sh $(TOOLS_BASELINE))" \
 		$(VENV)/bin/python bench/tools_side_by_side.py
-	RELEASE_BIN="$$(swift build -c release --show-bin-path)" $(VENV)/bin/python bench/mcp_abuse.py
+	RELEASE_BIN="$(RELEASE_BIN)" $(VENV)/bin/python bench/mcp_abuse.py
 	@scripts/install-system-deps.sh nginx-light
-	RELEASE_BIN="$$(swift build -c release --show-bin-path)" scripts/with-postgres.sh $(VENV)/bin/python bench/cluster_bench.py
+	RELEASE_BIN="$(RELEASE_BIN)" scripts/with-postgres.sh $(VENV)/bin/python bench/cluster_bench.py
 	$(VENV)/bin/python bench/targets.py
+
+# Records deploy/McpGateway.order again (scripts/function-order/record.py), after changes that add or move much of the
+# code the gateway runs; then links the gateway in the new order. x86-64 Linux.
+order-file: venv
+	scripts/release-build.sh
+	RELEASE_BIN="$(RELEASE_BIN)" $(VENV)/bin/python scripts/function-order/record.py "$(RELEASE_BIN)/McpGateway"
+	scripts/release-build.sh
 
 format:
 	swift format -i -r Package.swift Shared Services Tests
