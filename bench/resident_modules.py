@@ -47,6 +47,19 @@ def module_of(symbol: str) -> str:
     return symbol[:24]
 
 
+def load_address(binary: Path, offset: int) -> int:
+    """The address in the binary of its byte at file `offset`: its segment's address plus the offset into it. gold
+    gives the code the same address as its offset; lld does not (deploy/McpGateway.order's builds)."""
+    headers = subprocess.run(["readelf", "-l", "-W", str(binary)], capture_output=True, text=True, check=True).stdout
+    for line in headers.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "LOAD":
+            file_offset, address, size = int(fields[1], 16), int(fields[2], 16), int(fields[4], 16)
+            if file_offset & ~0xFFF <= offset < file_offset + size:
+                return address - file_offset + offset
+    return offset
+
+
 def main() -> None:
     binary = support.BIN / "McpGateway"
     symbols = []
@@ -63,7 +76,7 @@ def main() -> None:
         mapping = next(line.split() for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
                        if line.endswith("McpGateway") and "r-xp" in line)
         start, end = (int(value, 16) for value in mapping[0].split("-"))
-        base = start - int(mapping[2], 16)
+        base = start - load_address(binary, int(mapping[2], 16))
         with open(f"/proc/{pid}/pagemap", "rb") as pagemap:
             pagemap.seek(start // PAGE * 8)
             entries = pagemap.read((end - start) // PAGE * 8)
