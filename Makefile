@@ -67,8 +67,8 @@ TOOLS_BASELINE ?= 7aae9f3
 
 # Every script records what it measured and its targets (bench/results.py) and goes on; bench/targets.py, last, fails
 # the run if one was missed. The peers of bench/run.py come from Debian: Go with golang-jwt, Node with jose.
-# The release build is scripts/release-build.sh's, the container image's (static, function order of
-# deploy/McpGateway.order), in .build-release.
+# The release build is scripts/release-build.sh's, the container image's (static, code in the order of
+# deploy/McpGateway.ld), in .build-release.
 RELEASE_BIN = $$(scripts/release-build.sh --show-bin-path)
 
 bench: venv $(VENV)/.bench-installed
@@ -83,11 +83,12 @@ bench: venv $(VENV)/.bench-installed
 	RELEASE_BIN="$(RELEASE_BIN)" scripts/with-postgres.sh $(VENV)/bin/python bench/cluster_bench.py
 	$(VENV)/bin/python bench/targets.py
 
-# Records deploy/McpGateway.order again (scripts/function-order/record.py), after changes that add or move much of the
+# Records deploy/McpGateway.ld again (scripts/function-order/record.py), after changes that add or move much of the
 # code the gateway runs; then links the gateway in the new order. x86-64 Linux.
 order-file: venv
-	scripts/release-build.sh
-	RELEASE_BIN="$(RELEASE_BIN)" $(VENV)/bin/python scripts/function-order/record.py "$(RELEASE_BIN)/McpGateway"
+	RELEASE_LINK_MAP=1 scripts/release-build.sh
+	RELEASE_BIN="$(RELEASE_BIN)" $(VENV)/bin/python scripts/function-order/record.py "$(RELEASE_BIN)/McpGateway" \
+		"$${RELEASE_SCRATCH:-.build-release}/McpGateway.map"
 	scripts/release-build.sh
 
 format:

@@ -49,7 +49,7 @@ def module_of(symbol: str) -> str:
 
 def load_address(binary: Path, offset: int) -> int:
     """The address in the binary of its byte at file `offset`: its segment's address plus the offset into it. gold
-    gives the code the same address as its offset; lld does not (deploy/McpGateway.order's builds)."""
+    gives the code the same address as its offset; lld does not (scripts/release-build.sh's builds)."""
     headers = subprocess.run(["readelf", "-l", "-W", str(binary)], capture_output=True, text=True, check=True).stdout
     for line in headers.splitlines():
         fields = line.split()

@@ -6,11 +6,11 @@
 #   scripts/release-build.sh --show-bin-path  only print the folder
 #
 # - The Swift runtime and Foundation are linked in (--static-swift-stdlib): the binaries need no Swift toolchain.
-# - Every function gets a section of its own (-function-sections, -ffunction-sections), and lld lays the gateway's
-#   functions out in the order they first ran when deploy/McpGateway.order was recorded (`make order-file`). Linux maps
-#   a binary's code 64 KiB (or a whole cached folio) at a time around each page fault, so code in the compiler's order,
-#   where the 4.4 MiB the gateway runs are spread over 36, kept most of it resident; laid out in order, the code it runs
-#   is mostly together (docs/benchmarks.md, issue 20).
+# - Every function gets a section of its own (-function-sections, -ffunction-sections), and lld lays the code the
+#   gateway runs out first, in the order it first ran when deploy/McpGateway.ld was recorded (`make order-file`).
+#   Linux maps a binary's code 64 KiB (or a whole cached folio) at a time around each page fault, so in the compiler's
+#   order, where the 4-5 MiB the gateway runs are spread over 36, most of its code stayed resident (docs/benchmarks.md,
+#   issue 20).
 # - Static linking also spares each call into the Swift runtime (retain, release, allocation) its jump through the
 #   procedure linkage table: a tool call costs the gateway and TodosAPI about a quarter less CPU time.
 #
@@ -19,19 +19,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-order="$PWD/deploy/McpGateway.order"
+scratch="${RELEASE_SCRATCH:-.build-release}"
+order="$PWD/deploy/McpGateway.ld"
 flags=(
-    -c release --scratch-path "${RELEASE_SCRATCH:-.build-release}" --static-swift-stdlib
+    -c release --scratch-path "$scratch" --static-swift-stdlib
     -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections
-    -Xswiftc -use-ld=lld
-    -Xlinker "--symbol-ordering-file=$order" -Xlinker --no-warn-symbol-ordering
+    -Xswiftc -use-ld=lld -Xlinker -T -Xlinker "$order"
 )
+# RELEASE_LINK_MAP=1: lld also writes where every section went to $scratch/McpGateway.map (the gateway links last),
+# which scripts/function-order/record.py reads.
+if [[ -n "${RELEASE_LINK_MAP:-}" ]]; then
+    flags+=(-Xlinker "-Map=$PWD/$scratch/McpGateway.map")
+fi
 bin="$(swift build "${flags[@]}" --show-bin-path)"
 if [[ "${1:-}" == --show-bin-path ]]; then
     echo "$bin"
     exit 0
 fi
-# SwiftPM links again when an input it knows of changes; the order file is not one.
+# SwiftPM links again when an input it knows of changes; the linker script is not one.
 if [[ -e "$bin/McpGateway" && "$order" -nt "$bin/McpGateway" ]]; then
     rm -f "$bin/McpGateway"
 fi

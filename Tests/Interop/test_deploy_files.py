@@ -930,7 +930,7 @@ def test_dockerfile_is_multi_stage_and_static():
     # The image's build is the one `make bench` measures: scripts/release-build.sh, static and in function order.
     assert "scripts/release-build.sh" in build and "swift build" not in build
     release_build = (ROOT / "scripts" / "release-build.sh").read_text()
-    for flag in ("-c release", "--static-swift-stdlib", "-function-sections", "--symbol-ordering-file="):
+    for flag in ("-c release", "--static-swift-stdlib", "-function-sections", "deploy/McpGateway.ld"):
         assert flag in release_build, flag
     assert "target=/src/.build-release" in build
     # The runtime has no compiler and no Swift toolchain.
@@ -1015,7 +1015,7 @@ def test_dockerignore_keeps_build_output_and_secrets_out_of_the_context():
         assert dockerignored(path, patterns), path
     # What the build needs: the manifest, every target's sources (test targets too: Package.swift names their
     # folders), the release build's script and function order, and the health check script.
-    needed = ["Package.swift", "deploy/docker/healthcheck.sh", "deploy/McpGateway.order", "scripts/release-build.sh"]
+    needed = ["Package.swift", "deploy/docker/healthcheck.sh", "deploy/McpGateway.ld", "scripts/release-build.sh"]
     needed += [f"{target}/x.swift" for target in re.findall(r'path: "([^"]+)"', (ROOT / "Package.swift").read_text())]
     for path in needed:
         assert not dockerignored(path, patterns), path
