@@ -177,10 +177,10 @@ public enum JSONParser {
                 switch byte {
                 case UInt8(ascii: "\""):
                     offset += 1
-                    return try buffer.withUnsafeBufferPointer { buffer throws(Failure) in
-                        guard UTF8Validation.isWellFormed(buffer) else { throw fail("invalid UTF-8") }
-                        return String(decoding: buffer, as: UTF8.self)
+                    guard let text = buffer.withUnsafeBufferPointer(UTF8Validation.string) else {
+                        throw fail("invalid UTF-8")
                     }
+                    return text
                 case UInt8(ascii: "\\"):
                     offset += 1
                     guard let escaped = current else { throw fail("unexpected end of input") }
@@ -283,8 +283,9 @@ public enum JSONParser {
         /// The text of `range`, which must be well-formed UTF-8 (ASCII always is).
         func decodeUTF8(_ range: Range<Int>, knownASCII: Bool) throws(Failure) -> String {
             let slice = UnsafeBufferPointer(rebasing: bytes[range])
-            guard knownASCII || UTF8Validation.isWellFormed(slice) else { throw fail("invalid UTF-8") }
-            return String(decoding: slice, as: UTF8.self)
+            if knownASCII { return String(decoding: slice, as: UTF8.self) }
+            guard let text = UTF8Validation.string(slice) else { throw fail("invalid UTF-8") }
+            return text
         }
     }
 }

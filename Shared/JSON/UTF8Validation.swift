@@ -33,4 +33,9 @@ public enum UTF8Validation {
         }
         return true
     }
+
+    /// The text of `bytes` when they are well-formed UTF-8, else `nil`.
+    public static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        isWellFormed(bytes) ? String(decoding: bytes, as: UTF8.self) : nil
+    }
 }

@@ -92,9 +92,7 @@ public struct FormParameters: Sendable {
             }
             index = utf8.index(after: index)
         }
-        return bytes.withUnsafeBufferPointer { bytes in
-            UTF8Validation.isWellFormed(bytes) ? String(decoding: bytes, as: UTF8.self) : nil
-        }
+        return bytes.withUnsafeBufferPointer(UTF8Validation.string)
     }
 }
 
