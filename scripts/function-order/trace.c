@@ -1,12 +1,13 @@
-// Which functions of the executable run, in the order they first run: loaded with LD_PRELOAD by record.py.
+// Which code of the executable runs, in the order it first runs: loaded with LD_PRELOAD by record.py.
 //
-// Before `main`, it writes an `int3` over the first byte of every function listed in TRACE_FUNCTIONS ("address size
-// name" per line, addresses as in the file, sorted). The first call of a function traps; the handler puts the byte
-// back, notes the function and resumes it, so each function costs one trap and then runs at full speed. At exit (the
-// service stops on SIGTERM), TRACE_OUT gets "rank size name" for each function that ran.
+// Before `main`, it writes an `int3` over every function entry listed in TRACE_FUNCTIONS ("address size name" per
+// line, addresses as in the file, sorted; record.py lists each code section's first byte and every function in one,
+// named by the section). The first call traps; the handler puts the byte back, notes the entry and resumes it, so each
+// costs one trap and then runs at full speed. At exit (the service stops on SIGTERM), TRACE_OUT gets "rank size name"
+// for each entry that ran.
 //
-// x86-64 Linux only (the trap's instruction pointer is read from the signal context). The recorded names are the same
-// on every architecture, so the order file made here serves arm64 builds too.
+// x86-64 Linux only (the trap's instruction pointer is read from the signal context). The recorded section names are
+// the same on every architecture, so the linker script made from them serves arm64 builds too.
 #define _GNU_SOURCE
 #include <link.h>
 #include <signal.h>
